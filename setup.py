@@ -1,0 +1,44 @@
+"""Package layout of autoscope (see docs/decisions/0001-layout.md).
+
+The import package ``autoscope`` is assembled from four folders at the root:
+
+    src/autoscope  -> autoscope            (CLI, catalog, configuration)
+    devices/       -> autoscope.devices
+    plans/         -> autoscope.plans
+    agents/        -> autoscope.agents
+
+Every folder below these that holds an ``__init__.py`` becomes a subpackage,
+found here at build time, so adding one never needs an edit of a package list.
+"""
+
+from pathlib import Path
+
+from setuptools import setup
+
+ROOT = Path(__file__).parent
+MAPPING = {
+    "autoscope": "src/autoscope",
+    "autoscope.devices": "devices",
+    "autoscope.plans": "plans",
+    "autoscope.agents": "agents",
+}
+
+
+def _packages() -> list[str]:
+    found = []
+    for package, folder in MAPPING.items():
+        base = ROOT / folder
+        for init in sorted(base.rglob("__init__.py")):
+            rel = init.parent.relative_to(base)
+            if any(part.startswith((".", "__")) for part in rel.parts):
+                continue
+            found.append(".".join((package, *rel.parts)) if rel.parts else package)
+    return found
+
+
+setup(
+    packages=_packages(),
+    package_dir=MAPPING,
+    package_data={"autoscope": ["data/*"], "autoscope.agents": ["weights/*.json"]},
+    include_package_data=True,
+)

@@ -1,0 +1,78 @@
+"""The ``autoscope`` command line.
+
+Each subcommand lives in the module that owns its logic; this file only wires
+argparse to them and turns autoscope's errors into one clear line and a
+non-zero exit status.
+
+    autoscope demo                     a whole run on a twin, on the embedded catalog
+    autoscope ipython                  IPython with profile_collection/startup loaded
+    autoscope catalog serve|ls|path    the embedded Tiled catalog
+    autoscope benchmark ...            agent benchmark harness (recorded or twin data)
+    autoscope tip train ...            regenerate the tip-state classifier weights
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from autoscope.errors import AutoscopeError
+
+# subcommand -> "module:function" taking (parser) to add its arguments, and
+# "module:function" taking (args) -> int to run it. Imported lazily so that
+# `autoscope catalog path` does not pay for torch.
+SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
+    "demo": ("run a whole autonomous run on a simulated microscope", "autoscope.demo:add_arguments", "autoscope.demo:main"),
+    "ipython": ("start IPython with the autoscope profile loaded", "autoscope.profile:add_arguments", "autoscope.profile:main"),
+    "catalog": ("the embedded Tiled catalog: serve, ls, path", "autoscope.catalog.commands:add_arguments", "autoscope.catalog.commands:main"),
+    "benchmark": ("benchmark an agent on a recorded dataset or a twin", "autoscope.agents.benchmark:add_arguments", "autoscope.agents.benchmark:main"),
+    "tip": ("tip-state classifier: train", "autoscope.agents.tip.commands:add_arguments", "autoscope.agents.tip.commands:main"),
+}
+
+
+def _load(ref: str) -> Callable:
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autoscope", description=__doc__.split("\n\n")[0])
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (help_text, add_ref, run_ref) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        try:
+            _load(add_ref)(p)
+        except ModuleNotFoundError as exc:  # a subcommand whose module is not built yet
+            if not exc.name or not exc.name.startswith("autoscope"):
+                raise
+            p.set_defaults(_unavailable=str(exc))
+        p.set_defaults(_run=run_ref)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(args.verbose, 2),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if getattr(args, "_unavailable", None):
+        print(f"autoscope {args.command}: not available in this build ({args._unavailable})", file=sys.stderr)
+        return 2
+    try:
+        return int(_load(args._run)(args) or 0)
+    except AutoscopeError as exc:
+        print(f"autoscope {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"autoscope {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
