@@ -1,0 +1,12 @@
+"""The plans, imported by name: every one of them is offered by the queue server."""
+
+from bluesky.plan_stubs import mv, mvr
+from bluesky.plans import count
+
+from autoscope.plans import (
+    condition_tip,
+    grid_spectroscopy,
+    point_spectrum,
+    raster_image,
+    spectra_at,
+)

@@ -1,0 +1,319 @@
+"""The autoscope profile: its startup folder, what its startup files call, ``autoscope ipython``.
+
+The profile is the folder ``profile_collection/startup`` of numbered startup
+files (``00-base.py`` ... ``90-ipython.py``) that bind the names a session
+needs: ``RE``, ``catalog``, the devices and the plans. The same folder loads
+
+- in IPython: ``autoscope ipython`` (IPython with the files run in order, as
+  ``InteractiveShellApp.exec_files``), and
+- in bluesky-queueserver, unchanged::
+
+      start-re-manager --startup-dir "$(autoscope ipython --print-startup-dir)" \\
+          --user-group-permissions "$(autoscope ipython --print-permissions)" ...
+
+The startup files only bind names; the little logic they need (where the
+folder is, where the RunEngine metadata persists, whether this is an
+interactive IPython session) lives here.
+
+Where the startup folder is found, in order:
+
+1. the environment variable ``AUTOSCOPE_PROFILE_DIR`` (a startup folder);
+2. ``profile_collection/startup`` of the source checkout this module belongs
+   to (editable installs and running from a clone);
+3. ``<sys.prefix>/share/autoscope/profile_collection/startup``, where a
+   wheel installs a copy of the folder (``data_files`` in setup.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import sysconfig
+from collections.abc import Sequence
+from pathlib import Path
+
+from autoscope.errors import ConfigurationError
+
+logger = logging.getLogger(__name__)
+
+ENV_PROFILE_DIR = "AUTOSCOPE_PROFILE_DIR"
+ENV_METADATA_DIR = "AUTOSCOPE_METADATA_DIR"
+PERMISSIONS_FILE = "user_group_permissions.yaml"
+METADATA_FOLDER = "run_engine_md"
+_CHECKOUT_STARTUP = Path(__file__).resolve().parents[2] / "profile_collection" / "startup"
+_SHARE_PARTS = ("share", "autoscope", "profile_collection", "startup")
+
+#: Names that the profile binds and that users (and the tests) rely on.
+PROFILE_NAMES = (
+    "RE",
+    "catalog",
+    "db",
+    "spm",
+    "raster_image",
+    "point_spectrum",
+    "spectra_at",
+    "grid_spectroscopy",
+    "condition_tip",
+)
+
+
+def startup_files(directory: str | os.PathLike) -> list[Path]:
+    """Return the startup files of ``directory`` in the order they run.
+
+    The order is the queue server's: every ``*.py`` and ``*.ipy`` file,
+    sorted by name.
+
+    Parameters
+    ----------
+    directory : str or path-like
+        A startup folder.
+
+    Returns
+    -------
+    list of Path
+        Absolute paths, possibly empty.
+    """
+    folder = Path(directory).expanduser().absolute()
+    files = [p for p in folder.iterdir() if p.is_file() and p.suffix in (".py", ".ipy")]
+    return sorted(files, key=lambda p: str(p))
+
+
+def _candidates() -> list[tuple[str, Path]]:
+    found = []
+    env = os.environ.get(ENV_PROFILE_DIR)
+    if env:
+        found.append((f"${ENV_PROFILE_DIR}", Path(env).expanduser().absolute()))
+        return found  # an explicit choice is never silently replaced
+    found.append(("source checkout", _CHECKOUT_STARTUP))
+    prefixes = dict.fromkeys([sysconfig.get_path("data"), sys.prefix])
+    for prefix in prefixes:
+        found.append(("installed data", Path(prefix).joinpath(*_SHARE_PARTS)))
+    return found
+
+
+def startup_dir() -> Path:
+    """Return the profile's startup folder (see the module docstring for the order).
+
+    Returns
+    -------
+    Path
+        An existing folder that holds at least one startup file.
+
+    Raises
+    ------
+    ConfigurationError
+        If no candidate folder exists or holds startup files; the message lists
+        where it looked.
+    """
+    looked = []
+    for label, folder in _candidates():
+        if folder.is_dir() and startup_files(folder):
+            return folder
+        looked.append(f"{folder} ({label})")
+    raise ConfigurationError(
+        "no autoscope profile startup folder found; looked in: "
+        + "; ".join(looked)
+        + f". Set {ENV_PROFILE_DIR} to a folder of startup files (profile_collection/startup "
+        "of an autoscope checkout)."
+    )
+
+
+def permissions_file(directory: str | os.PathLike | None = None) -> Path:
+    """Return the queue server's ``user_group_permissions.yaml`` beside a startup folder.
+
+    Parameters
+    ----------
+    directory : str or path-like, optional
+        The startup folder; default :func:`startup_dir`.
+
+    Raises
+    ------
+    ConfigurationError
+        If the file is not there.
+    """
+    folder = Path(directory) if directory is not None else startup_dir()
+    path = folder.absolute().parent / PERMISSIONS_FILE
+    if not path.is_file():
+        raise ConfigurationError(f"no {PERMISSIONS_FILE} beside the startup folder {folder}")
+    return path
+
+
+def metadata_dir() -> Path:
+    """Return (and create) the folder where the RunEngine's metadata persists.
+
+    ``AUTOSCOPE_METADATA_DIR`` if set, else ``run_engine_md`` inside the
+    catalog's data folder (``AUTOSCOPE_DATA_DIR`` or the user's data folder),
+    so that ``RE.md`` (operator, sample, proposal ...) survives restarts on
+    this machine even when the catalog itself is remote.
+
+    Raises
+    ------
+    ConfigurationError
+        If the folder cannot be created.
+    """
+    env = os.environ.get(ENV_METADATA_DIR)
+    if env:
+        folder = Path(env).expanduser().absolute()
+    else:
+        from autoscope.catalog.paths import data_dir
+
+        folder = data_dir() / METADATA_FOLDER
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"RunEngine metadata folder {folder} cannot be created ({exc.strerror}); "
+            f"set {ENV_METADATA_DIR} or AUTOSCOPE_DATA_DIR to a writable folder"
+        ) from None
+    return folder
+
+
+def in_queue_server() -> bool:
+    """True inside a bluesky-queueserver RE Worker (whether or not it uses IPython)."""
+    try:
+        from bluesky_queueserver import is_re_worker_active
+    except ImportError:  # the queue server is an optional extra
+        return False
+    return bool(is_re_worker_active())
+
+
+def in_interactive_ipython() -> bool:
+    """True in an IPython session a person types into, False in the queue server.
+
+    Live tables, progress bars and magics are for people; the queue server
+    loads the same startup files and must not get them.
+    """
+    if in_queue_server():
+        return False
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    return get_ipython() is not None
+
+
+def profile_summary(namespace: dict) -> str:
+    """Describe in a few lines what a loaded profile bound: catalog, devices, plans.
+
+    Parameters
+    ----------
+    namespace : dict
+        The namespace the startup files ran in (``globals()`` of a startup file).
+
+    Returns
+    -------
+    str
+        Text for a person at the prompt.
+    """
+    import inspect
+
+    from bluesky.protocols import Readable
+
+    devices = sorted(
+        k for k, v in namespace.items()
+        if not k.startswith("_") and not inspect.isclass(v) and isinstance(v, Readable)
+    )  # fmt: skip
+    plans = sorted(
+        k for k, v in namespace.items()
+        if not k.startswith("_") and inspect.isgeneratorfunction(v)
+    )  # fmt: skip
+    catalog = namespace.get("catalog")
+    where = getattr(getattr(catalog, "context", None), "api_uri", None) or "(no catalog)"
+    return "\n".join(
+        [
+            "autoscope profile loaded.",
+            f"  RE        RunEngine, metadata kept in {metadata_dir()}",
+            f"  catalog   {where}",
+            f"  devices   {', '.join(devices) or '(none)'}",
+            f"  plans     {', '.join(plans) or '(none)'}",
+            "  e.g.      RE(raster_image(spm, lines=64)); catalog.values().last()",
+        ]
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``autoscope ipython`` to ``parser``."""
+    parser.add_argument(
+        "--startup-dir",
+        type=Path,
+        default=None,
+        help=f"folder of startup files to load (default: the autoscope profile; ${ENV_PROFILE_DIR})",
+    )
+    show = parser.add_mutually_exclusive_group()
+    show.add_argument(
+        "--print-startup-dir",
+        action="store_true",
+        help="print the startup folder (for start-re-manager --startup-dir) and exit",
+    )
+    show.add_argument(
+        "--print-permissions",
+        action="store_true",
+        help=f"print the path of {PERMISSIONS_FILE} (for start-re-manager) and exit",
+    )
+    parser.add_argument(
+        "-c",
+        dest="code",
+        default=None,
+        help="run CODE after the profile is loaded, then exit (IPython's -c)",
+    )
+    parser.add_argument(
+        "ipython_args",
+        nargs=argparse.REMAINDER,
+        metavar="-- ARGS",
+        help="further arguments for IPython after '--' (e.g. -- --simple-prompt -i)",
+    )
+
+
+def ipython_argv(
+    files: Sequence[Path], extra: Sequence[str] = (), code: str | None = None
+) -> list[str]:
+    """Return IPython's command line that runs ``files`` in order, then ``extra``.
+
+    Parameters
+    ----------
+    files : sequence of Path
+        Startup files, run in this order in the user namespace.
+    extra : sequence of str
+        Further IPython arguments; a leading ``--`` is dropped.
+    code : str, optional
+        Code to run after the files (IPython's ``-c``).
+    """
+    quoted = ", ".join(repr(str(f)) for f in files)
+    argv = [f"--InteractiveShellApp.exec_files=[{quoted}]"]
+    extra = list(extra)
+    if extra[:1] == ["--"]:
+        extra = extra[1:]
+    if code is not None:
+        extra += ["-c", code]
+    return argv + extra
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``autoscope ipython``: IPython with the profile loaded.
+
+    Returns
+    -------
+    int
+        IPython's exit status (0 unless ``-c`` code raised).
+    """
+    folder = args.startup_dir.expanduser().absolute() if args.startup_dir else startup_dir()
+    if args.print_startup_dir:
+        print(folder)
+        return 0
+    if args.print_permissions:
+        print(permissions_file(folder))
+        return 0
+    if not folder.is_dir():
+        raise ConfigurationError(f"startup folder {folder} does not exist")
+    files = startup_files(folder)
+    if not files:
+        raise ConfigurationError(f"startup folder {folder} holds no *.py or *.ipy files")
+    logger.info("loading the profile from %s (%d files)", folder, len(files))
+    import IPython
+
+    result = IPython.start_ipython(argv=ipython_argv(files, args.ipython_args, args.code))
+    # start_ipython returns None after an interactive session; a failing -c
+    # exits through SystemExit with IPython's own status.
+    return 0 if result is None else int(bool(result))

