@@ -1,0 +1,58 @@
+"""The Tiled application that serves the embedded catalog of a data folder.
+
+One function builds the catalog tree (SQLite catalog, zarr array storage,
+SQLite table storage, an in-memory streaming cache so that clients can
+subscribe to live runs) whose root carries the ``CatalogOfBlueskyRuns`` spec,
+and one wraps it in Tiled's ASGI app with a single-user API key. The same
+tree is used by the background server, ``autoscope catalog serve`` and the
+in-process catalog of :mod:`autoscope.catalog.testing`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from autoscope.catalog import paths
+
+#: Specs of the catalog root; bluesky-tiled-plugins picks its
+#: ``CatalogOfBlueskyRuns`` client class (and databroker 2 its APIs) from it.
+ROOT_SPECS = [{"name": "CatalogOfBlueskyRuns", "version": "3.0"}]
+
+
+def build_tree(folder: Path):
+    """Return Tiled's catalog adapter for ``folder``, creating the catalog if needed.
+
+    Parameters
+    ----------
+    folder : Path
+        A writable data folder.
+
+    Returns
+    -------
+    tiled.catalog.adapter.CatalogContainerAdapter
+        The writable root node.
+    """
+    from tiled.catalog import from_uri
+    from tiled.config import StreamingCacheConfig
+
+    (folder / paths.ARRAY_DIR).mkdir(exist_ok=True)
+    return from_uri(
+        f"sqlite:///{folder / paths.CATALOG_DB}",
+        specs=ROOT_SPECS,
+        writable_storage=[
+            str(folder / paths.ARRAY_DIR),
+            f"sqlite:///{folder / paths.TABLES_DB}",
+        ],
+        init_if_not_exists=True,
+        cache_config=StreamingCacheConfig(uri="memory").model_dump(),
+    )
+
+
+def build_app(folder: Path, api_key: str):
+    """Return the ASGI app serving ``folder``'s catalog, guarded by ``api_key``."""
+    from tiled.config import Authentication
+    from tiled.server.app import build_app as tiled_build_app
+
+    return tiled_build_app(
+        build_tree(folder), authentication=Authentication(single_user_api_key=api_key)
+    )
