@@ -1,0 +1,127 @@
+"""A small CNN for a window of scan lines, and an ensemble of them that votes.
+
+Tensor shapes: input ``b x 3 x N x P`` (see :mod:`.windows`), logits
+``b x C`` with ``C = len(CLASSES)``. The network is fully convolutional with
+global average and max pooling, so ``N >= 4`` and ``P >= 8`` may vary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from autoscope.agents.tip.classes import BAD_INDICES, CLASSES, N_CLASSES
+
+
+class TipNet(nn.Module):
+    """Three convolution blocks, global pooling, one linear layer.
+
+    Parameters
+    ----------
+    width : int
+        Channels of the first block (the others have 2x and 4x).
+    n_classes : int
+        Number of outputs.
+    """
+
+    def __init__(self, width: int = 16, n_classes: int = N_CLASSES, in_channels: int = 3):
+        super().__init__()
+        if width < 1:
+            raise ValueError(f"width must be >= 1; got {width}")
+        w = width
+
+        def block(cin: int, cout: int) -> nn.Sequential:
+            return nn.Sequential(
+                nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(inplace=True),
+            )
+
+        self.features = nn.Sequential(
+            block(in_channels, w),
+            block(w, w),
+            nn.MaxPool2d(2),
+            block(w, 2 * w),
+            nn.MaxPool2d(2),
+            block(2 * w, 4 * w),
+        )
+        self.head = nn.Linear(8 * w, n_classes)
+        self.width = width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``b x 3 x N x P`` -> logits ``b x C``."""
+        f = self.features(x)
+        pooled = torch.cat([f.mean(dim=(2, 3)), f.amax(dim=(2, 3))], dim=1)
+        return self.head(pooled)
+
+
+@dataclass
+class EnsembleOutput:
+    """What the ensemble says about a batch of ``b`` windows.
+
+    Attributes
+    ----------
+    proba : ndarray, shape ``(b, C)``
+        Mean of the members' softmax outputs (soft vote).
+    votes : ndarray, shape ``(b, C)``
+        Share of members whose top class is each class (hard vote).
+    label : ndarray of int, shape ``(b,)``
+        Class chosen by the soft vote.
+    p_bad : ndarray, shape ``(b,)``
+        Soft-vote probability of any bad class.
+    """
+
+    proba: np.ndarray
+    votes: np.ndarray
+    label: np.ndarray
+    p_bad: np.ndarray
+
+    def as_dicts(self) -> list[dict[str, float]]:
+        """Per window: ``{class name: probability}``."""
+        return [dict(zip(CLASSES, map(float, row))) for row in self.proba]
+
+
+class TipEnsemble(nn.Module):
+    """Members that each classify a window; their outputs are averaged and voted.
+
+    Parameters
+    ----------
+    members : list of TipNet
+    """
+
+    def __init__(self, members: list[TipNet]):
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``b x 3 x N x P`` -> member probabilities ``m x b x C``."""
+        return torch.stack([torch.softmax(m(x), dim=1) for m in self.members])
+
+    @torch.no_grad()
+    def predict(self, windows: np.ndarray) -> EnsembleOutput:
+        """Classify windows (``b x 3 x N x P`` or one ``3 x N x P``)."""
+        x = torch.as_tensor(np.asarray(windows, dtype=np.float32))
+        if x.ndim == 3:
+            x = x.unsqueeze(0)
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"windows must have shape (b, 3, N, P); got {tuple(x.shape)}")
+        was_training = self.training
+        self.eval()
+        try:
+            probs = self(x).numpy()
+        finally:
+            self.train(was_training)
+        proba = probs.mean(axis=0)
+        top = probs.argmax(axis=2)  # m x b
+        votes = np.stack([(top == c).mean(axis=0) for c in range(proba.shape[1])], axis=1)
+        return EnsembleOutput(
+            proba=proba,
+            votes=votes,
+            label=proba.argmax(axis=1),
+            p_bad=proba[:, list(BAD_INDICES)].sum(axis=1),
+        )

@@ -1,0 +1,210 @@
+"""Classifying the tip from the last ``N`` scan lines, one verdict per line.
+
+:class:`RollingTipClassifier` keeps the last ``N`` lines (trace and retrace)
+and, once it has ``N``, classifies the window after every new line, giving the
+confidence of every class at that line. :class:`BadTipDetector` turns the
+stream of verdicts into a decision: a bad state whose confidence stays above a
+threshold for ``patience`` windows in a row. :class:`TipWatchCallback` feeds
+a rolling classifier from RunEngine event documents, for plans that do not
+classify by themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+from bluesky.callbacks.core import CallbackBase
+
+from autoscope.agents.tip.classes import BAD, BAD_INDICES, CLASSES
+from autoscope.agents.tip.windows import make_window
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class LineVerdict:
+    """The classifier's view of the tip after one line.
+
+    Attributes
+    ----------
+    line : int
+        Index of the line just added (the last line of the window).
+    proba : dict
+        ``{class name: confidence}`` (soft vote of the ensemble), summing to 1.
+    label : str
+        Most likely class.
+    p_bad : float
+        Confidence that the tip is in any bad state.
+    agreement : float
+        Share of ensemble members whose top class is ``label``.
+    """
+
+    line: int
+    proba: dict[str, float]
+    label: str
+    p_bad: float
+    agreement: float
+
+    @property
+    def worst(self) -> str:
+        """The most likely bad class."""
+        return max(BAD, key=lambda c: self.proba[c])
+
+
+class RollingTipClassifier:
+    """Per-line classification of the last ``n_lines`` scan lines.
+
+    Parameters
+    ----------
+    classifier : TipClassifier
+        Trained classifier (see :mod:`.weights`).
+    n_lines : int, optional
+        Window height; by default the one the classifier was trained with.
+    """
+
+    def __init__(self, classifier, n_lines: int | None = None):
+        self.classifier = classifier
+        self.n_lines = int(n_lines or classifier.n_lines)
+        if self.n_lines < 4:
+            raise ValueError(f"n_lines must be >= 4; got {self.n_lines}")
+        self._trace: deque[np.ndarray] = deque(maxlen=self.n_lines)
+        self._retrace: deque[np.ndarray] = deque(maxlen=self.n_lines)
+        self._count = 0
+
+    def reset(self) -> None:
+        """Forget the buffered lines (a new frame, or after conditioning)."""
+        self._trace.clear()
+        self._retrace.clear()
+        self._count = 0
+
+    def push(self, trace: np.ndarray, retrace: np.ndarray, index: int | None = None) -> LineVerdict | None:
+        """Add one line; return the verdict once ``n_lines`` lines are buffered, else None.
+
+        A line of a different width than the buffered ones starts a new window.
+        """
+        t = np.asarray(trace, dtype=np.float64).ravel()
+        r = np.asarray(retrace, dtype=np.float64).ravel()
+        if t.shape != r.shape:
+            raise ValueError(f"trace and retrace differ in length: {t.size} and {r.size}")
+        if self._trace and self._trace[-1].size != t.size:
+            self.reset()
+        self._trace.append(t)
+        self._retrace.append(r)
+        line = self._count if index is None else int(index)
+        self._count += 1
+        if len(self._trace) < self.n_lines:
+            return None
+        window = make_window(np.stack(self._trace), np.stack(self._retrace))
+        out = self.classifier.ensemble.predict(window)
+        k = int(out.label[0])
+        return LineVerdict(
+            line=line,
+            proba=dict(zip(CLASSES, map(float, out.proba[0]))),
+            label=CLASSES[k],
+            p_bad=float(out.p_bad[0]),
+            agreement=float(out.votes[0, k]),
+        )
+
+
+@dataclass
+class BadTipDetector:
+    """Raises the alarm when a bad state stays confident for several windows.
+
+    Parameters
+    ----------
+    threshold : float
+        Confidence in the bad states (summed) above which a window counts as bad.
+    patience : int
+        Consecutive bad windows needed to raise the alarm.
+    """
+
+    threshold: float = 0.8
+    patience: int = 3
+    streak: int = 0
+    _bad_sum: np.ndarray = field(default_factory=lambda: np.zeros(len(BAD_INDICES)))
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"threshold must lie in (0, 1); got {self.threshold}")
+        if self.patience < 1:
+            raise ValueError(f"patience must be >= 1; got {self.patience}")
+
+    def reset(self) -> None:
+        self.streak = 0
+        self._bad_sum[:] = 0
+
+    def update(self, verdict: LineVerdict) -> bool:
+        """Add a verdict; True when the alarm is raised (stays True while it persists)."""
+        if verdict.p_bad > self.threshold:
+            self.streak += 1
+            self._bad_sum += [verdict.proba[c] for c in BAD]
+        else:
+            self.reset()
+        return self.streak >= self.patience
+
+    @property
+    def state(self) -> str | None:
+        """The bad class most confident over the current streak (None without a streak)."""
+        if self.streak == 0:
+            return None
+        return BAD[int(np.argmax(self._bad_sum))]
+
+
+class TipWatchCallback(CallbackBase):
+    """Feeds a rolling classifier with scan lines from event documents.
+
+    Parameters
+    ----------
+    rolling : RollingTipClassifier
+    trace_field, retrace_field : str
+        Event data keys of the topography trace and retrace (one line each).
+    detector : BadTipDetector, optional
+        Updated with every verdict; its alarm is logged.
+
+    Attributes
+    ----------
+    verdicts : list of LineVerdict
+        Verdicts of the current run.
+    alarms : list of (line, state)
+        Lines at which the detector raised the alarm.
+    """
+
+    def __init__(
+        self,
+        rolling: RollingTipClassifier,
+        trace_field: str,
+        retrace_field: str,
+        detector: BadTipDetector | None = None,
+    ):
+        super().__init__()
+        self.rolling = rolling
+        self.trace_field = trace_field
+        self.retrace_field = retrace_field
+        self.detector = detector
+        self.verdicts: list[LineVerdict] = []
+        self.alarms: list[tuple[int, str]] = []
+
+    def start(self, doc):
+        self.rolling.reset()
+        if self.detector is not None:
+            self.detector.reset()
+        self.verdicts = []
+        self.alarms = []
+        return super().start(doc)
+
+    def event(self, doc):
+        data = doc.get("data", {})
+        if self.trace_field in data and self.retrace_field in data:
+            verdict = self.rolling.push(data[self.trace_field], data[self.retrace_field])
+            if verdict is not None:
+                self.verdicts.append(verdict)
+                if self.detector is not None and self.detector.update(verdict):
+                    self.alarms.append((verdict.line, self.detector.state))
+                    logger.warning(
+                        "tip looks %s since line %d (p_bad %.2f)",
+                        self.detector.state, verdict.line, verdict.p_bad,
+                    )
+        return super().event(doc)

@@ -1,0 +1,98 @@
+"""The trained classifier as one object, and where its weights live.
+
+Weights are regenerated from the twin by ``autoscope tip train`` and written
+to the user data directory (or ``--out``); they are not committed. The file is
+a ``torch.save`` of plain tensors and JSON-able metadata, loaded with
+``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import platformdirs
+import torch
+
+from autoscope.agents.tip.classes import CLASSES
+from autoscope.agents.tip.model import EnsembleOutput, TipEnsemble, TipNet
+from autoscope.agents.tip.windows import make_window
+from autoscope.errors import ConfigurationError
+
+WEIGHTS_ENV = "AUTOSCOPE_TIP_WEIGHTS"
+"""Environment variable naming a weights file that overrides the default location."""
+
+FILE_NAME = "tip-classifier.weights.pt"
+
+
+def default_weights_path() -> Path:
+    """``$AUTOSCOPE_TIP_WEIGHTS`` if set, else ``<user data dir>/autoscope/tip/<FILE_NAME>``."""
+    env = os.environ.get(WEIGHTS_ENV)
+    if env:
+        return Path(env)
+    return Path(platformdirs.user_data_dir("autoscope")) / "tip" / FILE_NAME
+
+
+@dataclass
+class TipClassifier:
+    """An ensemble with the window height it was trained for, and its provenance.
+
+    Attributes
+    ----------
+    ensemble : TipEnsemble
+    n_lines : int
+        Lines per window.
+    metadata : dict
+        JSON-able facts about the training (config, samples, seeds, metrics).
+    """
+
+    ensemble: TipEnsemble
+    n_lines: int
+    metadata: dict = field(default_factory=dict)
+
+    def classify(self, trace: np.ndarray, retrace: np.ndarray) -> EnsembleOutput:
+        """Classify one window (``n_lines x P`` trace and retrace, nm)."""
+        return self.ensemble.predict(make_window(trace, retrace))
+
+    def save(self, path: str | Path) -> Path:
+        """Write the weights and metadata to ``path`` (folders are created)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(
+            {
+                "format": 1,
+                "classes": list(CLASSES),
+                "n_lines": self.n_lines,
+                "widths": [m.width for m in self.ensemble.members],
+                "state_dict": self.ensemble.state_dict(),
+                "metadata": self.metadata,
+            },
+            path,
+        )
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> TipClassifier:
+        """Read a classifier written by :meth:`save` (default: :func:`default_weights_path`).
+
+        Raises
+        ------
+        ConfigurationError
+            If there is no file, or it was trained for other classes.
+        """
+        path = Path(path) if path is not None else default_weights_path()
+        if not path.is_file():
+            raise ConfigurationError(
+                f"no tip-classifier weights at {path}; run `autoscope tip train` to make them"
+            )
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        if blob.get("classes") != list(CLASSES):
+            raise ConfigurationError(
+                f"weights at {path} are for classes {blob.get('classes')}, not {list(CLASSES)}"
+            )
+        ens = TipEnsemble([TipNet(width=w) for w in blob["widths"]])
+        ens.load_state_dict(blob["state_dict"])
+        ens.eval()
+        return cls(ensemble=ens, n_lines=int(blob["n_lines"]), metadata=blob.get("metadata", {}))

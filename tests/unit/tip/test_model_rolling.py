@@ -1,0 +1,84 @@
+"""Ensemble voting, weights on disk, the rolling window and the alarm, without training data."""
+
+import numpy as np
+import pytest
+import torch
+
+from autoscope.agents.tip.classes import BAD, CLASSES
+from autoscope.agents.tip.model import TipEnsemble, TipNet
+from autoscope.agents.tip.rolling import BadTipDetector, LineVerdict, RollingTipClassifier
+from autoscope.agents.tip.train import roc_auc
+from autoscope.agents.tip.weights import TipClassifier
+from autoscope.errors import ConfigurationError
+
+
+def _classifier(n_lines=8, members=3):
+    torch.manual_seed(0)
+    ens = TipEnsemble([TipNet(width=4) for _ in range(members)]).eval()
+    return TipClassifier(ens, n_lines=n_lines, metadata={"note": "untrained"})
+
+
+def test_ensemble_soft_and_hard_vote_are_consistent():
+    clf = _classifier()
+    x = np.random.default_rng(0).normal(size=(5, 3, 8, 40)).astype(np.float32)
+    out = clf.ensemble.predict(x)
+    assert out.proba.shape == (5, len(CLASSES))
+    np.testing.assert_allclose(out.proba.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(out.votes.sum(axis=1), 1.0)
+    bad = [CLASSES.index(c) for c in BAD]
+    np.testing.assert_allclose(out.p_bad, out.proba[:, bad].sum(axis=1), atol=1e-6)
+    # a width-agnostic network: same windows at another line length still classify
+    assert clf.ensemble.predict(x[:, :, :, :24]).proba.shape == (5, len(CLASSES))
+    with pytest.raises(ValueError, match="shape"):
+        clf.ensemble.predict(x[:, :2])
+
+
+def test_weights_roundtrip(tmp_path):
+    clf = _classifier()
+    path = clf.save(tmp_path / "sub" / "w.weights.pt")
+    again = TipClassifier.load(path)
+    x = np.random.default_rng(1).normal(size=(2, 3, 8, 32)).astype(np.float32)
+    np.testing.assert_allclose(again.ensemble.predict(x).proba, clf.ensemble.predict(x).proba, atol=1e-6)
+    assert again.n_lines == 8 and again.metadata == {"note": "untrained"}
+    with pytest.raises(ConfigurationError, match="autoscope tip train"):
+        TipClassifier.load(tmp_path / "missing.weights.pt")
+
+
+def test_rolling_gives_one_verdict_per_line_after_the_window_fills():
+    clf = _classifier(n_lines=8)
+    roll = RollingTipClassifier(clf)
+    rng = np.random.default_rng(2)
+    verdicts = [roll.push(rng.normal(size=48), rng.normal(size=48), index=i) for i in range(20)]
+    assert all(v is None for v in verdicts[:7])
+    assert [v.line for v in verdicts[7:]] == list(range(7, 20))
+    v = verdicts[-1]
+    assert set(v.proba) == set(CLASSES) and abs(sum(v.proba.values()) - 1) < 1e-5
+    # a line of another width starts a new window
+    assert roll.push(np.zeros(64), np.zeros(64)) is None
+
+
+def _verdict(line, p_bad, worst="blunt"):
+    proba = {c: 0.0 for c in CLASSES}
+    proba["good_atomic"] = 1 - p_bad
+    proba[worst] = p_bad
+    return LineVerdict(line, proba, worst if p_bad > 0.5 else "good_atomic", p_bad, 1.0)
+
+
+def test_detector_needs_patience_and_resets():
+    det = BadTipDetector(threshold=0.8, patience=3)
+    seq = [0.9, 0.95, 0.3, 0.9, 0.9, 0.85, 0.9]
+    fired = [det.update(_verdict(i, p, "multi_apex")) for i, p in enumerate(seq)]
+    assert fired == [False, False, False, False, False, True, True]
+    assert det.state == "multi_apex"
+    det.reset()
+    assert det.state is None
+    with pytest.raises(ValueError, match="threshold"):
+        BadTipDetector(threshold=1.5)
+
+
+def test_roc_auc_matches_pair_counting():
+    rng = np.random.default_rng(3)
+    score = np.round(rng.random(60), 1)  # with ties
+    pos = rng.random(60) < 0.4
+    pairs = [(a > b) + 0.5 * (a == b) for a in score[pos] for b in score[~pos]]
+    assert roc_auc(score, pos) == pytest.approx(np.mean(pairs))
