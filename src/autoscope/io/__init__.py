@@ -1,0 +1,15 @@
+"""Readers and statistics for real instrument files.
+
+Modules (each imported on demand, nothing heavy here):
+
+- :mod:`autoscope.io.sxm`            Nanonis ``.sxm`` images: :func:`~autoscope.io.sxm.read_sxm`,
+  :func:`~autoscope.io.sxm.write_sxm`
+- :mod:`autoscope.io.dat`            Nanonis spectroscopy ``.dat`` files:
+  :func:`~autoscope.io.dat.read_dat`, :func:`~autoscope.io.dat.write_dat`
+- :mod:`autoscope.io.rawimage`       the shape-prefixed float64 images that SPIEPy ships
+- :mod:`autoscope.io.units`          conversion of SI file units to autoscope's (nm, pA)
+- :mod:`autoscope.io.stats`          image statistics a microscopist looks at
+- :mod:`autoscope.io.spectrum_stats` spectrum statistics (noise, dI/dV peaks, asymmetry)
+- :mod:`autoscope.io.recorded`       the recorded-dataset HDF5 file of DESIGN.md
+- :mod:`autoscope.io.realdata`       finds real instrument files shipped inside PyPI packages
+"""
