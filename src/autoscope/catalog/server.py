@@ -27,6 +27,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from autoscope.catalog import paths
@@ -150,7 +151,13 @@ def _prepare(data_dir, port) -> tuple[Path, list[Path], socket.socket]:
     return folder, created, sock
 
 
-def serve(data_dir=None, port: int | None = None, *, log_file: Path | None = None) -> int:
+def serve(
+    data_dir=None,
+    port: int | None = None,
+    *,
+    log_file: Path | None = None,
+    on_ready: Callable[[ServerInfo], None] | None = None,
+) -> int:
     """Run the catalog server of ``data_dir`` in the foreground until stopped.
 
     Ctrl-C or SIGTERM stops it; server.json is removed on the way out.
@@ -163,6 +170,8 @@ def serve(data_dir=None, port: int | None = None, *, log_file: Path | None = Non
         Port on 127.0.0.1; a free one when left out.
     log_file : Path, optional
         Write the server's log there instead of to the terminal.
+    on_ready : callable, optional
+        Called with the :class:`ServerInfo` once the server answers.
 
     Returns
     -------
@@ -194,6 +203,8 @@ def serve(data_dir=None, port: int | None = None, *, log_file: Path | None = Non
             if self.started and not self.should_exit:
                 paths.write_server_file(folder, uri, os.getpid(), bound_port)
                 logger.info("catalog of %s served at %s", folder, uri)
+                if on_ready is not None:
+                    on_ready(ServerInfo(uri=uri, api_key=api_key, pid=os.getpid(), data_dir=folder))
 
         async def shutdown(self, sockets=None):
             paths.remove_server_file(folder, pid=os.getpid())

@@ -1,0 +1,77 @@
+"""``autoscope catalog serve|ls|path|stop``: the embedded catalog from the command line.
+
+    autoscope catalog path            print the data folder
+    autoscope catalog serve           run the server in the foreground (Ctrl-C stops)
+    autoscope catalog ls              list the latest runs (starts a background server if none runs)
+    autoscope catalog stop            stop the background server of the folder
+
+Errors are raised as :class:`~autoscope.errors.CatalogError`; ``autoscope.cli``
+prints them as one line and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from autoscope.catalog import paths
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``catalog`` subcommands to ``parser``."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--data-dir",
+        default=None,
+        help=f"catalog folder (default: ${paths.ENV_DATA_DIR}, else the user data directory)",
+    )
+    sub = parser.add_subparsers(dest="catalog_command", metavar="ACTION", required=True)
+    sub.add_parser("path", parents=[common], help="print the catalog folder")
+    p = sub.add_parser("serve", parents=[common], help="run the Tiled server in the foreground")
+    p.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (default: a free one)")
+    p = sub.add_parser("ls", parents=[common], help="list the latest runs")
+    p.add_argument("-n", "--limit", type=int, default=20, help="how many runs (0: all)")
+    p.add_argument("--uri", default=None, help="a Tiled server instead of the embedded one")
+    p.add_argument("--api-key", default=None, help="its API key")
+    sub.add_parser("stop", parents=[common], help="stop the background server")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run one ``catalog`` subcommand; returns the exit status."""
+    action = args.catalog_command
+    if action == "path":
+        print(paths.data_dir(args.data_dir))
+        return 0
+    if action == "serve":
+        from autoscope.catalog.server import serve
+
+        def ready(info):
+            print(
+                f"catalog of {info.data_dir} served at {info.uri} "
+                f"(API key in {info.data_dir / paths.API_KEY_FILE}); Ctrl-C stops it",
+                flush=True,
+            )
+
+        return serve(args.data_dir, args.port, on_ready=ready)
+    if action == "ls":
+        from autoscope.catalog.client import connect
+        from autoscope.catalog.listing import HEADER, latest_runs
+
+        client = connect(uri=args.uri, api_key=args.api_key, data_dir=args.data_dir)
+        runs = latest_runs(client, args.limit)
+        if not runs:
+            print("no runs in the catalog yet")
+            return 0
+        print(HEADER)
+        for run in runs:
+            print(run.line())
+        return 0
+    if action == "stop":
+        from autoscope.catalog.server import stop_server
+
+        folder = paths.data_dir(args.data_dir)
+        if stop_server(folder):
+            print(f"stopped the catalog server of {folder}")
+        else:
+            print(f"no catalog server runs for {folder}")
+        return 0
+    raise AssertionError(f"unknown catalog action {action!r}")  # argparse prevents this
