@@ -159,8 +159,10 @@ def line_to_line_noise(img: np.ndarray) -> float:
     if z.shape[0] < 3:
         raise ConfigurationError(f"line_to_line_noise needs at least 3 lines, got {z.shape[0]}")
     diff = z[1:] - z[:-1]
-    with np.errstate(all="ignore"):
-        offsets = np.nanmedian(np.where(np.isfinite(diff), diff, np.nan), axis=1)
+    diff = diff[np.isfinite(diff).any(axis=1)]
+    if diff.shape[0] < 2:
+        return float("nan")
+    offsets = np.nanmedian(diff, axis=1)
     return float(_robust_sigma(offsets) / np.sqrt(2.0))
 
 
@@ -198,8 +200,10 @@ def trace_retrace_rms(trace: np.ndarray, retrace: np.ndarray) -> float:
     if t.shape != r.shape:
         raise ConfigurationError(f"trace {t.shape} and retrace {r.shape} differ in shape")
     d = t - r
-    with np.errstate(all="ignore"):
-        d = d - np.nanmean(d, axis=1, keepdims=True)
+    d = d[np.isfinite(d).any(axis=1)]
+    if d.size == 0:
+        return float("nan")
+    d = d - np.nanmean(d, axis=1, keepdims=True)
     d = d[np.isfinite(d)]
     if d.size == 0:
         return float("nan")
