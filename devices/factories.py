@@ -1,0 +1,72 @@
+"""Factories: the one place that knows which backend drives a device.
+
+Profiles, the CLI and tests call :func:`make_spm`; plans and agents only ever
+see the device it returns.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from autoscope.errors import ConfigurationError
+
+__all__ = ["make_spm", "SPM_BACKENDS"]
+
+SPM_BACKENDS = ("twin",)
+
+
+def make_spm(backend: Any = "twin", sample: str = "si100_h", seed: int = 0, name: str = "spm",
+             limits=None, **kw):
+    """Make an SPM device with the named backend.
+
+    Parameters
+    ----------
+    backend : str or SPMBackend
+        ``"twin"`` (the simulated instrument, ``autoscope.devices.twin.TwinSPM``),
+        or an object that already implements
+        :class:`~autoscope.devices.backend.SPMBackend` (used as is).
+    sample : str
+        Twin only: the simulated sample (``"si100_h"``, ...).
+    seed : int
+        Twin only: seed of every random generator of the twin.
+    name : str
+        Device name (prefix of its data keys).
+    limits : SafetyLimits, optional
+        Safety limits of the device; ``None`` takes the hardware ranges.
+    **kw
+        Passed to the twin's constructor (e.g. ``speedup``, fault injection).
+
+    Returns
+    -------
+    SPM
+        The device.
+
+    Raises
+    ------
+    ConfigurationError
+        for an unknown backend name, or options given to a backend object.
+    """
+    from autoscope.devices.backend import SPMBackend
+    from autoscope.devices.spm import SPM
+
+    if isinstance(backend, str):
+        if backend == "twin":
+            from autoscope.devices.twin import TwinSPM
+
+            impl = TwinSPM(sample=sample, seed=seed, **kw)
+        else:
+            raise ConfigurationError(
+                f"unknown SPM backend {backend!r}; known: {list(SPM_BACKENDS)} "
+                "(or pass an SPMBackend object)"
+            )
+    elif isinstance(backend, SPMBackend):
+        if kw:
+            raise ConfigurationError(
+                f"options {sorted(kw)} apply to a named backend, not to the object {backend!r}"
+            )
+        impl = backend
+    else:
+        raise ConfigurationError(
+            f"backend must be a name {list(SPM_BACKENDS)} or an SPMBackend, got {backend!r}"
+        )
+    return SPM(impl, name=name, limits=limits)

@@ -1,0 +1,268 @@
+"""Safety limits of the SPM device and the argument checks shared by device and plans.
+
+The limits sit inside what the hardware can do (``backend.ranges``); every
+path that changes the instrument (a signal put, a move, a line, a spectrum, a
+tip action, a plan's arguments) goes through :class:`SafetyLimits` before the
+backend is called, so a value beyond a limit never reaches the instrument.
+
+Units: nm, V, pA (or the backend's setpoint units), s.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from numbers import Integral, Real
+from typing import Optional
+
+import numpy as np
+
+from autoscope.devices.backend import HardwareRanges, ScanFrame, SpectroscopySettings
+from autoscope.errors import ConfigurationError, SafetyLimitError
+
+__all__ = ["SafetyLimits", "check_real", "check_int", "frame_corners"]
+
+
+def check_real(name: str, value, *, low=None, high=None, units: str = "",
+               low_inclusive: bool = True) -> float:
+    """Return ``value`` as float after checking it is a finite real number in range.
+
+    Raises
+    ------
+    ConfigurationError
+        naming the argument and the value when it is not a finite number, or
+        lies outside ``[low, high]`` (``(low, high]`` if not ``low_inclusive``).
+    """
+    u = f" {units}" if units else ""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise ConfigurationError(f"{name} must be a number, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ConfigurationError(f"{name} must be finite, got {v!r}")
+    if low is not None and (v < low or (v == low and not low_inclusive)):
+        rel = ">=" if low_inclusive else ">"
+        raise ConfigurationError(f"{name} {v}{u} must be {rel} {low}{u}")
+    if high is not None and v > high:
+        raise ConfigurationError(f"{name} {v}{u} must be <= {high}{u}")
+    return v
+
+
+def check_int(name: str, value, *, low=None, high=None) -> int:
+    """Return ``value`` as int after checking it is an integer (not a bool) in range."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise ConfigurationError(f"{name} must be an integer, got {value!r}")
+    v = int(value)
+    if low is not None and v < low:
+        raise ConfigurationError(f"{name} {v} must be >= {low}")
+    if high is not None and v > high:
+        raise ConfigurationError(f"{name} {v} must be <= {high}")
+    return v
+
+
+def frame_corners(frame: ScanFrame) -> np.ndarray:
+    """The four corners (nm) of ``frame`` after rotation, shape ``(4, 2)``."""
+    hw, hh = frame.width / 2, frame.height / 2
+    u = np.array([-hw, hw, hw, -hw])
+    v = np.array([-hh, -hh, hh, hh])
+    a = np.deg2rad(frame.angle)
+    x = frame.center_x + u * np.cos(a) - v * np.sin(a)
+    y = frame.center_y + u * np.sin(a) + v * np.cos(a)
+    return np.stack([x, y], axis=1)
+
+
+def _fmt(v: float) -> str:
+    return f"{v:g}"
+
+
+@dataclass(frozen=True)
+class SafetyLimits:
+    """Limits the device enforces before it calls the backend.
+
+    A field left ``None`` takes the hardware's own range (``backend.ranges``)
+    when the device resolves the limits with :meth:`resolve`.
+
+    Parameters
+    ----------
+    bias : float or None
+        Largest ``|bias|`` in V (also bounds spectroscopy sweeps and the
+        lock-in amplitude added on top of them).
+    setpoint : float or None
+        Largest ``|setpoint|`` in the backend's setpoint units (pA for STM).
+    scan_range : float or None
+        Full width in nm of the square, centred on 0, that every position,
+        frame corner (after rotation) and spectrum must lie in.
+    dip_depth : float or None
+        Deepest controlled tip dip in nm.
+    pulse_voltage : float or None
+        Largest ``|pulse|`` in V of a conditioning bias pulse.
+    pulse_width : float
+        Longest bias pulse in s.
+    """
+
+    bias: Optional[float] = None
+    setpoint: Optional[float] = None
+    scan_range: Optional[float] = None
+    dip_depth: Optional[float] = None
+    pulse_voltage: Optional[float] = None
+    pulse_width: float = 1.0
+
+    def resolve(self, ranges: HardwareRanges) -> "SafetyLimits":
+        """Fill unset limits from ``ranges`` and check set ones sit inside them.
+
+        Raises
+        ------
+        ConfigurationError
+            if a limit is not a positive number or exceeds what the hardware can do.
+        """
+        hw = {
+            "bias": ranges.bias,
+            "setpoint": ranges.current,
+            "scan_range": ranges.scan_range,
+            "dip_depth": ranges.dip_depth,
+            "pulse_voltage": ranges.bias,
+            "pulse_width": None,
+        }
+        values = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if v is None:
+                v = hw[f.name]
+            v = check_real(f"safety limit {f.name}", v, low=0.0, low_inclusive=False)
+            if hw[f.name] is not None and v > hw[f.name]:
+                raise ConfigurationError(
+                    f"safety limit {f.name} {_fmt(v)} is beyond the hardware range "
+                    f"{_fmt(hw[f.name])}"
+                )
+            values[f.name] = v
+        return SafetyLimits(**values)
+
+    def as_dict(self) -> dict:
+        """The limits as a plain dict (for metadata)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    # --- checks: each raises SafetyLimitError naming the value and the limit ---
+
+    def _require_resolved(self) -> None:
+        if any(getattr(self, f.name) is None for f in fields(self)):
+            raise ConfigurationError("SafetyLimits must be resolved against backend ranges first")
+
+    def check_bias(self, volts, what: str = "bias") -> float:
+        """Check a bias (V) against ``±bias``; return it as float."""
+        self._require_resolved()
+        v = check_real(what, volts, units="V")
+        if abs(v) > self.bias:
+            raise SafetyLimitError(
+                f"{what} {v} V is beyond the device limit of ±{_fmt(self.bias)} V"
+            )
+        return v
+
+    def check_setpoint(self, value, units: str = "pA") -> float:
+        """Check a feedback setpoint against ``±setpoint``; return it as float."""
+        self._require_resolved()
+        v = check_real("setpoint", value, units=units)
+        if abs(v) > self.setpoint:
+            raise SafetyLimitError(
+                f"setpoint {v} {units} is beyond the device limit of "
+                f"±{_fmt(self.setpoint)} {units}"
+            )
+        return v
+
+    def check_position(self, x, y, what: str = "position") -> tuple[float, float]:
+        """Check a probe position (nm) lies inside the scan range."""
+        self._require_resolved()
+        xv = check_real(f"{what} x", x, units="nm")
+        yv = check_real(f"{what} y", y, units="nm")
+        half = self.scan_range / 2
+        if abs(xv) > half or abs(yv) > half:
+            raise SafetyLimitError(
+                f"{what} ({xv}, {yv}) nm is beyond the device scan range of ±{_fmt(half)} nm"
+            )
+        return xv, yv
+
+    def check_coordinate(self, value, what: str = "x") -> float:
+        """Check one coordinate (nm) lies inside the scan range."""
+        self._require_resolved()
+        v = check_real(what, value, units="nm")
+        half = self.scan_range / 2
+        if abs(v) > half:
+            raise SafetyLimitError(
+                f"{what} {v} nm is beyond the device scan range of ±{_fmt(half)} nm"
+            )
+        return v
+
+    def check_frame(self, frame: ScanFrame) -> ScanFrame:
+        """Check a scan frame: geometry valid and every rotated corner in range."""
+        self._require_resolved()
+        check_real("frame center_x", frame.center_x, units="nm")
+        check_real("frame center_y", frame.center_y, units="nm")
+        check_real("frame width", frame.width, low=0.0, low_inclusive=False, units="nm")
+        check_real("frame height", frame.height, low=0.0, low_inclusive=False, units="nm")
+        check_real("frame angle", frame.angle, low=-360.0, high=360.0, units="deg")
+        check_int("frame pixels", frame.pixels, low=1)
+        check_int("frame lines", frame.lines, low=1)
+        check_real("frame line_time", frame.line_time, low=0.0, low_inclusive=False, units="s")
+        half = self.scan_range / 2
+        for cx, cy in frame_corners(frame):
+            if abs(cx) > half + 1e-9 or abs(cy) > half + 1e-9:
+                raise SafetyLimitError(
+                    f"scan frame corner ({cx:.6g}, {cy:.6g}) nm is beyond the device "
+                    f"scan range of ±{_fmt(half)} nm"
+                )
+        return frame
+
+    def check_spectroscopy(self, settings: SpectroscopySettings) -> SpectroscopySettings:
+        """Check sweep range (+ lock-in amplitude, as peak) and timing of a spectrum."""
+        self._require_resolved()
+        start = self.check_bias(settings.start, "sweep start")
+        stop = self.check_bias(settings.stop, "sweep stop")
+        if start == stop:
+            raise ConfigurationError(f"sweep start and stop are both {start} V; need a range")
+        check_int("spectrum points", settings.points, low=2)
+        check_real("settle", settings.settle, low=0.0, units="s")
+        check_real("integration", settings.integration, low=0.0, low_inclusive=False, units="s")
+        amp = check_real("lock-in amplitude", settings.lockin_amplitude, low=0.0, units="V")
+        check_real("lock-in frequency", settings.lockin_frequency, low=0.0,
+                   low_inclusive=False, units="Hz")
+        check_int("sweeps", settings.sweeps, low=1)
+        peak = max(abs(start), abs(stop)) + amp * math.sqrt(2.0)
+        if peak > self.bias:
+            raise SafetyLimitError(
+                f"sweep peak bias {peak:.6g} V (sweep plus lock-in amplitude) is beyond "
+                f"the device limit of ±{_fmt(self.bias)} V"
+            )
+        return settings
+
+    def check_pulse_voltage(self, volts) -> float:
+        """Check the voltage (V) of a conditioning bias pulse."""
+        self._require_resolved()
+        v = check_real("pulse voltage", volts, units="V")
+        if abs(v) > self.pulse_voltage:
+            raise SafetyLimitError(
+                f"pulse voltage {v} V is beyond the device limit of "
+                f"±{_fmt(self.pulse_voltage)} V"
+            )
+        return v
+
+    def check_pulse_width(self, width) -> float:
+        """Check the width (s) of a conditioning bias pulse."""
+        self._require_resolved()
+        w = check_real("pulse width", width, low=0.0, low_inclusive=False, units="s")
+        if w > self.pulse_width:
+            raise SafetyLimitError(
+                f"pulse width {w} s is beyond the device limit of {_fmt(self.pulse_width)} s"
+            )
+        return w
+
+    def check_pulse(self, volts, width) -> tuple[float, float]:
+        """Check a conditioning bias pulse (V, s)."""
+        return self.check_pulse_voltage(volts), self.check_pulse_width(width)
+
+    def check_dip(self, depth) -> float:
+        """Check a controlled dip depth (nm, positive = into the surface)."""
+        self._require_resolved()
+        d = check_real("dip depth", depth, low=0.0, low_inclusive=False, units="nm")
+        if d > self.dip_depth:
+            raise SafetyLimitError(
+                f"dip depth {d} nm is beyond the device limit of {_fmt(self.dip_depth)} nm"
+            )
+        return d

@@ -1,0 +1,126 @@
+"""Imaging plans: a raster image recorded one event per scan line."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import bluesky.plan_stubs as bps
+import bluesky.preprocessors as bpp
+from bluesky.protocols import Readable
+
+from autoscope.devices.backend import ScanFrame
+from autoscope.devices.spm_limits import check_int, check_real
+from autoscope.plans.utils import check_md, check_spm, run_metadata, run_with_reason
+
+__all__ = ["raster_image"]
+
+
+def raster_image(
+    spm: Readable,
+    center_x: float = 0.0,
+    center_y: float = 0.0,
+    width: float = 20.0,
+    height: float = 20.0,
+    pixels: int = 256,
+    lines: int = 256,
+    line_time: float = 1.0,
+    angle: float = 0.0,
+    bias: Optional[float] = None,
+    setpoint: Optional[float] = None,
+    md: Optional[dict] = None,
+):
+    """Record a raster image, one event per scan line as it is measured.
+
+    Lines run from the bottom of the frame (index 0) upwards; each event in
+    stream ``"primary"`` holds every image channel's trace and retrace
+    (float32, ``[pixels]``, ordered by increasing x in the frame), the line
+    index, requested and reported start/end positions (nm) and the
+    instrument time (s). The start document records the frame, the pixel
+    size, the image shape and which data keys assemble the image.
+
+    Parameters
+    ----------
+    spm : Readable
+        The SPM device (``autoscope.devices.spm.SPM``).
+    center_x, center_y : float
+        Frame centre in nm.
+    width, height : float
+        Frame size in nm (before rotation).
+    pixels : int
+        Pixels per line.
+    lines : int
+        Number of lines.
+    line_time : float
+        Seconds per trace (the retrace takes as long).
+    angle : float
+        Scan angle in degrees, counter-clockwise.
+    bias : float, optional
+        Sample bias in V to set before the first line (``None``: leave it).
+    setpoint : float, optional
+        Feedback setpoint (pA for STM) to set before the first line.
+    md : dict, optional
+        Extra metadata for the start document (merged last).
+
+    Returns
+    -------
+    str
+        The run uid.
+
+    Raises
+    ------
+    SafetyLimitError
+        when the frame (any corner after rotation), bias or setpoint is beyond
+        the device's limits; raised before anything moves.
+    ConfigurationError
+        for arguments of the wrong type or range.
+    InstrumentFault
+        from the instrument during the image; the lines already measured are
+        in the run, which closes with exit status ``fail``.
+    """
+    spm = check_spm(spm)
+    frame = ScanFrame(
+        center_x=check_real("center_x", center_x, units="nm"),
+        center_y=check_real("center_y", center_y, units="nm"),
+        width=check_real("width", width, low=0.0, low_inclusive=False, units="nm"),
+        height=check_real("height", height, low=0.0, low_inclusive=False, units="nm"),
+        angle=check_real("angle", angle, low=-360.0, high=360.0, units="deg"),
+        pixels=check_int("pixels", pixels, low=1),
+        lines=check_int("lines", lines, low=1),
+        line_time=check_real("line_time", line_time, low=0.0, low_inclusive=False, units="s"),
+    )
+    spm.limits.check_frame(frame)
+    if bias is not None:
+        bias = spm.limits.check_bias(bias)
+    if setpoint is not None:
+        setpoint = spm.limits.check_setpoint(setpoint, units=spm.backend.setpoint_units)
+    check_md(md)
+
+    line = spm.line
+    plan_args = {**dataclasses.asdict(frame), "bias": bias, "setpoint": setpoint}
+    extra = {
+        "frame": dataclasses.asdict(frame),
+        "pixel_size": [frame.width / frame.pixels, frame.height / frame.lines],
+        "pixel_units": "nm",
+        "image_shape": [frame.lines, frame.pixels],
+        "shape": [frame.lines],
+        "num_points": frame.lines,
+        "line_key": line.index.name,
+        "image_keys": {ch: list(keys) for ch, keys in line.channel_keys().items()},
+        "scan_order": "line 0 at the bottom of the frame, upwards; pixels by increasing x; "
+                      "retrace flipped to increasing x",
+        "hints": {"dimensions": [([line.index.name], "primary")]},
+    }
+    metadata = run_metadata(spm, "raster_image", plan_args, extra, md)
+
+    def inner():
+        if bias is not None:
+            yield from bps.mv(spm.bias, bias)
+        if setpoint is not None:
+            yield from bps.mv(spm.setpoint, setpoint)
+        yield from bps.mv(spm.frame, frame)
+        for i in range(frame.lines):
+            yield from bps.mv(line.index, i)
+            yield from bps.trigger_and_read([line])
+
+    return (yield from bpp.stage_wrapper(run_with_reason(inner(), metadata), [spm]))

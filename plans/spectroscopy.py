@@ -1,0 +1,286 @@
+"""Spectroscopy plans: one event per spectrum, with its axis, units and positions.
+
+Every spectrum event (stream ``"primary"``) holds the spectral axis
+(``<spm>_spectrum_bias``, V), each spectrum channel (float32), the requested
+and reported x, y (nm), the instrument time (s) and the spectrum's index in
+the run; the start document lists the positions asked for in that order.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import bluesky.preprocessors as bpp
+from bluesky.protocols import Readable
+
+from autoscope.devices.backend import ScanFrame
+from autoscope.devices.spm_limits import check_int, check_real
+from autoscope.errors import ConfigurationError
+from autoscope.plans.utils import (
+    check_md,
+    check_positions,
+    check_spm,
+    configure_spectroscopy,
+    measure_spectrum,
+    run_metadata,
+    run_with_reason,
+    spectroscopy_metadata,
+    spectroscopy_settings,
+)
+
+__all__ = ["point_spectrum", "spectra_at", "grid_spectroscopy"]
+
+
+def _spectra_run(spm, positions, settings, plan_name, plan_args, extra, md):
+    extra = {
+        **spectroscopy_metadata(spm, settings),
+        "positions_requested": [list(p) for p in positions],
+        "num_points": len(positions),
+        "hints": {"dimensions": [([spm.spectrum.index.name], "primary")]},
+        **extra,
+    }
+    metadata = run_metadata(spm, plan_name, plan_args, extra, md)
+
+    def inner():
+        yield from configure_spectroscopy(spm, settings)
+        for i, (x, y) in enumerate(positions):
+            yield from measure_spectrum(spm, x, y, i)
+
+    return (yield from bpp.stage_wrapper(run_with_reason(inner(), metadata), [spm]))
+
+
+def point_spectrum(
+    spm: Readable,
+    x: float,
+    y: float,
+    start: float = -2.0,
+    stop: float = 2.0,
+    points: int = 200,
+    settle: float = 0.002,
+    integration: float = 0.01,
+    lockin_amplitude: float = 0.01,
+    lockin_frequency: float = 973.0,
+    sweeps: int = 1,
+    md: Optional[dict] = None,
+):
+    """Measure one spectrum at (x, y).
+
+    Parameters
+    ----------
+    spm : Readable
+        The SPM device (``autoscope.devices.spm.SPM``).
+    x, y : float
+        Position in nm.
+    start, stop : float
+        Bias sweep range in V (STM); for PFM the switching waveform's extremes.
+    points : int
+        Points per spectrum.
+    settle, integration : float
+        Seconds waited and integrated at every point.
+    lockin_amplitude : float
+        Lock-in modulation in V rms.
+    lockin_frequency : float
+        Lock-in frequency in Hz.
+    sweeps : int
+        Forward/backward sweep pairs averaged.
+    md : dict, optional
+        Extra metadata for the start document (merged last).
+
+    Returns
+    -------
+    str
+        The run uid.
+
+    Raises
+    ------
+    SafetyLimitError
+        when the position or the sweep (plus lock-in amplitude) is beyond the
+        device's limits; raised before anything moves.
+    ConfigurationError
+        for arguments of the wrong type or range.
+    """
+    spm = check_spm(spm)
+    pos = check_positions(spm, [[x, y]])
+    settings = spectroscopy_settings(spm, start, stop, points, settle, integration,
+                                     lockin_amplitude, lockin_frequency, sweeps)
+    check_md(md)
+    plan_args = {"x": pos[0][0], "y": pos[0][1], "start": settings.start, "stop": settings.stop,
+                 "points": settings.points, "settle": settings.settle,
+                 "integration": settings.integration,
+                 "lockin_amplitude": settings.lockin_amplitude,
+                 "lockin_frequency": settings.lockin_frequency, "sweeps": settings.sweeps}
+    return (yield from _spectra_run(spm, pos, settings, "point_spectrum", plan_args, {}, md))
+
+
+def spectra_at(
+    spm: Readable,
+    points: list[list[float]],
+    start: float = -2.0,
+    stop: float = 2.0,
+    n_points: int = 200,
+    settle: float = 0.002,
+    integration: float = 0.01,
+    lockin_amplitude: float = 0.01,
+    lockin_frequency: float = 973.0,
+    sweeps: int = 1,
+    md: Optional[dict] = None,
+):
+    """Measure one spectrum at each of ``points``, in the order given, in one run.
+
+    Parameters
+    ----------
+    spm : Readable
+        The SPM device (``autoscope.devices.spm.SPM``).
+    points : list of [x, y]
+        Positions in nm, e.g. ``[[0.0, 1.5], [3.2, -4.0]]``.
+    start, stop : float
+        Bias sweep range in V.
+    n_points : int
+        Points per spectrum.
+    settle, integration : float
+        Seconds waited and integrated at every point.
+    lockin_amplitude : float
+        Lock-in modulation in V rms.
+    lockin_frequency : float
+        Lock-in frequency in Hz.
+    sweeps : int
+        Forward/backward sweep pairs averaged.
+    md : dict, optional
+        Extra metadata for the start document (merged last).
+
+    Returns
+    -------
+    str
+        The run uid.
+
+    Raises
+    ------
+    SafetyLimitError
+        when any position or the sweep is beyond the device's limits; raised
+        before anything moves.
+    ConfigurationError
+        for arguments of the wrong type or range.
+    InstrumentFault
+        from the instrument; the spectra already measured are in the run,
+        which closes with exit status ``fail``.
+    """
+    spm = check_spm(spm)
+    pos = check_positions(spm, points)
+    settings = spectroscopy_settings(spm, start, stop, n_points, settle, integration,
+                                     lockin_amplitude, lockin_frequency, sweeps)
+    check_md(md)
+    plan_args = {"points": [list(p) for p in pos], "start": settings.start,
+                 "stop": settings.stop, "n_points": settings.points, "settle": settings.settle,
+                 "integration": settings.integration,
+                 "lockin_amplitude": settings.lockin_amplitude,
+                 "lockin_frequency": settings.lockin_frequency, "sweeps": settings.sweeps}
+    return (yield from _spectra_run(spm, pos, settings, "spectra_at", plan_args, {}, md))
+
+
+def grid_spectroscopy(
+    spm: Readable,
+    center_x: float = 0.0,
+    center_y: float = 0.0,
+    width: float = 10.0,
+    height: float = 10.0,
+    nx: int = 8,
+    ny: int = 8,
+    angle: float = 0.0,
+    start: float = -2.0,
+    stop: float = 2.0,
+    points: int = 200,
+    settle: float = 0.002,
+    integration: float = 0.01,
+    lockin_amplitude: float = 0.01,
+    lockin_frequency: float = 973.0,
+    sweeps: int = 1,
+    md: Optional[dict] = None,
+):
+    """Measure a spectrum at every node of an ``nx`` x ``ny`` grid, in one run.
+
+    Nodes sit at pixel centres of the frame (as in ``raster_image``): row
+    ``iy`` from the bottom, ``ix`` by increasing x; spectrum index
+    ``iy * nx + ix``. The start document records the grid and ``shape``
+    ``[ny, nx]`` so the spectra can be reshaped into a cube.
+
+    Parameters
+    ----------
+    spm : Readable
+        The SPM device (``autoscope.devices.spm.SPM``).
+    center_x, center_y : float
+        Grid centre in nm.
+    width, height : float
+        Grid extent in nm (node spacing is ``width / nx``, ``height / ny``).
+    nx, ny : int
+        Nodes along x and y.
+    angle : float
+        Grid rotation in degrees, counter-clockwise.
+    start, stop : float
+        Bias sweep range in V.
+    points : int
+        Points per spectrum.
+    settle, integration : float
+        Seconds waited and integrated at every point.
+    lockin_amplitude : float
+        Lock-in modulation in V rms.
+    lockin_frequency : float
+        Lock-in frequency in Hz.
+    sweeps : int
+        Forward/backward sweep pairs averaged.
+    md : dict, optional
+        Extra metadata for the start document (merged last).
+
+    Returns
+    -------
+    str
+        The run uid.
+
+    Raises
+    ------
+    SafetyLimitError
+        when the grid (any corner) or the sweep is beyond the device's limits;
+        raised before anything moves.
+    ConfigurationError
+        for arguments of the wrong type or range.
+    InstrumentFault
+        from the instrument; the spectra already measured are in the run,
+        which closes with exit status ``fail``.
+    """
+    spm = check_spm(spm)
+    grid = ScanFrame(
+        center_x=check_real("center_x", center_x, units="nm"),
+        center_y=check_real("center_y", center_y, units="nm"),
+        width=check_real("width", width, low=0.0, low_inclusive=False, units="nm"),
+        height=check_real("height", height, low=0.0, low_inclusive=False, units="nm"),
+        angle=check_real("angle", angle, low=-360.0, high=360.0, units="deg"),
+        pixels=check_int("nx", nx, low=1),
+        lines=check_int("ny", ny, low=1),
+    )
+    spm.limits.check_frame(grid)
+    settings = spectroscopy_settings(spm, start, stop, points, settle, integration,
+                                     lockin_amplitude, lockin_frequency, sweeps)
+    check_md(md)
+    positions = []
+    for iy in range(grid.lines):
+        xs, ys = grid.nominal_xy(iy)
+        positions.extend((float(x), float(y)) for x, y in zip(xs, ys))
+    if not positions:
+        raise ConfigurationError("grid has no nodes")
+    plan_args = {"center_x": grid.center_x, "center_y": grid.center_y, "width": grid.width,
+                 "height": grid.height, "nx": grid.pixels, "ny": grid.lines,
+                 "angle": grid.angle, "start": settings.start, "stop": settings.stop,
+                 "points": settings.points, "settle": settings.settle,
+                 "integration": settings.integration,
+                 "lockin_amplitude": settings.lockin_amplitude,
+                 "lockin_frequency": settings.lockin_frequency, "sweeps": settings.sweeps}
+    extra = {
+        "grid": {"center_x": grid.center_x, "center_y": grid.center_y, "width": grid.width,
+                 "height": grid.height, "nx": grid.pixels, "ny": grid.lines,
+                 "angle": grid.angle},
+        "shape": [grid.lines, grid.pixels],
+        "pixel_size": [grid.width / grid.pixels, grid.height / grid.lines],
+        "pixel_units": "nm",
+        "grid_order": "row-major: iy from the bottom, ix by increasing x; index = iy * nx + ix",
+    }
+    return (yield from _spectra_run(spm, positions, settings, "grid_spectroscopy", plan_args,
+                                    extra, md))

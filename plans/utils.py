@@ -1,0 +1,144 @@
+"""Shared pieces of the SPM plans: argument checks, run metadata, the run wrapper.
+
+Nothing here talks to an instrument except through the device's signals.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Optional
+
+import bluesky.plan_stubs as bps
+import bluesky.preprocessors as bpp
+from bluesky.utils import RunEngineControlException
+
+from autoscope.devices.backend import SpectroscopySettings
+from autoscope.devices.spm import SPM
+from autoscope.devices.spm_limits import check_int, check_real
+from autoscope.errors import ConfigurationError
+
+__all__ = [
+    "check_spm",
+    "check_md",
+    "run_metadata",
+    "run_with_reason",
+    "spectroscopy_settings",
+    "spectroscopy_metadata",
+    "check_positions",
+    "configure_spectroscopy",
+    "measure_spectrum",
+]
+
+
+def check_spm(spm: Any) -> SPM:
+    """Raise ConfigurationError unless ``spm`` is an :class:`SPM` device."""
+    if not isinstance(spm, SPM):
+        raise ConfigurationError(f"spm must be an autoscope SPM device, got {spm!r}")
+    return spm
+
+
+def check_md(md: Any) -> dict:
+    """Return a copy of the caller's metadata (``None`` -> empty dict)."""
+    if md is None:
+        return {}
+    if not isinstance(md, dict):
+        raise ConfigurationError(f"md must be a dict or None, got {md!r}")
+    return dict(md)
+
+
+def run_metadata(spm: SPM, plan_name: str, plan_args: dict, extra: dict,
+                 md: Optional[dict]) -> dict:
+    """Start-document metadata: plan name and args, units, limits, ``extra``; caller's md last."""
+    out = {
+        "plan_name": plan_name,
+        "plan_args": {"spm": spm.name, **plan_args},
+        "detectors": [spm.name],
+        "instrument_mode": spm.mode,
+        "units": spm.units(),
+        "safety_limits": spm.limits.as_dict(),
+    }
+    out.update(extra)
+    out.update(check_md(md))
+    return out
+
+
+def run_with_reason(plan, md: dict):
+    """Like ``bpp.run_wrapper``, but a failed run's reason names the exception class.
+
+    The stop document of a run that an exception ended reads
+    ``exit_status="fail"``, ``reason="InstrumentTimeout: <message>"``; the
+    exception propagates. Events already emitted stay in the run.
+    """
+    uid = yield from bps.open_run(md)
+
+    def except_plan(e):
+        if isinstance(e, RunEngineControlException):
+            yield from bps.close_run(exit_status=e.exit_status)
+        else:
+            yield from bps.close_run(exit_status="fail", reason=f"{type(e).__name__}: {e}")
+
+    yield from bpp.contingency_wrapper(plan, except_plan=except_plan, else_plan=bps.close_run)
+    return uid
+
+
+def spectroscopy_settings(spm: SPM, start, stop, points, settle, integration, lockin_amplitude,
+                          lockin_frequency, sweeps) -> SpectroscopySettings:
+    """Check spectroscopy arguments (types, ranges, safety limits) and bundle them."""
+    settings = SpectroscopySettings(
+        start=check_real("start", start, units="V"),
+        stop=check_real("stop", stop, units="V"),
+        points=check_int("points", points, low=2),
+        settle=check_real("settle", settle, low=0.0, units="s"),
+        integration=check_real("integration", integration, low=0.0, low_inclusive=False,
+                               units="s"),
+        lockin_amplitude=check_real("lockin_amplitude", lockin_amplitude, low=0.0, units="V"),
+        lockin_frequency=check_real("lockin_frequency", lockin_frequency, low=0.0,
+                                    low_inclusive=False, units="Hz"),
+        sweeps=check_int("sweeps", sweeps, low=1),
+    )
+    return spm.limits.check_spectroscopy(settings)
+
+
+def spectroscopy_metadata(spm: SPM, settings: SpectroscopySettings) -> dict:
+    """Start-document entries that describe the spectra of a run."""
+    return {
+        "spectroscopy": dataclasses.asdict(settings),
+        "spectral_axis": {
+            "key": spm.spectrum.axis_key, "name": "bias", "units": "V",
+            "start": settings.start, "stop": settings.stop, "points": settings.points,
+        },
+        "spectrum_keys": spm.spectrum.channel_keys(),
+        "index_key": spm.spectrum.index.name,
+    }
+
+
+def configure_spectroscopy(spm: SPM, settings: SpectroscopySettings):
+    """Plan stub: put ``settings`` into ``spm.spectrum``."""
+    s = spm.spectrum
+    yield from bps.mv(
+        s.sweep_start, settings.start, s.sweep_stop, settings.stop, s.points, settings.points,
+        s.settle, settings.settle, s.integration, settings.integration,
+        s.lockin_amplitude, settings.lockin_amplitude,
+        s.lockin_frequency, settings.lockin_frequency, s.sweeps, settings.sweeps,
+    )
+
+
+def measure_spectrum(spm: SPM, x: float, y: float, index: int, stream: str = "primary"):
+    """Plan stub: one spectrum at (x, y) nm as one event in ``stream``; returns the reading."""
+    s = spm.spectrum
+    yield from bps.mv(s.x_requested, x, s.y_requested, y, s.index, index)
+    return (yield from bps.trigger_and_read([s], name=stream))
+
+
+def check_positions(spm: SPM, points: Any) -> list[tuple[float, float]]:
+    """Check a list of ``[x, y]`` pairs (nm) against types and the scan range."""
+    if isinstance(points, (str, bytes)) or not hasattr(points, "__iter__"):
+        raise ConfigurationError(f"points must be a list of [x, y] pairs, got {points!r}")
+    out = []
+    for i, p in enumerate(points):
+        if isinstance(p, (str, bytes)) or not hasattr(p, "__len__") or len(p) != 2:
+            raise ConfigurationError(f"points[{i}] must be an [x, y] pair in nm, got {p!r}")
+        out.append(spm.limits.check_position(p[0], p[1], what=f"points[{i}]"))
+    if not out:
+        raise ConfigurationError("points is empty; give at least one [x, y] pair")
+    return out
