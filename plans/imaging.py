@@ -1,6 +1,7 @@
 """Imaging plans: a raster image recorded one event per scan line."""
 
-from __future__ import annotations
+# No "from __future__ import annotations": the queue server reads the annotations as
+# objects to describe and validate plan parameters.
 
 import dataclasses
 from typing import Optional

@@ -6,7 +6,8 @@ and reported x, y (nm), the instrument time (s) and the spectrum's index in
 the run; the start document lists the positions asked for in that order.
 """
 
-from __future__ import annotations
+# No "from __future__ import annotations": the queue server reads the annotations as
+# objects to describe and validate plan parameters.
 
 from typing import Optional
 

@@ -1,6 +1,7 @@
 """Tip conditioning plans."""
 
-from __future__ import annotations
+# No "from __future__ import annotations": the queue server reads the annotations as
+# objects to describe and validate plan parameters.
 
 from typing import Optional
 
