@@ -146,7 +146,10 @@ def metadata_dir() -> Path:
     ``AUTOSCOPE_METADATA_DIR`` if set, else ``run_engine_md`` inside the
     catalog's data folder (``AUTOSCOPE_DATA_DIR`` or the user's data folder),
     so that ``RE.md`` (operator, sample, proposal ...) survives restarts on
-    this machine even when the catalog itself is remote.
+    this machine even when the catalog itself is remote. Below it, the queue
+    server's worker and interactive sessions keep separate folders
+    (``queueserver/`` and ``session/``): bluesky's PersistentDict (zict) is
+    safe for one process at a time only, and both may run at once.
 
     Raises
     ------
@@ -155,11 +158,12 @@ def metadata_dir() -> Path:
     """
     env = os.environ.get(ENV_METADATA_DIR)
     if env:
-        folder = Path(env).expanduser().absolute()
+        base = Path(env).expanduser().absolute()
     else:
         from autoscope.catalog.paths import data_dir
 
-        folder = data_dir() / METADATA_FOLDER
+        base = data_dir() / METADATA_FOLDER
+    folder = base / ("queueserver" if in_queue_server() else "session")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

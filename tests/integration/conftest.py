@@ -208,36 +208,31 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 def catalog_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     """autoscope's catalog server on a free 127.0.0.1 port with a temporary data folder.
 
-    Started as its own process (``python -m autoscope.catalog.server``) in its own
-    process group; yields ``autoscope.catalog.ServerInfo``.
+    Started by ``autoscope.catalog.ensure_server`` as its own process (and
+    process group); yields its ``autoscope.catalog.ServerInfo``.
     """
-    catalog = pytest.importorskip("autoscope.catalog", reason="autoscope.catalog is not built yet")
+    from autoscope.catalog import ensure_server, stop_server
+
     folder = tmp_path_factory.mktemp("catalog")
-    info = catalog.ensure_server(data_dir=folder, port=free_port(), background=True)
+    info = ensure_server(data_dir=folder, port=free_port())
     try:
         yield info
     finally:
-        catalog.stop_server(folder)
-        deadline = time.monotonic() + 15
-        while _pid_alive(info.pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if _pid_alive(info.pid):
-            pytest.fail(f"catalog server pid {info.pid} still running after stop_server")
+        stop_server(folder)
+        kill_group_after(info.pid)
+        assert_group_gone(info.pid)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child of ours counts as gone once reaped; reap it if it is ours.
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
-    except ChildProcessError:
-        return True
+def kill_group_after(pgid: int, grace: float = 10.0) -> None:
+    """SIGKILL what is left of process group ``pgid`` after ``grace`` s (no-op if gone)."""
+    deadline = time.monotonic() + grace
+    while group_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if group_alive(pgid):
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 @dataclass
@@ -346,3 +341,21 @@ def _shut_down_manager(api, proc: subprocess.Popen) -> None:
         proc.wait(timeout=30)
     except Exception as exc:  # fall back to signals in stop_group  # noqa: BLE001
         sys.stderr.write(f"RE Manager did not stop through its API ({exc}); killing its group\n")
+
+
+@pytest.fixture
+def service_tools():
+    """The helpers above, for tests that start a process of their own.
+
+    (Test modules cannot import conftest.py under ``--import-mode=importlib``.)
+    """
+    import types
+
+    return types.SimpleNamespace(
+        free_port=free_port,
+        wait_for=wait_for,
+        listening_addresses=listening_addresses,
+        stop_group=stop_group,
+        assert_group_gone=assert_group_gone,
+        group_alive=group_alive,
+    )

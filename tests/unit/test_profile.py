@@ -125,8 +125,20 @@ def test_metadata_dir_follows_the_data_dir(monkeypatch, tmp_path):
     monkeypatch.delenv(profile.ENV_METADATA_DIR, raising=False)
     monkeypatch.setenv("AUTOSCOPE_DATA_DIR", str(tmp_path / "data"))
     folder = profile.metadata_dir()
-    assert folder == tmp_path / "data" / profile.METADATA_FOLDER
+    assert folder == tmp_path / "data" / profile.METADATA_FOLDER / "session"
     assert folder.is_dir()
+
+
+def test_queue_server_keeps_its_metadata_apart(monkeypatch, tmp_path):
+    from bluesky_queueserver.manager import profile_tools
+
+    monkeypatch.setenv(profile.ENV_METADATA_DIR, str(tmp_path))
+    profile_tools.set_re_worker_active()
+    try:
+        assert profile.metadata_dir() == tmp_path / "queueserver"
+    finally:
+        profile_tools.clear_re_worker_active()
+    assert profile.metadata_dir() == tmp_path / "session"
 
 
 def test_metadata_dir_that_cannot_be_created_names_it(monkeypatch, tmp_path):
@@ -135,3 +147,86 @@ def test_metadata_dir_that_cannot_be_created_names_it(monkeypatch, tmp_path):
     monkeypatch.setenv(profile.ENV_METADATA_DIR, str(blocker / "md"))
     with pytest.raises(ConfigurationError, match="a-file"):
         profile.metadata_dir()
+
+
+# --- the documented one-liner, for real -------------------------------------
+
+_SESSION_CODE = r"""
+import json, inspect
+from bluesky import RunEngine
+from bluesky.utils import PersistentDict, ProgressBarManager
+from bluesky.callbacks.best_effort import BestEffortCallback
+md_before = dict(RE.md)
+RE.md["operator"] = "test-operator"
+uid, = RE(raster_image(spm, pixels=16, lines=4, width=5.0, height=5.0))
+run = catalog[uid]
+print("RESULT " + json.dumps({
+    "RE": isinstance(RE, RunEngine),
+    "md_persistent": isinstance(RE.md, PersistentDict),
+    "md_before": md_before.get("operator"),
+    "db_is_catalog": db is catalog,
+    "catalog_spec": [s.name for s in catalog.specs],
+    "spm": type(spm).__module__ + "." + type(spm).__name__,
+    "plans": {n: inspect.isgeneratorfunction(globals()[n]) for n in
+              ["raster_image", "point_spectrum", "spectra_at", "grid_spectroscopy", "condition_tip"]},
+    "bec": any(isinstance(cb, BestEffortCallback) for cb in [globals().get("bec")]),
+    "progress_bar": isinstance(RE.waiting_hook, ProgressBarManager),
+    "run_plan": run.metadata["start"]["plan_name"],
+    "run_operator": run.metadata["start"].get("operator"),
+    "run_exit": run.metadata["stop"]["exit_status"],
+    "run_lines": int(run["primary"].read().sizes["time"]),
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def served_catalog(tmp_path_factory):
+    """A real Tiled catalog (autoscope's tree) served over HTTP from a thread on 127.0.0.1."""
+    import secrets
+
+    import uvicorn
+    from tiled.server.simple import ThreadedServer
+
+    from autoscope.catalog.app import build_app
+
+    folder = tmp_path_factory.mktemp("catalog")
+    api_key = secrets.token_hex(16)
+    config = uvicorn.Config(build_app(folder, api_key), host="127.0.0.1", port=0, log_level="warning")
+    with ThreadedServer(config).run_in_thread() as uri:
+        yield uri, api_key
+
+
+def _run_session(env, code):
+    cmd = [sys.executable, "-m", "autoscope.cli", "ipython", "-c", code, "--", "--simple-prompt"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, f"autoscope ipython failed:\n{proc.stdout}\n{proc.stderr}"
+    return json.loads(lines[-1][len("RESULT "):]), proc
+
+
+def test_autoscope_ipython_loads_the_profile_and_runs_a_plan(served_catalog, tmp_path):
+    uri, api_key = served_catalog
+    env = dict(os.environ)
+    env.pop(profile.ENV_PROFILE_DIR, None)
+    env.update(
+        AUTOSCOPE_CATALOG_URI=uri,
+        AUTOSCOPE_API_KEY=api_key,
+        AUTOSCOPE_DATA_DIR=str(tmp_path / "data"),
+        IPYTHONDIR=str(tmp_path / "ipython"),
+        MPLBACKEND="Agg",
+    )
+    first, proc = _run_session(env, _SESSION_CODE)
+    assert "autoscope profile loaded." in proc.stdout  # 90-ipython's summary
+    assert first["RE"] and first["md_persistent"] and first["db_is_catalog"]
+    assert "CatalogOfBlueskyRuns" in first["catalog_spec"]
+    assert first["spm"] == "autoscope.devices.spm.SPM"
+    assert all(first["plans"].values()), first["plans"]
+    assert first["bec"] and first["progress_bar"], "IPython sessions get live feedback"
+    assert first["md_before"] is None
+    assert first["run_plan"] == "raster_image"
+    assert first["run_operator"] == "test-operator"
+    assert first["run_exit"] == "success"
+    assert first["run_lines"] == 4
+    # A second session on the same data folder finds the metadata kept.
+    second, _ = _run_session(env, _SESSION_CODE)
+    assert second["md_before"] == "test-operator"
