@@ -1,0 +1,149 @@
+"""What one scan line looks like: tip convolution, telegraph noise, feedback, channels.
+
+The functions here take the true tip positions of every sample of a line
+(trace then retrace, in scan order) and return the measured channels in scan
+order; :class:`~autoscope.devices.twin.twin.TwinSPM` splits them into trace
+and retrace.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .instrument import NoiseSource, low_pass, pi_gains, pi_track
+from .spectroscopy import kappa
+from .tip import TipState
+
+STM_KAPPA = float(kappa(4.5))  # nm^-1, current decay constant of a 4.5 eV barrier
+PFM_KAPPA = 2.0  # nm^-1, sharpness of the soft maximum for a contact tip
+
+
+def apparent_height(sample, x, y, tip: TipState, bias: float, kappa_: float) -> np.ndarray:
+    """Constant-current (or contact) height seen by ``tip``: a soft maximum over its apices.
+
+    ``z = (1 / 2 kappa) ln sum_i w_i exp(2 kappa h(x + d_i))`` -- each apex
+    carries its share of the current, so the image is the upper envelope of
+    shifted copies, not their sum.
+    """
+    offs = tip.offsets
+    hs = [sample.height(x + dx, y + dy, blur=tip.radius, bias=bias, contrast=tip.contrast)
+          for dx, dy, _ in offs]
+    if len(hs) == 1:
+        return hs[0]
+    h = np.stack(hs)
+    w = offs[:, 2][:, None]
+    top = h.max(0)
+    return top + np.log((w * np.exp(2 * kappa_ * (h - top))).sum(0)) / (2 * kappa_)
+
+
+def pfm_response(sample, x, y, tip: TipState) -> np.ndarray:
+    """Complex vertical PFM response through ``tip``: apex-weighted mean of the local response."""
+    offs = tip.offsets
+    r = sum(w * sample.response(x + dx, y + dy, blur=tip.radius) for dx, dy, w in offs)
+    r = r / offs[:, 2].sum()
+    if tip.kind == "adsorbate":  # contaminated tip: weaker electromechanical coupling
+        r = r * 0.5
+    return r
+
+
+def telegraph(rng: np.random.Generator, tip: TipState, t0: float, dt: float, n: int,
+              state0: int) -> tuple[np.ndarray, int]:
+    """Two-level switching of an unstable tip at ``n`` sample times: (levels 0/1, final level)."""
+    if tip.telegraph_rate <= 0 or n == 0:
+        return np.zeros(n), state0
+    k = rng.poisson(tip.telegraph_rate * n * dt)
+    flips = np.sort(rng.integers(0, n, k))
+    counts = np.searchsorted(flips, np.arange(n), side="right")
+    levels = (state0 + counts) % 2
+    return levels.astype(float), int(levels[-1])
+
+
+class LineSynth:
+    """Renders the channels of scan lines for one twin (keeps feedback and noise state).
+
+    Parameters
+    ----------
+    mode : str
+        ``"stm"`` or ``"pfm"``.
+    rng : numpy.random.Generator
+        Generator of telegraph and noise draws.
+    noise : float
+        Overall noise scale (0 switches every noise source off).
+    feedback_tau : float
+        Closed-loop time constant of the z feedback, s.
+    mains_frequency : float
+        Mains frequency, Hz.
+    """
+
+    def __init__(self, mode: str, rng: np.random.Generator, noise: float = 1.0,
+                 feedback_tau: float = 0.004, mains_frequency: float = 50.0,
+                 lockin_tau: float = 0.002) -> None:
+        self.mode = mode
+        self.rng = rng
+        self.feedback_tau = float(feedback_tau)
+        self.lockin_tau = float(lockin_tau)
+        self.telegraph_state = 0
+        n = float(noise)
+        if mode == "stm":
+            # current noise (pA per sample before scaling by the setpoint) and z noise (nm)
+            self.i_noise = NoiseSource(rng, white=0.03 * n, flicker=0.004 * n, mains=0.01 * n,
+                                       mains_frequency=mains_frequency)
+            self.z_noise = NoiseSource(rng, white=0.0015 * n, flicker=0.0012 * n,
+                                       mains=0.0008 * n, mains_frequency=mains_frequency)
+        else:
+            self.z_noise = NoiseSource(rng, white=0.05 * n, flicker=0.08 * n, mains=0.02 * n,
+                                       mains_frequency=mains_frequency)
+            self.r_noise = n * 0.03
+        self.z_last = 0.0
+
+    def stm_line(self, sample, xs, ys, segments, t0, dt, bias, setpoint, feedback):
+        """Topography (nm) and current (pA) in scan order.
+
+        ``segments`` is a list of ``(start, stop, TipState)`` covering the samples.
+        """
+        n = xs.size
+        h = np.empty(n)
+        tel = np.empty(n)
+        for a, b, tip in segments:
+            h[a:b] = apparent_height(sample, xs[a:b], ys[a:b], tip, bias, STM_KAPPA)
+            lv, self.telegraph_state = telegraph(self.rng, tip, t0 + a * dt, dt, b - a,
+                                                 self.telegraph_state)
+            tel[a:b] = lv * tip.telegraph_amplitude
+        h = h + tel
+        iset = abs(setpoint)
+        if feedback:
+            ki, kp = pi_gains(dt, self.feedback_tau)
+            z = pi_track(h, ki, kp)
+        else:
+            z = np.full(n, self.z_last)
+        self.z_last = float(z[-1])
+        rel = 1.0 + self.i_noise.sample(t0, dt, n)
+        current = iset * np.exp(np.clip(2 * STM_KAPPA * (h - z), -50, 8)) * rel
+        current = np.minimum(current, 1e5) * (np.sign(bias) if bias != 0 else 1.0)
+        topo = z + self.z_noise.sample(t0, dt, n)
+        return {"topography": topo, "current": current}
+
+    def pfm_line(self, sample, xs, ys, segments, t0, dt, phase_offset, feedback):
+        """Height (nm), amplitude (a.u.) and phase (deg) in scan order."""
+        n = xs.size
+        h = np.empty(n)
+        r = np.empty(n, complex)
+        for a, b, tip in segments:
+            h[a:b] = apparent_height(sample, xs[a:b], ys[a:b], tip, 0.0, PFM_KAPPA)
+            r[a:b] = pfm_response(sample, xs[a:b], ys[a:b], tip)
+            lv, self.telegraph_state = telegraph(self.rng, tip, t0 + a * dt, dt, b - a,
+                                                 self.telegraph_state)
+            h[a:b] += lv * tip.telegraph_amplitude
+            r[a:b] *= 1 - 0.3 * lv
+        if feedback:
+            ki, kp = pi_gains(dt, self.feedback_tau)
+            z = pi_track(h, ki, kp)
+        else:
+            z = np.full(n, self.z_last)
+        self.z_last = float(z[-1])
+        height = z + self.z_noise.sample(t0, dt, n)
+        sig = low_pass(r, dt, self.lockin_tau)
+        if self.r_noise:
+            sig = sig + self.r_noise * (self.rng.standard_normal(n) + 1j * self.rng.standard_normal(n))
+        sig = sig * np.exp(1j * np.deg2rad(phase_offset))
+        return {"height": height, "amplitude": np.abs(sig), "phase": np.rad2deg(np.angle(sig))}

@@ -1,0 +1,227 @@
+"""Instrument imperfections of the SPM twin: drift, creep, hysteresis, feedback, noise.
+
+Each piece is a small, seeded object that works on whole arrays of sample
+times, so a scan line costs a handful of array operations.
+
+- :class:`Drift`: thermal drift, a velocity (nm/s) that wanders slowly; the
+  offset is a pure function of instrument time.
+- :class:`Creep`: piezo creep after each move of the scanner's working point,
+  ``dL(t) = dL0 (1 + gamma log10(t / 0.1 s))``.
+- :func:`hysteresis_offset`: the lag of a piezo sweeping up versus down.
+- :func:`pi_track`: a discrete PI z-feedback that follows a target profile
+  (so trace and retrace differ).
+- :class:`NoiseSource`: white + 1/f (a bank of Ornstein-Uhlenbeck processes
+  with log-spaced time constants) + mains pick-up, continuous across calls.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.signal import lfilter
+
+from autoscope.errors import ConfigurationError
+
+
+class Drift:
+    """Thermal drift of the sample relative to the tip.
+
+    Parameters
+    ----------
+    velocity : tuple of float
+        Initial drift velocity ``(vx, vy)``, nm/s (0.001-0.04 nm/s is typical).
+    wander : float
+        Standard deviation of the velocity change per knot, relative to the
+        initial speed (0: constant velocity).
+    knot : float
+        Spacing (s) of the velocity knots between which it is linear.
+    rng : numpy.random.Generator
+        Generator of the wander.
+    """
+
+    def __init__(self, velocity, wander: float = 0.0, knot: float = 120.0,
+                 rng: np.random.Generator | None = None) -> None:
+        self.v0 = np.asarray(velocity, float).reshape(2)
+        self.wander = float(wander)
+        self.knot = float(knot)
+        self.rng = rng if rng is not None else np.random.default_rng(0)
+        self._v = [self.v0.copy()]  # velocity at knot k
+        self._x = [np.zeros(2)]  # offset at knot k
+
+    def _extend(self, k: int) -> None:
+        scale = self.wander * max(np.hypot(*self.v0), 1e-6)
+        while len(self._v) <= k + 1:
+            v_prev, x_prev = self._v[-1], self._x[-1]
+            v_new = v_prev + scale * self.rng.standard_normal(2) if self.wander else v_prev
+            self._x.append(x_prev + 0.5 * (v_prev + v_new) * self.knot)
+            self._v.append(v_new)
+
+    def offset(self, t) -> tuple[np.ndarray, np.ndarray]:
+        """Drift offset ``(dx, dy)`` (nm) at instrument times ``t`` (>= 0)."""
+        t = np.maximum(np.asarray(t, float), 0.0)
+        k = np.floor(t / self.knot).astype(int)
+        self._extend(int(k.max(initial=0)))
+        v = np.array(self._v)
+        x = np.array(self._x)
+        f = (t - k * self.knot)[..., None]
+        vk, vk1 = v[k], v[k + 1]
+        vt = vk + (vk1 - vk) * f / self.knot
+        off = x[k] + 0.5 * (vk + vt) * f
+        return off[..., 0], off[..., 1]
+
+    def velocity(self, t: float) -> np.ndarray:
+        """Drift velocity (nm/s) at instrument time ``t``."""
+        a = self.offset(np.array([t - 0.5, t + 0.5]))
+        return np.array([a[0][1] - a[0][0], a[1][1] - a[1][0]])
+
+
+class Creep:
+    """Logarithmic piezo creep after moves of the scanner's working point.
+
+    A move by ``d`` at time ``t_i`` keeps extending by
+    ``d * gamma * log10((t - t_i) / t0)`` for ``t - t_i > t0``.
+    The oldest moves beyond ``max_moves`` are frozen at their current
+    contribution (their further growth is tiny).
+    """
+
+    def __init__(self, gamma: float = 0.015, t0: float = 0.1, max_moves: int = 64) -> None:
+        if not 0 <= gamma < 1:
+            raise ConfigurationError(f"creep gamma {gamma!r} must be in [0, 1)")
+        self.gamma = float(gamma)
+        self.t0 = float(t0)
+        self.max_moves = int(max_moves)
+        self._t = np.empty(0)
+        self._d = np.empty((0, 2))
+        self._frozen = np.zeros(2)
+
+    def record(self, t: float, dx: float, dy: float) -> None:
+        """Register a move of ``(dx, dy)`` nm that ended at instrument time ``t``."""
+        if self.gamma == 0 or (dx == 0 and dy == 0):
+            return
+        self._t = np.append(self._t, t)
+        self._d = np.vstack([self._d, [dx, dy]])
+        if len(self._t) > self.max_moves:
+            fx, fy = self._part(np.array([t]), slice(0, 1))
+            self._frozen += [fx[0], fy[0]]
+            self._t, self._d = self._t[1:], self._d[1:]
+
+    def _part(self, t, sel):
+        lag = np.maximum(t[..., None] - self._t[sel], self.t0)
+        w = self.gamma * np.log10(lag / self.t0)
+        return w @ self._d[sel, 0], w @ self._d[sel, 1]
+
+    def offset(self, t) -> tuple[np.ndarray, np.ndarray]:
+        """Creep offset ``(dx, dy)`` (nm) at instrument times ``t``."""
+        t = np.asarray(t, float)
+        if len(self._t) == 0:
+            return np.full(t.shape, self._frozen[0]), np.full(t.shape, self._frozen[1])
+        ox, oy = self._part(t, slice(None))
+        return ox + self._frozen[0], oy + self._frozen[1]
+
+
+def hysteresis_offset(u, half_range: float, fraction: float, ascending) -> np.ndarray:
+    """Position error (nm) of a piezo sweeping over ``[-half_range, half_range]``.
+
+    ``u`` is the commanded position relative to the sweep centre scaled to
+    ``[-1, 1]``. The loop is parabolic: zero at the turning points, largest
+    (``fraction * half_range``) at the centre, lagging behind the command in
+    the direction of motion, so the two sweep directions differ by
+    ``2 * fraction * half_range`` at most.
+    """
+    u = np.clip(np.asarray(u, float), -1, 1)
+    lag = fraction * half_range * (1 - u * u)
+    return np.where(ascending, -lag, lag)
+
+
+def pi_gains(dt: float, tau: float, proportional: float = 0.3) -> tuple[float, float]:
+    """Integral and proportional gains of a discrete PI loop with closed-loop time ``tau``."""
+    ki = 1.0 - np.exp(-dt / max(tau, 1e-9))
+    return float(ki), float(proportional * ki)
+
+
+def pi_track(target: np.ndarray, ki: float, kp: float, start: float | None = None) -> np.ndarray:
+    """Output of a PI z-feedback that follows ``target`` sample by sample.
+
+    Velocity-form PI on the error ``e = target - z`` (one sample of loop delay)::
+
+        z[n] = z[n-1] + (kp + ki) e[n-1] - kp e[n-2]
+
+    which is the linear filter ``b = [0, kp+ki, -kp]``, ``a = [1, kp+ki-1, -kp]``
+    (unit DC gain), started settled at ``start`` (default ``target[0]``).
+    """
+    target = np.asarray(target, float)
+    b = np.array([0.0, kp + ki, -kp])
+    a = np.array([1.0, kp + ki - 1.0, -kp])
+    z0 = target[0] if start is None else float(start)
+    # settled at z0 (input = output = z0 for all past samples), direct form II transposed
+    zi = np.array([(b[1] - a[1]) * z0 + (b[2] - a[2]) * z0, (b[2] - a[2]) * z0])
+    out, _ = lfilter(b, a, target, zi=zi)
+    return out
+
+
+def low_pass(signal: np.ndarray, dt: float, tau: float) -> np.ndarray:
+    """First-order low-pass (lock-in output filter) along the last axis, started settled."""
+    if tau <= 0:
+        return np.asarray(signal)
+    a = np.exp(-dt / tau)
+    x = np.asarray(signal)
+    zi = np.array([a * x[0]])
+    out, _ = lfilter([1 - a], [1, -a], x, zi=zi)
+    return out
+
+
+class NoiseSource:
+    """One noisy channel: white + 1/f + mains, continuous in instrument time.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Generator of this channel.
+    white : float
+        Standard deviation per sample of the white part (units of the channel).
+    flicker : float
+        Standard deviation of each of the 1/f processes (one per decade of
+        time constant from 1 ms to 1000 s), so the total 1/f variance is
+        ``7 * flicker**2``.
+    mains : float
+        Amplitude of the mains pick-up (fundamental; third harmonic a third of it).
+    mains_frequency : float
+        50 or 60 Hz.
+    """
+
+    TAUS = np.logspace(-3, 3, 7)
+
+    def __init__(self, rng: np.random.Generator, white: float = 0.0, flicker: float = 0.0,
+                 mains: float = 0.0, mains_frequency: float = 50.0) -> None:
+        self.rng = rng
+        self.white = float(white)
+        self.flicker = float(flicker)
+        self.mains = float(mains)
+        self.f_mains = float(mains_frequency)
+        self._phase = rng.uniform(0, 2 * np.pi, 2)
+        self._state = self.flicker * rng.standard_normal(len(self.TAUS))
+        self._t_last = 0.0
+
+    def sample(self, t0: float, dt: float, n: int) -> np.ndarray:
+        """Noise at the ``n`` times ``t0 + (k + 0.5) dt``; later calls continue the 1/f state."""
+        t = t0 + (np.arange(n) + 0.5) * dt
+        out = np.zeros(n)
+        if self.white:
+            out += self.white * self.rng.standard_normal(n)
+        if self.flicker:
+            gap = max(t[0] - self._t_last, 0.0)
+            for j, tau in enumerate(self.TAUS):
+                a0 = np.exp(-gap / tau)
+                first = a0 * self._state[j] + np.sqrt(1 - a0 * a0) * self.flicker * (
+                    self.rng.standard_normal())
+                a = np.exp(-dt / tau)
+                e = self.rng.standard_normal(n - 1) * np.sqrt(1 - a * a) * self.flicker
+                rest, _ = lfilter([1.0], [1.0, -a], e, zi=np.array([a * first]))
+                out[0] += first
+                out[1:] += rest
+                self._state[j] = rest[-1] if n > 1 else first
+            self._t_last = t[-1]
+        if self.mains:
+            w = 2 * np.pi * self.f_mains
+            out += self.mains * np.sin(w * t + self._phase[0])
+            out += self.mains / 3 * np.sin(3 * w * t + self._phase[1])
+        return out
