@@ -1,9 +1,9 @@
 """An in-process catalog for tests of any part of autoscope.
 
-Same tree as the embedded server (SQLite catalog, zarr and SQLite storage,
-root with the ``CatalogOfBlueskyRuns`` spec, API key), served in-process
-through Tiled's ``Context.from_app``, so a test needs no port and no
-subprocess. Use the context manager directly, or the pytest fixtures::
+Same app as the embedded server (SQLite catalog, zarr and SQLite storage,
+root with the ``CatalogOfBlueskyRuns`` spec, API key), served by uvicorn on
+a thread of the test process, on a free 127.0.0.1 port: real HTTP, no
+subprocess to manage, gone when the context exits. Use the context manager directly, or the pytest fixtures::
 
     # conftest.py (or a test module)
     pytest_plugins = ["autoscope.catalog.testing"]
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import threading
 from pathlib import Path
 
 from autoscope.catalog import paths
@@ -37,18 +38,50 @@ def inprocess_catalog(folder):
     bluesky_tiled_plugins.CatalogOfBlueskyRuns
         Root client; ``client[uid]`` is a BlueskyRun.
     """
-    from tiled.client import Context, from_context
+    import uvicorn
 
     from autoscope.catalog.app import build_app
+    from autoscope.catalog.client import open_client
+    from autoscope.catalog.server import bind_socket
 
     folder = Path(folder)
     paths.ensure_writable(folder)
     api_key = secrets.token_hex(16)
-    context = Context.from_app(build_app(folder, api_key), api_key=api_key)
+    sock = bind_socket(0)
+    uri = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = _make_server(
+        uvicorn.Config(build_app(folder, api_key), loop="asyncio", log_level="warning")
+    )
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="inprocess-catalog", daemon=True
+    )
+    thread.start()
     try:
-        yield from_context(context)
+        if not server.ready.wait(60) or not server.started:
+            raise RuntimeError(f"in-process catalog at {uri} did not start")
+        client = open_client(uri, api_key)
+        yield client
+        client.context.close()
     finally:
-        context.close()
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
+def _make_server(config):
+    """A uvicorn.Server that sets ``ready`` once its startup has finished (or failed)."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets=None):
+            try:
+                await super().startup(sockets=sockets)
+            finally:
+                self.ready.set()
+
+    server = Server(config)
+    server.ready = threading.Event()
+    return server
 
 
 try:

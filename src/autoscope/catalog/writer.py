@@ -17,9 +17,9 @@ Guarantees:
   document: the callback waits for the queue to drain on ``stop`` (the one
   place where it blocks), up to ``stop_timeout`` seconds.
 - Errors are not swallowed: a failed write is logged, and raised as
-  :class:`~autoscope.errors.CatalogError` by the next call (which makes the
-  RunEngine end the plan), by :meth:`CatalogWriter.flush` or at the stop
-  document. The failed run's documents, the ones already sent and all that
+  :class:`~autoscope.errors.CatalogError` by the next call (after that
+  document is queued; the RunEngine then ends the plan), by
+  :meth:`CatalogWriter.flush` or at the stop document. The failed run's documents, the ones already sent and all that
   follow, including its stop document, are kept as JSON lines in
   ``failed/<uid>.jsonl`` of the data folder, so nothing is lost.
 - Arrays in event data are copied when the callback is called, so a device
@@ -132,8 +132,11 @@ class CatalogWriter:
     # ---- the RunEngine side -------------------------------------------------
 
     def __call__(self, name: str, doc: dict) -> None:
-        """Queue one document; on ``stop``, wait until the run is written."""
-        self._raise_pending()
+        """Queue one document; on ``stop``, wait until the run is written.
+
+        The document is always queued (or, for a failed run, kept on disk)
+        before an error of an earlier write is raised, so none is lost.
+        """
         if self._closed:
             raise CatalogError("the catalog writer is closed; make a new one with make_writer()")
         item = (name, _snapshot(name, doc), time.perf_counter())
@@ -142,6 +145,8 @@ class CatalogWriter:
         self._queue.put(item)
         if name == "stop" and self.stop_timeout != 0:
             self.flush(self.stop_timeout)
+        else:
+            self._raise_pending()
 
     def flush(self, timeout: float | None = None) -> None:
         """Wait until every document queued so far is written (or failed).
