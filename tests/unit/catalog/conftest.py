@@ -62,9 +62,9 @@ class LineSource:
         return out
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def module_catalog(tmp_path_factory):
-    """One in-process catalog for the tests of a module (each test writes its own runs)."""
+    """One in-process catalog shared by these tests (each test writes its own runs)."""
     from autoscope.catalog.testing import inprocess_catalog
 
     with inprocess_catalog(tmp_path_factory.mktemp("catalog")) as client:
