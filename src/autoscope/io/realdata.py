@@ -91,8 +91,9 @@ KNOWN_FILES: tuple[RealFile, ...] = (
              "raw", "STM topograph with a step edge and atomic resolution, 512 px, "
              "scan size not stated"),
     RealFile("au111_sts", "pynxtools-stm", f"{_STM}/sts/STS_nanonis_generic_5e_1.dat", "dat",
-             "STS on Au(111), -0.3..0.3 V, 4096 points, lock-in dI/dV, set point "
-             "100 mV / 50 pA"),
+             "bias sweep over Au(111) with the tip withdrawn (comment 'WITHDRAW', current "
+             "below 1 pA): a noise-floor and lock-in background record, -0.3..0.3 V, "
+             "4096 points, 100 sweeps"),
     RealFile("au_mica_sts", "pynxtools-spm",
              f"{_SPM}/sts/STSExampleWithCustomization/Bias-Spectroscopy00015_20230420.dat",
              "dat", "STS on Au/mica with molecules, -50..50 mV, 2048 points, lock-in"),

@@ -153,9 +153,14 @@ def spectrum_stats(
     Returns
     -------
     dict
-        ``current_noise`` (pA), ``current_rel_noise`` (noise / current range),
+        ``current_noise`` (pA), ``current_range`` (pA), ``current_rel_noise``
+        (noise / range), ``current_nsr`` (noise / mean ``|I|``),
         ``current_asymmetry``, ``didv_source`` (``"lock-in"`` or
-        ``"numerical"``), ``didv_rel_noise``, ``didv_asymmetry``,
+        ``"numerical"``), ``didv_sign_flipped`` (the dI/dV had a negative
+        mean, as a lock-in X channel has with its phase off by 180 degrees,
+        and was negated before the dI/dV statistics), ``didv_rel_noise`` (noise / range), ``didv_nsr``
+        (noise / mean ``|dI/dV|``: the inverse of a signal-to-noise ratio that
+        stays meaningful for a flat spectrum), ``didv_asymmetry``,
         ``didv_peaks`` (list of V), ``zero_bias_current`` (pA, interpolated),
         ``bias_range`` ((V_min, V_max)), ``points``.
     """
@@ -166,18 +171,28 @@ def spectrum_stats(
     else:
         v_d, d = _check_pair(bias, didv, "spectrum_stats (didv)")
         source = "lock-in"
+    # a lock-in's X output is negative when its reference phase is off by 180 deg
+    flipped = bool(np.mean(d) < 0)
+    if flipped:
+        d = -d
     i_range = float(np.ptp(i))
     d_range = float(np.ptp(d))
+    i_noise, d_noise = noise_level(i), noise_level(d)
+    i_mean, d_mean = float(np.mean(np.abs(i))), float(np.mean(np.abs(d)))
     crosses = v[0] < 0 < v[-1]
     return {
         "points": int(v.size),
         "bias_range": (float(v[0]), float(v[-1])),
-        "current_noise": noise_level(i),
-        "current_rel_noise": noise_level(i) / i_range if i_range else float("nan"),
+        "current_noise": i_noise,
+        "current_range": i_range,
+        "current_rel_noise": i_noise / i_range if i_range else float("nan"),
+        "current_nsr": i_noise / i_mean if i_mean else float("nan"),
+        "didv_nsr": d_noise / d_mean if d_mean else float("nan"),
         "current_asymmetry": bias_asymmetry(v, i) if crosses else float("nan"),
         "zero_bias_current": float(np.interp(0.0, v, i)) if crosses else float("nan"),
         "didv_source": source,
-        "didv_rel_noise": noise_level(d) / d_range if d_range else float("nan"),
+        "didv_sign_flipped": flipped,
+        "didv_rel_noise": d_noise / d_range if d_range else float("nan"),
         "didv_asymmetry": bias_asymmetry(v_d, d) if crosses else float("nan"),
         "didv_peaks": didv_peaks(v_d, d),
     }

@@ -217,8 +217,10 @@ def trace_retrace_shift(
 
     Found from the cross-correlation of the x-derivatives, summed over all
     lines, refined by a parabola through the peak. A positive value means the
-    retrace features appear at larger x than the trace features, which is what
-    a lagging feedback gives (each direction sees features late).
+    retrace features appear at larger x than the trace features. A lagging
+    feedback gives a negative value: each direction records a feature late,
+    the trace (moving to +x) at larger x, the retrace (moving to -x) at
+    smaller x.
 
     Parameters
     ----------
@@ -260,7 +262,7 @@ def trace_retrace_shift(
         denom = y0 - 2.0 * y1 + y2
         if np.isfinite(denom) and denom != 0:
             shift += 0.5 * (y0 - y2) / denom
-    return shift
+    return float(shift)
 
 
 def radial_psd(img: np.ndarray, pixel_size: float = 1.0, bins: int | None = None):

@@ -69,7 +69,11 @@ def test_spectrum_stats_uses_lock_in_when_given_and_numerical_otherwise():
         assert out["didv_peaks"][0] == pytest.approx(0.35, abs=0.03)
         assert out["zero_bias_current"] == pytest.approx(0.0, abs=0.01)
         assert out["current_noise"] == pytest.approx(0.002, rel=0.3)
+        assert out["current_nsr"] == pytest.approx(
+            out["current_noise"] / np.mean(np.abs(current)), rel=1e-9)
         assert out["points"] == 401
+    # lock-in dI/dV: mean |dI/dV| of the synthetic curve is about 1.4, noise 0.002
+    assert lock["didv_nsr"] == pytest.approx(0.002 / np.mean(np.abs(didv)), rel=0.4)
 
 
 def test_bad_input_rejected():
@@ -91,3 +95,11 @@ def test_bad_input_rejected():
 )
 def test_find_didv_channel(names, expected):
     assert ss.find_didv_channel(names) == expected
+
+
+def test_negative_lock_in_output_is_flipped_before_finding_peaks():
+    bias, current, didv = _two_peak_spectrum(noise=0.002, seed=4)
+    out = ss.spectrum_stats(bias, current, -didv)
+    assert out["didv_sign_flipped"] is True
+    assert out["didv_peaks"][0] == pytest.approx(0.35, abs=0.03)
+    assert ss.spectrum_stats(bias, current, didv)["didv_sign_flipped"] is False
