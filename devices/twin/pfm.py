@@ -12,8 +12,9 @@ Loop model (nine parameters per point, see
 
 so ``a3`` and ``a2`` are the positive and negative coercive biases, their mean
 the imprint, and the loop area is about ``2 a1 (a3 - a2)`` for a saturated loop.
-The first rising quarter starts from the domain's own polarisation: an up
-domain stays up (descending-branch formula), a down domain switches at ``a3``.
+The twin reports the steady-state loop of repeated cycles (a real BE-SS
+measurement discards its first cycle, which depends on the as-grown
+polarisation); :func:`loop_model` can model that first cycle with ``initial_up``.
 """
 
 from __future__ import annotations

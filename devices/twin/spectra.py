@@ -93,8 +93,7 @@ class SpectraEngine:
         loops = 0.0
         for dx, dy, w in offs:
             params = sample.loop_params(x + dx, y + dy, blur=tip.radius)
-            up = np.real(sample.response(x + dx, y + dy, blur=tip.radius)) > 0
-            loops = loops + w * loop_model(axis, params, initial_up=up)
+            loops = loops + w * loop_model(axis, params)
         loops = loops / offs[:, 2].sum()
         if tip.kind == "adsorbate":  # contaminated tip: weaker coupling, more electrostatics
             loops = 0.5 * loops + 0.05 * axis[None, :]

@@ -332,10 +332,11 @@ class TwinSPM:
                                      f"line_time {frame.line_time} must be > 0")
         if not 0 <= int(index) < frame.lines:
             raise ConfigurationError(f"line index {index} outside 0..{frame.lines - 1}")
-        r = math.hypot(frame.width, frame.height) / 2
+        a = math.radians(frame.angle)
         for sx, sy in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
-            self._check_xy(frame.center_x + sx * r * 0.7071, frame.center_y + sy * r * 0.7071,
-                           "frame corner")
+            u, v = sx * frame.width / 2, sy * frame.height / 2
+            self._check_xy(frame.center_x + u * math.cos(a) - v * math.sin(a),
+                           frame.center_y + u * math.sin(a) + v * math.cos(a), "frame corner")
 
     def scan_line(self, frame: ScanFrame, index: int) -> LineData:
         """Scan line ``index`` of ``frame`` (trace then retrace)."""
@@ -423,11 +424,10 @@ class TwinSPM:
         self._maybe_fault("spectrum", f"spectrum at ({x}, {y}) nm",
                           self._spectra.duration(settings))
         reported = self.move_to(x, y)
-        t0 = self.time()
-        axis, ch, _ = self._spectra.measure(np.array([x]), np.array([y]), settings, [t0])
+        axis, ch, times = self._spectra.measure(np.array([x]), np.array([y]), settings, [0.0])
         self._spectra_done += 1
         return SpectrumData(axis, "bias", "V", {k: v[0].astype(np.float32) for k, v in ch.items()},
-                            (x, y), reported, t0, self.time())
+                            (x, y), reported, float(times[0]), self.time())
 
     def spectra_at(self, xs, ys, settings: SpectroscopySettings):
         """Measure spectra at many points in one vectorised call (twin-only convenience).
