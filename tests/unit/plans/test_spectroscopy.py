@@ -1,0 +1,109 @@
+"""point_spectrum, spectra_at and grid_spectroscopy on the twin, read back from Tiled."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autoscope.devices.backend import ScanFrame
+from autoscope.errors import ConfigurationError, LostContact, SafetyLimitError
+from autoscope.plans import grid_spectroscopy, point_spectrum, spectra_at
+
+
+def test_point_spectrum_has_axis_units_and_positions(RE, catalog, spm):
+    (uid,) = RE(point_spectrum(spm, 2.0, -3.0, start=-1.5, stop=1.0, points=60))
+    run = catalog[uid]
+    assert run.metadata["stop"]["exit_status"] == "success"
+    stream = run["primary"]
+    keys = stream.metadata["data_keys"]
+    axis = stream["spm_spectrum_bias"].read()
+    assert axis.shape == (1, 60)
+    assert axis[0, 0] == pytest.approx(-1.5) and axis[0, -1] == pytest.approx(1.0)
+    assert keys["spm_spectrum_bias"]["units"] == "V"
+    for ch, units in spm.backend.spectrum_channels.items():
+        key = f"spm_spectrum_{ch}"
+        assert keys[key]["units"] == units and keys[key]["dtype_numpy"] == "<f4"
+        arr = stream[key].read()
+        assert arr.dtype == np.float32 and arr.shape == (1, 60) and np.isfinite(arr).all()
+    assert stream["spm_spectrum_x_requested"].read()[0] == 2.0
+    assert stream["spm_spectrum_y_requested"].read()[0] == -3.0
+    assert abs(stream["spm_spectrum_x_reported"].read()[0] - 2.0) < 1.0
+    assert stream["spm_spectrum_t_end"].read()[0] > stream["spm_spectrum_t_start"].read()[0]
+    start = run.metadata["start"]
+    assert start["spectral_axis"] == {"key": "spm_spectrum_bias", "name": "bias", "units": "V",
+                                      "start": -1.5, "stop": 1.0, "points": 60}
+    conf = stream.metadata["configuration"]["spm_spectrum"]["data"]
+    assert conf["spm_spectrum_points"] == 60 and conf["spm_spectrum_sweep_start"] == -1.5
+
+
+def test_spectra_at_keeps_the_order_given(RE, catalog, spm):
+    points = [[5.0, 5.0], [-4.0, 1.0], [0.5, -7.0]]
+    (uid,) = RE(spectra_at(spm, points, n_points=40))
+    stream = catalog[uid]["primary"]
+    np.testing.assert_array_equal(stream["spm_spectrum_index"].read(), [0, 1, 2])
+    np.testing.assert_array_equal(stream["spm_spectrum_x_requested"].read(),
+                                  [p[0] for p in points])
+    np.testing.assert_array_equal(stream["spm_spectrum_y_requested"].read(),
+                                  [p[1] for p in points])
+    assert catalog[uid].metadata["start"]["positions_requested"] == points
+
+
+def test_grid_positions_and_shape(RE, catalog, spm):
+    (uid,) = RE(grid_spectroscopy(spm, center_x=1.0, center_y=2.0, width=6.0, height=4.0,
+                                  nx=3, ny=2, points=30))
+    run = catalog[uid]
+    stream = run["primary"]
+    grid = ScanFrame(center_x=1.0, center_y=2.0, width=6.0, height=4.0, pixels=3, lines=2)
+    xs = np.concatenate([grid.nominal_xy(i)[0] for i in range(2)])
+    ys = np.concatenate([grid.nominal_xy(i)[1] for i in range(2)])
+    np.testing.assert_allclose(stream["spm_spectrum_x_requested"].read(), xs)
+    np.testing.assert_allclose(stream["spm_spectrum_y_requested"].read(), ys)
+    assert run.metadata["start"]["shape"] == [2, 3]
+    assert run.metadata["stop"]["num_events"] == {"primary": 6}
+
+
+def test_fault_mid_grid_keeps_completed_spectra(RE, catalog, spm, docs):
+    spm.backend.inject_fault("lost_contact", after_spectra=4)
+    with pytest.raises(LostContact):
+        RE(grid_spectroscopy(spm, nx=3, ny=3, points=30))
+    run = catalog[docs.start_uid]
+    stop = run.metadata["stop"]
+    assert stop["exit_status"] == "fail" and stop["reason"].startswith("LostContact: ")
+    assert stop["num_events"] == {"primary": 4}
+    stream = run["primary"]
+    np.testing.assert_array_equal(stream["spm_spectrum_index"].read(), np.arange(4))
+    sent = np.stack([e["data"]["spm_spectrum_current"] for e in docs.of("event")])
+    np.testing.assert_array_equal(stream["spm_spectrum_current"].read(), sent)
+
+
+def test_sweep_beyond_limit_raises_before_anything_moves(RE, spm, backend_state):
+    before = backend_state(spm)
+    with pytest.raises(SafetyLimitError, match="sweep stop 7.0 V is beyond the device limit"):
+        RE(point_spectrum(spm, 0.0, 0.0, start=-1.0, stop=7.0))
+    with pytest.raises(SafetyLimitError, match=r"points\[1\] \(0.0, 250.0\) nm"):
+        RE(spectra_at(spm, [[0.0, 0.0], [0.0, 250.0]]))
+    with pytest.raises(SafetyLimitError, match="scan frame corner"):
+        RE(grid_spectroscopy(spm, width=500.0, height=10.0))
+    assert backend_state(spm) == before
+
+
+@pytest.mark.parametrize("points,match", [
+    ([], "points is empty"),
+    ([[1.0, 2.0, 3.0]], r"points\[0\] must be an \[x, y\] pair"),
+    ("abc", "points must be a list"),
+    ([[1.0, "a"]], "points\\[0\\] y must be a number"),
+])
+def test_spectra_at_refuses_bad_points(spm, points, match):
+    with pytest.raises(ConfigurationError, match=match):
+        next(spectra_at(spm, points))
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"points": 1}, "points 1 must be >= 2"),
+    ({"integration": 0.0}, "integration 0.0 s must be > 0"),
+    ({"sweeps": 0}, "sweeps 0 must be >= 1"),
+    ({"start": 1.0, "stop": 1.0}, "both 1.0 V"),
+])
+def test_point_spectrum_refuses_bad_settings(spm, kwargs, match):
+    with pytest.raises(ConfigurationError, match=match):
+        next(point_spectrum(spm, 0.0, 0.0, **kwargs))
