@@ -225,11 +225,16 @@ def compare_spectra(archives, seed: int, n_points: int = 5):
         s = sst.spectrum_stats(spec.axis, current, didv)
         settings = _settings_from_header(spec)
         bias0 = spec.header_float("Bias>Bias (V)", settings.start)
-        real_didv = didv if didv is not None else sst.numerical_didv(spec.axis, current)[1]
+        order = np.argsort(spec.axis)
+        if didv is not None:
+            real_bias, real_didv = spec.axis[order], didv[order]
+        else:
+            real_bias, real_didv = sst.numerical_didv(spec.axis, current)
         rows.append((SpectrumRow(
             f"real: {real.name}", f"{real.package} — {real.description}",
             f"{settings.start:g}..{settings.stop:g} V, {settings.points} pts, "
-            f"{settings.sweeps} sweep(s), dI/dV {didv_name or 'numerical'}", [s], np.sort(spec.axis), [real_didv]), []))
+            f"{settings.sweeps} sweep(s), dI/dV {didv_name or 'numerical'}", [s], real_bias,
+            [real_didv]), []))
         for sample in samples:
             twin = TwinSPM(sample, seed=seed)
             if bias0:
@@ -357,7 +362,8 @@ def write_markdown(path: Path, images, spectra, notes, fig_names, seed: int) -> 
     lines += ["", f"![real vs twin images](figures/{fig_names[0]})", "", "## Spectra", "",
               "Statistics (`autoscope.io.spectrum_stats`): noise = white-noise level from "
               "second differences (pA for I); noise / mean abs = its ratio to the mean "
-              "magnitude of the curve (an inverse signal-to-noise ratio); asymmetry = (S+ − S−)/(S+ + S−) of "
+              "magnitude of the curve (an inverse signal-to-noise ratio); "
+              "asymmetry = (S+ − S−)/(S+ + S−) of "
               "|signal| over the symmetric bias range; peaks = most prominent dI/dV maxima (V). "
               "Real dI/dV is the first-harmonic lock-in X channel where there is one; the twin's "
               "is its `dIdV` channel. Twin values: median over the spots (peaks: first spot).",
@@ -467,9 +473,9 @@ def write_figures(images, spectra, out_dir: Path, stem: str) -> list[str]:
 
     fig, axes = plt.subplots(1, max(1, len(spectra)), figsize=(3.2 * max(1, len(spectra)), 3.0),
                              squeeze=False)
-    for ax, (real, twins) in zip(axes[0], spectra):
+    for ax, (real, twins) in zip(axes[0], spectra, strict=False):
         colours = ["tab:red", "tab:blue", "tab:green"]
-        for c, t in zip(colours, twins):
+        for c, t in zip(colours, twins, strict=False):
             for k, curve in enumerate(t.didv[:2]):
                 ax.plot(t.bias, _sign_normalised(curve), color=c, lw=0.5, alpha=0.5,
                         label=t.label if k == 0 else None)

