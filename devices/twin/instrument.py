@@ -135,7 +135,8 @@ def hysteresis_offset(u, half_range: float, fraction: float, ascending) -> np.nd
 def pi_gains(dt: float, tau: float, proportional: float = 0.3) -> tuple[float, float]:
     """Integral and proportional gains of a discrete PI loop with closed-loop time ``tau``."""
     ki = 1.0 - np.exp(-dt / max(tau, 1e-9))
-    return float(ki), float(proportional * ki)
+    # the proportional part fades as the loop gets as fast as the sampling (no ringing)
+    return float(ki), float(proportional * ki * (1.0 - ki))
 
 
 def pi_track(target: np.ndarray, ki: float, kp: float, start: float | None = None) -> np.ndarray:

@@ -100,7 +100,7 @@ class Au111(Sample):
         att = attenuation(k, blur)
         for ang in (90.0, 210.0, 330.0):
             c, s = np.cos(np.deg2rad(ang)), np.sin(np.deg2rad(ang))
-            z = z + 0.004 * att * np.cos(k * (x * c + y * s))
+            z = z + 0.004 * (1.0 + 0.8 * (1.0 - contrast)) * att * np.cos(k * (x * c + y * s))
         # herringbone: ridge pairs along a zig-zag
         half = self.elbow_period / 2
         tri = np.abs(np.mod(x, 2 * half) - half) - half / 2  # triangle wave, slope +-1

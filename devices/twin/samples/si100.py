@@ -147,10 +147,13 @@ class SiH100(Sample):
         z = -STEP * smooth_floor(tc, edge)
         along, across = self._row_axes(x, y)
         kr, kd = 2 * np.pi / ROW, 2 * np.pi / DIMER
+        # an adsorbate on the tip (contrast != 1) sharpens the lattice contrast
+        lat = 1.0 + 0.6 * (1.0 - contrast)
         row = 0.5 + 0.5 * np.cos(kr * across)
-        z = z + self.row_amplitude * attenuation(kr, blur) * row
-        z = z - 0.25 * self.row_amplitude * attenuation(2 * kr, blur) * np.cos(2 * kr * across)
-        z = z + self.dimer_amplitude * attenuation(np.hypot(kd, kr), blur) * np.cos(
+        z = z + (1.0 + 0.5 * (lat - 1.0)) * self.row_amplitude * attenuation(kr, blur) * row
+        z = z - 0.25 * lat * self.row_amplitude * attenuation(2 * kr, blur) * np.cos(
+            2 * kr * across)
+        z = z + lat * self.dimer_amplitude * attenuation(np.hypot(kd, kr), blur) * np.cos(
             kd * along) * np.cos(kr * across)
         d = self.defects_near(x, y, 3.0 + 4 * blur)
         if len(d["x"]):
