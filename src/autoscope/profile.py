@@ -214,6 +214,7 @@ def profile_summary(namespace: dict) -> str:
     import inspect
 
     from bluesky.protocols import Readable
+    from bluesky.utils import is_plan
 
     devices = sorted(
         k for k, v in namespace.items()
@@ -221,7 +222,7 @@ def profile_summary(namespace: dict) -> str:
     )  # fmt: skip
     plans = sorted(
         k for k, v in namespace.items()
-        if not k.startswith("_") and inspect.isgeneratorfunction(v)
+        if not k.startswith("_") and is_plan(v)
     )  # fmt: skip
     catalog = namespace.get("catalog")
     where = getattr(getattr(catalog, "context", None), "api_uri", None) or "(no catalog)"

@@ -158,7 +158,7 @@ from bluesky.utils import PersistentDict, ProgressBarManager
 from bluesky.callbacks.best_effort import BestEffortCallback
 md_before = dict(RE.md)
 RE.md["operator"] = "test-operator"
-uid, = RE(raster_image(spm, pixels=16, lines=4, width=5.0, height=5.0))
+uid, = RE(raster_image(spm, pixels=32, lines=4, width=5.0, height=5.0))
 run = catalog[uid]
 print("RESULT " + json.dumps({
     "RE": isinstance(RE, RunEngine),
@@ -204,6 +204,7 @@ def _run_session(env, code):
     return json.loads(lines[-1][len("RESULT "):]), proc
 
 
+@pytest.mark.slow
 def test_autoscope_ipython_loads_the_profile_and_runs_a_plan(served_catalog, tmp_path):
     uri, api_key = served_catalog
     env = dict(os.environ)
