@@ -157,3 +157,27 @@ def test_messages_of_a_small_image(spm, backend_state):
     i = commands.index("trigger")
     assert commands[i - 2:i + 5] == ["set", "wait", "trigger", "wait", "create", "read", "save"]
     assert msgs[i + 2] == Msg("create", None, name="primary")
+
+
+def test_lines_reach_the_catalog_while_the_image_runs(catalog, spm):
+    """With TiledWriter writing every event (batch_size=1), a half-done image is readable."""
+    from bluesky import RunEngine
+    from bluesky_tiled_plugins import TiledWriter
+
+    engine = RunEngine({}, call_returns_result=False)
+    engine.subscribe(TiledWriter(catalog, batch_size=1, max_array_size=0))
+    seen = {}
+
+    def peek(name, doc):  # subscribed after the writer: runs once the event is written
+        if name == "start":
+            seen["uid"] = doc["uid"]
+        elif name == "event" and doc["seq_num"] == 2:
+            stream = catalog[seen["uid"]]["primary"]
+            seen["rows"] = stream["spm_line_topography_trace"].read().shape
+            seen["stop"] = catalog[seen["uid"]].metadata.get("stop")
+
+    engine.subscribe(peek)
+    engine(raster_image(spm, pixels=20, lines=4, line_time=0.1))
+    assert seen["rows"] == (2, 20)  # two lines written, the run still open
+    assert seen["stop"] is None
+    assert catalog[seen["uid"]]["primary"]["spm_line_index"].read().tolist() == [0, 1, 2, 3]

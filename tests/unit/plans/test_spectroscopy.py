@@ -107,3 +107,32 @@ def test_spectra_at_refuses_bad_points(spm, points, match):
 def test_point_spectrum_refuses_bad_settings(spm, kwargs, match):
     with pytest.raises(ConfigurationError, match=match):
         next(point_spectrum(spm, 0.0, 0.0, **kwargs))
+
+
+def test_pfm_switching_spectrum_and_image_carry_the_pfm_channels():
+    """The same plans run on a PFM twin; channel names and units come from the backend."""
+    from bluesky import RunEngine
+
+    from autoscope.devices import make_spm
+    from autoscope.plans import raster_image
+
+    spm = make_spm("twin", sample="pfm_film", seed=1)
+    engine = RunEngine({}, call_returns_result=False)
+    got = []
+    engine(raster_image(spm, width=800.0, height=800.0, pixels=24, lines=3),
+           lambda name, doc: got.append((name, doc)))
+    engine(point_spectrum(spm, 50.0, -20.0, start=-8.0, stop=8.0, points=64),
+           lambda name, doc: got.append((name, doc)))
+    descriptors = [d for n, d in got if n == "descriptor"]
+    line_keys, spec_keys = descriptors[0]["data_keys"], descriptors[1]["data_keys"]
+    for ch, units in spm.backend.image_channels.items():
+        assert line_keys[f"spm_line_{ch}_trace"]["units"] == units
+    for ch, units in spm.backend.spectrum_channels.items():
+        assert spec_keys[f"spm_spectrum_{ch}"]["units"] == units
+    event = [d for n, d in got if n == "event"][-1]
+    axis = event["data"]["spm_spectrum_bias"]
+    assert axis.shape == (64,) and axis.max() <= 8.0 and axis.min() >= -8.0
+    starts = [d for n, d in got if n == "start"]
+    assert all(s["instrument_mode"] == "pfm" for s in starts)
+    # nothing of the twin's ground truth is written into a run
+    assert not any("truth" in key for s in starts for key in s)
