@@ -7,7 +7,7 @@ person at an IPython prompt; the queue server loads this file without them.
 """
 
 from autoscope.catalog import connect, make_writer
-from autoscope.profile import in_interactive_ipython
+from autoscope.profile import best_effort_callback, in_interactive_ipython
 
 catalog = connect()
 db = catalog  # the name NSLS-II profiles use for the same thing
@@ -15,9 +15,8 @@ tiled_writer = make_writer(catalog)
 RE.subscribe(tiled_writer)
 
 if in_interactive_ipython():
-    from bluesky.callbacks.best_effort import BestEffortCallback
     from bluesky.utils import ProgressBarManager
 
-    bec = BestEffortCallback()
+    bec = best_effort_callback()  # plots only on an interactive matplotlib backend
     RE.subscribe(bec)
     RE.waiting_hook = ProgressBarManager()

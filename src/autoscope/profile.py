@@ -80,6 +80,11 @@ def startup_files(directory: str | os.PathLike) -> list[Path]:
     return sorted(files, key=lambda p: str(p))
 
 
+def _install_prefixes() -> list[str]:
+    """Installation prefixes where a wheel's ``data_files`` land (venv first)."""
+    return list(dict.fromkeys([sysconfig.get_path("data"), sys.prefix]))
+
+
 def _candidates() -> list[tuple[str, Path]]:
     found = []
     env = os.environ.get(ENV_PROFILE_DIR)
@@ -87,8 +92,7 @@ def _candidates() -> list[tuple[str, Path]]:
         found.append((f"${ENV_PROFILE_DIR}", Path(env).expanduser().absolute()))
         return found  # an explicit choice is never silently replaced
     found.append(("source checkout", _CHECKOUT_STARTUP))
-    prefixes = dict.fromkeys([sysconfig.get_path("data"), sys.prefix])
-    for prefix in prefixes:
+    for prefix in _install_prefixes():
         found.append(("installed data", Path(prefix).joinpath(*_SHARE_PARTS)))
     return found
 
@@ -196,6 +200,28 @@ def in_interactive_ipython() -> bool:
     except ImportError:
         return False
     return get_ipython() is not None
+
+
+_NON_INTERACTIVE_BACKENDS = frozenset({"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"})
+
+
+def best_effort_callback():
+    """Return bluesky's BestEffortCallback, with plots only where they can be shown.
+
+    On a non-interactive matplotlib backend (a terminal without a display,
+    ``MPLBACKEND=Agg``) plots are disabled; the live table stays.
+
+    Returns
+    -------
+    bluesky.callbacks.best_effort.BestEffortCallback
+    """
+    import matplotlib
+    from bluesky.callbacks.best_effort import BestEffortCallback
+
+    bec = BestEffortCallback()
+    if matplotlib.get_backend().lower() in _NON_INTERACTIVE_BACKENDS:
+        bec.disable_plots()
+    return bec
 
 
 def profile_summary(namespace: dict) -> str:

@@ -43,6 +43,27 @@ def test_startup_dir_from_environment_never_falls_back(monkeypatch, tmp_path):
         profile.startup_dir()
 
 
+def test_installed_copy_is_found_without_a_checkout(monkeypatch, tmp_path):
+    """A wheel install has no checkout: the copy under <prefix>/share/autoscope is used."""
+    installed = tmp_path.joinpath("share", "autoscope", "profile_collection", "startup")
+    installed.mkdir(parents=True)
+    (installed / "00-base.py").write_text("")
+    monkeypatch.delenv(profile.ENV_PROFILE_DIR, raising=False)
+    monkeypatch.setattr(profile, "_CHECKOUT_STARTUP", tmp_path / "no-checkout")
+    monkeypatch.setattr(profile, "_install_prefixes", lambda: [str(tmp_path)])
+    assert profile.startup_dir() == installed
+
+
+def test_no_startup_folder_anywhere_lists_where_it_looked(monkeypatch, tmp_path):
+    monkeypatch.delenv(profile.ENV_PROFILE_DIR, raising=False)
+    monkeypatch.setattr(profile, "_CHECKOUT_STARTUP", tmp_path / "no-checkout")
+    monkeypatch.setattr(profile, "_install_prefixes", lambda: [str(tmp_path / "prefix")])
+    with pytest.raises(ConfigurationError) as err:
+        profile.startup_dir()
+    message = str(err.value)
+    assert "no-checkout" in message and "share/autoscope" in message and profile.ENV_PROFILE_DIR in message
+
+
 def test_startup_files_order_matches_the_queue_server(tmp_path):
     for name in ["90-z.py", "10-b.ipy", "00-a.py", "notes.txt", "05-c.py"]:
         (tmp_path / name).write_text("")
