@@ -266,3 +266,30 @@ def test_autoscope_plans_have_descriptions_for_every_parameter(described):
                 continue
             assert p.get("description"), f"plan {name}: parameter {p['name']} has no description"
             assert p.get("annotation"), f"plan {name}: parameter {p['name']} has no annotation"
+
+
+def _plan_with_array_default(x=np.zeros(3)):  # not describable: default is no literal
+    yield from ()
+
+
+def _plan_fine(x: float = 1.0):
+    """A plan.
+
+    Parameters
+    ----------
+    x : float
+        A number.
+    """
+    yield from ()
+
+
+def test_the_description_check_catches_a_plan_the_queue_server_cannot_describe():
+    """Negative control: the machinery above fails loudly, or shows the plan missing."""
+    from bluesky_queueserver.manager.profile_ops import existing_plans_and_devices_from_nspace
+
+    ns = {"fine": _plan_fine, "bad": _plan_with_array_default}
+    with pytest.raises(ValueError, match="can not be evaluated"):
+        existing_plans_and_devices_from_nspace(nspace=ns, ignore_invalid_plans=False)
+    # With --ignore-invalid-plans the manager would drop it silently; comparing names shows it.
+    plans, _, _, _ = existing_plans_and_devices_from_nspace(nspace=ns, ignore_invalid_plans=True)
+    assert sorted(set(ns) - set(plans)) == ["bad"]
