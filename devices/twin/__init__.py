@@ -37,7 +37,7 @@ _EXPORTS = {
     "read_dataset": ".datasets",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = list(_EXPORTS)
 
 
 def __getattr__(name: str):

@@ -32,8 +32,14 @@ def _grid(frame: ScanFrame):
     return np.array(xs), np.array(ys)
 
 
-def make_dataset(kind: str = "pfm", size: int = 64, seed: int = 0, points: int | None = None,
-                 extent: float | None = None, noise: float = 1.0) -> dict:
+def make_dataset(
+    kind: str = "pfm",
+    size: int = 64,
+    seed: int = 0,
+    points: int | None = None,
+    extent: float | None = None,
+    noise: float = 1.0,
+) -> dict:
     """Simulate an image and a spectrum at every pixel, with ground truth.
 
     Parameters
@@ -78,15 +84,31 @@ def make_dataset(kind: str = "pfm", size: int = 64, seed: int = 0, points: int |
     if kind == "pfm":
         points = 96 if points is None else int(points)
         extent = 2000.0 if extent is None else float(extent)
-        twin = TwinSPM("pfm_film", seed=seed, drift=0.0, creep=0.0, hysteresis=0.0,
-                       tip_change_rate=0.0, noise=noise)
-        settings = SpectroscopySettings(start=-2.5, stop=2.5, points=points, settle=0.002,
-                                        integration=0.01)
+        twin = TwinSPM(
+            "pfm_film",
+            seed=seed,
+            drift=0.0,
+            creep=0.0,
+            hysteresis=0.0,
+            tip_change_rate=0.0,
+            noise=noise,
+        )
+        settings = SpectroscopySettings(
+            start=-2.5, stop=2.5, points=points, settle=0.002, integration=0.01
+        )
     else:
         points = 128 if points is None else int(points)
         extent = 16.0 if extent is None else float(extent)
-        twin = TwinSPM("si100_h", seed=seed, drift=0.0, creep=0.0, hysteresis=0.0,
-                       tip_change_rate=0.0, noise=noise, sample_options=_STM_DENSE)
+        twin = TwinSPM(
+            "si100_h",
+            seed=seed,
+            drift=0.0,
+            creep=0.0,
+            hysteresis=0.0,
+            tip_change_rate=0.0,
+            noise=noise,
+            sample_options=_STM_DENSE,
+        )
         settings = SpectroscopySettings(start=-1.5, stop=1.5, points=points)
     if not points >= 8:
         raise ConfigurationError(f"points {points!r} per spectrum must be >= 8")
@@ -149,8 +171,9 @@ def write_dataset(path, data: dict, truth: bool = False) -> None:
             raise ConfigurationError(f"dataset dict lacks {key!r}")
     img, spec, ax = (np.asarray(data[k]) for k in ("image", "spectra", "spectral_axis"))
     if img.ndim != 2 or spec.shape[:2] != img.shape or spec.shape[2:] != ax.shape:
-        raise ConfigurationError(f"inconsistent shapes image {img.shape}, spectra {spec.shape}, "
-                                 f"spectral_axis {ax.shape}")
+        raise ConfigurationError(
+            f"inconsistent shapes image {img.shape}, spectra {spec.shape}, spectral_axis {ax.shape}"
+        )
     with h5py.File(path, "w") as f:
         f.create_dataset("image", data=img)
         f.create_dataset("spectra", data=spec)
@@ -171,8 +194,11 @@ def read_dataset(path) -> dict:
     with h5py.File(path, "r") as f:
         out = {k: f[k][()] for k in ("image", "spectra", "spectral_axis")}
         for k, v in f.attrs.items():
-            out[k] = v.decode() if isinstance(v, bytes) else (
-                v.item() if isinstance(v, np.generic) else v)
+            out[k] = (
+                v.decode()
+                if isinstance(v, bytes)
+                else (v.item() if isinstance(v, np.generic) else v)
+            )
         if "truth" in f:
             out["truth"] = {k: f["truth"][k][()] for k in f["truth"]}
     return out

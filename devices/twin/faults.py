@@ -44,17 +44,23 @@ class FaultPlan:
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
-            raise ConfigurationError(f"unknown fault kind {self.kind!r}; choose one of {FAULT_KINDS}")
-        given = [v for v in (self.after_lines, self.after_spectra, self.after_time) if v is not None]
+            raise ConfigurationError(
+                f"unknown fault kind {self.kind!r}; choose one of {FAULT_KINDS}"
+            )
+        given = [
+            v for v in (self.after_lines, self.after_spectra, self.after_time) if v is not None
+        ]
         if len(given) != 1:
             raise ConfigurationError(
-                f"fault {self.kind!r} needs exactly one of after_lines, after_spectra, after_time")
+                f"fault {self.kind!r} needs exactly one of after_lines, after_spectra, after_time"
+            )
         if given[0] < 0:
             raise ConfigurationError(f"fault {self.kind!r} trigger {given[0]!r} must be >= 0")
 
 
-def random_fault_plans(seed: int, n: int = 1, max_lines: int = 256, max_spectra: int = 256,
-                       kinds=FAULT_KINDS) -> list[FaultPlan]:
+def random_fault_plans(
+    seed: int, n: int = 1, max_lines: int = 256, max_spectra: int = 256, kinds=FAULT_KINDS
+) -> list[FaultPlan]:
     """``n`` fault plans drawn from ``seed`` (kind, and a line or spectrum count)."""
     rng = np.random.default_rng((seed, 77))
     plans = []
@@ -90,8 +96,11 @@ class FaultInjector:
         for i, (p, l0, s0, t0) in enumerate(self._armed):
             hit = (
                 (op == "line" and p.after_lines is not None and lines_done - l0 >= p.after_lines)
-                or (op == "spectrum" and p.after_spectra is not None
-                    and spectra_done - s0 >= p.after_spectra)
+                or (
+                    op == "spectrum"
+                    and p.after_spectra is not None
+                    and spectra_done - s0 >= p.after_spectra
+                )
                 or (p.after_time is not None and now - t0 >= p.after_time)
             )
             if hit:

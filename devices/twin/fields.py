@@ -11,7 +11,7 @@ zoom asks for it, so nothing here is drawn on a pixel grid:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -39,7 +39,10 @@ class SmoothField:
         self.norm = np.sqrt(2.0 / modes)
 
     def _arg(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return x[:, None] * self.k[:, 0] + y[:, None] * self.k[:, 1] + self.phase
+        a = np.outer(x, self.k[:, 0])
+        a += np.outer(y, self.k[:, 1])
+        a += self.phase
+        return a
 
     def __call__(self, x, y) -> np.ndarray:
         """Field value at ``(x, y)`` (any broadcastable shapes)."""
@@ -48,7 +51,8 @@ class SmoothField:
         xf, yf = x.ravel(), y.ravel()
         out = np.empty(xf.size)
         for s in range(0, xf.size, _CHUNK):
-            out[s : s + _CHUNK] = np.cos(self._arg(xf[s : s + _CHUNK], yf[s : s + _CHUNK])).sum(1)
+            a = self._arg(xf[s : s + _CHUNK], yf[s : s + _CHUNK])
+            out[s : s + _CHUNK] = np.cos(a, out=a).sum(1)
         return (out * self.norm).reshape(shape)
 
     def value_and_gradient(self, x, y) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -61,10 +65,10 @@ class SmoothField:
         gy = np.empty(xf.size)
         for s in range(0, xf.size, _CHUNK):
             a = self._arg(xf[s : s + _CHUNK], yf[s : s + _CHUNK])
-            sn = np.sin(a)
-            f[s : s + _CHUNK] = np.cos(a).sum(1)
-            gx[s : s + _CHUNK] = -(sn * self.k[:, 0]).sum(1)
-            gy[s : s + _CHUNK] = -(sn * self.k[:, 1]).sum(1)
+            g = np.sin(a) @ self.k
+            f[s : s + _CHUNK] = np.cos(a, out=a).sum(1)
+            gx[s : s + _CHUNK] = -g[:, 0]
+            gy[s : s + _CHUNK] = -g[:, 1]
         n = self.norm
         return (f * n).reshape(shape), (gx * n).reshape(shape), (gy * n).reshape(shape)
 
@@ -85,9 +89,7 @@ class CellScatter:
         Separates several scatters that share a seed.
     """
 
-    def __init__(
-        self, seed: int, cell: float, draw: Callable[..., dict], tag: int = 0
-    ) -> None:
+    def __init__(self, seed: int, cell: float, draw: Callable[..., dict], tag: int = 0) -> None:
         self.seed = int(seed)
         self.cell = float(cell)
         self.draw = draw

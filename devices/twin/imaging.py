@@ -26,8 +26,10 @@ def apparent_height(sample, x, y, tip: TipState, bias: float, kappa_: float) -> 
     shifted copies, not their sum.
     """
     offs = tip.offsets
-    hs = [sample.height(x + dx, y + dy, blur=tip.radius, bias=bias, contrast=tip.contrast)
-          for dx, dy, _ in offs]
+    hs = [
+        sample.height(x + dx, y + dy, blur=tip.radius, bias=bias, contrast=tip.contrast)
+        for dx, dy, _ in offs
+    ]
     if len(hs) == 1:
         return hs[0]
     h = np.stack(hs)
@@ -46,8 +48,27 @@ def pfm_response(sample, x, y, tip: TipState) -> np.ndarray:
     return r
 
 
-def telegraph(rng: np.random.Generator, tip: TipState, t0: float, dt: float, n: int,
-              state0: int) -> tuple[np.ndarray, int]:
+def pfm_height_and_response(sample, x, y, tip: TipState) -> tuple[np.ndarray, np.ndarray]:
+    """Contact height (soft maximum over apices) and complex response (apex mean) at once."""
+    offs = tip.offsets
+    hs, rs = [], []
+    for dx, dy, _ in offs:
+        h, r = sample.height_and_response(x + dx, y + dy, blur=tip.radius)
+        hs.append(h)
+        rs.append(r)
+    w = offs[:, 2][:, None]
+    r = (w * np.stack(rs)).sum(0) / w.sum()
+    if tip.kind == "adsorbate":
+        r = r * 0.5
+    h = np.stack(hs)
+    top = h.max(0)
+    h = top + np.log((w * np.exp(2 * PFM_KAPPA * (h - top))).sum(0)) / (2 * PFM_KAPPA)
+    return h, r
+
+
+def telegraph(
+    rng: np.random.Generator, tip: TipState, t0: float, dt: float, n: int, state0: int
+) -> tuple[np.ndarray, int]:
     """Two-level switching of an unstable tip at ``n`` sample times: (levels 0/1, final level)."""
     if tip.telegraph_rate <= 0 or n == 0:
         return np.zeros(n), state0
@@ -75,9 +96,15 @@ class LineSynth:
         Mains frequency, Hz.
     """
 
-    def __init__(self, mode: str, rng: np.random.Generator, noise: float = 1.0,
-                 feedback_tau: float = 0.004, mains_frequency: float = 50.0,
-                 lockin_tau: float = 0.002) -> None:
+    def __init__(
+        self,
+        mode: str,
+        rng: np.random.Generator,
+        noise: float = 1.0,
+        feedback_tau: float = 0.004,
+        mains_frequency: float = 50.0,
+        lockin_tau: float = 0.002,
+    ) -> None:
         self.mode = mode
         self.rng = rng
         self.feedback_tau = float(feedback_tau)
@@ -86,13 +113,28 @@ class LineSynth:
         n = float(noise)
         if mode == "stm":
             # current noise (pA per sample before scaling by the setpoint) and z noise (nm)
-            self.i_noise = NoiseSource(rng, white=0.03 * n, flicker=0.004 * n, mains=0.01 * n,
-                                       mains_frequency=mains_frequency)
-            self.z_noise = NoiseSource(rng, white=0.0015 * n, flicker=0.0012 * n,
-                                       mains=0.0008 * n, mains_frequency=mains_frequency)
+            self.i_noise = NoiseSource(
+                rng,
+                white=0.03 * n,
+                flicker=0.004 * n,
+                mains=0.01 * n,
+                mains_frequency=mains_frequency,
+            )
+            self.z_noise = NoiseSource(
+                rng,
+                white=0.0015 * n,
+                flicker=0.0012 * n,
+                mains=0.0008 * n,
+                mains_frequency=mains_frequency,
+            )
         else:
-            self.z_noise = NoiseSource(rng, white=0.05 * n, flicker=0.08 * n, mains=0.02 * n,
-                                       mains_frequency=mains_frequency)
+            self.z_noise = NoiseSource(
+                rng,
+                white=0.05 * n,
+                flicker=0.08 * n,
+                mains=0.02 * n,
+                mains_frequency=mains_frequency,
+            )
             self.r_noise = n * 0.03
         self.z_last = 0.0
 
@@ -106,8 +148,9 @@ class LineSynth:
         tel = np.empty(n)
         for a, b, tip in segments:
             h[a:b] = apparent_height(sample, xs[a:b], ys[a:b], tip, bias, STM_KAPPA)
-            lv, self.telegraph_state = telegraph(self.rng, tip, t0 + a * dt, dt, b - a,
-                                                 self.telegraph_state)
+            lv, self.telegraph_state = telegraph(
+                self.rng, tip, t0 + a * dt, dt, b - a, self.telegraph_state
+            )
             tel[a:b] = lv * tip.telegraph_amplitude
         h = h + tel
         iset = abs(setpoint)
@@ -129,10 +172,10 @@ class LineSynth:
         h = np.empty(n)
         r = np.empty(n, complex)
         for a, b, tip in segments:
-            h[a:b] = apparent_height(sample, xs[a:b], ys[a:b], tip, 0.0, PFM_KAPPA)
-            r[a:b] = pfm_response(sample, xs[a:b], ys[a:b], tip)
-            lv, self.telegraph_state = telegraph(self.rng, tip, t0 + a * dt, dt, b - a,
-                                                 self.telegraph_state)
+            h[a:b], r[a:b] = pfm_height_and_response(sample, xs[a:b], ys[a:b], tip)
+            lv, self.telegraph_state = telegraph(
+                self.rng, tip, t0 + a * dt, dt, b - a, self.telegraph_state
+            )
             h[a:b] += lv * tip.telegraph_amplitude
             r[a:b] *= 1 - 0.3 * lv
         if feedback:
@@ -144,6 +187,8 @@ class LineSynth:
         height = z + self.z_noise.sample(t0, dt, n)
         sig = low_pass(r, dt, self.lockin_tau)
         if self.r_noise:
-            sig = sig + self.r_noise * (self.rng.standard_normal(n) + 1j * self.rng.standard_normal(n))
+            sig = sig + self.r_noise * (
+                self.rng.standard_normal(n) + 1j * self.rng.standard_normal(n)
+            )
         sig = sig * np.exp(1j * np.deg2rad(phase_offset))
         return {"height": height, "amplitude": np.abs(sig), "phase": np.rad2deg(np.angle(sig))}

@@ -38,8 +38,13 @@ class Drift:
         Generator of the wander.
     """
 
-    def __init__(self, velocity, wander: float = 0.0, knot: float = 120.0,
-                 rng: np.random.Generator | None = None) -> None:
+    def __init__(
+        self,
+        velocity,
+        wander: float = 0.0,
+        knot: float = 120.0,
+        rng: np.random.Generator | None = None,
+    ) -> None:
         self.v0 = np.asarray(velocity, float).reshape(2)
         self.wander = float(wander)
         self.knot = float(knot)
@@ -191,8 +196,14 @@ class NoiseSource:
 
     TAUS = np.logspace(-3, 3, 7)
 
-    def __init__(self, rng: np.random.Generator, white: float = 0.0, flicker: float = 0.0,
-                 mains: float = 0.0, mains_frequency: float = 50.0) -> None:
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        white: float = 0.0,
+        flicker: float = 0.0,
+        mains: float = 0.0,
+        mains_frequency: float = 50.0,
+    ) -> None:
         self.rng = rng
         self.white = float(white)
         self.flicker = float(flicker)
@@ -213,7 +224,8 @@ class NoiseSource:
             for j, tau in enumerate(self.TAUS):
                 a0 = np.exp(-gap / tau)
                 first = a0 * self._state[j] + np.sqrt(1 - a0 * a0) * self.flicker * (
-                    self.rng.standard_normal())
+                    self.rng.standard_normal()
+                )
                 a = np.exp(-dt / tau)
                 e = self.rng.standard_normal(n - 1) * np.sqrt(1 - a * a) * self.flicker
                 rest, _ = lfilter([1.0], [1.0, -a], e, zi=np.array([a * first]))

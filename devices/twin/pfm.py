@@ -31,7 +31,8 @@ def triangle_waveform(start: float, stop: float, points: int) -> np.ndarray:
         raise ConfigurationError(f"PFM waveform needs >= 8 points, got {points}")
     if not (start < 0 < stop):
         raise ConfigurationError(
-            f"PFM waveform needs start < 0 < stop, got start={start} V, stop={stop} V")
+            f"PFM waveform needs start < 0 < stop, got start={start} V, stop={stop} V"
+        )
     # piecewise-linear path through the corners, sampled uniformly in path length
     corners = np.array([0.0, stop, start, 0.0])
     seg = np.abs(np.diff(corners))
@@ -50,7 +51,9 @@ def branch_masks(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return asc, first
 
 
-def loop_model(v: np.ndarray, params: np.ndarray, initial_up: np.ndarray | None = None) -> np.ndarray:
+def loop_model(
+    v: np.ndarray, params: np.ndarray, initial_up: np.ndarray | None = None
+) -> np.ndarray:
     """Noise-free piezoresponse loops.
 
     Parameters

@@ -38,22 +38,29 @@ class SpectraEngine:
         for name in ("start", "stop"):
             v = getattr(s, name)
             if not abs(v) <= lim:
-                raise SafetyLimitError(f"spectroscopy {name} {v!r} V is beyond the hardware "
-                                       f"range of +-{lim} V")
+                raise SafetyLimitError(
+                    f"spectroscopy {name} {v!r} V is beyond the hardware range of +-{lim} V"
+                )
         if not s.start < s.stop:
-            raise ConfigurationError(f"spectroscopy start {s.start} V must be below stop {s.stop} V")
+            raise ConfigurationError(
+                f"spectroscopy start {s.start} V must be below stop {s.stop} V"
+            )
         if self.twin.mode == "pfm" and not s.start < 0 < s.stop:
-            raise ConfigurationError(f"PFM switching needs start < 0 < stop, got {s.start}, "
-                                     f"{s.stop} V")
+            raise ConfigurationError(
+                f"PFM switching needs start < 0 < stop, got {s.start}, {s.stop} V"
+            )
         if not 8 <= int(s.points) <= 10000:
             raise ConfigurationError(f"spectroscopy points {s.points!r} must be in 8..10000")
         if not (s.settle >= 0 and s.integration > 0):
-            raise ConfigurationError(f"settle {s.settle!r} s must be >= 0 and integration "
-                                     f"{s.integration!r} s > 0")
+            raise ConfigurationError(
+                f"settle {s.settle!r} s must be >= 0 and integration {s.integration!r} s > 0"
+            )
         if not (int(s.sweeps) >= 1 and s.lockin_amplitude >= 0 and s.lockin_frequency > 0):
-            raise ConfigurationError(f"sweeps {s.sweeps!r} must be >= 1, lock-in amplitude "
-                                     f"{s.lockin_amplitude!r} V >= 0, frequency "
-                                     f"{s.lockin_frequency!r} Hz > 0")
+            raise ConfigurationError(
+                f"sweeps {s.sweeps!r} must be >= 1, lock-in amplitude "
+                f"{s.lockin_amplitude!r} V >= 0, frequency "
+                f"{s.lockin_frequency!r} Hz > 0"
+            )
 
     def passes(self, s: SpectroscopySettings) -> int:
         """Sweeps over the axis per spectrum (STM: forward and backward per sweep)."""
@@ -72,14 +79,27 @@ class SpectraEngine:
     # ------------------------------------------------------------ physics
     def _stm_engine(self, s: SpectroscopySettings, axis) -> STMSpectrometer:
         tw = self.twin
-        key = (s.start, s.stop, int(s.points), s.lockin_amplitude, tw._bias, tw._setpoint,
-               tw.temperature)
+        key = (
+            s.start,
+            s.stop,
+            int(s.points),
+            s.lockin_amplitude,
+            tw._bias,
+            tw._setpoint,
+            tw.temperature,
+        )
         eng = self._stm.get(key)
         if eng is None:
             if len(self._stm) > 8:
                 self._stm.clear()
-            eng = STMSpectrometer(tw.sample, axis, tw._bias, tw._setpoint,
-                                  lockin_amplitude=s.lockin_amplitude, temperature=tw.temperature)
+            eng = STMSpectrometer(
+                tw.sample,
+                axis,
+                tw._bias,
+                tw._setpoint,
+                lockin_amplitude=s.lockin_amplitude,
+                temperature=tw.temperature,
+            )
             self._stm[key] = eng
         return eng
 
@@ -103,11 +123,18 @@ class SpectraEngine:
         n = self.noise
         if self.twin.mode == "stm":
             point_time = s.settle + s.integration
-            cur, did = add_stm_noise(clean["current"], clean["dIdV"], self.rng,
-                                     integration=s.integration, sweeps=s.sweeps,
-                                     lockin_amplitude=s.lockin_amplitude,
-                                     noise_density=0.02 * n, flicker=0.1 * n,
-                                     tip=tip if n else None, point_time=point_time)
+            cur, did = add_stm_noise(
+                clean["current"],
+                clean["dIdV"],
+                self.rng,
+                integration=s.integration,
+                sweeps=s.sweeps,
+                lockin_amplitude=s.lockin_amplitude,
+                noise_density=0.02 * n,
+                flicker=0.1 * n,
+                tip=tip if n else None,
+                point_time=point_time,
+            )
             return {"current": cur, "dIdV": did}
         p, k = clean["loops"].shape
         tel = None
@@ -117,8 +144,9 @@ class SpectraEngine:
                 lv, _ = telegraph(self.rng, tip, 0.0, s.settle + s.integration, k, 0)
                 tel[i] = 1 - 0.3 * lv
         noise = 0.04 * n / np.sqrt(s.sweeps) * np.sqrt(0.01 / s.integration)
-        return measure_be_ss(clean["response"], clean["loops"], self.rng, noise=noise,
-                             telegraph=tel)
+        return measure_be_ss(
+            clean["response"], clean["loops"], self.rng, noise=noise, telegraph=tel
+        )
 
     # ------------------------------------------------------------ acquisition
     def measure(self, xs, ys, s: SpectroscopySettings, t_starts):
@@ -150,8 +178,7 @@ class SpectraEngine:
         for segs in segs_all:
             for _, _, tip in segs:
                 tips[id(tip)] = tip
-        names = ("current", "dIdV") if tw.mode == "stm" else (
-            "piezoresponse", "amplitude", "phase")
+        names = ("current", "dIdV") if tw.mode == "stm" else ("piezoresponse", "amplitude", "phase")
         out = {name: np.empty((len(xs), k)) for name in names}
         for tid, tip in tips.items():
             rows = [i for i, segs in enumerate(segs_all) if any(id(t) == tid for *_, t in segs)]

@@ -68,8 +68,17 @@ class STMSpectrometer:
         Mean barrier height, eV.
     """
 
-    def __init__(self, sample, bias, setpoint_bias, setpoint_current, lockin_amplitude=0.01,
-                 temperature=4.5, tip_height=0.6, work_function=4.5) -> None:
+    def __init__(
+        self,
+        sample,
+        bias,
+        setpoint_bias,
+        setpoint_current,
+        lockin_amplitude=0.01,
+        temperature=4.5,
+        tip_height=0.6,
+        work_function=4.5,
+    ) -> None:
         self.sample = sample
         self.bias = np.asarray(bias, float)
         self.vset = float(setpoint_bias)
@@ -81,8 +90,7 @@ class STMSpectrometer:
         hi = max(self.bias.max(), self.vset, 0.0) + vm + 0.1
         de = min(0.005, max(vm / 3, 0.001))
         n = int(np.ceil((hi - lo) / de))
-        if n > 2500:
-            n = 2500
+        n = min(n, 2500)
         self.energies = np.linspace(lo, hi, n)
         de = self.energies[1] - self.energies[0]
         self.kt = max(kt, de)  # a grid cannot resolve a narrower Fermi edge
@@ -156,9 +164,20 @@ class STMSpectrometer:
         return cur, did
 
 
-def add_stm_noise(current, didv, rng, *, integration, sweeps=1, lockin_amplitude=0.01,
-                  noise_density=0.15, flicker=0.3, tip: TipState | None = None,
-                  point_time=None, tip_height_kappa=10.9):
+def add_stm_noise(
+    current,
+    didv,
+    rng,
+    *,
+    integration,
+    sweeps=1,
+    lockin_amplitude=0.01,
+    noise_density=0.15,
+    flicker=0.3,
+    tip: TipState | None = None,
+    point_time=None,
+    tip_height_kappa=10.9,
+):
     """Measured ``(current, dIdV)`` from noise-free ones (arrays of shape (P, K)).
 
     White current noise of ``noise_density`` pA/sqrt(Hz) over the integration

@@ -101,12 +101,17 @@ def make_tip(kind: str, mode: str = "stm", rng: np.random.Generator | None = Non
             apices.append((dist * np.cos(ang), dist * np.sin(ang), w))
         return TipState("multi", apices=tuple(apices), radius=u(1.0, 2.0, 1.2) * sharp_r)
     if kind == "adsorbate":
-        return TipState("adsorbate", radius=sharp_r, contrast=u(-0.6, 0.3, -0.4),
-                        dos_peak=u(0.5, 1.2, 0.8))
+        return TipState(
+            "adsorbate", radius=sharp_r, contrast=u(-0.6, 0.3, -0.4), dos_peak=u(0.5, 1.2, 0.8)
+        )
     # unstable
-    amp = (u(0.02, 0.08, 0.04) if mode == "stm" else u(0.5, 2.0, 1.0))
-    return TipState("unstable", radius=u(1.0, 2.0, 1.3) * sharp_r,
-                    telegraph_amplitude=amp, telegraph_rate=u(2.0, 30.0, 10.0))
+    amp = u(0.02, 0.08, 0.04) if mode == "stm" else u(0.5, 2.0, 1.0)
+    return TipState(
+        "unstable",
+        radius=u(1.0, 2.0, 1.3) * sharp_r,
+        telegraph_amplitude=amp,
+        telegraph_rate=u(2.0, 30.0, 10.0),
+    )
 
 
 @dataclass(frozen=True)
@@ -200,8 +205,11 @@ class TipProcess:
             p_good = 0.45
         else:
             p_good = 0.25
-        bad = {"blunt": 0.45, "multi": 0.35, "adsorbate": 0.1, "unstable": 0.1} if v > 6 else {
-            "blunt": 0.25, "multi": 0.3, "adsorbate": 0.2, "unstable": 0.25}
+        bad = (
+            {"blunt": 0.45, "multi": 0.35, "adsorbate": 0.1, "unstable": 0.1}
+            if v > 6
+            else {"blunt": 0.25, "multi": 0.3, "adsorbate": 0.2, "unstable": 0.25}
+        )
         return self._outcome(state, p_change, p_good, bad)
 
     def after_dip(self, state: TipState, depth: float) -> TipState:

@@ -31,8 +31,11 @@ log = logging.getLogger(__name__)
 
 _CHANNELS = {
     "stm": ({"topography": "nm", "current": "pA"}, {"current": "pA", "dIdV": "nS"}, "pA"),
-    "pfm": ({"height": "nm", "amplitude": "a.u.", "phase": "deg"},
-            {"piezoresponse": "a.u.", "amplitude": "a.u.", "phase": "deg"}, "V"),
+    "pfm": (
+        {"height": "nm", "amplitude": "a.u.", "phase": "deg"},
+        {"piezoresponse": "a.u.", "amplitude": "a.u.", "phase": "deg"},
+        "V",
+    ),
 }
 _RANGES = {
     "stm": HardwareRanges(scan_range=1000.0, bias=10.0, current=100_000.0, dip_depth=5.0),
@@ -97,12 +100,26 @@ class TwinSPM:
         Keyword options for the named sample.
     """
 
-    def __init__(self, sample="si100_h", seed: int = 0, clock=None, speedup: float = math.inf,
-                 tip=None, drift=0.01, drift_wander: float = 0.2, creep: float = 0.015,
-                 hysteresis: float = 0.03, feedback_tau: float = 0.004, noise: float = 1.0,
-                 tip_change_rate: float = 1 / 1200, temperature: float = 4.5,
-                 mains_frequency: float = 50.0, faults=None, timing: Timing | None = None,
-                 sample_options: dict | None = None) -> None:
+    def __init__(
+        self,
+        sample="si100_h",
+        seed: int = 0,
+        clock=None,
+        speedup: float = math.inf,
+        tip=None,
+        drift=0.01,
+        drift_wander: float = 0.2,
+        creep: float = 0.015,
+        hysteresis: float = 0.03,
+        feedback_tau: float = 0.004,
+        noise: float = 1.0,
+        tip_change_rate: float = 1 / 1200,
+        temperature: float = 4.5,
+        mains_frequency: float = 50.0,
+        faults=None,
+        timing: Timing | None = None,
+        sample_options: dict | None = None,
+    ) -> None:
         self.seed = int(seed)
         if isinstance(sample, str):
             sample = make_sample(sample, self.seed, **(sample_options or {}))
@@ -130,8 +147,9 @@ class TwinSPM:
             drift = (float(drift) * np.cos(ang), float(drift) * np.sin(ang))
         self._drift = Drift(drift, wander=drift_wander, rng=np.random.default_rng((self.seed, 4)))
         self._creep = Creep(gamma=creep)
-        self._tipproc = TipProcess(self.mode, np.random.default_rng((self.seed, 1)),
-                                   change_rate=tip_change_rate)
+        self._tipproc = TipProcess(
+            self.mode, np.random.default_rng((self.seed, 1)), change_rate=tip_change_rate
+        )
         if tip is None:
             tip = make_tip("sharp", self.mode)
         elif isinstance(tip, str):
@@ -140,8 +158,13 @@ class TwinSPM:
             raise ConfigurationError(f"tip must be a TipState or a kind name, got {tip!r}")
         self._tip = tip
         self._initial_tip_kind = tip.kind
-        self._synth = LineSynth(self.mode, np.random.default_rng((self.seed, 2)), noise=noise,
-                                feedback_tau=feedback_tau, mains_frequency=mains_frequency)
+        self._synth = LineSynth(
+            self.mode,
+            np.random.default_rng((self.seed, 2)),
+            noise=noise,
+            feedback_tau=feedback_tau,
+            mains_frequency=mains_frequency,
+        )
         self._spectra = SpectraEngine(self, np.random.default_rng((self.seed, 3)), noise=noise)
         self._faults = FaultInjector()
         self._bias = -1.5 if self.mode == "stm" else 0.0
@@ -155,7 +178,7 @@ class TwinSPM:
         self._lines_done = 0
         self._spectra_done = 0
         self.truth = TwinTruth(self)
-        for plan in ([faults] if isinstance(faults, FaultPlan) else (faults or [])):
+        for plan in [faults] if isinstance(faults, FaultPlan) else (faults or []):
             self._faults.arm(plan, 0, 0, self.time())
 
     # ---------------------------------------------------------------- basics
@@ -183,8 +206,9 @@ class TwinSPM:
     def set_bias(self, volts: float) -> None:
         v = float(volts)
         if not abs(v) <= self.ranges.bias:
-            raise SafetyLimitError(f"bias {volts!r} V is beyond the hardware range of "
-                                   f"+-{self.ranges.bias} V")
+            raise SafetyLimitError(
+                f"bias {volts!r} V is beyond the hardware range of +-{self.ranges.bias} V"
+            )
         self._bias = v
 
     def get_setpoint(self) -> float:
@@ -193,8 +217,10 @@ class TwinSPM:
     def set_setpoint(self, value: float) -> None:
         v = float(value)
         if not (0 < abs(v) <= self.ranges.current):
-            raise SafetyLimitError(f"setpoint {value!r} {self.setpoint_units} must be non-zero "
-                                   f"and within +-{self.ranges.current} {self.setpoint_units}")
+            raise SafetyLimitError(
+                f"setpoint {value!r} {self.setpoint_units} must be non-zero "
+                f"and within +-{self.ranges.current} {self.setpoint_units}"
+            )
         self._setpoint = v
 
     def get_feedback(self) -> bool:
@@ -217,16 +243,18 @@ class TwinSPM:
         x, y = float(x), float(y)
         half = self.ranges.scan_range / 2
         if not (abs(x) <= half and abs(y) <= half):
-            raise SafetyLimitError(f"{what} ({x}, {y}) nm is outside the scan range of "
-                                   f"+-{half} nm")
+            raise SafetyLimitError(f"{what} ({x}, {y}) nm is outside the scan range of +-{half} nm")
         return x, y
 
     def _park_at(self, x: float, y: float) -> None:
         dx, dy = x - self._park[0], y - self._park[1]
         if dx == 0 and dy == 0:
             return
-        self._advance(self.timing.move_overhead + math.hypot(dx, dy) / self.timing.move_speed
-                      + self.timing.settle_after_move)
+        self._advance(
+            self.timing.move_overhead
+            + math.hypot(dx, dy) / self.timing.move_speed
+            + self.timing.settle_after_move
+        )
         self._creep.record(self.time(), dx, dy)
         self._park = (x, y)
 
@@ -244,13 +272,15 @@ class TwinSPM:
         return dx + cx, dy + cy
 
     # ---------------------------------------------------------------- tip
-    def _set_tip(self, new: TipState, cause: str, t: float, line=None, frame_line=None,
-                 sample=None) -> None:
+    def _set_tip(
+        self, new: TipState, cause: str, t: float, line=None, frame_line=None, sample=None
+    ) -> None:
         old = self._tip
         self._tip = new
         if new is not old:
-            self.truth.tip_history.append(TipEvent(float(t), old.kind, new.kind, cause, line,
-                                                   frame_line, sample))
+            self.truth.tip_history.append(
+                TipEvent(float(t), old.kind, new.kind, cause, line, frame_line, sample)
+            )
             log.debug("tip %s -> %s (%s) at %.3f s", old.kind, new.kind, cause, t)
 
     def set_tip(self, tip) -> None:
@@ -271,8 +301,9 @@ class TwinSPM:
                 segs.append((start, k, self._tip))
                 start = k
             line = self._lines_done if frame_line is not None else None
-            self._set_tip(self._tipproc.spontaneous_change(self._tip), "spontaneous", t,
-                          line, frame_line, k)
+            self._set_tip(
+                self._tipproc.spontaneous_change(self._tip), "spontaneous", t, line, frame_line, k
+            )
         segs.append((start, n, self._tip))
         return segs
 
@@ -280,8 +311,9 @@ class TwinSPM:
         """Bias pulse of ``volts`` V for ``width`` s at the current position (tip conditioning)."""
         v, w = float(volts), float(width)
         if not abs(v) <= self.ranges.bias:
-            raise SafetyLimitError(f"pulse of {volts!r} V is beyond the hardware range of "
-                                   f"+-{self.ranges.bias} V")
+            raise SafetyLimitError(
+                f"pulse of {volts!r} V is beyond the hardware range of +-{self.ranges.bias} V"
+            )
         if not 0 < w <= 10.0:
             raise ConfigurationError(f"pulse width {width!r} s must be in (0, 10] s")
         self._advance(self.timing.pulse_overhead + w)
@@ -291,14 +323,20 @@ class TwinSPM:
         """Controlled dip of the tip ``depth`` nm into the surface (tip conditioning)."""
         d = float(depth)
         if not 0 < d <= self.ranges.dip_depth:
-            raise SafetyLimitError(f"dip depth {depth!r} nm must be in (0, "
-                                   f"{self.ranges.dip_depth}] nm")
+            raise SafetyLimitError(
+                f"dip depth {depth!r} nm must be in (0, {self.ranges.dip_depth}] nm"
+            )
         self._advance(self.timing.dip_time)
         self._set_tip(self._tipproc.after_dip(self._tip, d), "dip", self.time())
 
     # ---------------------------------------------------------------- faults
-    def inject_fault(self, kind: str, after_lines: int | None = None,
-                     after_spectra: int | None = None, after_time: float | None = None) -> FaultPlan:
+    def inject_fault(
+        self,
+        kind: str,
+        after_lines: int | None = None,
+        after_spectra: int | None = None,
+        after_time: float | None = None,
+    ) -> FaultPlan:
         """Arm a fault counted from now; returns its plan."""
         plan = FaultPlan(kind, after_lines, after_spectra, after_time)
         self._faults.arm(plan, self._lines_done, self._spectra_done, self.time())
@@ -325,18 +363,24 @@ class TwinSPM:
         if not isinstance(frame, ScanFrame):
             raise ConfigurationError(f"expected a ScanFrame, got {frame!r}")
         if frame.pixels < 2 or frame.lines < 1:
-            raise ConfigurationError(f"frame needs >= 2 pixels and >= 1 line, got "
-                                     f"{frame.pixels} x {frame.lines}")
+            raise ConfigurationError(
+                f"frame needs >= 2 pixels and >= 1 line, got {frame.pixels} x {frame.lines}"
+            )
         if not (frame.width > 0 and frame.height > 0 and frame.line_time > 0):
-            raise ConfigurationError(f"frame width {frame.width}, height {frame.height} and "
-                                     f"line_time {frame.line_time} must be > 0")
+            raise ConfigurationError(
+                f"frame width {frame.width}, height {frame.height} and "
+                f"line_time {frame.line_time} must be > 0"
+            )
         if not 0 <= int(index) < frame.lines:
             raise ConfigurationError(f"line index {index} outside 0..{frame.lines - 1}")
         a = math.radians(frame.angle)
         for sx, sy in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
             u, v = sx * frame.width / 2, sy * frame.height / 2
-            self._check_xy(frame.center_x + u * math.cos(a) - v * math.sin(a),
-                           frame.center_y + u * math.sin(a) + v * math.cos(a), "frame corner")
+            self._check_xy(
+                frame.center_x + u * math.cos(a) - v * math.sin(a),
+                frame.center_y + u * math.sin(a) + v * math.cos(a),
+                "frame corner",
+            )
 
     def scan_line(self, frame: ScanFrame, index: int) -> LineData:
         """Scan line ``index`` of ``frame`` (trace then retrace)."""
@@ -352,8 +396,9 @@ class TwinSPM:
         asc = np.arange(n) < p
         u = ((np.arange(p) + 0.5) / p * 2 - 1)[order]
         du = hysteresis_offset(u, frame.width / 2, self.hysteresis, asc)
-        dv = hysteresis_offset((index + 0.5) / frame.lines * 2 - 1, frame.height / 2,
-                               self.hysteresis, True)
+        dv = hysteresis_offset(
+            (index + 0.5) / frame.lines * 2 - 1, frame.height / 2, self.hysteresis, True
+        )
         a = np.deg2rad(frame.angle)
         ts = t0 + (np.arange(n) + 0.5) * dt
         ox, oy = self.true_offset(ts)
@@ -363,18 +408,28 @@ class TwinSPM:
         n_events = len(self.truth.tip_history)
         segs = self._tip_segments(t0, dt, n, frame_line=int(index))
         if self.mode == "stm":
-            ch = self._synth.stm_line(self.sample, xs, ys, segs, t0, dt, self._bias,
-                                      self._setpoint, self._feedback)
+            ch = self._synth.stm_line(
+                self.sample, xs, ys, segs, t0, dt, self._bias, self._setpoint, self._feedback
+            )
         else:
             ch = self._synth.pfm_line(self.sample, xs, ys, segs, t0, dt, 12.0, self._feedback)
         self._advance(2 * frame.line_time)
         t1 = self.time()
-        channels = {k: (v[:p].astype(np.float32), v[p:][::-1].astype(np.float32))
-                    for k, v in ch.items()}
-        self.truth.lines.append(LineTruth(
-            self._lines_done, int(index), t0, t1, kind0, self._tip.kind,
-            len(self.truth.tip_history) > n_events,
-            (float(np.mean(xs - xn[order])), float(np.mean(ys - yn[order])))))
+        channels = {
+            k: (v[:p].astype(np.float32), v[p:][::-1].astype(np.float32)) for k, v in ch.items()
+        }
+        self.truth.lines.append(
+            LineTruth(
+                self._lines_done,
+                int(index),
+                t0,
+                t1,
+                kind0,
+                self._tip.kind,
+                len(self.truth.tip_history) > n_events,
+                (float(np.mean(xs - xn[order])), float(np.mean(ys - yn[order]))),
+            )
+        )
         self._lines_done += 1
         self._pos = (float(xn[0]), float(yn[0]))
         req = (float(xn[0]), float(yn[0]), float(xn[-1]), float(yn[-1]))
@@ -421,13 +476,22 @@ class TwinSPM:
         """Move to ``(x, y)`` and measure one spectrum (STM: I/dIdV sweep; PFM: BE-SS loop)."""
         x, y = self._check_xy(x, y)
         self._spectra.check(settings)
-        self._maybe_fault("spectrum", f"spectrum at ({x}, {y}) nm",
-                          self._spectra.duration(settings))
+        self._maybe_fault(
+            "spectrum", f"spectrum at ({x}, {y}) nm", self._spectra.duration(settings)
+        )
         reported = self.move_to(x, y)
         axis, ch, times = self._spectra.measure(np.array([x]), np.array([y]), settings, [0.0])
         self._spectra_done += 1
-        return SpectrumData(axis, "bias", "V", {k: v[0].astype(np.float32) for k, v in ch.items()},
-                            (x, y), reported, float(times[0]), self.time())
+        return SpectrumData(
+            axis,
+            "bias",
+            "V",
+            {k: v[0].astype(np.float32) for k, v in ch.items()},
+            (x, y),
+            reported,
+            float(times[0]),
+            self.time(),
+        )
 
     def spectra_at(self, xs, ys, settings: SpectroscopySettings):
         """Measure spectra at many points in one vectorised call (twin-only convenience).
@@ -445,8 +509,9 @@ class TwinSPM:
         xs = np.atleast_1d(np.asarray(xs, float))
         ys = np.atleast_1d(np.asarray(ys, float))
         if xs.shape != ys.shape or xs.ndim != 1:
-            raise ConfigurationError(f"xs and ys must be 1-D of equal length, got {xs.shape}, "
-                                     f"{ys.shape}")
+            raise ConfigurationError(
+                f"xs and ys must be 1-D of equal length, got {xs.shape}, {ys.shape}"
+            )
         for x, y in ((xs.min(), ys.min()), (xs.max(), ys.max())):
             self._check_xy(x, y)
         self._spectra.check(settings)

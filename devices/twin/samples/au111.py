@@ -120,7 +120,8 @@ class Au111(Sample):
         if kf > 0 and len(ad["x"]):
             r = np.hypot(x.reshape(-1, 1) - ad["x"], y.reshape(-1, 1) - ad["y"])
             z = z + 0.003 * (j0(2 * kf * np.maximum(r, 0.3)) * np.exp(-r / 8.0)).sum(1).reshape(
-                x.shape) * attenuation(2 * kf, blur)
+                x.shape
+            ) * attenuation(2 * kf, blur)
         return z
 
     def _k(self, e):

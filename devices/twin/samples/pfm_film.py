@@ -76,15 +76,22 @@ class PFMFilm(Sample):
     default_extent = 2000.0
 
     def __post_init__(self) -> None:
-        for n in ("c_length", "a_period", "wall_width", "coercive", "wall_length",
-                  "hidden_length", "a_coercive"):
+        for n in (
+            "c_length",
+            "a_period",
+            "wall_width",
+            "coercive",
+            "wall_length",
+            "hidden_length",
+            "a_coercive",
+        ):
             check_positive(n, getattr(self, n))
         if not 0 <= self.a_fraction < 1:
             check_positive("a_fraction (in [0, 1))", -1)
         s = self.seed
-        self._c = SmoothField((s, 21), self.c_length, modes=64)
-        self._meander = SmoothField((s, 22), 2 * self.a_period, modes=24)
-        self._rough = SmoothField((s, 23), 60.0, modes=48)
+        self._c = SmoothField((s, 21), self.c_length, modes=40)
+        self._meander = SmoothField((s, 22), 2 * self.a_period, modes=16)
+        self._rough = SmoothField((s, 23), 60.0, modes=32)
         self._h_imprint = SmoothField((s, 24), self.hidden_length, modes=48)
         self._h_height = SmoothField((s, 25), self.hidden_length, modes=48)
         self._h_coercive = SmoothField((s, 26), self.hidden_length, modes=48)
@@ -117,7 +124,9 @@ class PFMFilm(Sample):
 
     def height(self, x, y, *, blur: float = 0.0, bias: float = 0.0, contrast: float = 1.0):
         """Surface height (nm): roughness plus the tilt of a-domain twins."""
-        st = self.structure(x, y)
+        return self._height(x, y, self.structure(x, y))
+
+    def _height(self, x, y, st):
         wa = self.a_fraction * self.a_period
         # a-domains rise with a small tilt, giving a roof-like profile across each stripe
         roof = self.a_tilt * np.where(st["da"] > 0, st["da"], 0.0)
@@ -126,11 +135,18 @@ class PFMFilm(Sample):
 
     def response(self, x, y, *, blur: float = 0.0) -> np.ndarray:
         """Complex vertical piezoresponse (a.u.; 1 = c domain far from walls), tip radius ``blur``."""
-        st = self.structure(x, y)
+        return self._response(self.structure(x, y), blur)
+
+    def _response(self, st, blur):
         sig = np.hypot(self.wall_width, blur) * np.sqrt(2)
         pc = erf(st["d180"] / sig)
         wa = self._a_weight(st["da"], blur)
         return (1 - wa) * pc + wa * self.a_response * 1j
+
+    def height_and_response(self, x, y, *, blur: float = 0.0):
+        """``(height, response)`` at once (one evaluation of the domain structure)."""
+        st = self.structure(x, y)
+        return self._height(x, y, st), self._response(st, blur)
 
     # -------------------------------------------------------------- switching
     def loop_params(self, x, y, *, blur: float = 0.0) -> np.ndarray:
@@ -151,7 +167,7 @@ class PFMFilm(Sample):
         vc = ((1 - wa) * vc_c + wa * self.a_coercive) * (1 + self.coercive_hidden * h_vc)
         down = (st["domain"] == C_DOWN).astype(float)
         imprint = self.imprint + 0.08 * down + self.imprint_hidden * h_imp
-        height = ((1 - wa) * (1 - 0.35 * near) + wa * 2 * self.a_response)
+        height = (1 - wa) * (1 - 0.35 * near) + wa * 2 * self.a_response
         height = height * np.clip(1 + self.height_hidden * h_hgt, 0.2, None)
         width = 0.12 * vc * (1 + 0.8 * near)
         p = np.empty(x.shape + (9,))

@@ -106,8 +106,11 @@ class SiH100(Sample):
     def _draw_cell(self, rng, x0, y0, cell):
         xs, ys, kinds = [], [], []
         area = cell * cell
-        for kind, dens in ((SINGLE_DB, self.db_density), (PAIR_DB, self.pair_density),
-                           (VACANCY, self.vacancy_density)):
+        for kind, dens in (
+            (SINGLE_DB, self.db_density),
+            (PAIR_DB, self.pair_density),
+            (VACANCY, self.vacancy_density),
+        ):
             n = rng.poisson(dens * area)
             px = x0 + rng.uniform(0, cell, n)
             py = y0 + rng.uniform(0, cell, n)
@@ -118,8 +121,11 @@ class SiH100(Sample):
                 along = np.round(along / DIMER) * DIMER
                 across = np.round(across / ROW) * ROW
                 side = rng.choice((-1.0, 1.0))
-                lobes = [side * 0.115] if kind == SINGLE_DB else (
-                    [-0.16, 0.16] if kind == PAIR_DB else [0.0])
+                lobes = (
+                    [side * 0.115]
+                    if kind == SINGLE_DB
+                    else ([-0.16, 0.16] if kind == PAIR_DB else [0.0])
+                )
                 for off in lobes:
                     a, c = along, across + off
                     fx, fy = (-c, a) if odd else (a, c)
@@ -152,23 +158,34 @@ class SiH100(Sample):
         row = 0.5 + 0.5 * np.cos(kr * across)
         z = z + (1.0 + 0.5 * (lat - 1.0)) * self.row_amplitude * attenuation(kr, blur) * row
         z = z - 0.25 * lat * self.row_amplitude * attenuation(2 * kr, blur) * np.cos(
-            2 * kr * across)
+            2 * kr * across
+        )
         z = z + lat * self.dimer_amplitude * attenuation(np.hypot(kd, kr), blur) * np.cos(
-            kd * along) * np.cos(kr * across)
+            kd * along
+        ) * np.cos(kr * across)
         d = self.defects_near(x, y, 3.0 + 4 * blur)
         if len(d["x"]):
             k = d["kind"]
             filled = bias < 0
-            amp = np.where(k == SINGLE_DB, 0.15 if filled else 0.09,
-                           np.where(k == PAIR_DB, 0.09 if filled else 0.11, -0.07))
+            amp = np.where(
+                k == SINGLE_DB,
+                0.15 if filled else 0.09,
+                np.where(k == PAIR_DB, 0.09 if filled else 0.11, -0.07),
+            )
             amp = np.where(k == VACANCY, amp, amp * contrast)
             sig = np.where(k == VACANCY, 0.4, 0.35)
             z = z + gaussian_features(x, y, d["x"], d["y"], amp, sig, blur)
             if not filled:  # negatively charged DB: dark halo in empty states
                 s = k == SINGLE_DB
-                z = z + gaussian_features(x, y, d["x"][s], d["y"][s],
-                                          np.full(s.sum(), -0.03 * contrast),
-                                          np.full(s.sum(), 1.0), blur)
+                z = z + gaussian_features(
+                    x,
+                    y,
+                    d["x"][s],
+                    d["y"][s],
+                    np.full(s.sum(), -0.03 * contrast),
+                    np.full(s.sum(), 1.0),
+                    blur,
+                )
         return z
 
     # ----------------------------------------------------------------- electronic
@@ -208,7 +225,9 @@ class SiH100(Sample):
             vac = wgt[:, k == VACANCY].sum(1)[:, None]
             rho = rho * (1 - 0.6 * np.minimum(vac, 1.0))
             rho = rho + single * state(self.db_energy, 4.0)
-            rho = rho + 0.5 * pair * (state(self.pair_split[0], 3.0) + state(self.pair_split[1], 3.0))
+            rho = rho + 0.5 * pair * (
+                state(self.pair_split[0], 3.0) + state(self.pair_split[1], 3.0)
+            )
         return rho
 
     def truth_maps(self, x, y) -> dict[str, np.ndarray]:

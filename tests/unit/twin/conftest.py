@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from autoscope.devices.twin import TwinSPM
 from scipy import ndimage, optimize
 
-from autoscope.devices.twin import TwinSPM
-
-QUIET = dict(drift=0.0, creep=0.0, hysteresis=0.0, noise=0.0, tip_change_rate=0.0)
+QUIET = {"drift": 0.0, "creep": 0.0, "hysteresis": 0.0, "noise": 0.0, "tip_change_rate": 0.0}
 
 
 def subpixel_shift(a: np.ndarray, b: np.ndarray, margin: int = 12) -> tuple[float, float]:
@@ -23,8 +22,9 @@ def subpixel_shift(a: np.ndarray, b: np.ndarray, margin: int = 12) -> tuple[floa
     def cost(s):
         return np.mean((ndimage.shift(a, s, order=3, mode="nearest")[m, m] - b[m, m]) ** 2)
 
-    res = optimize.minimize(cost, np.array(start), method="Nelder-Mead",
-                            options={"xatol": 1e-3, "fatol": 1e-12})
+    res = optimize.minimize(
+        cost, np.array(start), method="Nelder-Mead", options={"xatol": 1e-3, "fatol": 1e-12}
+    )
     return float(res.x[0]), float(res.x[1])
 
 

@@ -2,10 +2,15 @@
 
 import numpy as np
 import pytest
-
-from autoscope.devices.backend import (LineData, ScanFrame, SpectroscopySettings, SpectrumData,
-                                       SPMBackend)
+from autoscope.devices.backend import (
+    LineData,
+    ScanFrame,
+    SpectroscopySettings,
+    SpectrumData,
+    SPMBackend,
+)
 from autoscope.devices.twin import TwinSPM
+
 from autoscope.errors import ConfigurationError, SafetyLimitError
 
 

@@ -3,9 +3,9 @@
 import h5py
 import numpy as np
 import pytest
-
 from autoscope.devices.twin import make_dataset, read_dataset, write_dataset
 from autoscope.devices.twin.pfm import loop_area
+
 from autoscope.errors import ConfigurationError
 
 
@@ -58,8 +58,9 @@ def test_write_and_read_recorded_dataset(tmp_path, pfm):
     back = read_dataset(path)
     assert np.array_equal(back["spectra"], pfm["spectra"]) and "truth" not in back
     write_dataset(tmp_path / "t.h5", pfm, truth=True)
-    assert np.array_equal(read_dataset(tmp_path / "t.h5")["truth"]["loop_area"],
-                          pfm["truth"]["loop_area"])
+    assert np.array_equal(
+        read_dataset(tmp_path / "t.h5")["truth"]["loop_area"], pfm["truth"]["loop_area"]
+    )
 
 
 def test_bad_dataset_requests_raise():

@@ -1,7 +1,6 @@
 """The same seed gives identical data; another seed does not."""
 
 import numpy as np
-
 from autoscope.devices.backend import ScanFrame, SpectroscopySettings
 from autoscope.devices.twin import TwinSPM, make_dataset
 
@@ -10,8 +9,11 @@ FRAME = ScanFrame(width=15.0, height=15.0, pixels=64, lines=12, line_time=0.5)
 
 def _run(seed, sample="si100_h"):
     tw = TwinSPM(sample, seed=seed, tip_change_rate=0.05)
-    frame = FRAME if tw.mode == "stm" else ScanFrame(width=2000, height=2000, pixels=64,
-                                                        lines=12, line_time=0.5)
+    frame = (
+        FRAME
+        if tw.mode == "stm"
+        else ScanFrame(width=2000, height=2000, pixels=64, lines=12, line_time=0.5)
+    )
     ch, labels = tw.scan_frame(frame)
     s = tw.spectrum(1.0, -2.0, SpectroscopySettings(points=64))
     tw.bias_pulse(3.0, 0.05)
@@ -34,7 +36,9 @@ def test_dataset_deterministic():
     a = make_dataset("pfm", size=12, seed=3, points=24)
     b = make_dataset("pfm", size=12, seed=3, points=24)
     assert np.array_equal(a["image"], b["image"]) and np.array_equal(a["spectra"], b["spectra"])
-    assert not np.array_equal(a["spectra"], make_dataset("pfm", size=12, seed=4, points=24)["spectra"])
+    assert not np.array_equal(
+        a["spectra"], make_dataset("pfm", size=12, seed=4, points=24)["spectra"]
+    )
 
 
 def test_sample_is_pure_function_of_position():
@@ -42,6 +46,7 @@ def test_sample_is_pure_function_of_position():
     x = np.linspace(-5, 5, 101)
     y = np.full_like(x, 2.0)
     whole = tw.sample.height(x, y, blur=0.1)
-    parts = np.concatenate([tw.sample.height(x[:40], y[:40], blur=0.1),
-                            tw.sample.height(x[40:], y[40:], blur=0.1)])
+    parts = np.concatenate(
+        [tw.sample.height(x[:40], y[:40], blur=0.1), tw.sample.height(x[40:], y[40:], blur=0.1)]
+    )
     assert np.array_equal(whole, parts)

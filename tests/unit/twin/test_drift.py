@@ -2,20 +2,33 @@
 
 import numpy as np
 import pytest
-
 from autoscope.devices.backend import ScanFrame
 from autoscope.devices.twin import TwinSPM
 
 from .conftest import subpixel_shift
 
-DENSE = {"row_amplitude": 0.0, "dimer_amplitude": 0.0, "db_density": 0.06,
-         "vacancy_density": 0.03, "pair_density": 0.0}
+DENSE = {
+    "row_amplitude": 0.0,
+    "dimer_amplitude": 0.0,
+    "db_density": 0.06,
+    "vacancy_density": 0.03,
+    "pair_density": 0.0,
+}
 
 
 @pytest.mark.parametrize("velocity", [(0.010, 0.004), (-0.004, 0.012)])
 def test_drift_shift_between_consecutive_frames(velocity):
-    twin = TwinSPM("si100_h", seed=5, drift=velocity, drift_wander=0.0, creep=0.0,
-                   hysteresis=0.0, noise=0.3, tip_change_rate=0.0, sample_options=DENSE)
+    twin = TwinSPM(
+        "si100_h",
+        seed=5,
+        drift=velocity,
+        drift_wander=0.0,
+        creep=0.0,
+        hysteresis=0.0,
+        noise=0.3,
+        tip_change_rate=0.0,
+        sample_options=DENSE,
+    )
     frame = ScanFrame(width=16.0, height=16.0, pixels=128, lines=128, line_time=0.25)
     a, la = twin.scan_frame(frame)
     b, lb = twin.scan_frame(frame)
@@ -25,8 +38,10 @@ def test_drift_shift_between_consecutive_frames(velocity):
     px = frame.width / frame.pixels
     measured = np.array([dj * px, di * px])  # (x, y) nm
     expected = -np.asarray(velocity) * elapsed  # the sample drifts under the tip
-    assert np.linalg.norm(measured - expected) < 0.1 * np.linalg.norm(expected), (measured,
-                                                                                   expected)
+    assert np.linalg.norm(measured - expected) < 0.1 * np.linalg.norm(expected), (
+        measured,
+        expected,
+    )
     # the twin's ground truth agrees with what the images show
     assert twin.truth.drift_velocity() == pytest.approx(velocity)
 

@@ -1,9 +1,9 @@
 """Faults raise at the configured point, deterministically."""
 
 import pytest
-
 from autoscope.devices.backend import ScanFrame, SpectroscopySettings
 from autoscope.devices.twin import FaultPlan, TwinSPM, random_fault_plans
+
 from autoscope.errors import ConfigurationError, InstrumentTimeout, LostContact, TipCrash
 
 FRAME = ScanFrame(width=10, height=10, pixels=16, lines=10, line_time=0.1)
@@ -37,8 +37,9 @@ def test_lost_contact_after_spectra_turns_feedback_off():
 
 
 def test_tip_crash_changes_tip_and_is_recorded():
-    tw = TwinSPM("si100_h", seed=0, tip_change_rate=0.0,
-                 faults=[FaultPlan("tip_crash", after_lines=1)])
+    tw = TwinSPM(
+        "si100_h", seed=0, tip_change_rate=0.0, faults=[FaultPlan("tip_crash", after_lines=1)]
+    )
     tw.scan_line(FRAME, 0)
     with pytest.raises(TipCrash):
         tw.scan_line(FRAME, 1)

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from autoscope.devices.backend import ScanFrame
 from autoscope.devices.twin import TwinSPM
 from autoscope.devices.twin.instrument import Creep, NoiseSource, hysteresis_offset, pi_track
@@ -18,15 +17,17 @@ def test_creep_follows_log_law():
 
 
 def test_creep_after_frame_move_shifts_image_of_the_twin():
-    tw = TwinSPM("si100_h", seed=0, drift=0.0, creep=0.02, hysteresis=0.0, noise=0.0,
-                 tip_change_rate=0.0)
+    tw = TwinSPM(
+        "si100_h", seed=0, drift=0.0, creep=0.02, hysteresis=0.0, noise=0.0, tip_change_rate=0.0
+    )
     frame = ScanFrame(center_x=200.0, width=10, height=10, pixels=32, lines=4, line_time=1.0)
     tw.scan_line(frame, 0)
     ox, _ = tw.truth.creep_offset()
     assert ox == pytest.approx(200.0 * 0.02 * np.log10(2.0 / 0.1), rel=1e-6)
     assert tw.truth.lines[-1].mean_offset[0] == pytest.approx(
         np.mean(200.0 * 0.02 * np.log10(np.maximum((np.arange(64) + 0.5) / 32, 0.1) / 0.1)),
-        rel=1e-3)
+        rel=1e-3,
+    )
 
 
 def test_hysteresis_loop_width():
@@ -45,8 +46,17 @@ def test_feedback_lag_makes_trace_and_retrace_differ_at_a_step():
     frame = ScanFrame(width=40, height=40, pixels=256, lines=1, line_time=0.5)
     diffs = {}
     for tau in (0.02, 1e-6):
-        tw = TwinSPM("si100_h", seed=0, drift=0.0, creep=0.0, hysteresis=0.0, noise=0.0,
-                     tip_change_rate=0.0, feedback_tau=tau, sample_options=flat)
+        tw = TwinSPM(
+            "si100_h",
+            seed=0,
+            drift=0.0,
+            creep=0.0,
+            hysteresis=0.0,
+            noise=0.0,
+            tip_change_rate=0.0,
+            feedback_tau=tau,
+            sample_options=flat,
+        )
         tr, re = tw.scan_line(frame, 0).channels["topography"]
         diffs[tau] = np.abs(tr - re).mean()
     assert diffs[0.02] > 0.005  # the slow loop lags behind every edge, the other way back

@@ -2,23 +2,35 @@
 
 import numpy as np
 import pytest
-
 from autoscope.devices.backend import ScanFrame, SpectroscopySettings
 from autoscope.devices.twin import TwinSPM
 from autoscope.devices.twin.pfm import branch_masks, triangle_waveform
 from autoscope.devices.twin.samples.pfm_film import A_DOMAIN
 
-SETTINGS = SpectroscopySettings(start=-3.0, stop=3.0, points=240, settle=0.002,
-                                integration=0.01)
-OPTS = {"coercive": 1.2, "wall_coercive_factor": 0.5, "wall_length": 40.0,
-        "coercive_hidden": 0.0, "imprint_hidden": 0.0, "imprint": 0.1}
+SETTINGS = SpectroscopySettings(start=-3.0, stop=3.0, points=240, settle=0.002, integration=0.01)
+OPTS = {
+    "coercive": 1.2,
+    "wall_coercive_factor": 0.5,
+    "wall_length": 40.0,
+    "coercive_hidden": 0.0,
+    "imprint_hidden": 0.0,
+    "imprint": 0.1,
+}
 
 
 def _twin(**kw):
     opts = dict(OPTS)
     opts.update(kw)
-    return TwinSPM("pfm_film", seed=4, drift=0.0, creep=0.0, hysteresis=0.0, noise=1.0,
-                   tip_change_rate=0.0, sample_options=opts)
+    return TwinSPM(
+        "pfm_film",
+        seed=4,
+        drift=0.0,
+        creep=0.0,
+        hysteresis=0.0,
+        noise=1.0,
+        tip_change_rate=0.0,
+        sample_options=opts,
+    )
 
 
 def _coercive(v, r):

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from autoscope.devices.backend import SpectroscopySettings
 from autoscope.devices.twin import TipState, TwinSPM
 
@@ -10,10 +9,24 @@ SETTINGS = SpectroscopySettings(start=-1.2, stop=1.2, points=241, sweeps=2)
 
 
 def _twin(db_energy, tip=None, noise=1.0):
-    opts = {"db_energy": db_energy, "band_bending": 0.0, "db_density": 0.004,
-            "pair_density": 0.0, "vacancy_density": 0.0}
-    return TwinSPM("si100_h", seed=2, drift=0.0, creep=0.0, hysteresis=0.0, noise=noise,
-                   tip_change_rate=0.0, tip=tip, sample_options=opts)
+    opts = {
+        "db_energy": db_energy,
+        "band_bending": 0.0,
+        "db_density": 0.004,
+        "pair_density": 0.0,
+        "vacancy_density": 0.0,
+    }
+    return TwinSPM(
+        "si100_h",
+        seed=2,
+        drift=0.0,
+        creep=0.0,
+        hysteresis=0.0,
+        noise=noise,
+        tip_change_rate=0.0,
+        tip=tip,
+        sample_options=opts,
+    )
 
 
 def _db(twin):

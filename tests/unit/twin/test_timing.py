@@ -3,9 +3,9 @@
 import math
 
 import pytest
-
 from autoscope.devices.backend import ScanFrame, SpectroscopySettings
 from autoscope.devices.twin import InstrumentClock, Timing, TwinSPM
+
 from autoscope.errors import ConfigurationError
 
 
@@ -14,8 +14,9 @@ def test_clock_counts_every_cost():
     tm = Timing()
     tw = TwinSPM("si100_h", seed=0, clock=clock, tip_change_rate=0.0)
     assert tw.time() == 0.0
-    frame = ScanFrame(center_x=30.0, center_y=40.0, width=10, height=10, pixels=32, lines=4,
-                      line_time=0.75)
+    frame = ScanFrame(
+        center_x=30.0, center_y=40.0, width=10, height=10, pixels=32, lines=4, line_time=0.75
+    )
     tw.scan_line(frame, 0)  # move of the working point (50 nm) + trace + retrace
     move = tm.move_overhead + 50.0 / tm.move_speed + tm.settle_after_move
     assert tw.time() == pytest.approx(move + 1.5)
@@ -28,8 +29,9 @@ def test_clock_counts_every_cost():
     assert sp.t_end - sp.t_start == pytest.approx(100 * 0.01 * 4)
     t = tw.time()
     tw.move_to(30.0, 43.0)
-    assert tw.time() - t == pytest.approx(tm.move_overhead + 3.0 / tm.move_speed
-                                          + tm.settle_after_move)
+    assert tw.time() - t == pytest.approx(
+        tm.move_overhead + 3.0 / tm.move_speed + tm.settle_after_move
+    )
     t = tw.time()
     tw.bias_pulse(3.0, 0.2)
     assert tw.time() - t == pytest.approx(tm.pulse_overhead + 0.2)

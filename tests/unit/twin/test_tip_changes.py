@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-
 from autoscope.devices.backend import ScanFrame
 from autoscope.devices.twin import TIP_KINDS, TwinSPM, make_tip
 from autoscope.devices.twin.tip import TipProcess
+
 from autoscope.errors import ConfigurationError, SafetyLimitError
 
 FRAME = ScanFrame(width=12, height=12, pixels=64, lines=40, line_time=1.0)
@@ -13,7 +13,7 @@ FRAME = ScanFrame(width=12, height=12, pixels=64, lines=40, line_time=1.0)
 
 def test_changes_mid_line_are_labelled_and_visible():
     tw = TwinSPM("si100_h", seed=11, tip_change_rate=0.05)
-    ch, labels = tw.scan_frame(FRAME)
+    _, labels = tw.scan_frame(FRAME)
     events = labels["events"]
     assert len(events) >= 2
     n = 0

@@ -1,16 +1,21 @@
 """A multi-apex tip images every feature once per apex, as a soft maximum."""
 
 import numpy as np
-from scipy.ndimage import maximum_filter
-
 from autoscope.devices.backend import ScanFrame
 from autoscope.devices.twin import TipState, TwinSPM
 from autoscope.devices.twin.imaging import STM_KAPPA
+from scipy.ndimage import maximum_filter
 
 from .conftest import QUIET
 
-FLAT = {"row_amplitude": 0.0, "dimer_amplitude": 0.0, "db_density": 0.004,
-        "pair_density": 0.0, "vacancy_density": 0.0, "terrace_width": 1e4}
+FLAT = {
+    "row_amplitude": 0.0,
+    "dimer_amplitude": 0.0,
+    "db_density": 0.004,
+    "pair_density": 0.0,
+    "vacancy_density": 0.0,
+    "terrace_width": 1e4,
+}
 
 
 def _isolated_db(twin, clear=4.0):
@@ -24,8 +29,15 @@ def _isolated_db(twin, clear=4.0):
 
 def _image(tip, center, seed=3):
     twin = TwinSPM("si100_h", seed=seed, tip=tip, sample_options=FLAT, **QUIET)
-    frame = ScanFrame(center_x=center[0], center_y=center[1], width=6.0, height=6.0,
-                      pixels=120, lines=120, line_time=0.1)
+    frame = ScanFrame(
+        center_x=center[0],
+        center_y=center[1],
+        width=6.0,
+        height=6.0,
+        pixels=120,
+        lines=120,
+        line_time=0.1,
+    )
     ch, _ = twin.scan_frame(frame)
     return ch["topography"][0].astype(float), frame
 
