@@ -48,11 +48,29 @@ def build_tree(folder: Path):
     )
 
 
+def serialization_registry():
+    """Tiled's serializers plus bluesky-tiled-plugins' JSON-seq export of a BlueskyRun.
+
+    The latter is what ``run.documents()`` (databroker 2's document replay)
+    asks the server for.
+    """
+    import copy
+
+    from bluesky_tiled_plugins.exporters import json_seq_exporter
+    from tiled.media_type_registration import default_serialization_registry
+
+    registry = copy.deepcopy(default_serialization_registry)
+    registry.register("BlueskyRun", "application/json-seq", json_seq_exporter)
+    return registry
+
+
 def build_app(folder: Path, api_key: str):
     """Return the ASGI app serving ``folder``'s catalog, guarded by ``api_key``."""
     from tiled.config import Authentication
     from tiled.server.app import build_app as tiled_build_app
 
     return tiled_build_app(
-        build_tree(folder), authentication=Authentication(single_user_api_key=api_key)
+        build_tree(folder),
+        authentication=Authentication(single_user_api_key=api_key),
+        serialization_registry=serialization_registry(),
     )

@@ -3,7 +3,8 @@
 Order of precedence for where to connect: the ``uri`` argument, the
 environment variable ``AUTOSCOPE_CATALOG_URI``, else the embedded server of
 the data folder (started if needed). The API key likewise: argument,
-``AUTOSCOPE_API_KEY``, else the data folder's key.
+``AUTOSCOPE_API_KEY``, else the data folder's key (when the address is
+that folder's server, or a folder is named).
 """
 
 from __future__ import annotations
@@ -48,8 +49,12 @@ def connect(uri: str | None = None, api_key: str | None = None, data_dir=None):
         info = ensure_server(data_dir)
         uri = info.uri
         api_key = api_key or info.api_key
-    elif api_key is None and data_dir is not None:
-        api_key = paths.read_api_key(paths.data_dir(data_dir))
+    elif api_key is None:
+        # The embedded server named by its address: its key is in its folder.
+        folder = paths.data_dir(data_dir)
+        rec = paths.read_server_file(folder)
+        if data_dir is not None or (rec is not None and rec["uri"] == uri.rstrip("/")):
+            api_key = paths.read_api_key(folder)
     return open_client(uri.rstrip("/"), api_key)
 
 
@@ -81,11 +86,16 @@ def open_client(uri: str, api_key: str | None):
             "`autoscope catalog serve`"
         ) from None
     except RuntimeError as exc:  # tiled: "This server requires API key authentication"
-        if "API key" in str(exc):
+        if "API key" not in str(exc):
+            raise
+        if api_key:  # tiled's client did not accept the key as a credential
             raise CatalogError(
-                f"the Tiled server at {uri} needs an API key; pass one or set {ENV_API_KEY}"
+                f"API key rejected by {uri}: not a valid key; use the key in the catalog "
+                f"folder's api_key file or set {ENV_API_KEY}"
             ) from None
-        raise
+        raise CatalogError(
+            f"the Tiled server at {uri} needs an API key; pass one or set {ENV_API_KEY}"
+        ) from None
 
 
 def _detail(exc) -> str:

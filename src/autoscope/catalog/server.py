@@ -245,49 +245,54 @@ def ensure_server(data_dir=None, port: int | None = None, timeout: float = 30.0)
     """
     folder = paths.data_dir(data_dir)
     created = paths.ensure_writable(folder)
-    with _folder_lock(folder):
-        info = running_server(folder)
-        if info is not None:
-            return info
-        if port:
-            bind_socket(port).close()  # a clear error now rather than in the log
-        key_existed = paths.read_api_key(folder) is not None
-        api_key = paths.create_api_key(folder)
-        log_file = folder / paths.LOG_FILE
-        cmd = [sys.executable, "-m", "autoscope.catalog.server", "--data-dir", str(folder)]
-        if port:
-            cmd += ["--port", str(port)]
-        cmd += ["--log-file", str(log_file)]
-        with open(log_file, "ab") as log:
-            proc = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                close_fds=True,
-            )
-        _children[proc.pid] = proc
-        deadline = time.monotonic() + timeout
-        while True:
-            rec = paths.read_server_file(folder)
-            if rec is not None and rec["pid"] == proc.pid and healthy(rec["uri"]):
-                return ServerInfo(uri=rec["uri"], api_key=api_key, pid=proc.pid, data_dir=folder)
-            failed = proc.poll() is not None
-            if failed or time.monotonic() > deadline:
-                if not failed:
-                    _terminate(proc.pid, 5.0)
-                paths.remove_server_file(folder, pid=proc.pid)
-                if not key_existed:
-                    (folder / paths.API_KEY_FILE).unlink(missing_ok=True)
-                why = _last_line(log_file) if failed else f"no answer within {timeout:g} s"
-                where = f"; see {log_file}"
-                if created:
-                    # A folder made just now for this attempt: leave no trace.
-                    shutil.rmtree(created[0], ignore_errors=True)
-                    where = ""
-                raise CatalogError(f"the catalog server for {folder} did not start ({why}){where}")
-            time.sleep(0.1)
+    try:
+        with _folder_lock(folder):
+            return _start_locked(folder, port, timeout, keep_log=not created)
+    except BaseException:
+        if created:  # a folder made just now for this attempt: leave no trace
+            shutil.rmtree(created[0], ignore_errors=True)
+        raise
+
+
+def _start_locked(folder: Path, port: int | None, timeout: float, keep_log: bool) -> ServerInfo:
+    info = running_server(folder)
+    if info is not None:
+        return info
+    if port:
+        bind_socket(port).close()  # a clear error now rather than in the log
+    key_existed = paths.read_api_key(folder) is not None
+    api_key = paths.create_api_key(folder)
+    log_file = folder / paths.LOG_FILE
+    cmd = [sys.executable, "-m", "autoscope.catalog.server", "--data-dir", str(folder)]
+    if port:
+        cmd += ["--port", str(port)]
+    cmd += ["--log-file", str(log_file)]
+    with open(log_file, "ab") as log:
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    _children[proc.pid] = proc
+    deadline = time.monotonic() + timeout
+    while True:
+        rec = paths.read_server_file(folder)
+        if rec is not None and rec["pid"] == proc.pid and healthy(rec["uri"]):
+            return ServerInfo(uri=rec["uri"], api_key=api_key, pid=proc.pid, data_dir=folder)
+        failed = proc.poll() is not None
+        if failed or time.monotonic() > deadline:
+            if not failed:
+                _terminate(proc.pid, 5.0)
+            paths.remove_server_file(folder, pid=proc.pid)
+            if not key_existed:
+                (folder / paths.API_KEY_FILE).unlink(missing_ok=True)
+            why = _last_line(log_file) if failed else f"no answer within {timeout:g} s"
+            where = f"; see {log_file}" if keep_log else ""
+            raise CatalogError(f"the catalog server for {folder} did not start ({why}){where}")
+        time.sleep(0.1)  # polling interval while the server starts
 
 
 def _last_line(log_file: Path) -> str:
