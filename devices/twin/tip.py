@@ -119,7 +119,7 @@ class TipEvent:
     """A change of tip state (ground truth).
 
     ``time`` is instrument seconds; ``cause`` one of ``"spontaneous"``,
-    ``"bias_pulse"``, ``"dip"``, ``"crash"``, ``"set"``; ``line`` the global
+    ``"bias_pulse"``, ``"dip"``, ``"crash"``, ``"set"``, ``"wear"``; ``line`` the global
     line counter of the scan line it happened in (None outside a line) and
     ``sample`` the index of the trace+retrace sample (0 .. 2*pixels-1) where
     the new state began (trace samples first, retrace samples in scan order).

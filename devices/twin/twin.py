@@ -9,6 +9,7 @@ returns.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass
@@ -98,6 +99,10 @@ class TwinSPM:
         Costs of moves and actions.
     sample_options : dict, optional
         Keyword options for the named sample.
+    tip_wear : float, optional
+        Growth of the tip radius (nm) per nm of scanned path in contact
+        (default 2e-6 for PFM, 0 for STM); a sharp tip that wears past three
+        times its radius becomes ``blunt`` (recorded with cause ``"wear"``).
     """
 
     def __init__(
@@ -119,6 +124,7 @@ class TwinSPM:
         faults=None,
         timing: Timing | None = None,
         sample_options: dict | None = None,
+        tip_wear: float | None = None,
     ) -> None:
         self.seed = int(seed)
         if isinstance(sample, str):
@@ -176,6 +182,11 @@ class TwinSPM:
         self._pos = (0.0, 0.0)  # commanded = reported probe position
         self._park = (0.0, 0.0)  # working point of the scanner (creep reference)
         self._lines_done = 0
+        self.tip_wear = float(
+            (2e-6 if self.mode == "pfm" else 0.0) if tip_wear is None else tip_wear
+        )
+        if not self.tip_wear >= 0:
+            raise ConfigurationError(f"tip_wear={tip_wear!r} nm/nm must be >= 0")
         self._spectra_done = 0
         self.truth = TwinTruth(self)
         for plan in [faults] if isinstance(faults, FaultPlan) else (faults or []):
@@ -282,6 +293,18 @@ class TwinSPM:
                 TipEvent(float(t), old.kind, new.kind, cause, line, frame_line, sample)
             )
             log.debug("tip %s -> %s (%s) at %.3f s", old.kind, new.kind, cause, t)
+
+    def _wear(self, path: float) -> None:
+        """Grow the tip radius by wear over ``path`` nm of contact scanning."""
+        tip = self._tip
+        radius = tip.radius + self.tip_wear * path
+        sharp_r = make_tip("sharp", self.mode).radius
+        if tip.kind == "sharp" and radius > 3 * sharp_r:
+            self._set_tip(
+                dataclasses.replace(tip, kind="blunt", radius=radius), "wear", self.time()
+            )
+        else:
+            self._tip = dataclasses.replace(tip, radius=radius)
 
     def set_tip(self, tip) -> None:
         """Force the tip state (a TipState or a kind name); recorded with cause ``"set"``."""
@@ -431,6 +454,8 @@ class TwinSPM:
             )
         )
         self._lines_done += 1
+        if self.tip_wear:
+            self._wear(2 * frame.width)
         self._pos = (float(xn[0]), float(yn[0]))
         req = (float(xn[0]), float(yn[0]), float(xn[-1]), float(yn[-1]))
         return LineData(int(index), channels, req, req, t0, t1)

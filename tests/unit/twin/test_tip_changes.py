@@ -83,3 +83,17 @@ def test_each_tip_kind_changes_the_image(kind):
         assert diff == 0
     else:
         assert diff > 0.1 * a["topography"][0].std()
+
+
+def test_pfm_contact_scanning_wears_the_tip_blunt():
+    tw = TwinSPM("pfm_film", seed=0, tip_change_rate=0.0, tip_wear=1e-4)
+    r0 = tw.truth.tip_state.radius
+    frame = ScanFrame(width=2000, height=2000, pixels=16, lines=200, line_time=0.05)
+    tw.scan_frame(frame, lines=range(10))
+    assert tw.truth.tip_state.radius == pytest.approx(r0 + 1e-4 * 10 * 2 * 2000)
+    tw.scan_frame(frame)
+    assert tw.truth.tip_state.kind == "blunt"
+    assert [e.cause for e in tw.truth.tip_history] == ["wear"]
+    stm = TwinSPM("si100_h", seed=0, tip_change_rate=0.0)
+    stm.scan_frame(ScanFrame(pixels=16, lines=20, line_time=0.05))
+    assert stm.truth.tip_state.radius == 0.08  # no wear without contact
