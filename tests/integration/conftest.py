@@ -236,6 +236,103 @@ def kill_group_after(pgid: int, grace: float = 10.0) -> None:
 
 
 @dataclass
+class PostgresServer:
+    """A running PostgreSQL cluster on 127.0.0.1 with password authentication."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    proc: subprocess.Popen
+
+    def uri(self, database: str, driver: str = "postgresql") -> str:
+        """``driver://user:password@127.0.0.1:port/database``."""
+        return f"{driver}://{self.user}:{self.password}@{self.host}:{self.port}/{database}"
+
+    def psql(self, database: str, sql: str) -> str:
+        """Run ``sql`` with psql over TCP and return its unaligned output."""
+        env = dict(os.environ, PGPASSWORD=self.password)
+        cmd = ["psql", "-h", self.host, "-p", str(self.port), "-U", self.user, "-d", database,
+               "-v", "ON_ERROR_STOP=1", "-At", "-c", sql]  # fmt: skip
+        return subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+
+
+def _postgres_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    for folder in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (folder / name).exists():
+            return str(folder / name)
+    return None
+
+
+@pytest.fixture
+def postgres_server() -> Iterator[PostgresServer]:
+    """A throw-away PostgreSQL cluster on a free 127.0.0.1 port (skips if not installed).
+
+    PostgreSQL refuses to run as root; as root the cluster runs as the
+    ``postgres`` system user (``runuser``), in a folder of its own under /tmp.
+    """
+    import secrets
+    import tempfile
+
+    initdb, postgres = _postgres_bin("initdb"), _postgres_bin("postgres")
+    if not (initdb and postgres and shutil.which("psql")):
+        pytest.skip("PostgreSQL (initdb, postgres, psql) is not installed")
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        import pwd
+
+        try:
+            pw = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no 'postgres' user to run PostgreSQL as")
+        as_user = [shutil.which("runuser") or "runuser", "-u", "postgres", "--"]
+    folder = Path(tempfile.mkdtemp(prefix="autoscope-pg-"))
+    password = secrets.token_hex(16)
+    (folder / "pwfile").write_text(password + "\n")
+    if as_user:
+        for path in (folder, folder / "pwfile"):
+            os.chown(path, pw.pw_uid, pw.pw_gid)
+    port = free_port()
+    data = folder / "data"
+    subprocess.run(
+        [*as_user, initdb, "-D", str(data), "-U", "autoscope", "--pwfile", str(folder / "pwfile"),
+         "--auth-host=scram-sha-256", "--auth-local=reject", "-E", "UTF8", "--no-sync"],
+        check=True, capture_output=True, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    log = folder / "postgres.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [*as_user, postgres, "-D", str(data), "-h", LOCALHOST, "-p", str(port),
+             "-k", str(folder), "-c", "fsync=off"],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+    server = PostgresServer(LOCALHOST, port, "autoscope", password, proc)
+
+    def ready() -> bool:
+        probe = ["pg_isready", "-h", LOCALHOST, "-p", str(port), "-q"]
+        return subprocess.run(probe, stdin=subprocess.DEVNULL).returncode == 0
+
+    try:
+        wait_for(ready, timeout=60, what=f"PostgreSQL on {LOCALHOST}:{port}", proc=proc)
+        yield server
+    except BaseException:
+        sys.stderr.write(f"PostgreSQL log:\n{_log_tail(log)}\n")
+        raise
+    finally:
+        if proc.poll() is None:  # SIGINT: PostgreSQL's fast shutdown
+            try:
+                os.killpg(proc.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+        stop_group(proc, grace=20)
+        assert_group_gone(proc.pid)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@dataclass
 class ManagedREManager:
     """A running RE Manager and a client connected to it."""
 
