@@ -4,8 +4,9 @@ The profile is the folder ``profile_collection/startup`` of numbered startup
 files (``00-base.py`` ... ``90-ipython.py``) that bind the names a session
 needs: ``RE``, ``catalog``, the devices and the plans. The same folder loads
 
-- in IPython: ``autoscope ipython`` (IPython with the files run in order, as
-  ``InteractiveShellApp.exec_files``), and
+- in IPython: ``autoscope ipython`` (IPython with the files run in order by
+  this module as an IPython extension; in any IPython or Jupyter session,
+  ``%load_ext autoscope.profile`` does the same), and
 - in bluesky-queueserver, unchanged::
 
       start-re-manager --startup-dir "$(autoscope ipython --print-startup-dir)" \\
@@ -34,7 +35,7 @@ import sysconfig
 from collections.abc import Sequence
 from pathlib import Path
 
-from autoscope.errors import ConfigurationError
+from autoscope.errors import AutoscopeError, ConfigurationError
 
 logger = logging.getLogger(__name__)
 
@@ -264,6 +265,49 @@ def profile_summary(namespace: dict) -> str:
     )
 
 
+def load_into_ipython(ipython, directory: str | os.PathLike | None = None) -> None:
+    """Run the startup files, in order, in ``ipython``'s user namespace.
+
+    Parameters
+    ----------
+    ipython : IPython.core.interactiveshell.InteractiveShell
+        The running shell.
+    directory : str or path-like, optional
+        The startup folder; default :func:`startup_dir`.
+
+    Raises
+    ------
+    AutoscopeError
+        As raised by a startup file (the catalog cannot be reached, a device
+        cannot be made), with the file's name put in front of the message;
+        the files after it are not run. Other exceptions propagate unchanged.
+    """
+    folder = Path(directory) if directory is not None else startup_dir()
+    ns = ipython.user_ns
+    for path in startup_files(folder):
+        logger.info("running startup file %s", path)
+        ns["__file__"] = str(path)
+        try:
+            if path.suffix == ".ipy":
+                ipython.safe_execfile_ipy(str(path), raise_exceptions=True)
+            else:
+                ipython.safe_execfile(str(path), ns, raise_exceptions=True)
+        except AutoscopeError as exc:
+            raise type(exc)(f"{path.name}: {exc}") from exc
+        finally:
+            ns.pop("__file__", None)
+
+
+def load_ipython_extension(ipython) -> None:
+    """Load the profile as an IPython extension: ``%load_ext autoscope.profile``.
+
+    This is how ``autoscope ipython`` loads it, and how a Jupyter notebook or
+    any IPython session can: the startup folder of :func:`startup_dir` runs
+    in the user namespace.
+    """
+    load_into_ipython(ipython)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the arguments of ``autoscope ipython`` to ``parser``."""
     parser.add_argument(
@@ -297,22 +341,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def ipython_argv(
-    files: Sequence[Path], extra: Sequence[str] = (), code: str | None = None
-) -> list[str]:
-    """Return IPython's command line that runs ``files`` in order, then ``extra``.
+def ipython_argv(extra: Sequence[str] = (), code: str | None = None) -> list[str]:
+    """Return IPython's command line that loads the profile, then runs ``extra``.
+
+    The profile loads as the extension ``autoscope.profile`` (before any
+    ``-c`` code), and a failure to load it ends IPython instead of leaving a
+    half-loaded session.
 
     Parameters
     ----------
-    files : sequence of Path
-        Startup files, run in this order in the user namespace.
     extra : sequence of str
         Further IPython arguments; a leading ``--`` is dropped.
     code : str, optional
-        Code to run after the files (IPython's ``-c``).
+        Code to run after the profile (IPython's ``-c``).
     """
-    quoted = ", ".join(repr(str(f)) for f in files)
-    argv = [f"--InteractiveShellApp.exec_files=[{quoted}]"]
+    argv = [
+        "--InteractiveShellApp.extensions=['autoscope.profile']",
+        "--InteractiveShellApp.reraise_ipython_extension_failures=True",
+    ]
     extra = list(extra)
     if extra[:1] == ["--"]:
         extra = extra[1:]
@@ -342,9 +388,10 @@ def main(args: argparse.Namespace) -> int:
     if not files:
         raise ConfigurationError(f"startup folder {folder} holds no *.py or *.ipy files")
     logger.info("loading the profile from %s (%d files)", folder, len(files))
+    os.environ[ENV_PROFILE_DIR] = str(folder)  # read by load_ipython_extension
     import IPython
 
-    result = IPython.start_ipython(argv=ipython_argv(files, args.ipython_args, args.code))
+    result = IPython.start_ipython(argv=ipython_argv(args.ipython_args, args.code))
     # start_ipython returns None after an interactive session; a failing -c
     # exits through SystemExit with IPython's own status.
     return 0 if result is None else int(bool(result))

@@ -123,13 +123,36 @@ def test_in_interactive_ipython_is_false_in_the_queue_server():
     assert not profile.in_interactive_ipython()  # plain Python (pytest) is not IPython
 
 
-def test_ipython_argv_runs_the_files_in_order_then_the_code():
-    files = profile.startup_files(STARTUP)
-    argv = profile.ipython_argv(files, ["--", "--simple-prompt"], code="print(RE)")
-    assert argv[0].startswith("--InteractiveShellApp.exec_files=[")
-    listed = ast.literal_eval(argv[0].split("=", 1)[1])
-    assert listed == [str(f) for f in files]
-    assert argv[1:] == ["--simple-prompt", "-c", "print(RE)"]
+def test_ipython_argv_loads_the_profile_extension_then_the_code():
+    argv = profile.ipython_argv(["--", "--simple-prompt"], code="print(RE)")
+    assert "--InteractiveShellApp.extensions=['autoscope.profile']" in argv
+    assert "--InteractiveShellApp.reraise_ipython_extension_failures=True" in argv
+    assert argv[-3:] == ["--simple-prompt", "-c", "print(RE)"]
+
+
+def test_a_profile_that_cannot_load_ends_ipython_with_one_line(tmp_path):
+    """No catalog server: `autoscope ipython` exits 1 naming the file and the problem."""
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ)
+    env.pop(profile.ENV_PROFILE_DIR, None)
+    env.update(
+        AUTOSCOPE_CATALOG_URI=f"http://127.0.0.1:{port}",
+        AUTOSCOPE_API_KEY="x",
+        AUTOSCOPE_DATA_DIR=str(tmp_path / "data"),
+        IPYTHONDIR=str(tmp_path / "ipython"),
+        MPLBACKEND="Agg",
+    )
+    cmd = [sys.executable, "-m", "autoscope.cli", "ipython", "-c", "print('SHOULD NOT RUN')"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1, proc.stderr
+    assert "SHOULD NOT RUN" not in proc.stdout
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("autoscope ipython: error: 10-catalog.py: no Tiled server answers at"), last
+    assert str(port) in last
 
 
 def test_print_startup_dir_and_permissions(capsys, monkeypatch):
