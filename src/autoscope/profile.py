@@ -52,6 +52,7 @@ PROFILE_NAMES = (
     "catalog",
     "db",
     "spm",
+    "pfm",
     "raster_image",
     "point_spectrum",
     "spectra_at",

@@ -200,6 +200,7 @@ import json, inspect
 from bluesky import RunEngine
 from bluesky.utils import PersistentDict, ProgressBarManager
 from bluesky.callbacks.best_effort import BestEffortCallback
+from autoscope.profile import PROFILE_NAMES
 md_before = dict(RE.md)
 RE.md["operator"] = "test-operator"
 uid, = RE(raster_image(spm, pixels=32, lines=4, width=5.0, height=5.0))
@@ -211,6 +212,8 @@ print("RESULT " + json.dumps({
     "db_is_catalog": db is catalog,
     "catalog_spec": [s.name for s in catalog.specs],
     "spm": type(spm).__module__ + "." + type(spm).__name__,
+    "modes": [spm.mode, pfm.mode],
+    "missing": [n for n in PROFILE_NAMES if n not in globals()],
     "plans": {n: inspect.isgeneratorfunction(globals()[n]) for n in
               ["raster_image", "point_spectrum", "spectra_at", "grid_spectroscopy", "condition_tip"]},
     "bec": any(isinstance(cb, BestEffortCallback) for cb in [globals().get("bec")]),
@@ -265,6 +268,8 @@ def test_autoscope_ipython_loads_the_profile_and_runs_a_plan(served_catalog, tmp
     assert first["RE"] and first["md_persistent"] and first["db_is_catalog"]
     assert "CatalogOfBlueskyRuns" in first["catalog_spec"]
     assert first["spm"] == "autoscope.devices.spm.SPM"
+    assert first["modes"] == ["stm", "pfm"]
+    assert first["missing"] == []
     assert all(first["plans"].values()), first["plans"]
     assert first["bec"] and first["progress_bar"], "IPython sessions get live feedback"
     assert first["md_before"] is None

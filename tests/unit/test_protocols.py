@@ -33,6 +33,7 @@ STATUS_TIMEOUT = 60.0  # s: a simulated instrument finishes any status long befo
 #: The protocols each top-level device of the profile claims (beyond HasName).
 CLAIMS = {
     "spm": {bp.Readable, bp.Configurable, bp.Stageable, bp.Triggerable},
+    "pfm": {bp.Readable, bp.Configurable, bp.Stageable, bp.Triggerable},
 }
 
 
@@ -156,6 +157,14 @@ def _check_reading(reading, description, what, *, numeric_shapes: bool = True):
             assert shape == list(desc["shape"]), f"{what}: {key} value shape {shape} != {desc['shape']}"
 
 
+def test_the_queue_server_namespace_has_the_names_users_rely_on(profile_ns):
+    from autoscope.profile import PROFILE_NAMES
+
+    assert [n for n in PROFILE_NAMES if n not in profile_ns] == []
+    assert "bec" not in profile_ns, "live plots/tables are for IPython, not the queue server"
+    assert profile_ns["RE"].waiting_hook is None
+
+
 def test_devices_bound_by_the_profile_are_the_ones_the_queue_server_sees(profile_ns, described):
     from bluesky_queueserver.manager.profile_ops import is_device
 
@@ -213,13 +222,14 @@ def test_every_device_and_component_keeps_the_protocols_it_satisfies(profile_ns)
 
 _SKIP = object()
 
-#: Movable parts that are not plain settings: how to read the value they accept.
+#: Movable parts (by dotted name below the device) that are not plain settings:
+#: how to read the value they accept.
 CURRENT_VALUE = {
-    "spm.frame": lambda frame: frame.get_frame(),
-    "spm.probe": lambda probe: probe.position,
+    "frame": lambda frame: frame.get_frame(),
+    "probe": lambda probe: probe.position,
 }
 #: Movable parts whose set() is an action, not a setting (exercised by the plan tests).
-ACTIONS = {"spm.tip.action"}
+ACTIONS = {"tip.action"}
 
 
 def _current_value(what, obj):
@@ -232,9 +242,10 @@ def _current_value(what, obj):
     """
     from ophyd import Kind, Signal
 
-    if what in CURRENT_VALUE:
-        return CURRENT_VALUE[what](obj)
-    if what in ACTIONS:
+    part = what.partition(".")[2]
+    if part in CURRENT_VALUE:
+        return CURRENT_VALUE[part](obj)
+    if part in ACTIONS:
         return _SKIP
     if isinstance(obj, Signal):
         if obj.kind & Kind.config and obj.write_access:
