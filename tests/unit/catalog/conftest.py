@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from bluesky import RunEngine
 
-pytest_plugins = ["autoscope.catalog.testing"]
 
 CHANNELS = {"topo": "nm", "current": "pA"}
 
