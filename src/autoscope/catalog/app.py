@@ -41,7 +41,7 @@ def build_tree(folder: Path):
         specs=ROOT_SPECS,
         writable_storage=[
             str(folder / paths.ARRAY_DIR),
-            f"sqlite:///{folder / paths.TABLES_DB}",
+            f"duckdb:///{folder / paths.TABLES_DB}",
         ],
         init_if_not_exists=True,
         cache_config=StreamingCacheConfig(uri="memory").model_dump(),

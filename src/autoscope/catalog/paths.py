@@ -31,7 +31,7 @@ API_KEY_FILE = "api_key"
 SERVER_FILE = "server.json"
 LOG_FILE = "server.log"
 CATALOG_DB = "catalog.db"
-TABLES_DB = "tables.db"
+TABLES_DB = "tables.duckdb"
 ARRAY_DIR = "data"
 FAILED_DIR = "failed"
 

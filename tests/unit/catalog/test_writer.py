@@ -60,6 +60,31 @@ def test_lines_land_in_order_with_float32_dtype_and_units(RE, writer, module_cat
     assert list(primary["seq_num"].read()) == [1, 2, 3, 4, 5]
 
 
+class Stage:
+    """Readable: a position vector (3 floats: x, y, z), small enough for table storage."""
+
+    name = "stage"
+    parent = None
+
+    def __init__(self):
+        self.n = 0
+
+    def describe(self):
+        return {"stage_xyz": {"source": "sim://stage", "dtype": "array", "dtype_numpy": "<f8",
+                              "shape": [3], "units": "nm"}}  # fmt: skip
+
+    def read(self):
+        self.n += 1
+        return {"stage_xyz": {"value": np.array([self.n, 2.0 * self.n, -1.0]), "timestamp": 0.0}}
+
+
+def test_small_arrays_go_to_table_storage_and_come_back(RE, writer, module_catalog):
+    RE.subscribe(writer)
+    (uid,) = RE(lines_plan(Stage(), 3))
+    xyz = np.asarray(module_catalog[uid]["primary"]["stage_xyz"].read())
+    np.testing.assert_array_equal(xyz, [[1, 2, -1], [2, 4, -1], [3, 6, -1]])
+
+
 def test_half_finished_run_is_readable_before_stop(RE, writer, module_catalog, line_source):
     """Lines already measured are in the catalog while the run is still open."""
     seen = {}

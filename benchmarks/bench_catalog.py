@@ -1,0 +1,283 @@
+"""Benchmark: scan lines and frames into the embedded catalog, beside h5py on local disk.
+
+Every scan line is one event, written as it is measured: 512 px, float32,
+trace and retrace of two channels (4 arrays, 8 KiB a line). Frames are
+256 x 256 float32 of two channels (512 KiB an event). Both go through a real
+RunEngine and autoscope's CatalogWriter (bluesky_tiled_plugins.TiledWriter on
+a background thread) to the embedded Tiled server, a real process on
+127.0.0.1. The baseline writes the same arrays with h5py to a local file from
+a RunEngine callback (resizable chunked datasets, one append and flush per
+event).
+
+Figures per scenario (medians over ``--repeat`` repetitions):
+
+- callback p50/p95: time the RunEngine spends in the callback per event
+  (what holds a scan line back);
+- durable p50/p95 (catalog only): from the callback call until the event is
+  written to Tiled (readable by any client);
+- events/s and MB/s: events flat out, from the first event until the run
+  is complete (the catalog's stop waits for every write);
+- the ratios catalog/h5py.
+
+Scenarios: ``lines`` and ``frames`` run flat out (throughput); ``paced``
+emits a line every ``--period`` s (faster than any real line, 0.5-3 s), the
+way a scan does, for latency without a backlog.
+
+    python benchmarks/bench_catalog.py [--repeat 3] [--json results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import bluesky.plan_stubs as bps
+import bluesky.preprocessors as bpp
+import h5py
+import numpy as np
+from bluesky import RunEngine
+
+from autoscope.catalog import connect, ensure_server, make_writer, stop_server
+
+CHANNELS = {"topo": "nm", "current": "pA"}
+
+
+class LineSource:
+    """Readable: one scan line per read, trace and retrace of two channels (seeded)."""
+
+    def __init__(self, width: int, n_distinct: int = 64, seed: int = 0, name: str = "spm"):
+        self.name = name
+        self.parent = None
+        self.width = width
+        rng = np.random.default_rng(seed)
+        keys = [f"{name}_{ch}_{d}" for ch in CHANNELS for d in ("trace", "retrace")]
+        self._lines = [
+            {k: rng.normal(size=width).astype(np.float32) for k in keys} for _ in range(n_distinct)
+        ]
+        self._i = 0
+
+    def describe(self):
+        return {
+            f"{self.name}_{ch}_{d}": {
+                "source": f"bench://{self.name}/{ch}/{d}",
+                "dtype": "array",
+                "dtype_numpy": "<f4",
+                "shape": [self.width],
+                "units": units,
+            }
+            for ch, units in CHANNELS.items()
+            for d in ("trace", "retrace")
+        }
+
+    def read(self):
+        line = self._lines[self._i % len(self._lines)]
+        self._i += 1
+        now = time.time()
+        return {k: {"value": v, "timestamp": now} for k, v in line.items()}
+
+
+class FrameSource(LineSource):
+    """Readable: one frame (size x size, float32) of two channels per read."""
+
+    def __init__(self, size: int, n_distinct: int = 4, seed: int = 1, name: str = "stem"):
+        self.name = name
+        self.parent = None
+        self.size = size
+        rng = np.random.default_rng(seed)
+        self._lines = [
+            {f"{name}_{ch}": rng.normal(size=(size, size)).astype(np.float32) for ch in CHANNELS}
+            for _ in range(n_distinct)
+        ]
+        self._i = 0
+
+    def describe(self):
+        return {
+            f"{self.name}_{ch}": {
+                "source": f"bench://{self.name}/{ch}",
+                "dtype": "array",
+                "dtype_numpy": "<f4",
+                "shape": [self.size, self.size],
+                "units": units,
+            }
+            for ch, units in CHANNELS.items()
+        }
+
+
+def event_bytes(source) -> int:
+    """Bytes of array data in one event of ``source``."""
+    return sum(v["value"].nbytes for v in source.read().values())
+
+
+def scan_plan(source, n: int, period: float):
+    """``n`` events of ``source``; ``period`` s between them (0: flat out)."""
+
+    @bpp.run_decorator(md={"plan_name": "bench_catalog"})
+    def inner():
+        for _ in range(n):
+            yield from bps.trigger_and_read([source])
+            if period:
+                yield from bps.sleep(period)
+
+    return (yield from inner())
+
+
+class H5Writer:
+    """RunEngine callback: append each event's arrays to resizable HDF5 datasets, flush."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.file = None
+        self.datasets = {}
+
+    def __call__(self, name, doc):
+        if name == "start":
+            self.file = h5py.File(self.path, "w")
+        elif name == "descriptor":
+            for key, dk in doc["data_keys"].items():
+                shape = tuple(dk["shape"])
+                self.datasets[key] = self.file.create_dataset(
+                    key, shape=(0, *shape), maxshape=(None, *shape), dtype=dk["dtype_numpy"],
+                    chunks=(1, *shape),
+                )  # fmt: skip
+        elif name == "event":
+            for key, value in doc["data"].items():
+                ds = self.datasets[key]
+                ds.resize(ds.shape[0] + 1, axis=0)
+                ds[-1] = value
+            self.file.flush()
+        elif name == "stop":
+            self.file.close()
+
+
+def timed(callback, costs: list[float]):
+    """Wrap ``callback`` to record the seconds spent per event document."""
+
+    def wrapper(name, doc):
+        t0 = time.perf_counter()
+        callback(name, doc)
+        if name == "event":
+            costs.append(time.perf_counter() - t0)
+
+    return wrapper
+
+
+def pct(values, q) -> float:
+    return float(np.percentile(values, q)) if len(values) else float("nan")
+
+
+def run_once(kind: str, sink: str, args, client, workdir: Path, rep: int) -> dict:
+    """One repetition of one scenario into one sink; returns its figures."""
+    if kind == "frames":
+        source, n, period = FrameSource(args.frame_size), args.frames, 0.0
+    elif kind == "lines":
+        source, n, period = LineSource(args.width), args.lines, 0.0
+    else:
+        source, n, period = LineSource(args.width), args.paced_lines, args.period
+    nbytes = event_bytes(source)
+    RE = RunEngine({})
+    costs: list[float] = []
+    writer = None
+    if sink == "catalog":
+        writer = make_writer(client, data_dir=args.data_dir)
+        RE.subscribe(timed(writer, costs))
+    else:
+        RE.subscribe(timed(H5Writer(workdir / f"{kind}-{rep}.h5"), costs))
+    t0 = time.perf_counter()
+    RE(scan_plan(source, n, period))
+    wall = time.perf_counter() - t0
+    out = {
+        "events": n,
+        "event_bytes": nbytes,
+        "wall_s": wall,
+        "callback_p50_ms": pct(costs, 50) * 1e3,
+        "callback_p95_ms": pct(costs, 95) * 1e3,
+        "callback_max_ms": max(costs) * 1e3,
+    }
+    if period == 0:
+        out["events_per_s"] = n / wall
+        out["MB_per_s"] = n * nbytes / wall / 1e6
+    if writer is not None:
+        durable = writer.latencies()
+        out["durable_p50_ms"] = pct(durable, 50) * 1e3
+        out["durable_p95_ms"] = pct(durable, 95) * 1e3
+        writer.close()
+    return out
+
+
+def median_of(reps: list[dict]) -> dict:
+    keys = reps[0].keys()
+    return {k: statistics.median(r[k] for r in reps) for k in keys}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--width", type=int, default=512, help="pixels per scan line")
+    parser.add_argument("--lines", type=int, default=256, help="lines per flat-out run")
+    parser.add_argument("--frame-size", type=int, default=256)
+    parser.add_argument("--frames", type=int, default=32)
+    parser.add_argument("--paced-lines", type=int, default=64)
+    parser.add_argument("--period", type=float, default=0.1, help="s between paced lines")
+    parser.add_argument("--data-dir", default=None, help="catalog folder (default: a temp one)")
+    parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="bench-catalog-") as tmp:
+        workdir = Path(tmp)
+        args.data_dir = args.data_dir or str(workdir / "catalog")
+        t0 = time.perf_counter()
+        info = ensure_server(args.data_dir)
+        startup = time.perf_counter() - t0
+        try:
+            client = connect(info.uri, info.api_key)
+            results = {}
+            for kind in ("lines", "frames", "paced"):
+                for sink in ("catalog", "h5py"):
+                    reps = [run_once(kind, sink, args, client, workdir, r) for r in range(args.repeat)]
+                    results[f"{kind}/{sink}"] = {"median": median_of(reps), "repetitions": reps}
+        finally:
+            stop_server(args.data_dir)
+
+    print(f"server start {startup:.1f} s; medians of {args.repeat} repetitions")
+    header = (f"{'scenario':<16}{'events/s':>10}{'MB/s':>9}{'cb p50':>9}{'cb p95':>9}"
+              f"{'durable p50':>13}{'durable p95':>13}  (ms)")  # fmt: skip
+    print(header)
+    for name, res in results.items():
+        m = res["median"]
+        print(
+            f"{name:<16}{m.get('events_per_s', float('nan')):>10.1f}{m.get('MB_per_s', float('nan')):>9.2f}"
+            f"{m['callback_p50_ms']:>9.2f}{m['callback_p95_ms']:>9.2f}"
+            f"{m.get('durable_p50_ms', float('nan')):>13.1f}{m.get('durable_p95_ms', float('nan')):>13.1f}"
+        )
+    ratios = {}
+    for kind in ("lines", "frames", "paced"):
+        c, h = results[f"{kind}/catalog"]["median"], results[f"{kind}/h5py"]["median"]
+        ratios[kind] = {"callback_p95": c["callback_p95_ms"] / h["callback_p95_ms"]}
+        if "events_per_s" in c:
+            ratios[kind]["throughput"] = c["events_per_s"] / h["events_per_s"]
+    print("ratio catalog/h5py: " + "; ".join(
+        f"{k}: " + ", ".join(f"{n} {v:.2f}" for n, v in r.items()) for k, r in ratios.items()
+    ))  # fmt: skip
+    if args.json:
+        payload = {
+            "benchmark": "bench_catalog",
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+            "server_start_s": startup,
+            "results": results,
+            "ratios": ratios,
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(payload, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
