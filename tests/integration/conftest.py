@@ -42,11 +42,22 @@ PERMISSIONS = PROFILE / "user_group_permissions.yaml"
 LOCALHOST = "127.0.0.1"
 
 
+_GIVEN_PORTS: set[int] = set()
+
+
 def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOCALHOST, 0))
-        return s.getsockname()[1]
+    """Return a TCP port on 127.0.0.1 that is free right now and not handed out before.
+
+    Another process may still take it before our server binds it; starters of
+    services that bind several ports retry with fresh ones (see start_re_manager).
+    """
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((LOCALHOST, 0))
+            port = s.getsockname()[1]
+        if port not in _GIVEN_PORTS:
+            _GIVEN_PORTS.add(port)
+            return port
 
 
 def wait_for(
@@ -369,15 +380,79 @@ def re_manager_command(
     ]  # fmt: skip
 
 
+class PortTaken(RuntimeError):
+    """A port handed out by free_port was taken by another process first."""
+
+
+def start_re_manager(
+    command_for: Callable[[int, int], tuple[list[str], dict[str, str]]],
+    workdir: Path,
+    *,
+    attempts: int = 3,
+    timeout: float = 90.0,
+) -> ManagedREManager:
+    """Start an RE Manager and wait until it answers; retry with new ports if one is taken.
+
+    Parameters
+    ----------
+    command_for : callable
+        ``(control_port, info_port) -> (command, environment)``.
+    workdir : Path
+        Working folder; the manager's console output goes to ``re_manager-N.log`` there.
+    """
+    from bluesky_queueserver_api.zmq import REManagerAPI
+
+    for attempt in range(attempts):
+        control_port, info_port = free_port(), free_port()
+        cmd, env = command_for(control_port, info_port)
+        log = workdir / f"re_manager-{attempt}.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                cmd, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+        control_addr = f"tcp://{LOCALHOST}:{control_port}"
+        info_addr = f"tcp://{LOCALHOST}:{info_port}"
+        api = REManagerAPI(zmq_control_addr=control_addr, zmq_info_addr=info_addr, timeout_recv=5)
+        manager = ManagedREManager(proc, api, control_addr, info_addr, log, workdir, env)
+
+        def answers() -> bool:
+            if "Address already in use" in log.read_text(errors="replace"):
+                raise PortTaken(log.read_text(errors="replace")[-400:])
+            try:
+                api.status()
+            except Exception:  # the manager is not listening yet  # noqa: BLE001
+                return False
+            return True
+
+        try:
+            wait_for(answers, timeout=timeout, what="RE Manager", proc=proc)
+            return manager
+        except PortTaken:
+            stop_re_manager(manager)
+        except BaseException:
+            sys.stderr.write(f"RE Manager log:\n{manager.log_tail()}\n")
+            stop_re_manager(manager)
+            raise
+    raise RuntimeError(f"RE Manager: a port was taken by another process in {attempts} attempts")
+
+
+def stop_re_manager(manager: ManagedREManager) -> None:
+    """Stop the manager through its API, then its whole process group; fail on survivors."""
+    try:
+        _shut_down_manager(manager.api, manager.proc)
+    finally:
+        manager.api.close()
+        stop_group(manager.proc, grace=20)
+        assert_group_gone(manager.proc.pid)
+
+
 @pytest.fixture
 def re_manager(
     redis_server: RedisServer, catalog_server, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ManagedREManager]:
     """RE Manager on 127.0.0.1 loading the profile, writing to ``catalog_server``."""
-    from bluesky_queueserver_api.zmq import REManagerAPI
-
     workdir = tmp_path_factory.mktemp("re_manager")
-    control_port, info_port = free_port(), free_port()
     env = dict(os.environ)
     env.update(
         AUTOSCOPE_CATALOG_URI=catalog_server.uri,
@@ -387,42 +462,25 @@ def re_manager(
         PYTHONUNBUFFERED="1",
     )
     env.pop("QSERVER_CONFIG", None)
-    log = workdir / "re_manager.log"
-    cmd = re_manager_command(
-        control_port=control_port,
-        info_port=info_port,
-        redis_addr=redis_server.addr,
-        workdir=workdir,
-        redis_prefix=f"autoscope_test_{control_port}",
-    )
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            cmd, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
-    control_addr = f"tcp://{LOCALHOST}:{control_port}"
-    info_addr = f"tcp://{LOCALHOST}:{info_port}"
-    api = REManagerAPI(zmq_control_addr=control_addr, zmq_info_addr=info_addr, timeout_recv=5)
 
-    def answers() -> bool:
-        try:
-            api.status()
-        except Exception:  # the manager is not listening yet  # noqa: BLE001
-            return False
-        return True
+    def command_for(control_port: int, info_port: int):
+        cmd = re_manager_command(
+            control_port=control_port,
+            info_port=info_port,
+            redis_addr=redis_server.addr,
+            workdir=workdir,
+            redis_prefix=f"autoscope_test_{control_port}",
+        )
+        return cmd, env
 
-    manager = ManagedREManager(proc, api, control_addr, info_addr, log, workdir, env)
+    manager = start_re_manager(command_for, workdir)
     try:
-        wait_for(answers, timeout=60, what="RE Manager", proc=proc)
         yield manager
     except BaseException:
         sys.stderr.write(f"RE Manager log:\n{manager.log_tail()}\n")
         raise
     finally:
-        _shut_down_manager(api, proc)
-        api.close()
-        stop_group(proc, grace=20)
-        assert_group_gone(proc.pid)
+        stop_re_manager(manager)
 
 
 def _shut_down_manager(api, proc: subprocess.Popen) -> None:
@@ -455,4 +513,6 @@ def service_tools():
         stop_group=stop_group,
         assert_group_gone=assert_group_gone,
         group_alive=group_alive,
+        start_re_manager=start_re_manager,
+        stop_re_manager=stop_re_manager,
     )

@@ -37,17 +37,13 @@ def test_deploy_config_starts_a_manager_on_localhost(
 ):
     """deploy/queueserver/re_manager.yml, filled from the environment, runs the profile."""
     from bluesky_queueserver.manager.config import parse_configs
-    from bluesky_queueserver_api.zmq import REManagerAPI
 
     tools = service_tools
-    control_port, info_port = tools.free_port(), tools.free_port()
-    filled = dict(
+    base = dict(
         AUTOSCOPE_PROFILE_DIR=str(STARTUP_DIR),
         AUTOSCOPE_PERMISSIONS_FILE=str(PERMISSIONS),
         AUTOSCOPE_QSERVER_STATE_DIR=str(tmp_path),
         AUTOSCOPE_QSERVER_HOST=LOCALHOST,
-        AUTOSCOPE_QSERVER_CONTROL_PORT=str(control_port),
-        AUTOSCOPE_QSERVER_INFO_PORT=str(info_port),
         AUTOSCOPE_REDIS_PORT=str(redis_server.port),
         AUTOSCOPE_QSERVER_REDIS_PREFIX="autoscope_deploy_test",
         AUTOSCOPE_CATALOG_URI=catalog_server.uri,
@@ -55,52 +51,39 @@ def test_deploy_config_starts_a_manager_on_localhost(
         AUTOSCOPE_DATA_DIR=str(tmp_path / "data"),
         MPLBACKEND="Agg",
     )
-    for name, value in filled.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("QSERVER_CONFIG", raising=False)
-    env = dict(os.environ)
+
+    def filled(control_port: int, info_port: int) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k != "QSERVER_CONFIG"}
+        env.update(base, AUTOSCOPE_QSERVER_CONTROL_PORT=str(control_port),
+                   AUTOSCOPE_QSERVER_INFO_PORT=str(info_port))  # fmt: skip
+        return env
+
     # The queue server's own schema accepts the file, filled from the environment.
+    for name, value in filled(60615, 60625).items():
+        monkeypatch.setenv(name, value)
     parsed = parse_configs(str(DEPLOY_QSERVER))
-    assert parsed["network"]["zmq_control_addr"] == f"tcp://{LOCALHOST}:{control_port}"
+    assert parsed["network"]["zmq_control_addr"] == f"tcp://{LOCALHOST}:60615"
+    assert parsed["network"]["redis_addr"] == f"127.0.0.1:{redis_server.port}"
+    assert parsed["startup"]["startup_dir"] == str(STARTUP_DIR)
 
     exe = Path(sys.executable).with_name("start-re-manager")
-    log = tmp_path / "re_manager.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(exe), "--config", str(DEPLOY_QSERVER)], cwd=tmp_path, env=env, stdout=out,
-            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
-    api = REManagerAPI(
-        zmq_control_addr=f"tcp://{LOCALHOST}:{control_port}",
-        zmq_info_addr=f"tcp://{LOCALHOST}:{info_port}",
-        timeout_recv=5,
+    manager = tools.start_re_manager(
+        lambda control, info: ([str(exe), "--config", str(DEPLOY_QSERVER)], filled(control, info)),
+        tmp_path,
     )
-
-    def answers() -> bool:
-        try:
-            api.status()
-        except Exception:  # not listening yet  # noqa: BLE001
-            return False
-        return True
-
     try:
-        tools.wait_for(answers, timeout=60, what="RE Manager (deploy config)", proc=proc)
-        _open_environment(api)
-        listening = tools.listening_addresses(proc.pid)
+        _open_environment(manager.api)
+        listening = tools.listening_addresses(manager.proc.pid)
         assert {ip for ip, _ in listening} == {LOCALHOST}, sorted(listening)
-        assert {control_port, info_port} <= {port for _, port in listening}
+        ports = {int(addr.rsplit(":", 1)[1]) for addr in (manager.control_addr, manager.info_addr)}
+        assert ports <= {port for _, port in listening}
         assert (tmp_path / "existing_plans_and_devices.yaml").is_file()
-        api.environment_close()
-        api.wait_for_idle(timeout=RUN_TIMEOUT)
-        api.send_request(method="manager_stop", params={"option": "safe_off"})
-        proc.wait(timeout=60)
+        assert {"raster_image", "spectra_at"} <= set(manager.api.plans_allowed()["plans_allowed"])
     except BaseException:
-        sys.stderr.write(log.read_text(errors="replace")[-6000:])
+        sys.stderr.write(manager.log_tail())
         raise
     finally:
-        api.close()
-        tools.stop_group(proc, grace=20)
-        tools.assert_group_gone(proc.pid)
+        tools.stop_re_manager(manager)
 
 
 def test_tiled_config_serves_a_catalog_on_postgresql(
