@@ -66,7 +66,7 @@ def augment_image(
     retrace: np.ndarray,
     rng: np.random.Generator,
     config: AugmentConfig = AugmentConfig(),
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """One random augmentation of an image.
 
     Parameters
@@ -81,6 +81,8 @@ def augment_image(
     trace, retrace : ndarray, float64, shape ``(H, config.out_width)``
     line_order : ndarray of int, shape ``(H,)``
         For each output line, the input line it came from (labels follow it).
+    zoom : float
+        Output pixel size over input pixel size (>= 1: the crop was resampled down).
     """
     t = np.array(trace, dtype=np.float64)
     r = np.array(retrace, dtype=np.float64)
@@ -136,4 +138,5 @@ def augment_image(
         ii = rng.integers(0, h, size=k)
         jj = rng.integers(0, config.out_width, size=k)
         t[ii, jj] += rng.choice([-1.0, 1.0], size=k) * rng.uniform(1, 4, size=k) * spread
-    return t, r, order
+    zoom = (crop - 1) / (config.out_width - 1) if config.out_width > 1 else 1.0
+    return t, r, order, float(zoom)

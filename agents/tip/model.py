@@ -103,19 +103,33 @@ class TipEnsemble(nn.Module):
         return torch.stack([torch.softmax(m(x), dim=1) for m in self.members])
 
     @torch.no_grad()
-    def predict(self, windows: np.ndarray) -> EnsembleOutput:
-        """Classify windows (``b x 3 x N x P`` or one ``3 x N x P``)."""
+    def predict(self, windows: np.ndarray, tile: int | None = None) -> EnsembleOutput:
+        """Classify windows (``b x 3 x N x P`` or one ``3 x N x P``).
+
+        With ``tile``, lines longer than ``tile`` pixels are cut into tiles of
+        ``tile`` pixels overlapping by half (the width the members were trained
+        on); each member's probabilities are averaged over the tiles.
+        """
         x = torch.as_tensor(np.asarray(windows, dtype=np.float32))
         if x.ndim == 3:
             x = x.unsqueeze(0)
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"windows must have shape (b, 3, N, P); got {tuple(x.shape)}")
+        b, p = x.shape[0], x.shape[3]
+        n_tiles = 1
+        if tile is not None and p > tile:
+            n_tiles = int(np.ceil((p - tile) / (tile / 2))) + 1
+            starts = np.unique(np.linspace(0, p - tile, n_tiles).round().astype(int))
+            n_tiles = len(starts)
+            x = torch.cat([x[..., s : s + tile] for s in starts])  # (T*b) x 3 x N x tile
         was_training = self.training
         self.eval()
         try:
             probs = self(x).numpy()
         finally:
             self.train(was_training)
+        if n_tiles > 1:
+            probs = probs.reshape(probs.shape[0], n_tiles, b, -1).mean(axis=1)
         proba = probs.mean(axis=0)
         top = probs.argmax(axis=2)  # m x b
         votes = np.stack([(top == c).mean(axis=0) for c in range(proba.shape[1])], axis=1)

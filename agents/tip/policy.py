@@ -93,6 +93,9 @@ class Policy(Protocol):
     def update(self, state: str, action: Action, next_state: str, cost: float) -> None:
         """Outcome of ``action`` applied in ``state``: the new verdict and instrument seconds."""
 
+    def explain(self, state: str, action: Action) -> str:
+        """Why ``action`` was chosen, in words (for the catalog)."""
+
 
 def _check_state(state: str) -> None:
     if state not in CLASSES:
@@ -127,6 +130,11 @@ class RuleBasedPolicy:
     def describe(self) -> dict:
         """A JSON-able summary for the catalog."""
         return {"policy": "rule_based", "ladder": [a.name for a in self.actions]}
+
+    def explain(self, state: str, action: Action) -> str:
+        """Why ``action`` was chosen (for the catalog)."""
+        rung = self.actions.index(action) + 1
+        return f"rule-based escalation: attempt {self._attempt + 1}, rung {rung}/{len(self.actions)}"
 
 
 @dataclass
@@ -202,6 +210,16 @@ class ThompsonPolicy:
     def describe(self) -> dict:
         """A JSON-able summary for the catalog."""
         return {"policy": "thompson", "p_success": self.success_table()}
+
+    def explain(self, state: str, action: Action) -> str:
+        """Why ``action`` was chosen (for the catalog)."""
+        arm = self._arm(state, self.actions.index(action))
+        p = arm.alpha / (arm.alpha + arm.beta)
+        cost = (arm.cost_sum + self.prior_cost) / (arm.n + 1)
+        return (
+            f"Thompson sampling for a {state} tip: posterior success {p:.2f} "
+            f"from {arm.n} tries, mean cost {cost:.0f} s"
+        )
 
     def save(self, path: str | Path) -> None:
         """Write the actions and posterior to a JSON file."""
@@ -283,3 +301,23 @@ def train_policy(
 ) -> list[Episode]:
     """Let ``policy`` learn on ``episodes`` fresh environments ``make_env(i)``."""
     return [run_episode(policy, make_env(i), max_actions) for i in range(episodes)]
+
+
+POLICIES = ("rule", "thompson")
+
+
+def make_policy(name: str, path: str | Path | None = None, seed: int = 0) -> Policy:
+    """A policy by name: ``"rule"`` or ``"thompson"`` (read from ``path`` if it exists).
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    """
+    if name == "rule":
+        return RuleBasedPolicy()
+    if name == "thompson":
+        if path is not None and Path(path).is_file():
+            return ThompsonPolicy.load(path)
+        return ThompsonPolicy(seed=seed)
+    raise ValueError(f"unknown policy {name!r}; choose one of {POLICIES}")

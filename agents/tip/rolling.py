@@ -98,7 +98,7 @@ class RollingTipClassifier:
         if len(self._trace) < self.n_lines:
             return None
         window = make_window(np.stack(self._trace), np.stack(self._retrace))
-        out = self.classifier.ensemble.predict(window)
+        out = self.classifier.predict(window)
         k = int(out.label[0])
         return LineVerdict(
             line=line,
@@ -208,3 +208,24 @@ class TipWatchCallback(CallbackBase):
                         self.detector.state, verdict.line, verdict.p_bad,
                     )
         return super().event(doc)
+
+
+def summarize(verdicts: list[LineVerdict]) -> LineVerdict:
+    """One verdict for a whole check image: the mean confidences of its windows.
+
+    Raises
+    ------
+    ValueError
+        If there are no verdicts (the image had fewer lines than a window).
+    """
+    if not verdicts:
+        raise ValueError("no verdicts to summarize: the image had fewer lines than one window")
+    proba = {c: float(np.mean([v.proba[c] for v in verdicts])) for c in CLASSES}
+    label = max(proba, key=proba.get)
+    return LineVerdict(
+        line=verdicts[-1].line,
+        proba=proba,
+        label=label,
+        p_bad=float(sum(proba[c] for c in BAD)),
+        agreement=float(np.mean([v.label == label for v in verdicts])),
+    )

@@ -115,8 +115,10 @@ def roc_auc(score: np.ndarray, positive: np.ndarray) -> float:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def evaluate(ensemble: TipEnsemble, x: np.ndarray, y: np.ndarray, batch: int = 256) -> dict:
+def evaluate(ensemble, x: np.ndarray, y: np.ndarray, batch: int = 256) -> dict:
     """Accuracy per class, overall, and good-versus-bad accuracy, precision and ROC AUC.
+
+    ``ensemble`` is anything with ``predict(windows) -> EnsembleOutput``.
 
     Returns
     -------
@@ -129,8 +131,23 @@ def evaluate(ensemble: TipEnsemble, x: np.ndarray, y: np.ndarray, batch: int = 2
     """
     _check_xy(x, y)
     outs = [ensemble.predict(x[i : i + batch]) for i in range(0, len(y), batch)]
-    label = np.concatenate([o.label for o in outs])
-    p_bad = np.concatenate([o.p_bad for o in outs])
+    return metrics(np.concatenate([o.label for o in outs]), np.concatenate([o.p_bad for o in outs]), y)
+
+
+def evaluate_frames(classifier, frames: list[tuple[np.ndarray, np.ndarray]]) -> dict:
+    """:func:`evaluate` over per-frame window batches of different widths (``classifier.predict``)."""
+    labels, p_bads, ys = [], [], []
+    for x, y in frames:
+        _check_xy(x, y)
+        out = classifier.predict(x)
+        labels.append(out.label)
+        p_bads.append(out.p_bad)
+        ys.append(y)
+    return metrics(np.concatenate(labels), np.concatenate(p_bads), np.concatenate(ys))
+
+
+def metrics(label: np.ndarray, p_bad: np.ndarray, y: np.ndarray) -> dict:
+    """The figures of :func:`evaluate` from predicted labels, ``p_bad`` and true labels."""
     truth_bad = np.isin(y, BAD_INDICES)
     pred_bad = p_bad > 0.5
     conf = np.zeros((N_CLASSES, N_CLASSES), dtype=int)

@@ -44,17 +44,24 @@ class TipClassifier:
     ensemble : TipEnsemble
     n_lines : int
         Lines per window.
+    tile_width : int or None
+        Pixels per line the members were trained on; longer lines are tiled.
     metadata : dict
         JSON-able facts about the training (config, samples, seeds, metrics).
     """
 
     ensemble: TipEnsemble
     n_lines: int
+    tile_width: int | None = None
     metadata: dict = field(default_factory=dict)
+
+    def predict(self, windows: np.ndarray) -> EnsembleOutput:
+        """Classify prepared windows (``b x 3 x N x P``, see :mod:`.windows`)."""
+        return self.ensemble.predict(windows, tile=self.tile_width)
 
     def classify(self, trace: np.ndarray, retrace: np.ndarray) -> EnsembleOutput:
         """Classify one window (``n_lines x P`` trace and retrace, nm)."""
-        return self.ensemble.predict(make_window(trace, retrace))
+        return self.predict(make_window(trace, retrace))
 
     def save(self, path: str | Path) -> Path:
         """Write the weights and metadata to ``path`` (folders are created)."""
@@ -65,6 +72,7 @@ class TipClassifier:
                 "format": 1,
                 "classes": list(CLASSES),
                 "n_lines": self.n_lines,
+                "tile_width": self.tile_width,
                 "widths": [m.width for m in self.ensemble.members],
                 "state_dict": self.ensemble.state_dict(),
                 "metadata": self.metadata,
@@ -95,4 +103,10 @@ class TipClassifier:
         ens = TipEnsemble([TipNet(width=w) for w in blob["widths"]])
         ens.load_state_dict(blob["state_dict"])
         ens.eval()
-        return cls(ensemble=ens, n_lines=int(blob["n_lines"]), metadata=blob.get("metadata", {}))
+        tile = blob.get("tile_width")
+        return cls(
+            ensemble=ens,
+            n_lines=int(blob["n_lines"]),
+            tile_width=int(tile) if tile is not None else None,
+            metadata=blob.get("metadata", {}),
+        )

@@ -61,7 +61,8 @@ def test_hflip_swaps_trace_and_retrace():
         out_width=96, max_zoom=1.0, p_hflip=1.0, p_vflip=0.0, max_drift=0.0, contrast_sigma=0.0,
         max_tilt=0.0, max_noise=0.0, p_line_offsets=0.0, p_spikes=0.0,
     )
-    t2, r2, order = augment_image(t, r, np.random.default_rng(1), only_flip)
+    t2, r2, order, zoom = augment_image(t, r, np.random.default_rng(1), only_flip)
+    assert zoom == 1.0
     off = t2.mean() - r[:, ::-1].mean()  # the random offset is the only change left
     np.testing.assert_allclose(t2 - off, r[:, ::-1], atol=1e-9)
     np.testing.assert_allclose(r2 - off, t[:, ::-1], atol=1e-9)

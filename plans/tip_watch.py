@@ -1,0 +1,493 @@
+"""A raster image watched by the tip-state classifier, with autonomous tip recovery.
+
+:func:`tip_watched_image` records a raster image one event per line, like
+:func:`autoscope.plans.imaging.raster_image`, and classifies the tip after
+every line from the last ``N`` lines (stream ``tip_state``: the confidence of
+every class per line). When the confidence in a bad state stays above
+``threshold`` for ``patience`` windows in a row it
+
+1. stops the frame: the run (a *segment* of the frame) closes with the reason;
+2. opens a ``tip_recovery`` run, and repeats: choose a conditioning spot away
+   from the region of interest, earlier spots and damaged areas; move there;
+   apply the action the policy picks (bias pulse or dip); image a small check
+   area there and classify it; record the step with its reason (stream
+   ``tip_actions``) — until the tip is good or ``max_actions`` is reached;
+3. resumes the frame in a new segment run that rescans the lines measured
+   while the tip was going bad (start document: ``resumes``, ``start_line``,
+   ``reason``). The earlier lines stay in the catalog: nothing is dropped.
+
+An instrument fault during a line closes the segment with the fault as its
+reason and resumes at that line (``max_fault_retries`` times). When the tip
+cannot be recovered the recovery run closes with ``exit_status="fail"`` and
+the plan raises :class:`TipRecoveryFailed`.
+
+All runs of one frame share ``frame_uid`` in their start documents.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import uuid
+from typing import Optional
+
+import bluesky.plan_stubs as bps
+import bluesky.preprocessors as bpp
+import numpy as np
+from bluesky.protocols import Readable
+from bluesky.utils import RunEngineControlException
+from ophyd import Component as Cpt
+from ophyd import Device, Signal
+
+from autoscope.agents.tip.classes import CLASSES, GOOD
+from autoscope.agents.tip.policy import POLICIES, Action, make_policy
+from autoscope.agents.tip.rolling import BadTipDetector, LineVerdict, RollingTipClassifier, summarize
+from autoscope.agents.tip.spots import choose_conditioning_spot
+from autoscope.agents.tip.weights import TipClassifier
+from autoscope.devices.backend import ScanFrame
+from autoscope.devices.spm_limits import check_int, check_real
+from autoscope.errors import AutoscopeError, ConfigurationError, InstrumentFault
+from autoscope.plans.utils import check_md, check_spm, run_metadata
+
+__all__ = ["tip_watched_image", "TipRecoveryFailed", "TipVerdictLog", "TipActionLog"]
+
+logger = logging.getLogger(__name__)
+
+
+class TipRecoveryFailed(AutoscopeError):
+    """The tip stayed bad after the allowed conditioning actions; imaging stopped."""
+
+
+class TipVerdictLog(Device):
+    """The classifier's verdict after one line (stream ``tip_state``)."""
+
+    line = Cpt(Signal, value=-1, kind="hinted")
+    label = Cpt(Signal, value="", kind="normal")
+    p_bad = Cpt(Signal, value=float("nan"), kind="hinted")
+    agreement = Cpt(Signal, value=float("nan"), kind="normal")
+    proba = Cpt(Signal, value=np.zeros(len(CLASSES)), kind="normal")
+
+    def record(self, verdict: LineVerdict) -> None:
+        self.line.put(int(verdict.line))
+        self.label.put(verdict.label)
+        self.p_bad.put(float(verdict.p_bad))
+        self.agreement.put(float(verdict.agreement))
+        self.proba.put(np.array([verdict.proba[c] for c in CLASSES]))
+
+
+class TipActionLog(Device):
+    """One conditioning step and why it was taken (stream ``tip_actions``)."""
+
+    step = Cpt(Signal, value=0, kind="hinted")
+    action = Cpt(Signal, value="", kind="normal")
+    action_kind = Cpt(Signal, value="", kind="normal")
+    magnitude = Cpt(Signal, value=float("nan"), kind="normal")
+    spot_x = Cpt(Signal, value=float("nan"), kind="normal")
+    spot_y = Cpt(Signal, value=float("nan"), kind="normal")
+    state_before = Cpt(Signal, value="", kind="normal")
+    state_after = Cpt(Signal, value="", kind="normal")
+    p_bad_after = Cpt(Signal, value=float("nan"), kind="normal")
+    t_start = Cpt(Signal, value=float("nan"), kind="normal")
+    t_end = Cpt(Signal, value=float("nan"), kind="normal")
+    reason = Cpt(Signal, value="", kind="normal")
+
+
+@dataclasses.dataclass
+class _Context:
+    spm: object
+    frame: ScanFrame
+    classifier: TipClassifier
+    policy: object
+    threshold: float
+    patience: int
+    max_actions: int
+    check_frame: ScanFrame
+    roi: tuple[float, float, float, float]
+    clearance: float
+    rng: np.random.Generator
+    frame_uid: str
+    verdict_log: TipVerdictLog
+    action_log: TipActionLog
+    spots: list = dataclasses.field(default_factory=list)
+    damaged: list = dataclasses.field(default_factory=list)
+    uids: list = dataclasses.field(default_factory=list)
+    segments: int = 0
+
+
+def _line_keys(spm) -> tuple[str, str]:
+    keys = spm.line.channel_keys()
+    if "topography" not in keys:
+        raise ConfigurationError(
+            f"the tip classifier needs a 'topography' channel; this instrument has {sorted(keys)}"
+        )
+    return keys["topography"]
+
+
+def _scan_lines(ctx: _Context, frame: ScanFrame, first: int, rolling, detector):
+    """Scan lines ``first..`` of ``frame`` (stream ``primary``); stop on an alarm or a fault.
+
+    Returns ``(next_line, outcome, info)`` with outcome ``"done"``, ``"alarm"``
+    (info: the verdict that raised it and the first line of the bad streak) or
+    ``"fault"`` (info: the exception).
+    """
+    spm = ctx.spm
+    kt, kr = _line_keys(spm)
+    streak_start = None
+    for i in range(first, frame.lines):
+        yield from bps.mv(spm.line.index, i)
+        try:
+            reading = yield from bps.trigger_and_read([spm.line])
+        except InstrumentFault as exc:
+            return i, "fault", exc
+        verdict = rolling.push(reading[kt]["value"], reading[kr]["value"], index=i)
+        if verdict is None:
+            continue
+        ctx.verdict_log.record(verdict)
+        yield from bps.trigger_and_read([ctx.verdict_log], name="tip_state")
+        alarm = detector.update(verdict)
+        if detector.streak == 1:
+            streak_start = verdict.line
+        if alarm:
+            # the first bad window began n_lines - 1 lines before the streak began
+            rescan = max(0, streak_start - rolling.n_lines + 1)
+            return i + 1, "alarm", (verdict, detector.state, rescan)
+    return frame.lines, "done", None
+
+
+def _segment(ctx: _Context, first: int, reason: str, resumes: Optional[str], md: dict):
+    """One run holding lines ``first..`` of the frame until done, an alarm or a fault."""
+    spm = ctx.spm
+    rolling = RollingTipClassifier(ctx.classifier)
+    detector = BadTipDetector(ctx.threshold, ctx.patience)
+    seg_md = dict(md)
+    seg_md.update(
+        {
+            "frame_uid": ctx.frame_uid,
+            "segment": ctx.segments,
+            "start_line": first,
+            "resumes": resumes,
+            "reason": reason,
+        }
+    )
+    uid = yield from bps.open_run(seg_md)
+    ctx.uids.append(uid)
+    ctx.segments += 1
+    yield from bps.mv(spm.frame, ctx.frame)
+    try:
+        nxt, outcome, info = yield from _scan_lines(ctx, ctx.frame, first, rolling, detector)
+    except Exception as exc:
+        yield from _close_after(exc)
+        raise
+    if outcome == "done":
+        yield from bps.close_run(exit_status="success", reason="frame complete")
+    elif outcome == "alarm":
+        verdict, state, rescan = info
+        yield from bps.close_run(
+            exit_status="abort",
+            reason=(
+                f"stopped at line {verdict.line}: tip looks {state} (p_bad above "
+                f"{ctx.threshold} for {ctx.patience} windows); conditioning, then rescanning "
+                f"from line {rescan}"
+            ),
+        )
+    else:
+        yield from bps.close_run(
+            exit_status="fail",
+            reason=f"{type(info).__name__} at line {nxt}: {info}; resuming at line {nxt}",
+        )
+    return uid, nxt, outcome, info
+
+
+def _close_after(exc: BaseException):
+    """Close the open run after ``exc``: a RunEngine pause/abort keeps its own status."""
+    if isinstance(exc, RunEngineControlException):
+        yield from bps.close_run(exit_status=exc.exit_status)
+    else:
+        yield from bps.close_run(exit_status="fail", reason=f"{type(exc).__name__}: {exc}")
+
+
+def _instrument_time(spm):
+    value = yield from bps.rd(spm.instrument_time)
+    return float(value)
+
+
+def _apply(spm, action: Action):
+    if action.kind == "pulse":
+        yield from bps.mv(spm.tip.pulse_voltage, action.magnitude, spm.tip.pulse_width, action.width)
+        yield from bps.mv(spm.tip.action, "pulse")
+    else:
+        yield from bps.mv(spm.tip.dip_depth, action.magnitude)
+        yield from bps.mv(spm.tip.action, "dip")
+
+
+def _check(ctx: _Context, spot: tuple[float, float]):
+    """Image the check area at ``spot``; return the summarized verdict (None after a fault)."""
+    frame = dataclasses.replace(ctx.check_frame, center_x=spot[0], center_y=spot[1])
+    yield from bps.mv(ctx.spm.frame, frame)
+    rolling = RollingTipClassifier(ctx.classifier)
+    verdicts: list[LineVerdict] = []
+    kt, kr = _line_keys(ctx.spm)
+    for i in range(frame.lines):
+        yield from bps.mv(ctx.spm.line.index, i)
+        try:
+            reading = yield from bps.trigger_and_read([ctx.spm.line], name="check")
+        except InstrumentFault as exc:
+            logger.warning("fault during a check image: %s", exc)
+            return None
+        v = rolling.push(reading[kt]["value"], reading[kr]["value"], index=i)
+        if v is not None:
+            verdicts.append(v)
+    return summarize(verdicts)
+
+
+def _recover(ctx: _Context, state: str, why: str, md: dict):
+    """One ``tip_recovery`` run; returns True when the tip was made good."""
+    spm = ctx.spm
+    rec_md = dict(md)
+    rec_md.update(
+        {
+            "plan_name": "tip_recovery",
+            "frame_uid": ctx.frame_uid,
+            "reason": why,
+            "state_before": state,
+            "policy": ctx.policy.describe(),
+            "roi": list(ctx.roi),
+            "check_frame": dataclasses.asdict(ctx.check_frame),
+        }
+    )
+    uid = yield from bps.open_run(rec_md)
+    ctx.uids.append(uid)
+    ctx.policy.start_episode()
+    t_begin = yield from _instrument_time(spm)
+    try:
+        for step in range(1, ctx.max_actions + 1):
+            spot = choose_conditioning_spot(
+                spm.limits.scan_range, ctx.roi, ctx.spots, ctx.damaged,
+                check_size=max(ctx.check_frame.width, ctx.check_frame.height),
+                clearance=ctx.clearance, rng=ctx.rng,
+            )
+            ctx.spots.append(spot)
+            yield from bps.mv(spm.probe, spot)
+            action = ctx.policy.choose(state)
+            reason = ctx.policy.explain(state, action)
+            t0 = yield from _instrument_time(spm)
+            try:
+                yield from _apply(spm, action)
+                after = yield from _check(ctx, spot)
+            except InstrumentFault as exc:
+                ctx.damaged.append((spot[0], spot[1], ctx.clearance))
+                after = None
+                reason += f"; {type(exc).__name__} during the action: {exc}"
+            t1 = yield from _instrument_time(spm)
+            new_state = after.label if after is not None else state
+            ctx.policy.update(state, action, new_state, t1 - t0)
+            log = ctx.action_log
+            for sig, value in (
+                (log.step, step), (log.action, action.name), (log.action_kind, action.kind),
+                (log.magnitude, action.magnitude), (log.spot_x, spot[0]), (log.spot_y, spot[1]),
+                (log.state_before, state), (log.state_after, new_state),
+                (log.p_bad_after, after.p_bad if after is not None else float("nan")),
+                (log.t_start, t0), (log.t_end, t1), (log.reason, reason),
+            ):
+                sig.put(value)
+            yield from bps.trigger_and_read([log], name="tip_actions")
+            logger.info("tip recovery step %d: %s -> %s (%s)", step, action.name, new_state, reason)
+            state = new_state
+            if state in GOOD:
+                t_end = yield from _instrument_time(spm)
+                yield from bps.close_run(
+                    exit_status="success",
+                    reason=f"tip {state} after {step} action(s), {t_end - t_begin:.0f} s",
+                )
+                return True
+    except Exception as exc:
+        yield from _close_after(exc)
+        raise
+    yield from bps.close_run(
+        exit_status="fail",
+        reason=f"tip still {state} after {ctx.max_actions} actions; imaging stopped",
+    )
+    return False
+
+
+def tip_watched_image(
+    spm: Readable,
+    center_x: float = 0.0,
+    center_y: float = 0.0,
+    width: float = 20.0,
+    height: float = 20.0,
+    pixels: int = 256,
+    lines: int = 256,
+    line_time: float = 1.0,
+    angle: float = 0.0,
+    weights: Optional[str] = None,
+    threshold: float = 0.8,
+    patience: int = 3,
+    policy: str = "rule",
+    policy_file: Optional[str] = None,
+    max_actions: int = 10,
+    max_recoveries: int = 5,
+    max_fault_retries: int = 3,
+    check_size: float = 5.0,
+    clearance: float = 10.0,
+    seed: int = 0,
+    md: Optional[dict] = None,
+):
+    """Record a raster image while watching the tip; recover a degraded tip and resume.
+
+    Parameters
+    ----------
+    spm : Readable
+        The SPM device (``autoscope.devices.spm.SPM``) with a ``topography`` channel.
+    center_x, center_y, width, height : float
+        Frame centre and size in nm; the frame is the region of interest that
+        conditioning keeps away from.
+    pixels, lines : int
+        Pixels per line and lines of the frame.
+    line_time : float
+        Seconds per trace (the retrace takes as long).
+    angle : float
+        Scan angle in degrees.
+    weights : str, optional
+        Path of the classifier weights (default: the user data dir, see
+        ``autoscope tip train``).
+    threshold : float
+        Confidence in a bad state above which a window counts as bad.
+    patience : int
+        Bad windows in a row that stop the frame.
+    policy : str
+        ``"rule"`` (escalation ladder) or ``"thompson"`` (learned bandit).
+    policy_file : str, optional
+        JSON file of a learned policy: read if it exists, written back after.
+    max_actions : int
+        Conditioning actions per recovery before giving up.
+    max_recoveries : int
+        Recoveries per frame before giving up.
+    max_fault_retries : int
+        Instrument faults per frame that are retried.
+    check_size : float
+        Width of the square check image (nm), at the frame's pixel size.
+    clearance : float
+        Minimum distance of a conditioning spot from the frame, earlier spots
+        and damaged areas (nm).
+    seed : int
+        Seed of the spot choice and of the learned policy's sampling.
+    md : dict, optional
+        Extra metadata for every run's start document (merged last).
+
+    Returns
+    -------
+    list of str
+        The uids of every run recorded (frame segments and recoveries), in order.
+
+    Raises
+    ------
+    TipRecoveryFailed
+        when a recovery ran out of actions or the frame out of recoveries.
+    InstrumentFault
+        when faults exceed ``max_fault_retries``.
+    ConfigurationError, SafetyLimitError
+        for bad arguments, before anything moves.
+    """
+    spm = check_spm(spm)
+    frame = ScanFrame(
+        center_x=check_real("center_x", center_x, units="nm"),
+        center_y=check_real("center_y", center_y, units="nm"),
+        width=check_real("width", width, low=0.0, low_inclusive=False, units="nm"),
+        height=check_real("height", height, low=0.0, low_inclusive=False, units="nm"),
+        angle=check_real("angle", angle, low=-360.0, high=360.0, units="deg"),
+        pixels=check_int("pixels", pixels, low=8),
+        lines=check_int("lines", lines, low=1),
+        line_time=check_real("line_time", line_time, low=0.0, low_inclusive=False, units="s"),
+    )
+    spm.limits.check_frame(frame)
+    threshold = check_real("threshold", threshold, low=0.0, high=1.0)
+    patience = check_int("patience", patience, low=1)
+    max_actions = check_int("max_actions", max_actions, low=1)
+    max_recoveries = check_int("max_recoveries", max_recoveries, low=0)
+    max_fault_retries = check_int("max_fault_retries", max_fault_retries, low=0)
+    check_size = check_real("check_size", check_size, low=0.0, low_inclusive=False, units="nm")
+    clearance = check_real("clearance", clearance, low=0.0, units="nm")
+    if policy not in POLICIES:
+        raise ConfigurationError(f"policy {policy!r} is unknown; choose one of {POLICIES}")
+    md = check_md(md)
+    classifier = TipClassifier.load(weights)
+    px = frame.width / frame.pixels
+    check_px = int(np.clip(round(check_size / px), 16, 512))
+    check_lines = max(2 * classifier.n_lines, int(round(check_size / (frame.height / frame.lines))))
+    check_frame = ScanFrame(width=check_px * px, height=check_lines * frame.height / frame.lines,
+                            pixels=check_px, lines=check_lines, line_time=frame.line_time,
+                            angle=frame.angle)
+    half_w = 0.5 * abs(frame.width * np.cos(np.deg2rad(frame.angle))) + 0.5 * abs(
+        frame.height * np.sin(np.deg2rad(frame.angle)))
+    half_h = 0.5 * abs(frame.width * np.sin(np.deg2rad(frame.angle))) + 0.5 * abs(
+        frame.height * np.cos(np.deg2rad(frame.angle)))
+    roi = (frame.center_x - half_w, frame.center_y - half_h,
+           frame.center_x + half_w, frame.center_y + half_h)
+    pol = make_policy(policy, policy_file, seed=seed)
+    rng = np.random.default_rng(seed)
+
+    line = spm.line
+    plan_args = {
+        **dataclasses.asdict(frame), "weights": weights, "threshold": threshold,
+        "patience": patience, "policy": policy, "policy_file": policy_file,
+        "max_actions": max_actions, "max_recoveries": max_recoveries,
+        "max_fault_retries": max_fault_retries, "check_size": check_size,
+        "clearance": clearance, "seed": seed,
+    }
+    extra = {
+        "frame": dataclasses.asdict(frame),
+        "pixel_size": [frame.width / frame.pixels, frame.height / frame.lines],
+        "pixel_units": "nm",
+        "image_shape": [frame.lines, frame.pixels],
+        "line_key": line.index.name,
+        "image_keys": {ch: list(keys) for ch, keys in line.channel_keys().items()},
+        "tip_classes": list(CLASSES),
+        "tip_classifier": {"n_lines": classifier.n_lines,
+                           "members": len(classifier.ensemble.members),
+                           "trained": classifier.metadata.get("created")},
+        "hints": {"dimensions": [([line.index.name], "primary")]},
+    }
+    seg_md = run_metadata(spm, "tip_watched_image", plan_args, extra, md)
+    ctx = _Context(
+        spm=spm, frame=frame, classifier=classifier, policy=pol, threshold=threshold,
+        patience=patience, max_actions=max_actions, check_frame=check_frame, roi=roi,
+        clearance=clearance, rng=rng, frame_uid=str(uuid.uuid4()),
+        verdict_log=TipVerdictLog(name="tip"), action_log=TipActionLog(name="tip_action"),
+    )
+
+    def inner():
+        first, reason, resumes = 0, "start of frame", None
+        recoveries = faults = 0
+        while True:
+            uid, nxt, outcome, info = yield from _segment(ctx, first, reason, resumes, seg_md)
+            if outcome == "done":
+                break
+            if outcome == "fault":
+                faults += 1
+                if faults > max_fault_retries:
+                    raise info
+                yield from bps.mv(spm.feedback, True)
+                first, resumes = nxt, uid
+                reason = f"resume after {type(info).__name__} at line {nxt}: {info}"
+                continue
+            verdict, state, rescan = info
+            recoveries += 1
+            why = (f"tip looked {state} at line {verdict.line} of frame {ctx.frame_uid} "
+                   f"(p_bad {verdict.p_bad:.2f}, {patience} windows above {threshold})")
+            if recoveries > max_recoveries:
+                raise TipRecoveryFailed(
+                    f"{why}; {max_recoveries} recoveries already spent on this frame"
+                )
+            ok = yield from _recover(ctx, state, why, md)
+            if policy_file is not None and policy == "thompson":
+                pol.save(policy_file)
+            if not ok:
+                raise TipRecoveryFailed(
+                    f"{why}; still bad after {max_actions} conditioning actions, imaging stopped"
+                )
+            first, resumes = rescan, uid
+            reason = f"resume after tip recovery; rescanning from line {rescan}"
+        return list(ctx.uids)
+
+    return (yield from bpp.stage_wrapper(inner(), [spm]))
