@@ -7,7 +7,9 @@ Measures (median of ``--repeats`` runs):
   white + 1/f + mains noise, spontaneous tip changes, a multi-apex tip;
 - imaging_pfm: the same for a PFM frame (height, amplitude, phase);
 - grid_stm / grid_pfm: a 64 x 64 grid of 200-point spectra (STM I/dIdV,
-  PFM BE-SS loops) through ``TwinSPM.spectra_at``.
+  PFM BE-SS loops) through ``TwinSPM.spectra_at``;
+- dataset_pfm / dataset_stm: ``make_dataset`` at the grid size (96-point
+  loops, 128-point dI/dV), image plus a spectrum at every pixel.
 
 The figure of merit is the speed-up: instrument seconds the run represents
 divided by wall seconds it took (and, less sensitive to other load on the
@@ -32,7 +34,7 @@ import time
 
 import numpy as np
 from autoscope.devices.backend import ScanFrame, SpectroscopySettings
-from autoscope.devices.twin import TwinSPM, make_tip
+from autoscope.devices.twin import TwinSPM, make_dataset, make_tip
 
 log = logging.getLogger("bench_twin")
 
@@ -80,6 +82,17 @@ def _grid_run(sample: str, grid: int, points: int, seed: int) -> tuple[float, fl
     return time.perf_counter() - t0, time.process_time() - c0, tw.time()
 
 
+def _dataset_run(kind: str, grid: int, seed: int) -> tuple[float, float, float]:
+    t0, c0 = time.perf_counter(), time.process_time()
+    d = make_dataset(kind, size=grid, seed=seed, points=96 if kind == "pfm" else 128)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    # instrument time it stands for: the image (2 x 0.5 s per line) plus every spectrum
+    n = grid * grid
+    k = d["spectra"].shape[-1]
+    per = k * 0.012 * (1 if kind == "pfm" else 2) + 0.05
+    return wall, cpu, grid * 1.0 + n * per
+
+
 def _measure(fn, repeats: int) -> dict:
     walls, cpus, insts = [], [], []
     for r in range(repeats):
@@ -108,12 +121,14 @@ def main(argv=None) -> int:
     ap.add_argument("--points", type=int, default=200, help="points per spectrum")
     ap.add_argument("--json", help="write results to this JSON file")
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
     cases = {
         "imaging_stm": lambda r: _frame_run("si100_h", args.size, r),
         "imaging_pfm": lambda r: _frame_run("pfm_film", args.size, r),
         "grid_stm": lambda r: _grid_run("si100_h", args.grid, args.points, r),
         "grid_pfm": lambda r: _grid_run("pfm_film", args.grid, args.points, r),
+        "dataset_pfm": lambda r: _dataset_run("pfm", args.grid, r),
+        "dataset_stm": lambda r: _dataset_run("stm", args.grid, r),
     }
     results = {}
     for name, fn in cases.items():
