@@ -1,0 +1,185 @@
+"""Acquisition over a discrete candidate set: EI, UCB, maximum variance, batches, cost.
+
+All functions work on the posterior mean and standard deviation of every
+candidate (arrays of shape ``(N,)``) and return a score per candidate (higher
+is better). :func:`select` picks ``q`` candidates: the first by the score, the
+next ones greedily after a kriging-believer update of the posterior (the chosen
+point is taken as observed at its mean, which shrinks the variance around it),
+so a batch spreads out instead of piling on one spot. Already measured
+candidates are excluded unless ``allow_repeats`` is set.
+
+A :class:`CostModel` turns the score into score per instrument second: the
+spectrum's own time plus the probe's travel from where it is and the settle
+time a move costs (drift and creep after a long move).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import ndtr
+
+from autoscope.errors import ConfigurationError
+
+__all__ = [
+    "ACQUISITIONS",
+    "CostModel",
+    "expected_improvement",
+    "max_variance",
+    "score",
+    "select",
+    "upper_confidence_bound",
+]
+
+_TINY = 1e-12
+
+
+def expected_improvement(
+    mean: np.ndarray, std: np.ndarray, best_f: float, xi: float = 0.0
+) -> np.ndarray:
+    """Analytic expected improvement over ``best_f + xi`` (maximisation), shape ``(N,)``."""
+    std = np.maximum(np.asarray(std, dtype=float), _TINY)
+    imp = np.asarray(mean, dtype=float) - best_f - xi
+    z = imp / std
+    pdf = np.exp(-0.5 * z**2) / np.sqrt(2 * np.pi)
+    return np.maximum(imp * ndtr(z) + std * pdf, 0.0)
+
+
+def upper_confidence_bound(mean: np.ndarray, std: np.ndarray, beta: float = 4.0) -> np.ndarray:
+    """``mean + sqrt(beta) * std``, shape ``(N,)``."""
+    return np.asarray(mean, dtype=float) + np.sqrt(beta) * np.asarray(std, dtype=float)
+
+
+def max_variance(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """Posterior variance (pure exploration), shape ``(N,)``."""
+    return np.asarray(std, dtype=float) ** 2
+
+
+ACQUISITIONS = ("ei", "ucb", "maxvar")
+
+
+def score(
+    name: str,
+    mean: np.ndarray,
+    std: np.ndarray,
+    best_f: float | None = None,
+    beta: float = 4.0,
+    xi: float = 0.0,
+) -> np.ndarray:
+    """Acquisition ``name`` (``"ei"``, ``"ucb"``, ``"maxvar"``) of every candidate."""
+    if name == "ei":
+        if best_f is None:
+            raise ConfigurationError("expected improvement needs best_f (the best value so far)")
+        return expected_improvement(mean, std, best_f, xi)
+    if name == "ucb":
+        return upper_confidence_bound(mean, std, beta)
+    if name == "maxvar":
+        return max_variance(mean, std)
+    raise ConfigurationError(f"unknown acquisition {name!r}; known: {', '.join(ACQUISITIONS)}")
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """Instrument time a measurement at a candidate costs, from the probe's position.
+
+    ``seconds = measure_s + weight * (distance / speed + settle_s if distance > 0)``;
+    the acquisition is divided by it (value per instrument second).
+
+    Parameters
+    ----------
+    measure_s : float
+        Time of one spectrum, s.
+    speed : float
+        Probe travel speed, nm/s.
+    settle_s : float
+        Waiting time after a move for drift and creep to settle, s.
+    weight : float
+        Weight of the travel and settle time against the measurement time
+        (0 ignores travel, 1 counts it as it is).
+    """
+
+    measure_s: float = 2.0
+    speed: float = 50.0
+    settle_s: float = 1.0
+    weight: float = 1.0
+
+    def __post_init__(self):
+        for name in ("measure_s", "speed"):
+            if not getattr(self, name) > 0:
+                raise ConfigurationError(f"cost model {name} must be positive, got {getattr(self, name)}")
+        for name in ("settle_s", "weight"):
+            if getattr(self, name) < 0:
+                raise ConfigurationError(f"cost model {name} must be >= 0, got {getattr(self, name)}")
+
+    def seconds(self, positions: np.ndarray, probe: np.ndarray | None) -> np.ndarray:
+        """Cost in s of measuring at each of ``positions`` ``(N, 2)`` from ``probe`` ``(2,)``."""
+        if probe is None:
+            return np.full(len(positions), self.measure_s)
+        d = np.linalg.norm(np.asarray(positions, dtype=float) - np.asarray(probe, dtype=float), axis=1)
+        travel = d / self.speed + np.where(d > 0, self.settle_s, 0.0)
+        return self.measure_s + self.weight * travel
+
+
+def select(
+    acquisition: str,
+    posterior,
+    q: int = 1,
+    measured: np.ndarray | None = None,
+    best_f: float | None = None,
+    beta: float = 4.0,
+    xi: float = 0.0,
+    allow_repeats: bool = False,
+    cost: CostModel | None = None,
+    positions: np.ndarray | None = None,
+    probe: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pick ``q`` candidates greedily with kriging-believer updates.
+
+    Parameters
+    ----------
+    acquisition : ``"ei"``, ``"ucb"`` or ``"maxvar"``
+    posterior : :class:`autoscope.agents.models.DiscretePosterior`
+        Updated in place by :meth:`~DiscretePosterior.condition_on` for q > 1.
+    q : int, number of points
+    measured : bool array ``(N,)``, candidates already measured
+    best_f : float, best observed value (EI)
+    allow_repeats : bool, let measured candidates be chosen again
+    cost : CostModel, optional; needs ``positions`` ``(N, 2)`` and ``probe`` ``(2,)``
+        (the probe moves to each chosen point in turn).
+
+    Returns
+    -------
+    chosen : int array ``(q,)``
+    first_score : array ``(N,)``, the acquisition map of the first pick
+        (before cost weighting), for reports.
+    """
+    n = len(posterior.mean)
+    if q < 1:
+        raise ConfigurationError(f"batch size q must be >= 1, got {q}")
+    blocked = np.zeros(n, dtype=bool) if (measured is None or allow_repeats) else measured.copy()
+    if int((~blocked).sum()) < q:
+        raise ConfigurationError(f"only {int((~blocked).sum())} candidates left, asked for {q}")
+    if cost is not None and positions is None:
+        raise ConfigurationError("a cost-aware acquisition needs the candidate positions")
+    chosen: list[int] = []
+    first_score = None
+    here = None if probe is None else np.asarray(probe, dtype=float)
+    for k in range(q):
+        s = score(acquisition, posterior.mean, posterior.std, best_f, beta, xi)
+        if first_score is None:
+            first_score = s
+        if cost is not None:
+            shifted = s - s.min() + _TINY if acquisition == "ucb" else s + _TINY
+            s = shifted / cost.seconds(positions, here)
+        s = np.where(blocked, -np.inf, s)
+        j = int(np.argmax(s))
+        chosen.append(j)
+        blocked[j] = True
+        if positions is not None:
+            here = positions[j]
+        if acquisition == "ei" and best_f is not None:
+            best_f = max(best_f, float(posterior.mean[j]))
+        if k + 1 < q:
+            posterior.condition_on(j)
+    return np.array(chosen, dtype=int), first_score

@@ -1,0 +1,356 @@
+"""The decision logic of an active-learning campaign: ``ingest`` / ``suggest`` / ``report``.
+
+:class:`ActiveLearningAgent` does no I/O. It knows the candidate set (every
+pixel of the overview image), what has been measured there and what was
+found, and decides where to measure next. How a point is measured and how a
+run is unpacked into inputs and targets is the business of the experiment
+side (:mod:`autoscope.agents.experiment`) and of the Tiled adapter
+(:mod:`autoscope.agents.tiled_adapter`), after bluesky-adaptive's split.
+
+Policies (``kind``):
+
+- ``"dkl"``: deep kernel learning on image patches (:class:`~autoscope.agents.models.DKLModel`)
+- ``"gp"``: a plain GP on coordinates (:class:`~autoscope.agents.models.CoordinateGP`)
+- ``"random"``: uniformly random unmeasured candidates
+- ``"raster"``: a regular grid whose spacing spreads the budget over the image,
+  visited line by line (serpentine), then the gaps in between
+
+The first ``n_seed`` points of a model policy are seed points spread over the
+image (one random pixel per cell of a coarse grid). If the model fails (a
+numerical error, anything), the agent falls back to an exploration choice
+(random unmeasured candidates), records the failure and goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from autoscope.agents.acquisition import ACQUISITIONS, CostModel, select
+from autoscope.agents.candidates import CandidateSet
+from autoscope.agents.models import SurrogateModel, make_model
+from autoscope.errors import ConfigurationError
+
+__all__ = ["AGENT_KINDS", "ActiveLearningAgent", "StepRecord"]
+
+log = logging.getLogger(__name__)
+
+AGENT_KINDS = ("dkl", "gp", "random", "raster")
+
+
+@dataclass
+class StepRecord:
+    """What one call of :meth:`ActiveLearningAgent.suggest_indices` decided."""
+
+    step: int
+    chosen: list[int]
+    source: str  # "seed", "model", "random", "raster" or "fallback"
+    seconds: float
+    n_observations: int
+    error: str | None = None
+    model: dict = field(default_factory=dict)
+
+
+class ActiveLearningAgent:
+    """Decide where to measure next on a discrete candidate set.
+
+    Parameters
+    ----------
+    candidates : CandidateSet
+    kind : ``"dkl"``, ``"gp"``, ``"random"`` or ``"raster"``
+    acquisition : ``"ei"``, ``"ucb"`` or ``"maxvar"``
+    batch_size : int
+        Default number of points per :meth:`suggest`.
+    n_seed : int or None
+        Seed points before the model is used (default: 5 % of ``budget``,
+        between 4 and 20; 10 without a budget).
+    budget : int or None
+        Planned number of measurements; the raster policy spreads its grid
+        over it.
+    seed : int
+        Seeds every generator of the agent.
+    beta, xi : float
+        UCB's exploration weight and EI's improvement margin (target units
+        after standardisation are used internally; both act on raw values).
+    cost : CostModel or None
+        Weigh acquisition by instrument time (travel and settle).
+    allow_repeats : bool
+        Let measured candidates be chosen again.
+    model_options : dict
+        Passed to the model (iterations, widths, lr ...).
+    """
+
+    def __init__(
+        self,
+        candidates: CandidateSet,
+        kind: str = "dkl",
+        acquisition: str = "ei",
+        batch_size: int = 1,
+        n_seed: int | None = None,
+        budget: int | None = None,
+        seed: int = 0,
+        beta: float = 4.0,
+        xi: float = 0.0,
+        cost: CostModel | None = None,
+        allow_repeats: bool = False,
+        model_options: dict | None = None,
+    ):
+        if kind not in AGENT_KINDS:
+            raise ConfigurationError(f"unknown agent {kind!r}; known: {', '.join(AGENT_KINDS)}")
+        if acquisition not in ACQUISITIONS:
+            raise ConfigurationError(
+                f"unknown acquisition {acquisition!r}; known: {', '.join(ACQUISITIONS)}"
+            )
+        if batch_size < 1:
+            raise ConfigurationError(f"batch size must be >= 1, got {batch_size}")
+        if budget is not None and not 1 <= budget <= len(candidates):
+            raise ConfigurationError(
+                f"budget {budget} must be between 1 and the {len(candidates)} candidates"
+            )
+        self.candidates = candidates
+        self.kind = kind
+        self.acquisition = acquisition
+        self.batch_size = int(batch_size)
+        self.budget = budget
+        if n_seed is None:
+            n_seed = int(np.clip(round(0.05 * budget), 4, 20)) if budget else 10
+        self.n_seed = int(n_seed)
+        self.seed = int(seed)
+        self.beta = float(beta)
+        self.xi = float(xi)
+        self.cost = cost
+        self.allow_repeats = bool(allow_repeats)
+        self.rng = np.random.default_rng(seed)
+        self._fallback_rng = np.random.default_rng([seed, 1])
+        n = len(candidates)
+        self.measured = np.zeros(n, dtype=bool)
+        self.obs_index: list[int] = []
+        self.obs_value: list[float] = []
+        self.probe: np.ndarray | None = None
+        self.steps: list[StepRecord] = []
+        self.failures: list[dict] = []
+        self.model: SurrogateModel | None = None
+        if kind in ("dkl", "gp"):
+            self.model = make_model(kind, candidates, seed=seed, **(model_options or {}))
+        self._seed_order = self._stratified_order(self.n_seed) if self.model else None
+        self._raster_order = self._make_raster_order() if kind == "raster" else None
+        self._last_acq: np.ndarray | None = None
+        self._last_mean: np.ndarray | None = None
+        self._last_std: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ ingest
+
+    def ingest(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Record measurements at positions ``x`` ``(n, 2)`` (candidate units) with values ``y`` ``(n,)``.
+
+        A position is mapped to the nearest candidate (the instrument reports
+        where it really measured, which may differ from where it was asked
+        to). NaN values (flagged spectra) mark the candidate measured but are
+        left out of the model. Returns the candidate indices.
+        """
+        idx = self.candidates.nearest(np.atleast_2d(np.asarray(x, dtype=float)))
+        self.ingest_indices(idx, y)
+        return idx
+
+    def ingest_indices(self, indices: np.ndarray, y: np.ndarray) -> None:
+        """Record measurements at candidate ``indices`` ``(n,)`` with values ``y`` ``(n,)``."""
+        idx = np.atleast_1d(np.asarray(indices, dtype=int))
+        val = np.atleast_1d(np.asarray(y, dtype=float))
+        if idx.shape != val.shape:
+            raise ConfigurationError(
+                f"ingest got {idx.shape[0]} positions but {val.shape[0]} values"
+            )
+        if ((idx < 0) | (idx >= len(self.candidates))).any():
+            raise ConfigurationError(f"candidate index out of range 0..{len(self.candidates) - 1}")
+        for i, v in zip(idx.tolist(), val.tolist()):
+            self.measured[i] = True
+            self.obs_index.append(i)
+            self.obs_value.append(v)
+            if not np.isfinite(v):
+                log.info("candidate %d measured but its value is not finite; left out", i)
+        if len(idx):
+            self.probe = self.candidates.positions[idx[-1]]
+
+    @property
+    def n_measured(self) -> int:
+        return len(self.obs_index)
+
+    def observations(self) -> tuple[np.ndarray, np.ndarray]:
+        """Finite observations ``(indices (m,), values (m,))``."""
+        idx = np.asarray(self.obs_index, dtype=int)
+        val = np.asarray(self.obs_value, dtype=float)
+        ok = np.isfinite(val)
+        return idx[ok], val[ok]
+
+    # ----------------------------------------------------------------- suggest
+
+    def suggest(self, n: int | None = None) -> np.ndarray:
+        """Positions ``(n, 2)`` to measure next (candidate units, e.g. nm)."""
+        return self.candidates.positions[self.suggest_indices(n)]
+
+    def suggest_indices(self, n: int | None = None) -> np.ndarray:
+        """Candidate indices ``(n,)`` to measure next; never raises for a model failure."""
+        n = self.batch_size if n is None else int(n)
+        if n < 1:
+            raise ConfigurationError(f"number of points must be >= 1, got {n}")
+        free = int((~self.measured).sum()) if not self.allow_repeats else len(self.candidates)
+        if free < n:
+            raise ConfigurationError(f"only {free} unmeasured candidates left, asked for {n}")
+        t0 = time.perf_counter()
+        error = None
+        model_summary: dict = {}
+        self._last_acq = None
+        if self.kind == "random":
+            chosen, source = self._random(n, self.rng), "random"
+        elif self.kind == "raster":
+            chosen, source = self._raster(n), "raster"
+        elif self._n_seeded() < self.n_seed or len(self.observations()[0]) < 2:
+            chosen, source = self._seeds(n), "seed"
+        else:
+            try:
+                chosen = self._model_choice(n)
+                source = "model"
+                model_summary = self.model.summary()
+            except Exception as exc:  # the microscope must go on: explore instead
+                error = f"{type(exc).__name__}: {exc}"
+                log.warning("agent model step failed (%s); falling back to exploration", error)
+                chosen, source = self._random(n, self._fallback_rng), "fallback"
+                self.failures.append({"step": len(self.steps), "error": error})
+        record = StepRecord(
+            step=len(self.steps),
+            chosen=[int(c) for c in chosen],
+            source=source,
+            seconds=time.perf_counter() - t0,
+            n_observations=len(self.observations()[0]),
+            error=error,
+            model=model_summary,
+        )
+        self.steps.append(record)
+        return np.asarray(chosen, dtype=int)
+
+    def fallback_indices(self, n: int) -> np.ndarray:
+        """An exploration choice (random unmeasured candidates) from the fallback generator."""
+        return self._random(n, self._fallback_rng)
+
+    def _n_seeded(self) -> int:
+        return sum(len(s.chosen) for s in self.steps if s.source == "seed")
+
+    def _model_choice(self, n: int) -> np.ndarray:
+        idx, val = self.observations()
+        posterior = self.model.fit(idx, val)
+        self._last_mean, self._last_std = posterior.mean.copy(), posterior.std.copy()
+        chosen, acq = select(
+            self.acquisition,
+            posterior,
+            q=n,
+            measured=self.measured,
+            best_f=float(val.max()),
+            beta=self.beta,
+            xi=self.xi,
+            allow_repeats=self.allow_repeats,
+            cost=self.cost,
+            positions=self.candidates.positions if self.cost else None,
+            probe=self.probe,
+        )
+        self._last_acq = acq
+        return chosen
+
+    def _random(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        pool = np.arange(len(self.candidates)) if self.allow_repeats else np.flatnonzero(~self.measured)
+        return rng.choice(pool, size=n, replace=False)
+
+    def _seeds(self, n: int) -> np.ndarray:
+        out = [int(i) for i in self._seed_order if not self.measured[i]][:n]
+        if len(out) < n:
+            extra = [i for i in self._random(n + len(out), self.rng).tolist() if i not in out]
+            out += extra[: n - len(out)]
+        return np.asarray(out, dtype=int)
+
+    def _stratified_order(self, count: int) -> np.ndarray:
+        """``count`` pixels, one random pixel per cell of a coarse grid, cells in random order."""
+        h, w = self.candidates.shape
+        cells = max(1, int(np.ceil(np.sqrt(max(count, 1)))))
+        rows = np.array_split(np.arange(h), min(cells, h))
+        cols = np.array_split(np.arange(w), min(cells, w))
+        picks = [
+            int(self.rng.choice(r)) * w + int(self.rng.choice(c)) for r in rows for c in cols
+        ]
+        self.rng.shuffle(picks)
+        return np.asarray(picks[:count], dtype=int)
+
+    def _make_raster_order(self) -> np.ndarray:
+        h, w = self.candidates.shape
+        n = len(self.candidates)
+        stride = max(1, int(np.floor(np.sqrt(n / self.budget)))) if self.budget else 1
+        order: list[int] = []
+        seen = np.zeros(n, dtype=bool)
+        for off in [(a, b) for a in range(stride) for b in range(stride)]:
+            rows = range(off[0] + stride // 2, h, stride) if off == (0, 0) else range(off[0], h, stride)
+            cols_base = list(range(off[1] + stride // 2, w, stride) if off == (0, 0) else range(off[1], w, stride))
+            for k, r in enumerate(rows):
+                cols = cols_base if k % 2 == 0 else cols_base[::-1]
+                for c in cols:
+                    i = r * w + c
+                    if not seen[i]:
+                        seen[i] = True
+                        order.append(i)
+        order += np.flatnonzero(~seen).tolist()
+        return np.asarray(order, dtype=int)
+
+    def _raster(self, n: int) -> np.ndarray:
+        out = [int(i) for i in self._raster_order if not self.measured[i]][:n]
+        return np.asarray(out, dtype=int)
+
+    # ------------------------------------------------------------------ state
+
+    def max_uncertainty(self) -> float:
+        """Largest posterior standard deviation over unmeasured candidates (NaN without a model fit)."""
+        if self._last_std is None:
+            return float("nan")
+        std = self._last_std
+        free = ~self.measured
+        return float(std[free].max()) if free.any() else 0.0
+
+    def report(self) -> dict:
+        """The last step's decision and the model's maps; no I/O.
+
+        Returns
+        -------
+        dict with ``step``, ``source``, ``chosen`` (indices), ``chosen_positions``
+        ``(q, 2)``, ``n_measured``, ``n_observations``, ``seconds``, ``error``,
+        ``model`` (summary dict), ``best_value``, ``best_position``, and the maps
+        ``mean``, ``std``, ``acquisition`` (``(H, W)`` float arrays; NaN where
+        the step had no model), ``measured`` ``(H, W)`` bool.
+        """
+        h, w = self.candidates.shape
+        nan_map = np.full((h, w), np.nan)
+        last = self.steps[-1] if self.steps else None
+        has_model = last is not None and last.source == "model" and self._last_mean is not None
+        idx, val = self.observations()
+        best = int(idx[np.argmax(val)]) if len(val) else None
+        chosen = [] if last is None else last.chosen
+        return {
+            "agent": self.kind,
+            "acquisition": self.acquisition,
+            "step": -1 if last is None else last.step,
+            "source": None if last is None else last.source,
+            "chosen": list(chosen),
+            "chosen_positions": self.candidates.positions[chosen].reshape(-1, 2),
+            "n_measured": self.n_measured,
+            "n_observations": len(val),
+            "seconds": 0.0 if last is None else last.seconds,
+            "error": None if last is None else last.error,
+            "model": {} if last is None else dict(last.model),
+            "best_value": float(val.max()) if len(val) else float("nan"),
+            "best_position": None if best is None else self.candidates.positions[best].tolist(),
+            "mean": self._last_mean.reshape(h, w) if has_model else nan_map.copy(),
+            "std": self._last_std.reshape(h, w) if has_model else nan_map.copy(),
+            "acquisition_map": (
+                nan_map.copy() if self._last_acq is None else self._last_acq.reshape(h, w)
+            ),
+            "measured": self.measured.reshape(h, w).copy(),
+            "failures": len(self.failures),
+        }

@@ -1,0 +1,286 @@
+"""``autoscope benchmark``: how fast does an agent find the best locations?
+
+The harness replays ground truth (a recorded-dataset file or a twin): the
+agent sees the overview image, asks for points, and gets back the scalar of
+the spectrum recorded there. Seed points count against the budget. For every
+seed it scores:
+
+- ``top1_found_fraction``: share of the top-1 % locations (by the
+  ground-truth scalar, at least one location) measured within the budget;
+- ``steps_to_first_top1``: measurements (seed points included) until the
+  first top-1 % location was measured (``null`` if never; a median over seeds
+  that never found one is ``null`` too);
+- ``best_found_over_true_max``: best measured scalar with the scalar map
+  rescaled to 0-1 over the grid (1 = the true maximum was found);
+- ``seconds_per_step``: wall time of one agent step (model update plus
+  acquisition over all candidates), model steps only (seed steps excluded).
+
+The JSON holds each as ``{"median": ..., "per_seed": [...]}``
+(``seconds_per_step`` also with ``"p95"`` over all steps of all seeds), and
+``agent``, ``budget``, ``seeds``, ``dataset``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from autoscope.agents.agent import AGENT_KINDS, ActiveLearningAgent
+from autoscope.agents.candidates import CandidateSet, default_patch_size
+from autoscope.agents.groundtruth import GroundTruth, load_recorded, scalar_map, twin_dataset
+from autoscope.errors import ConfigurationError
+
+__all__ = ["add_arguments", "main", "run_benchmark", "run_seed", "top_set"]
+
+log = logging.getLogger(__name__)
+
+AgentFactory = Callable[[CandidateSet, int, int], object]
+
+
+def top_set(values: np.ndarray, fraction: float = 0.01) -> np.ndarray:
+    """Boolean mask of the top ``fraction`` of the finite ``values`` (at least one; ties included)."""
+    v = np.asarray(values, dtype=float).ravel()
+    ok = np.isfinite(v)
+    if not ok.any():
+        raise ConfigurationError("no finite scalar in the ground truth: every spectrum was flagged")
+    k = max(1, int(math.ceil(fraction * ok.sum())))
+    threshold = np.sort(v[ok])[::-1][k - 1]
+    return ok & (v >= threshold)
+
+
+def default_factory(kind: str, **agent_options) -> AgentFactory:
+    """A factory ``(candidates, budget, seed) -> ActiveLearningAgent`` for ``kind``."""
+
+    def make(candidates: CandidateSet, budget: int, seed: int) -> ActiveLearningAgent:
+        return ActiveLearningAgent(candidates, kind=kind, budget=budget, seed=seed, **agent_options)
+
+    return make
+
+
+def run_seed(
+    truth: GroundTruth,
+    values: np.ndarray,
+    factory: AgentFactory,
+    budget: int,
+    seed: int,
+    patch_size: int | None = None,
+    batch_size: int = 1,
+) -> dict:
+    """One campaign on ground truth ``values`` ``(H, W)``; returns this seed's scores.
+
+    The agent object must have ``suggest_indices(n) -> indices``,
+    ``ingest_indices(indices, values)`` and a ``steps`` list whose items have
+    ``source`` and ``seconds`` (as :class:`~autoscope.agents.agent.ActiveLearningAgent`).
+    """
+    v = np.asarray(values, dtype=float).ravel()
+    top = top_set(v)
+    finite = v[np.isfinite(v)]
+    lo, hi = float(finite.min()), float(finite.max())
+    span = hi - lo if hi > lo else 1.0
+    candidates = CandidateSet.from_image(
+        truth.image, patch_size=patch_size, pixel_size=truth.pixel_size, units=truth.pixel_units
+    )
+    agent = factory(candidates, budget, seed)
+    measured: list[int] = []
+    first_top = None
+    while len(measured) < budget:
+        n = min(batch_size, budget - len(measured))
+        idx = np.asarray(agent.suggest_indices(n), dtype=int)
+        agent.ingest_indices(idx, v[idx])
+        for i in idx.tolist():
+            measured.append(i)
+            if first_top is None and top[i]:
+                first_top = len(measured)
+    m = np.asarray(measured, dtype=int)
+    mv = v[m]
+    best = float(np.nanmax(mv)) if np.isfinite(mv).any() else lo
+    model_seconds = [s.seconds for s in agent.steps if s.source not in ("seed",)]
+    return {
+        "seed": seed,
+        "top1_found_fraction": float(top[m].sum() / top.sum()),
+        "steps_to_first_top1": first_top,
+        "best_found_over_true_max": (best - lo) / span,
+        "seconds_per_step": float(np.median(model_seconds)) if model_seconds else 0.0,
+        "_step_seconds": model_seconds,
+        "failures": sum(1 for s in agent.steps if s.source == "fallback"),
+        "n_top1": int(top.sum()),
+    }
+
+
+def _median_or_null(values: list) -> float | None:
+    finite = [np.inf if x is None else float(x) for x in values]
+    med = float(np.median(finite)) if finite else None
+    return None if med is None or not np.isfinite(med) else med
+
+
+def run_benchmark(
+    scalarizer: str,
+    agent: str,
+    budget: int,
+    seeds: int,
+    dataset: str | os.PathLike | None = None,
+    twin: str | None = None,
+    size: int = 64,
+    twin_sample: int | None = None,
+    patch_size: int | None = None,
+    batch_size: int = 1,
+    factory: AgentFactory | None = None,
+    **agent_options,
+) -> dict:
+    """Run ``seeds`` campaigns and aggregate the scores (the JSON of ``autoscope benchmark``).
+
+    Parameters
+    ----------
+    scalarizer : str, e.g. ``"loop_area"``
+    agent : str, ``"dkl"``, ``"gp"``, ``"random"``, ``"raster"`` (or a label when
+        ``factory`` is given)
+    budget : int, measurements per campaign, seed points included
+    seeds : int, campaigns (seeds ``0 .. seeds-1``)
+    dataset : path of a recorded-dataset file, or
+    twin : ``"pfm"`` or ``"stm"`` with ``size``; each seed gets its own twin
+        sample (sample seed = run seed) unless ``twin_sample`` fixes one.
+    patch_size : odd int, default from the image size
+    batch_size : points per agent step
+    factory : callable ``(candidates, budget, seed) -> agent``, overrides ``agent``
+    **agent_options : passed to :class:`ActiveLearningAgent`
+    """
+    if (dataset is None) == (twin is None):
+        raise ConfigurationError("give exactly one of a dataset file or a twin kind")
+    if seeds < 1:
+        raise ConfigurationError(f"seeds must be >= 1, got {seeds}")
+    if budget < 1:
+        raise ConfigurationError(f"budget must be >= 1, got {budget}")
+    if batch_size < 1:
+        raise ConfigurationError(f"batch size must be >= 1, got {batch_size}")
+    if factory is None:
+        if agent not in AGENT_KINDS:
+            raise ConfigurationError(f"unknown agent {agent!r}; known: {', '.join(AGENT_KINDS)}")
+        factory = default_factory(agent, **agent_options)
+    fixed = load_recorded(dataset) if dataset is not None else None
+    if fixed is not None:
+        n_pix = fixed.image.size
+        if budget > n_pix:
+            raise ConfigurationError(f"budget {budget} exceeds the {n_pix} locations of {dataset}")
+    elif budget > size * size:
+        raise ConfigurationError(f"budget {budget} exceeds the {size * size} locations of the twin")
+    per_seed = []
+    fixed_values = None if fixed is None else scalar_map(fixed, scalarizer)
+    for seed in range(seeds):
+        if fixed is not None:
+            truth, values = fixed, fixed_values
+        else:
+            truth = twin_dataset(twin, size, seed if twin_sample is None else twin_sample)
+            values = scalar_map(truth, scalarizer)
+        t0 = time.perf_counter()
+        result = run_seed(truth, values, factory, budget, seed, patch_size, batch_size)
+        log.info(
+            "seed %d: top1 %.2f, first top1 at %s, best %.3f, %.3f s/step (%.0f s)",
+            seed,
+            result["top1_found_fraction"],
+            result["steps_to_first_top1"],
+            result["best_found_over_true_max"],
+            result["seconds_per_step"],
+            time.perf_counter() - t0,
+        )
+        per_seed.append(result)
+    all_steps = [s for r in per_seed for s in r.pop("_step_seconds")]
+    if fixed is not None:
+        ds = str(dataset)
+        shape = fixed.image.shape
+    else:
+        sample = "run seed" if twin_sample is None else str(twin_sample)
+        ds = f"twin:{twin}:{size}x{size} (sample seed = {sample})"
+        shape = (size, size)
+    out = {
+        "agent": agent,
+        "budget": budget,
+        "seeds": seeds,
+        "dataset": ds,
+        "scalarizer": scalarizer,
+        "patch_size": patch_size if patch_size is not None else default_patch_size(shape),
+        "batch_size": batch_size,
+        "candidates": int(shape[0] * shape[1]),
+    }
+    for key in ("top1_found_fraction", "steps_to_first_top1", "best_found_over_true_max"):
+        vals = [r[key] for r in per_seed]
+        out[key] = {"median": _median_or_null(vals), "per_seed": vals}
+    sps = [r["seconds_per_step"] for r in per_seed]
+    out["seconds_per_step"] = {
+        "median": float(np.median(all_steps)) if all_steps else 0.0,
+        "p95": float(np.percentile(all_steps, 95)) if all_steps else 0.0,
+        "per_seed": sps,
+    }
+    out["failures"] = {"total": sum(r["failures"] for r in per_seed), "per_seed": [r["failures"] for r in per_seed]}
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``autoscope benchmark``."""
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--dataset", metavar="FILE.h5", help="recorded-dataset HDF5 file (read only)")
+    src.add_argument("--twin", choices=("pfm", "stm"), help="simulate ground truth with a twin")
+    parser.add_argument("--size", type=int, default=64, help="twin image size in pixels (default 64)")
+    parser.add_argument(
+        "--twin-sample", type=int, default=None,
+        help="fix the twin sample's seed (default: a new sample per run seed)",
+    )
+    parser.add_argument(
+        "--scalarizer", default="loop_area", metavar="NAME[:ARGS]",
+        help="loop_area, band_integral:LO:HI, peak_prominence, peak_position (default loop_area)",
+    )
+    parser.add_argument("--agent", choices=AGENT_KINDS, default="dkl")
+    parser.add_argument("--budget", type=int, required=True, help="measurements per run, seeds included")
+    parser.add_argument("--seeds", type=int, default=1, help="number of runs (seeds 0..K-1)")
+    parser.add_argument("--json", metavar="OUT", help="write the results here as JSON")
+    parser.add_argument(
+        "--patch-size", type=int, default=None,
+        help="odd patch size in pixels (default: about 1/6 of the image side, 3 to 9)",
+    )
+    parser.add_argument("--acquisition", choices=("ei", "ucb", "maxvar"), default="ei")
+    parser.add_argument("--batch-size", type=int, default=1, help="points per agent step (q)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: up to 2)")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``autoscope benchmark``; prints a summary, writes JSON if asked."""
+    import torch
+
+    torch.set_num_threads(args.threads or max(1, min(2, os.cpu_count() or 1)))
+    if args.json:
+        out_path = Path(args.json)
+        if args.dataset and out_path.resolve() == Path(args.dataset).resolve():
+            raise ConfigurationError("--json must not point at the dataset file")
+    result = run_benchmark(
+        scalarizer=args.scalarizer,
+        agent=args.agent,
+        budget=args.budget,
+        seeds=args.seeds,
+        dataset=args.dataset,
+        twin=args.twin,
+        size=args.size,
+        twin_sample=args.twin_sample,
+        patch_size=args.patch_size,
+        batch_size=args.batch_size,
+        acquisition=args.acquisition,
+    )
+    text = json.dumps(result, indent=2)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(text + "\n")
+    print(
+        f"{result['agent']} on {result['dataset']}, budget {result['budget']}, "
+        f"{result['seeds']} seeds: top1_found_fraction median "
+        f"{result['top1_found_fraction']['median']:.3f}, best_found_over_true_max median "
+        f"{result['best_found_over_true_max']['median']:.3f}, steps_to_first_top1 median "
+        f"{result['steps_to_first_top1']['median']}, seconds_per_step median "
+        f"{result['seconds_per_step']['median']:.3f} (p95 {result['seconds_per_step']['p95']:.3f})"
+    )
+    return 0

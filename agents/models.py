@@ -1,0 +1,381 @@
+"""Surrogate models over the discrete candidate set: deep kernel learning and a plain GP.
+
+Both are exact Gaussian processes (gpytorch) in float64 on the CPU, trained by
+maximising the exact marginal likelihood with Adam, warm-started from the
+previous step's weights and optimizer state, for a bounded number of
+iterations per step:
+
+- :class:`DKLModel`: a small MLP maps each candidate's image patch (``p x p``)
+  to a few learned features; an RBF kernel (one lengthscale per feature) acts
+  on them. Network and GP hyperparameters are trained jointly.
+- :class:`CoordinateGP`: a Matern-5/2 kernel on the candidate positions scaled
+  to the unit square.
+
+After :meth:`SurrogateModel.fit` the model builds a :class:`DiscretePosterior`
+over all ``N`` candidates at once: latent mean and variance (``N``), and rank-one
+"kriging believer" updates for picking a batch of points.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import gpytorch
+import numpy as np
+import torch
+
+from autoscope.errors import ConfigurationError
+
+__all__ = ["CoordinateGP", "DKLModel", "DiscretePosterior", "SurrogateModel", "make_model"]
+
+log = logging.getLogger(__name__)
+DTYPE = torch.float64
+
+
+class _FeatureMLP(torch.nn.Module):
+    """``n x D -> n x d`` MLP with tanh-bounded outputs."""
+
+    def __init__(self, d_in: int, hidden: tuple[int, ...], d_out: int):
+        super().__init__()
+        layers: list[torch.nn.Module] = []
+        last = d_in
+        for width in hidden:
+            layers += [torch.nn.Linear(last, width), torch.nn.SiLU()]
+            last = width
+        layers += [torch.nn.Linear(last, d_out), torch.nn.Tanh()]
+        self.net = torch.nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class _PatchFeatures(torch.nn.Module):
+    """Learned features of the first ``d_patch`` inputs, with the remaining inputs passed through.
+
+    ``n x (d_patch + c) -> n x (latent + c)``: the MLP sees the patch part;
+    any trailing columns (scaled coordinates) go to the kernel unchanged.
+    """
+
+    def __init__(self, d_patch: int, hidden: tuple[int, ...], latent: int):
+        super().__init__()
+        self.d_patch = d_patch
+        self.mlp = _FeatureMLP(d_patch, hidden, latent)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.mlp(x[:, : self.d_patch]), x[:, self.d_patch :]], dim=-1)
+
+
+class _ExactGP(gpytorch.models.ExactGP):
+    """Exact GP with an optional feature extractor in front of the kernel."""
+
+    def __init__(self, train_x, train_y, likelihood, covar_module, features: torch.nn.Module | None):
+        super().__init__(train_x, train_y, likelihood)
+        self.features = features
+        self.mean_module = gpytorch.means.ConstantMean()
+        self.covar_module = covar_module
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.features is None else self.features(x)
+
+    def forward(self, x: torch.Tensor) -> gpytorch.distributions.MultivariateNormal:
+        z = self.embed(x)
+        return gpytorch.distributions.MultivariateNormal(self.mean_module(z), self.covar_module(z))
+
+
+@dataclass
+class DiscretePosterior:
+    """GP posterior over every candidate, in the units of the observed targets.
+
+    Attributes
+    ----------
+    mean : array ``(N,)``, latent posterior mean
+    var : array ``(N,)``, latent posterior variance (after any believer updates)
+    noise : float, observation noise variance
+    """
+
+    mean: np.ndarray
+    var: np.ndarray
+    noise: float
+    _z: torch.Tensor = field(repr=False)
+    _kernel: gpytorch.kernels.Kernel = field(repr=False)
+    _v: torch.Tensor = field(repr=False)  # n x N, L^-1 K(X, Z)
+    _scale: float = 1.0
+    _updates: list[torch.Tensor] = field(default_factory=list, repr=False)
+
+    @property
+    def std(self) -> np.ndarray:
+        return np.sqrt(np.maximum(self.var, 0.0))
+
+    def condition_on(self, index: int) -> None:
+        """Kriging believer: pretend candidate ``index`` was observed at its mean.
+
+        The mean is unchanged; the variance everywhere shrinks by the rank-one
+        update ``c(x)^2 / (var_j + noise)`` with ``c`` the posterior covariance
+        with candidate ``index``.
+        """
+        with torch.no_grad():
+            zj = self._z[index : index + 1]
+            c = self._kernel(self._z, zj).to_dense()[:, 0] * self._scale**2
+            c = c - (self._v.T @ self._v[:, index]) * self._scale**2
+            for u in self._updates:
+                c = c - u * u[index]
+            denom = float(c[index]) + self.noise
+            u = c / math.sqrt(max(denom, 1e-12))
+            self._updates.append(u)
+            self.var = self.var - (u**2).numpy()
+
+
+class SurrogateModel:
+    """Exact GP on per-candidate inputs, warm-started between fits.
+
+    Parameters
+    ----------
+    inputs : array ``(N, D)``
+        The input of every candidate (flattened patch, or coordinates).
+    features : torch module or None
+        Maps ``n x D`` to ``n x d``; ``None`` uses the inputs directly.
+    kernel : gpytorch kernel acting on ``n x d`` (the full covariance module)
+    iterations_first, iterations_step : int
+        Adam iterations of the first fit and of every later (warm) fit.
+    lr : float
+        Adam learning rate.
+    weight_decay : float
+        L2 penalty on the feature network's weights.
+    seed : int
+    """
+
+    kind = "gp"
+
+    def __init__(
+        self,
+        inputs: np.ndarray,
+        features: torch.nn.Module | None,
+        kernel: gpytorch.kernels.Kernel,
+        iterations_first: int = 150,
+        iterations_step: int = 25,
+        lr: float = 0.02,
+        weight_decay: float = 1e-3,
+        seed: int = 0,
+    ):
+        x = np.asarray(inputs, dtype=float)
+        if x.ndim != 2:
+            raise ConfigurationError(f"model inputs must be N x D, got shape {x.shape}")
+        self.inputs = torch.as_tensor(x, dtype=DTYPE)
+        self.iterations_first = int(iterations_first)
+        self.iterations_step = int(iterations_step)
+        self._gen = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed)
+        self.likelihood = gpytorch.likelihoods.GaussianLikelihood(
+            noise_constraint=gpytorch.constraints.GreaterThan(1e-4)
+        ).to(DTYPE)
+        dummy_x = self.inputs[:1]
+        dummy_y = torch.zeros(1, dtype=DTYPE)
+        self.model = _ExactGP(dummy_x, dummy_y, self.likelihood, kernel, features).to(DTYPE)
+        self.model.likelihood.noise = 0.05
+        groups = [
+            {"params": [p for n, p in self.model.named_parameters() if not n.startswith("features")]}
+        ]
+        if features is not None:
+            groups.append({"params": list(features.parameters()), "weight_decay": weight_decay})
+        self.optimizer = torch.optim.Adam(groups, lr=lr)
+        self.n_fits = 0
+        self.y_mean = 0.0
+        self.y_std = 1.0
+        self.last_loss = float("nan")
+        self.last_fit_seconds = 0.0
+        self.posterior: DiscretePosterior | None = None
+
+    def fit(self, indices: np.ndarray, y: np.ndarray) -> DiscretePosterior:
+        """Train on observations ``y`` at candidates ``indices`` and build the posterior.
+
+        Parameters
+        ----------
+        indices : int array ``(n,)``
+        y : float array ``(n,)``, finite
+
+        Returns
+        -------
+        DiscretePosterior over all N candidates, in the units of ``y``.
+        """
+        t0 = time.perf_counter()
+        idx = torch.as_tensor(np.asarray(indices, dtype=np.int64))
+        yv = np.asarray(y, dtype=float)
+        if len(yv) < 2:
+            raise ConfigurationError(f"a GP needs at least 2 observations, got {len(yv)}")
+        if not np.isfinite(yv).all():
+            raise ConfigurationError("GP targets must be finite (flagged spectra are left out)")
+        self.y_mean = float(yv.mean())
+        std = float(yv.std())
+        self.y_std = std if std > 0 else 1.0
+        train_x = self.inputs[idx]
+        train_y = torch.as_tensor((yv - self.y_mean) / self.y_std, dtype=DTYPE)
+        self.model.set_train_data(train_x, train_y, strict=False)
+        mll = gpytorch.mlls.ExactMarginalLogLikelihood(self.likelihood, self.model)
+        iterations = self.iterations_first if self.n_fits == 0 else self.iterations_step
+        self.model.train()
+        self.likelihood.train()
+        loss = torch.tensor(float("nan"))
+        with gpytorch.settings.cholesky_jitter(1e-6):
+            for _ in range(iterations):
+                self.optimizer.zero_grad()
+                loss = -mll(self.model(train_x), train_y)
+                loss.backward()
+                self.optimizer.step()
+        self.n_fits += 1
+        self.last_loss = float(loss.detach())
+        self.posterior = self._build_posterior(train_x, train_y)
+        self.last_fit_seconds = time.perf_counter() - t0
+        return self.posterior
+
+    def _build_posterior(self, train_x: torch.Tensor, train_y: torch.Tensor) -> DiscretePosterior:
+        self.model.eval()
+        self.likelihood.eval()
+        kernel = self.model.covar_module
+        with torch.no_grad():
+            z_all = self.model.embed(self.inputs)
+            z_tr = self.model.embed(train_x)
+            noise = float(self.likelihood.noise)
+            k_tr = kernel(z_tr, z_tr).to_dense()
+            k_tr = k_tr + (noise + 1e-8) * torch.eye(len(train_y), dtype=DTYPE)
+            chol = torch.linalg.cholesky(k_tr)
+            k_xs = kernel(z_all, z_tr).to_dense()  # N x n
+            c = float(self.model.mean_module.constant)
+            alpha = torch.cholesky_solve((train_y - c).unsqueeze(-1), chol).squeeze(-1)
+            mean = c + k_xs @ alpha
+            v = torch.linalg.solve_triangular(chol, k_xs.T, upper=False)  # n x N
+            prior_var = kernel(z_all, diag=True)
+            var = (prior_var - (v**2).sum(0)).clamp_min(1e-12)
+        s = self.y_std
+        return DiscretePosterior(
+            mean=(mean.numpy() * s + self.y_mean),
+            var=var.numpy() * s**2,
+            noise=noise * s**2,
+            _z=z_all,
+            _kernel=kernel,
+            _v=v,
+            _scale=s,
+        )
+
+    def summary(self) -> dict:
+        """Hyperparameters and training state, JSON-serialisable."""
+        hyper = {}
+        with torch.no_grad():
+            for name, _, constraint in self.model.named_parameters_and_constraints():
+                if name.startswith("features"):
+                    continue
+                raw = dict(self.model.named_parameters())[name]
+                value = constraint.transform(raw) if constraint is not None else raw
+                hyper[name.replace("raw_", "")] = value.detach().numpy().ravel().tolist()
+        return {
+            "kind": self.kind,
+            "fits": self.n_fits,
+            "loss": self.last_loss,
+            "fit_seconds": self.last_fit_seconds,
+            "hyperparameters": hyper,
+            "y_mean": self.y_mean,
+            "y_std": self.y_std,
+        }
+
+
+def _pca_scores(flat: np.ndarray, components: int) -> np.ndarray:
+    """Scores of the leading principal components of ``flat`` ``(N, D)``, unit variance on the first."""
+    centered = flat - flat.mean(0)
+    k = int(min(components, *centered.shape))
+    _, sv, vt = np.linalg.svd(centered, full_matrices=False)
+    scores = centered @ vt[:k].T
+    return scores / max(sv[0] / np.sqrt(len(flat)), np.finfo(float).tiny)
+
+
+class DKLModel(SurrogateModel):
+    """Deep kernel learning on image patches.
+
+    The patches are projected on their leading principal components (fixed,
+    computed once from all candidates' patches: the overview image is known),
+    an MLP maps those to ``latent`` learned features, and an RBF kernel acts on
+    them. With ``spatial=True`` a Matern-5/2 kernel on the scaled positions is
+    added, for the part of the property the image cannot explain.
+
+    Parameters
+    ----------
+    patches : array ``(N, p, p)``
+    positions : array ``(N, 2)`` scaled to the unit square, needed with ``spatial``
+    hidden : tuple of int
+        Widths of the MLP's hidden layers.
+    latent : int
+        Number of learned features the kernel sees.
+    pca : int
+        Principal components fed to the MLP (0: the raw patch pixels).
+    spatial : bool
+        Add the coordinate kernel.
+    **kwargs
+        Passed to :class:`SurrogateModel` (iterations, lr, weight_decay, seed).
+    """
+
+    kind = "dkl"
+
+    def __init__(
+        self,
+        patches: np.ndarray,
+        positions: np.ndarray | None = None,
+        hidden: tuple[int, ...] = (32, 16),
+        latent: int = 2,
+        pca: int = 16,
+        spatial: bool = True,
+        seed: int = 0,
+        **kwargs,
+    ):
+        p = np.asarray(patches, dtype=float)
+        flat = p.reshape(p.shape[0], -1)
+        if pca:
+            flat = _pca_scores(flat, pca)
+        d_patch = flat.shape[1]
+        torch.manual_seed(seed)
+        features = _PatchFeatures(d_patch, tuple(hidden), int(latent)).to(DTYPE)
+        latent_dims = list(range(int(latent)))
+        kernel = gpytorch.kernels.ScaleKernel(
+            gpytorch.kernels.RBFKernel(ard_num_dims=int(latent), active_dims=latent_dims)
+        )
+        kernel.base_kernel.lengthscale = 0.5
+        inputs = flat
+        if spatial:
+            if positions is None:
+                raise ConfigurationError("a spatial DKL model needs the candidate positions")
+            inputs = np.hstack([flat, np.asarray(positions, dtype=float)])
+            coords = gpytorch.kernels.ScaleKernel(
+                gpytorch.kernels.MaternKernel(
+                    nu=2.5, ard_num_dims=2, active_dims=[int(latent), int(latent) + 1]
+                )
+            )
+            coords.base_kernel.lengthscale = 0.1
+            coords.outputscale = 0.3
+            kernel = kernel + coords
+        self.spatial = bool(spatial)
+        super().__init__(inputs, features, kernel, seed=seed, **kwargs)
+
+
+class CoordinateGP(SurrogateModel):
+    """Plain GP on candidate positions (unit square), Matern-5/2 kernel with ARD."""
+
+    kind = "gp"
+
+    def __init__(self, positions: np.ndarray, seed: int = 0, **kwargs):
+        kwargs.setdefault("iterations_first", 100)
+        kwargs.setdefault("iterations_step", 20)
+        kwargs.setdefault("lr", 0.05)
+        kernel = gpytorch.kernels.ScaleKernel(gpytorch.kernels.MaternKernel(nu=2.5, ard_num_dims=2))
+        kernel.base_kernel.lengthscale = 0.1
+        super().__init__(np.asarray(positions, dtype=float), None, kernel, seed=seed, **kwargs)
+
+
+def make_model(kind: str, candidates, seed: int = 0, **options) -> SurrogateModel:
+    """A model of ``kind`` (``"dkl"`` or ``"gp"``) over a :class:`CandidateSet`."""
+    if kind == "dkl":
+        return DKLModel(
+            candidates.patches, candidates.normalized_positions(), seed=seed, **options
+        )
+    if kind == "gp":
+        return CoordinateGP(candidates.normalized_positions(), seed=seed, **options)
+    raise ConfigurationError(f"unknown model kind {kind!r}; known: dkl, gp")
