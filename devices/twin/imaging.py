@@ -111,31 +111,33 @@ class LineSynth:
         self.lockin_tau = float(lockin_tau)
         self.telegraph_state = 0
         n = float(noise)
+        self.adc = 0.0
         if mode == "stm":
-            # current noise (pA per sample before scaling by the setpoint) and z noise (nm)
+            # relative current noise of the preamplifier (white) and mains pick-up; it enters
+            # the loop as an error, so the topography sees it low-passed by the feedback
             self.i_noise = NoiseSource(
+                rng, white=0.02 * n, mains=0.005 * n, mains_frequency=mains_frequency
+            )
+            # mechanical tip-sample gap noise (nm): 1/f, vibration at mains, a little white
+            self.gap_noise = NoiseSource(
                 rng,
-                white=0.03 * n,
-                flicker=0.004 * n,
-                mains=0.01 * n,
+                white=0.0003 * n,
+                flicker=0.0005 * n,
+                mains=0.0004 * n,
                 mains_frequency=mains_frequency,
             )
-            self.z_noise = NoiseSource(
-                rng,
-                white=0.0015 * n,
-                flicker=0.0012 * n,
-                mains=0.0008 * n,
-                mains_frequency=mains_frequency,
-            )
+            self.adc = 0.0001 * n  # nm, read-out of the z output
         else:
-            self.z_noise = NoiseSource(
+            # deflection noise (nm) inside the loop and the lock-in's complex read-out noise
+            self.gap_noise = NoiseSource(
                 rng,
-                white=0.05 * n,
-                flicker=0.08 * n,
+                white=0.06 * n,
+                flicker=0.03 * n,
                 mains=0.02 * n,
                 mains_frequency=mains_frequency,
             )
             self.r_noise = n * 0.03
+            self.adc = 0.005 * n
         self.z_last = 0.0
 
     def stm_line(self, sample, xs, ys, segments, t0, dt, bias, setpoint, feedback):
@@ -152,18 +154,19 @@ class LineSynth:
                 self.rng, tip, t0 + a * dt, dt, b - a, self.telegraph_state
             )
             tel[a:b] = lv * tip.telegraph_amplitude
-        h = h + tel
+        gap = h + tel + self.gap_noise.sample(t0, dt, n)  # what the current really follows
+        rel = self.i_noise.sample(t0, dt, n)  # relative error of the measured current
         iset = abs(setpoint)
         if feedback:
             ki, kp = pi_gains(dt, self.feedback_tau)
-            z = pi_track(h, ki, kp)
+            # the loop acts on the measured current: its noise is a height error it follows
+            z = pi_track(gap + np.log1p(np.clip(rel, -0.9, None)) / (2 * STM_KAPPA), ki, kp)
         else:
             z = np.full(n, self.z_last)
         self.z_last = float(z[-1])
-        rel = 1.0 + self.i_noise.sample(t0, dt, n)
-        current = iset * np.exp(np.clip(2 * STM_KAPPA * (h - z), -50, 8)) * rel
+        current = iset * np.exp(np.clip(2 * STM_KAPPA * (gap - z), -50, 8)) * (1.0 + rel)
         current = np.minimum(current, 1e5) * (np.sign(bias) if bias != 0 else 1.0)
-        topo = z + self.z_noise.sample(t0, dt, n)
+        topo = z + (self.adc * self.rng.standard_normal(n) if self.adc else 0.0)
         return {"topography": topo, "current": current}
 
     def pfm_line(self, sample, xs, ys, segments, t0, dt, phase_offset, feedback):
@@ -180,11 +183,11 @@ class LineSynth:
             r[a:b] *= 1 - 0.3 * lv
         if feedback:
             ki, kp = pi_gains(dt, self.feedback_tau)
-            z = pi_track(h, ki, kp)
+            z = pi_track(h + self.gap_noise.sample(t0, dt, n), ki, kp)
         else:
             z = np.full(n, self.z_last)
         self.z_last = float(z[-1])
-        height = z + self.z_noise.sample(t0, dt, n)
+        height = z + (self.adc * self.rng.standard_normal(n) if self.adc else 0.0)
         sig = low_pass(r, dt, self.lockin_tau)
         if self.r_noise:
             sig = sig + self.r_noise * (

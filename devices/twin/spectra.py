@@ -130,8 +130,10 @@ class SpectraEngine:
                 integration=s.integration,
                 sweeps=s.sweeps,
                 lockin_amplitude=s.lockin_amplitude,
-                noise_density=0.02 * n,
-                flicker=0.1 * n,
+                floor_density=0.001 * n,
+                lockin_density=0.015 * n,
+                gap_noise=0.0004 * n,
+                flicker=0.02 * n,
                 tip=tip if n else None,
                 point_time=point_time,
             )

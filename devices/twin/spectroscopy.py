@@ -16,6 +16,7 @@ product over an energy grid, vectorised over points.
 from __future__ import annotations
 
 import numpy as np
+from scipy.signal import lfilter
 
 from .tip import TipState
 
@@ -172,25 +173,41 @@ def add_stm_noise(
     integration,
     sweeps=1,
     lockin_amplitude=0.01,
-    noise_density=0.15,
-    flicker=0.3,
+    floor_density=0.001,
+    lockin_density=0.015,
+    gap_noise=0.0004,
+    flicker=0.02,
     tip: TipState | None = None,
     point_time=None,
     tip_height_kappa=10.9,
 ):
     """Measured ``(current, dIdV)`` from noise-free ones (arrays of shape (P, K)).
 
-    White current noise of ``noise_density`` pA/sqrt(Hz) over the integration
-    bandwidth, averaged over ``2 * sweeps`` passes; a 1/f-like random walk of
-    ``flicker`` pA per sweep; the lock-in channel sees the same noise divided by
-    the modulation amplitude. An unstable tip adds telegraph jumps (a
-    multiplicative ``exp(+-2 kappa dz)``) at its switching rate.
+    Three parts, as seen in real Nanonis spectra:
+
+    - tip-height noise of ``gap_noise`` nm rms (correlated over a few points,
+      hardly averaged away by sweeps): a *multiplicative* current noise
+      ``exp(2 kappa dz)`` of about 0.7 % for both channels;
+    - the preamplifier's floor, ``floor_density`` pA/sqrt(Hz) over the
+      integration bandwidth, averaged over ``2 * sweeps`` passes, plus a slow
+      random walk of ``flicker`` pA;
+    - lock-in noise: ``lockin_density`` pA/sqrt(Hz) near the modulation
+      frequency, divided by the modulation amplitude.
+
+    An unstable tip adds telegraph jumps (``exp(+-2 kappa dz)``) at its switching rate.
     """
     cur = np.array(current, float)
     did = np.array(didv, float)
     p, k = cur.shape
     avg = np.sqrt(2.0 * max(int(sweeps), 1))
-    sig_i = noise_density * np.sqrt(1.0 / (2.0 * max(integration, 1e-6))) / avg
+    bw = np.sqrt(1.0 / (2.0 * max(integration, 1e-6)))
+    if gap_noise:
+        a = 0.3  # correlation of the gap noise from one point to the next
+        e = rng.standard_normal((p, k)) * np.sqrt(1 - a * a) * gap_noise
+        dz = lfilter([1.0], [1.0, -a], e, axis=1)
+        factor = np.exp(2 * tip_height_kappa * dz)
+        cur = cur * factor
+        did = did * factor
     if tip is not None and tip.telegraph_rate > 0 and point_time:
         flips = rng.uniform(size=(p, k)) < 1 - np.exp(-tip.telegraph_rate * point_time)
         state = np.cumsum(flips, axis=1) % 2
@@ -198,8 +215,8 @@ def add_stm_noise(
         cur = cur * factor
         did = did * factor
     walk = np.cumsum(rng.standard_normal((p, k)), axis=1) * (flicker / np.sqrt(k)) / avg
-    cur = cur + sig_i * rng.standard_normal((p, k)) + walk
+    cur = cur + floor_density * bw / avg * rng.standard_normal((p, k)) + walk
     vm = max(np.sqrt(2) * lockin_amplitude, 1e-4)
-    sig_g = sig_i / vm * 1e-3 * np.sqrt(2)  # nS
+    sig_g = lockin_density * bw / avg / vm * 1e-3 * np.sqrt(2)  # nS
     did = did + sig_g * rng.standard_normal((p, k))
     return cur, did
