@@ -19,9 +19,10 @@ Figures per scenario (medians over ``--repeat`` repetitions):
   is complete (the catalog's stop waits for every write);
 - the ratios catalog/h5py.
 
-Scenarios: ``lines`` and ``frames`` run flat out (throughput); ``paced``
-emits a line every ``--period`` s (faster than any real line, 0.5-3 s), the
-way a scan does, for latency without a backlog.
+Scenarios: ``lines`` (4 keys of 512 px a line), ``lines2`` (the same bytes
+as 2 keys of shape (2, 512), trace and retrace stacked per channel) and
+``frames`` run flat out (throughput); ``paced`` emits a 4-key line every
+``--period`` s (default 0.5 s, the fastest real line), as a scan does.
 
     python benchmarks/bench_catalog.py [--repeat 3] [--json results.json]
 """
@@ -46,6 +47,7 @@ from bluesky import RunEngine
 from autoscope.catalog import connect, ensure_server, make_writer, stop_server
 
 CHANNELS = {"topo": "nm", "current": "pA"}
+KINDS = ("lines", "lines2", "frames", "paced")
 
 
 class LineSource:
@@ -80,6 +82,33 @@ class LineSource:
         self._i += 1
         now = time.time()
         return {k: {"value": v, "timestamp": now} for k, v in line.items()}
+
+
+class StackedLineSource(LineSource):
+    """The same lines as :class:`LineSource`, one key per channel: shape (2, width), trace then retrace."""
+
+    def __init__(self, width: int, n_distinct: int = 64, seed: int = 0, name: str = "spm"):
+        super().__init__(width, n_distinct, seed, name)
+        self._lines = [
+            {
+                f"{name}_{ch}": np.stack([line[f"{name}_{ch}_trace"], line[f"{name}_{ch}_retrace"]])
+                for ch in CHANNELS
+            }
+            for line in self._lines
+        ]
+
+    def describe(self):
+        return {
+            f"{self.name}_{ch}": {
+                "source": f"bench://{self.name}/{ch}",
+                "dtype": "array",
+                "dtype_numpy": "<f4",
+                "shape": [2, self.width],
+                "dims": ["direction", "x"],
+                "units": units,
+            }
+            for ch, units in CHANNELS.items()
+        }
 
 
 class FrameSource(LineSource):
@@ -177,6 +206,8 @@ def run_once(kind: str, sink: str, args, client, workdir: Path, rep: int) -> dic
         source, n, period = FrameSource(args.frame_size), args.frames, 0.0
     elif kind == "lines":
         source, n, period = LineSource(args.width), args.lines, 0.0
+    elif kind == "lines2":
+        source, n, period = StackedLineSource(args.width), args.lines, 0.0
     else:
         source, n, period = LineSource(args.width), args.paced_lines, args.period
     nbytes = event_bytes(source)
@@ -219,11 +250,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--width", type=int, default=512, help="pixels per scan line")
-    parser.add_argument("--lines", type=int, default=256, help="lines per flat-out run")
+    parser.add_argument("--lines", type=int, default=64, help="lines per flat-out run")
     parser.add_argument("--frame-size", type=int, default=256)
-    parser.add_argument("--frames", type=int, default=32)
-    parser.add_argument("--paced-lines", type=int, default=64)
-    parser.add_argument("--period", type=float, default=0.1, help="s between paced lines")
+    parser.add_argument("--frames", type=int, default=16)
+    parser.add_argument("--paced-lines", type=int, default=24)
+    parser.add_argument("--period", type=float, default=0.5, help="s between paced lines")
     parser.add_argument("--data-dir", default=None, help="catalog folder (default: a temp one)")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args(argv)
@@ -237,9 +268,11 @@ def main(argv=None) -> int:
         try:
             client = connect(info.uri, info.api_key)
             results = {}
-            for kind in ("lines", "frames", "paced"):
+            for kind in KINDS:
                 for sink in ("catalog", "h5py"):
-                    reps = [run_once(kind, sink, args, client, workdir, r) for r in range(args.repeat)]
+                    reps = [
+                        run_once(kind, sink, args, client, workdir, r) for r in range(args.repeat)
+                    ]
                     results[f"{kind}/{sink}"] = {"median": median_of(reps), "repetitions": reps}
         finally:
             stop_server(args.data_dir)
@@ -256,7 +289,7 @@ def main(argv=None) -> int:
             f"{m.get('durable_p50_ms', float('nan')):>13.1f}{m.get('durable_p95_ms', float('nan')):>13.1f}"
         )
     ratios = {}
-    for kind in ("lines", "frames", "paced"):
+    for kind in KINDS:
         c, h = results[f"{kind}/catalog"]["median"], results[f"{kind}/h5py"]["median"]
         ratios[kind] = {"callback_p95": c["callback_p95_ms"] / h["callback_p95_ms"]}
         if "events_per_s" in c:

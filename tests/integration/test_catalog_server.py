@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -151,7 +150,7 @@ def test_serve_in_the_foreground_until_ctrl_c(tmp_path):
         with pytest.raises(CatalogError, match="already runs at"):
             _serve_twice(folder)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        out, _err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -173,16 +172,20 @@ def test_bad_input_of_a_real_server(folder, tmp_path):
     # wrong API key, through the command line in its own process
     cmd = [sys.executable, "-m", "autoscope.cli", "catalog", "ls", "--uri", info.uri,
            "--api-key", "not-the-key"]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1
     assert f"API key rejected by {info.uri}" in done.stderr
     # the right key from the environment works
     env = {**os.environ, "AUTOSCOPE_CATALOG_URI": info.uri, "AUTOSCOPE_API_KEY": info.api_key}
-    done = subprocess.run(cmd[:5], capture_output=True, text=True, timeout=120, env=env)
+    done = subprocess.run(
+        cmd[:5], capture_output=True, text=True, timeout=120, env=env, check=False
+    )
     assert (done.returncode, done.stdout) == (0, "no runs in the catalog yet\n"), done.stderr
     # a second folder asking for the port the first server holds
     other = tmp_path / "other"
-    with pytest.raises(CatalogError, match=f"port {info.uri.rsplit(':', 1)[1]} on 127.0.0.1 is in use"):
+    with pytest.raises(
+        CatalogError, match=f"port {info.uri.rsplit(':', 1)[1]} on 127.0.0.1 is in use"
+    ):
         ensure_server(other, port=int(info.uri.rsplit(":", 1)[1]))
     assert not other.exists()

@@ -31,7 +31,7 @@ _EXPORTS = {
     "CatalogWriter": "autoscope.catalog.writer",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = list(_EXPORTS)
 
 
 def __getattr__(name: str):

@@ -82,8 +82,7 @@ def open_client(uri: str, api_key: str | None):
         raise CatalogError(f"the Tiled server at {uri} answered {_short(str(exc))}") from None
     except httpx.HTTPError as exc:
         raise CatalogError(
-            f"no Tiled server answers at {uri} ({exc}); start one with "
-            "`autoscope catalog serve`"
+            f"no Tiled server answers at {uri} ({exc}); start one with `autoscope catalog serve`"
         ) from None
     except RuntimeError as exc:  # tiled: "This server requires API key authentication"
         if "API key" not in str(exc):

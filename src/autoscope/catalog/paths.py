@@ -21,7 +21,7 @@ import json
 import os
 import secrets
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from autoscope.errors import CatalogError
@@ -185,11 +185,3 @@ def remove_server_file(folder: Path, pid: int | None = None) -> None:
         (folder / SERVER_FILE).unlink()
     except FileNotFoundError:
         pass
-
-
-def server_info_dict(info: ServerInfo) -> dict:
-    """ServerInfo as JSON-friendly dict (without the key)."""
-    d = asdict(info)
-    d.pop("api_key")
-    d["data_dir"] = str(info.data_dir)
-    return d

@@ -84,6 +84,9 @@ class CatalogWriter:
     stop_timeout : float or None
         Seconds a stop document may wait for the run's earlier documents to
         be written; None waits without limit, 0 does not wait.
+    backlog_warning : int
+        Log a warning (once until the queue drains) when this many documents
+        wait: the catalog is slower than the scan and lags behind it.
     **tiled_writer_kwargs
         Passed to ``bluesky_tiled_plugins.TiledWriter`` (``batch_size``
         defaults to 1: every event is written as soon as it is reached).
@@ -100,6 +103,7 @@ class CatalogWriter:
         *,
         failed_dir,
         stop_timeout: float | None = 120.0,
+        backlog_warning: int = 500,
         **tiled_writer_kwargs,
     ):
         from bluesky_tiled_plugins import TiledWriter
@@ -108,6 +112,8 @@ class CatalogWriter:
         self._tiled_writer = TiledWriter(client, **tiled_writer_kwargs)
         self.failed_dir = Path(failed_dir)
         self.stop_timeout = stop_timeout
+        self.backlog_warning = backlog_warning
+        self._warned_backlog = False
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._cond = threading.Condition()
         self._submitted = 0
@@ -126,7 +132,9 @@ class CatalogWriter:
         )
         self._thread.start()
         ref = weakref.ref(self)
-        self._atexit = lambda: (w := ref()) is not None and w.close(timeout=60.0, raise_errors=False)
+        self._atexit = lambda: (
+            (w := ref()) is not None and w.close(timeout=60.0, raise_errors=False)
+        )
         atexit.register(self._atexit)
 
     # ---- the RunEngine side -------------------------------------------------
@@ -142,7 +150,17 @@ class CatalogWriter:
         item = (name, _snapshot(name, doc), time.perf_counter())
         with self._cond:
             self._submitted += 1
+            backlog = self._submitted - self._done
         self._queue.put(item)
+        if backlog >= self.backlog_warning and not self._warned_backlog:
+            self._warned_backlog = True
+            logger.warning(
+                "catalog writer: %d documents wait to be written; the catalog lags behind "
+                "the scan (data is kept in order and written when it catches up)",
+                backlog,
+            )
+        elif backlog <= 1:
+            self._warned_backlog = False
         if name == "stop" and self.stop_timeout != 0:
             self.flush(self.stop_timeout)
         else:
@@ -280,8 +298,9 @@ class CatalogWriter:
     def _append_failed(self, path: Path, docs: list[tuple[str, dict]]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a") as f:
-            for name, doc in docs:
-                f.write(json.dumps([name, doc], default=_json_default) + "\n")
+            f.writelines(
+                json.dumps([name, doc], default=_json_default) + "\n" for name, doc in docs
+            )
 
     def _forget(self, uid: str | None) -> None:
         self._open_runs.pop(uid, None)

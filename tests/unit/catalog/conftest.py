@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from bluesky import RunEngine
 
-
 CHANNELS = {"topo": "nm", "current": "pA"}
 
 

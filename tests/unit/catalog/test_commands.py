@@ -24,14 +24,16 @@ def run_cli(capsys, *argv):
 def test_path_prints_flag_then_env(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv(paths.ENV_DATA_DIR, str(tmp_path / "env"))
     assert run_cli(capsys, "path") == (0, f"{tmp_path / 'env'}\n", "")
-    assert run_cli(capsys, "path", "--data-dir", str(tmp_path / "flag"))[1] == f"{tmp_path / 'flag'}\n"
+    assert (
+        run_cli(capsys, "path", "--data-dir", str(tmp_path / "flag"))[1] == f"{tmp_path / 'flag'}\n"
+    )
     assert not (tmp_path / "env").exists()  # printing the path creates nothing
 
 
 def test_serve_in_unwritable_folder(capsys, tmp_path):
     (tmp_path / "file").write_text("")
     target = tmp_path / "file" / "sub"
-    rc, out, err = run_cli(capsys, "serve", "--data-dir", str(target))
+    rc, _out, err = run_cli(capsys, "serve", "--data-dir", str(target))
     assert rc == 1
     assert err.count("\n") == 1
     assert f"catalog folder {target} cannot be written" in err and "--data-dir" in err
@@ -43,7 +45,9 @@ def test_serve_on_a_port_in_use(capsys, tmp_path):
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
         port = busy.getsockname()[1]
-        rc, out, err = run_cli(capsys, "serve", "--data-dir", str(tmp_path / "new"), "--port", str(port))
+        rc, _out, err = run_cli(
+            capsys, "serve", "--data-dir", str(tmp_path / "new"), "--port", str(port)
+        )
     assert rc == 1
     assert err.count("\n") == 1
     assert f"port {port} on 127.0.0.1 is in use" in err and "--port" in err
@@ -55,7 +59,7 @@ def test_ls_when_no_server_answers(capsys, tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again before use: nothing listens
     uri = f"http://127.0.0.1:{port}"
-    rc, out, err = run_cli(capsys, "ls", "--uri", uri, "--api-key", "x")
+    rc, _out, err = run_cli(capsys, "ls", "--uri", uri, "--api-key", "x")
     assert rc == 1
     assert err.count("\n") == 1
     assert f"no Tiled server answers at {uri}" in err and "autoscope catalog serve" in err
@@ -64,7 +68,7 @@ def test_ls_when_no_server_answers(capsys, tmp_path):
 def test_ls_with_a_wrong_api_key(capsys, module_catalog):
     parts = urlsplit(module_catalog.uri)
     uri = f"{parts.scheme}://{parts.netloc}"
-    rc, out, err = run_cli(capsys, "ls", "--uri", uri, "--api-key", "wrong")
+    rc, _out, err = run_cli(capsys, "ls", "--uri", uri, "--api-key", "wrong")
     assert rc == 1
     assert err.count("\n") == 1
     assert f"API key rejected by {uri}: Invalid API key" in err and "api_key" in err

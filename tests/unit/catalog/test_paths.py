@@ -54,7 +54,9 @@ def test_new_folder_is_created_and_reported(tmp_path):
 def test_server_file_round_trip_and_pid_guard(tmp_path):
     paths.write_server_file(tmp_path, "http://127.0.0.1:1234", 4321, 1234)
     assert paths.read_server_file(tmp_path) == {
-        "uri": "http://127.0.0.1:1234", "pid": 4321, "port": 1234
+        "uri": "http://127.0.0.1:1234",
+        "pid": 4321,
+        "port": 1234,
     }
     paths.remove_server_file(tmp_path, pid=1)  # someone else's: kept
     assert paths.read_server_file(tmp_path) is not None

@@ -194,7 +194,9 @@ class ClashingKeys:
         return {"time": {"value": 1.0, "timestamp": 0.0}, "time_": {"value": 2.0, "timestamp": 0.0}}
 
 
-def test_write_error_ends_the_plan_and_keeps_its_documents(RE, module_catalog, tmp_path, line_source):
+def test_write_error_ends_the_plan_and_keeps_its_documents(
+    RE, module_catalog, tmp_path, line_source
+):
     writer = CatalogWriter(module_catalog, failed_dir=tmp_path / "failed")
     uids = []
     RE.subscribe(lambda name, doc: uids.append(doc["uid"]) if name == "start" else None)
@@ -220,7 +222,7 @@ def test_write_error_ends_the_plan_and_keeps_its_documents(RE, module_catalog, t
     run = module_catalog[uid]  # what was written before the failure stays
     assert run["primary"]["spm_topo_trace"].read().shape == (1, 64)
     kept = [json.loads(x) for x in (tmp_path / "failed" / f"{uid}.jsonl").read_text().splitlines()]
-    assert [name for name, _ in kept][0] == "start"
+    assert kept[0][0] == "start"
     assert kept[-1][0] == "stop" and kept[-1][1]["exit_status"] == "fail"
     writer.close()
 
