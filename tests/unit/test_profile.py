@@ -155,14 +155,26 @@ def test_a_profile_that_cannot_load_ends_ipython_with_one_line(tmp_path):
     assert str(port) in last
 
 
-def test_print_startup_dir_and_permissions(capsys, monkeypatch):
-    from autoscope.cli import main
+def _ipython_command(argv):
+    """Parse ``autoscope ipython ARGV`` with the subcommand's own arguments, and run it."""
+    import argparse
 
+    parser = argparse.ArgumentParser(prog="autoscope ipython")
+    profile.add_arguments(parser)
+    return profile.main(parser.parse_args(argv))
+
+
+def test_print_startup_dir_and_permissions(capsys, monkeypatch):
     monkeypatch.delenv(profile.ENV_PROFILE_DIR, raising=False)
-    assert main(["ipython", "--print-startup-dir"]) == 0
+    assert _ipython_command(["--print-startup-dir"]) == 0
     assert capsys.readouterr().out.strip() == str(STARTUP)
-    assert main(["ipython", "--print-permissions"]) == 0
+    assert _ipython_command(["--print-permissions"]) == 0
     assert capsys.readouterr().out.strip() == str(REPO / "profile_collection" / "user_group_permissions.yaml")
+
+
+def test_startup_dir_flag_that_does_not_exist_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigurationError, match="missing-folder"):
+        _ipython_command(["--startup-dir", str(tmp_path / "missing-folder"), "-c", "pass"])
 
 
 def test_metadata_dir_follows_the_data_dir(monkeypatch, tmp_path):
@@ -228,19 +240,16 @@ print("RESULT " + json.dumps({
 
 @pytest.fixture(scope="module")
 def served_catalog(tmp_path_factory):
-    """A real Tiled catalog (autoscope's tree) served over HTTP from a thread on 127.0.0.1."""
-    import secrets
+    """(uri, api_key) of a real Tiled catalog (autoscope's tree) served over HTTP on 127.0.0.1.
 
-    import uvicorn
-    from tiled.server.simple import ThreadedServer
+    autoscope.catalog.testing serves it from a thread of this process, so a
+    subprocess (or the profile's ``connect()``) reaches it like any server.
+    """
+    from autoscope.catalog.testing import inprocess_catalog
 
-    from autoscope.catalog.app import build_app
-
-    folder = tmp_path_factory.mktemp("catalog")
-    api_key = secrets.token_hex(16)
-    config = uvicorn.Config(build_app(folder, api_key), host="127.0.0.1", port=0, log_level="warning")
-    with ThreadedServer(config).run_in_thread() as uri:
-        yield uri, api_key
+    with inprocess_catalog(tmp_path_factory.mktemp("catalog")) as client:
+        uri = str(client.context.api_uri).removesuffix("/api/v1/")
+        yield uri, client.context.api_key
 
 
 def _run_session(env, code):

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import ast
 import inspect
-import secrets
 from pathlib import Path
 
 import numpy as np
@@ -39,18 +38,16 @@ CLAIMS = {
 
 @pytest.fixture(scope="module")
 def served_catalog(tmp_path_factory):
-    """A real Tiled catalog (autoscope's tree) served over HTTP from a thread on 127.0.0.1."""
-    import uvicorn
-    from tiled.server.simple import ThreadedServer
+    """(uri, api_key) of a real Tiled catalog (autoscope's tree) served over HTTP on 127.0.0.1.
 
-    from autoscope.catalog.app import build_app
+    autoscope.catalog.testing serves it from a thread of this process, so a
+    subprocess (or the profile's ``connect()``) reaches it like any server.
+    """
+    from autoscope.catalog.testing import inprocess_catalog
 
-    folder = tmp_path_factory.mktemp("catalog")
-    api_key = secrets.token_hex(16)
-    config = uvicorn.Config(build_app(folder, api_key), host="127.0.0.1", port=0, log_level="warning")
-    server = ThreadedServer(config)
-    with server.run_in_thread() as uri:
-        yield uri, api_key
+    with inprocess_catalog(tmp_path_factory.mktemp("catalog")) as client:
+        uri = str(client.context.api_uri).removesuffix("/api/v1/")
+        yield uri, client.context.api_key
 
 
 @pytest.fixture(scope="module")
