@@ -189,3 +189,15 @@ def test_bad_input_of_a_real_server(folder, tmp_path):
     ):
         ensure_server(other, port=int(info.uri.rsplit(":", 1)[1]))
     assert not other.exists()
+
+
+def test_a_server_that_cannot_start_says_why(tmp_path):
+    folder = tmp_path / "corrupt"
+    folder.mkdir()
+    (folder / paths.CATALOG_DB).write_text("not a database")
+    with pytest.raises(CatalogError, match="did not start .*file is not a database") as info:
+        ensure_server(folder)
+    assert str(folder / paths.LOG_FILE) in str(info.value)
+    assert len(str(info.value).splitlines()) == 1
+    assert not (folder / paths.SERVER_FILE).exists()
+    assert not (folder / paths.API_KEY_FILE).exists()  # the key made for this attempt is gone

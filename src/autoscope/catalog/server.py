@@ -21,6 +21,7 @@ import errno
 import fcntl
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -300,12 +301,15 @@ def _start_locked(folder: Path, port: int | None, timeout: float, keep_log: bool
 
 
 def _last_line(log_file: Path) -> str:
+    """The last exception line of a log (``SomeError: message``), else its last line."""
     try:
         lines = [ln.strip() for ln in log_file.read_text(errors="replace").splitlines()]
     except OSError:
         return "no log"
     lines = [ln for ln in lines if ln]
-    return lines[-1] if lines else "no log"
+    errors = [ln for ln in lines if re.match(r"^[\w.]*(Error|Exception)\b[^:]*: \S", ln)]
+    line = (errors or lines or ["no log"])[-1]
+    return line if len(line) <= 200 else line[:197] + "..."
 
 
 def _terminate(pid: int, timeout: float) -> bool:
