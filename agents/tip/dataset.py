@@ -113,10 +113,11 @@ def random_specs(
     pixels: tuple[int, ...] = (96, 128, 160),
     pixel_size: tuple[float, float] = (0.04, 0.16),
     changes_per_frame: float = 0.6,
+    tips: tuple[str, ...] = TIP_KINDS,
 ) -> list[FrameSpec]:
     """``n`` random frame specifications on ``samples``, with sample/twin seeds from ``seeds``.
 
-    Tip kinds cycle through every kind so that each is equally common at the
+    Tip kinds cycle through ``tips`` so that each is equally common at the
     start of a frame; spontaneous changes happen at ``changes_per_frame``
     per frame on average. Pixel sizes (nm) are log-uniform in ``pixel_size``:
     the range of atomic-scale imaging, where a tip's state shows in the image
@@ -125,6 +126,9 @@ def random_specs(
     if n < 1:
         raise ValueError(f"n must be >= 1; got {n}")
     seeds = list(seeds)
+    bad_tips = [t for t in tips if t not in KIND_CLASS]
+    if not tips or bad_tips:
+        raise ValueError(f"tips must be a non-empty subset of {TIP_KINDS}; got {tips}")
     unknown = [s for s in samples if s not in FINEST_PERIOD]
     if unknown:
         raise ValueError(f"unknown STM samples {unknown}; known: {list(FINEST_PERIOD)}")
@@ -138,7 +142,7 @@ def random_specs(
             FrameSpec(
                 sample=sample,
                 seed=int(seeds[int(rng.integers(len(seeds)))]),
-                tip=TIP_KINDS[i % len(TIP_KINDS)],
+                tip=tips[i % len(tips)],
                 width=px * n_px,
                 pixels=n_px,
                 lines=lines,

@@ -45,12 +45,14 @@ class PipelineConfig:
         Lines between consecutive windows of a frame.
     samples : tuple of str
         Twin samples.
+    tips : tuple of str
+        Twin tip kinds at the start of frames (changes may lead to any kind).
     train_seeds, test_seeds : tuple of int
         ``(first, stop)`` of the sample/twin seed ranges; they must not overlap.
     seed : int
         Seed of frame parameters, augmentation and training.
-    members, width, epochs : int
-        Ensemble size, network width, training epochs.
+    members, width, epochs, batch_size : int
+        Ensemble size, network width, training epochs, minibatch size.
     """
 
     frames: int = 400
@@ -61,12 +63,14 @@ class PipelineConfig:
     copies: int = 2
     stride: int = 4
     samples: tuple[str, ...] = dataset.STM_SAMPLES
+    tips: tuple[str, ...] = dataset.TIP_KINDS
     train_seeds: tuple[int, int] = (0, 40)
     test_seeds: tuple[int, int] = (10_000, 10_020)
     seed: int = 0
     members: int = 3
     width: int = 16
     epochs: int = 8
+    batch_size: int = 64
 
     def __post_init__(self) -> None:
         a, b = self.train_seeds
@@ -85,7 +89,8 @@ def make_split(config: PipelineConfig, test: bool) -> list[dataset.LabelledImage
     n = config.test_frames if test else config.frames
     seeds = range(*(config.test_seeds if test else config.train_seeds))
     rng = np.random.default_rng((config.seed, 1 if test else 0))
-    specs = dataset.random_specs(n, seeds, rng, samples=config.samples, lines=config.lines)
+    specs = dataset.random_specs(n, seeds, rng, samples=config.samples, lines=config.lines,
+                                  tips=config.tips)
     return [dataset.scan(s) for s in specs]
 
 
@@ -113,7 +118,7 @@ def run_pipeline(config: PipelineConfig = PipelineConfig()) -> tuple[TipClassifi
     t1 = time.perf_counter()
     ens = train_ensemble(
         x, y, TrainConfig(members=config.members, width=config.width, epochs=config.epochs,
-                          seed=config.seed),
+                          batch_size=config.batch_size, seed=config.seed),
     )
     t_train = time.perf_counter() - t1
     clf = TipClassifier(ens, n_lines=config.n_lines, tile_width=config.tile)
