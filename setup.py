@@ -36,8 +36,21 @@ def _packages() -> list[str]:
     return found
 
 
+PROFILE = ROOT / "profile_collection"
+
+
+def _profile_files() -> list[tuple[str, list[str]]]:
+    """The startup folder travels with a non-editable install, under <prefix>/share."""
+    startup = sorted(str(p.relative_to(ROOT)) for p in (PROFILE / "startup").glob("*.py"))
+    return [
+        ("share/autoscope/profile_collection/startup", startup),
+        ("share/autoscope/profile_collection", ["profile_collection/user_group_permissions.yaml"]),
+    ]
+
+
 setup(
     packages=_packages(),
+    data_files=_profile_files(),
     package_dir=MAPPING,
     package_data={"autoscope": ["data/*"], "autoscope.agents": ["weights/*.json"]},
     include_package_data=True,

@@ -38,24 +38,37 @@ def _load(ref: str) -> Callable:
     return getattr(importlib.import_module(module), name)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; only ``command``'s module is imported to add its arguments.
+
+    Every subcommand is listed in ``autoscope --help``, but importing each one
+    would make ``autoscope catalog path`` pay for torch, so the arguments of a
+    subcommand are added only when it is the one being run.
+    """
     parser = argparse.ArgumentParser(prog="autoscope", description=__doc__.split("\n\n")[0])
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (help_text, add_ref, run_ref) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_run=run_ref)
+        if name != command:
+            continue
         try:
             _load(add_ref)(p)
         except ModuleNotFoundError as exc:  # a subcommand whose module is not built yet
             if not exc.name or not exc.name.startswith("autoscope"):
                 raise
             p.set_defaults(_unavailable=str(exc))
-        p.set_defaults(_run=run_ref)
     return parser
 
 
+def _command_of(argv: Sequence[str]) -> str | None:
+    return next((a for a in argv if a in SUBCOMMANDS), None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command_of(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose, 2),
