@@ -35,7 +35,7 @@ def _expected_modules() -> set[str]:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     tree = tmp_path_factory.mktemp("tree")
-    for name in ["pyproject.toml", "setup.py", "README.md", *SOURCES]:
+    for name in ["pyproject.toml", "setup.py", "README.md", "profile_collection", *SOURCES]:
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, tree / name, ignore=shutil.ignore_patterns("__pycache__"))
@@ -63,6 +63,16 @@ def test_wheel_carries_the_console_script(wheel):
     zf = zipfile.ZipFile(wheel)
     (ep,) = [n for n in zf.namelist() if n.endswith("entry_points.txt")]
     assert "autoscope = autoscope.cli:main" in zf.read(ep).decode()
+
+
+def test_wheel_carries_the_profile_collection(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    startup = sorted(p.name for p in (ROOT / "profile_collection/startup").glob("*.py"))
+    shipped = sorted(n.rsplit("/", 1)[-1] for n in names
+                     if "/data/share/autoscope/profile_collection/startup/" in n)
+    assert startup and shipped == startup
+    assert any(n.endswith("share/autoscope/profile_collection/user_group_permissions.yaml")
+               for n in names)
 
 
 def test_no_tests_or_scratch_in_the_wheel(wheel):
