@@ -87,6 +87,11 @@ class CatalogWriter:
     backlog_warning : int
         Log a warning (once until the queue drains) when this many documents
         wait: the catalog is slower than the scan and lags behind it.
+    keep_limit_mb : float
+        Memory for keeping the open run's written documents (for the failed/
+        file). Events beyond it are not kept in memory; should the run fail
+        later, they are in the catalog already and the error says how many
+        the file lacks.
     **tiled_writer_kwargs
         Passed to ``bluesky_tiled_plugins.TiledWriter`` (``batch_size``
         defaults to 1: every event is written as soon as it is reached).
@@ -104,6 +109,7 @@ class CatalogWriter:
         failed_dir,
         stop_timeout: float | None = 120.0,
         backlog_warning: int = 500,
+        keep_limit_mb: float = 256.0,
         **tiled_writer_kwargs,
     ):
         from bluesky_tiled_plugins import TiledWriter
@@ -125,6 +131,9 @@ class CatalogWriter:
         # and the runs whose writing failed.
         self._run_of: dict[str, str] = {}
         self._open_runs: dict[str, list[tuple[str, dict]]] = {}
+        self._open_bytes: dict[str, int] = {}
+        self._not_kept: dict[str, int] = {}
+        self._keep_limit = int(keep_limit_mb * 2**20)
         self._failed_runs: dict[str, Path] = {}
         self._latencies: deque[float] = deque(maxlen=1_000_000)
         self._thread = threading.Thread(
@@ -266,19 +275,33 @@ class CatalogWriter:
             if name == "stop":
                 self._forget(uid)
             return
-        if uid is not None:
-            self._open_runs.setdefault(uid, []).append((name, doc))
+        kept = uid is not None and self._keep(uid, name, doc)
         try:
             self._tiled_writer(name, doc)
         except Exception as exc:
-            self._fail(uid, name, exc)
+            self._fail(uid, name, exc, None if kept else doc)
         if name == "stop":
             self._forget(uid)
 
-    def _fail(self, uid: str | None, name: str, exc: Exception) -> None:
+    def _keep(self, uid: str, name: str, doc: dict) -> bool:
+        """Keep ``doc`` in memory for the failed/ file; events only within the limit."""
+        if name in _EVENT_NAMES:
+            size = 256 + sum(getattr(v, "nbytes", 8) for v in doc["data"].values())
+            if self._open_bytes.get(uid, 0) + size > self._keep_limit:
+                self._not_kept[uid] = self._not_kept.get(uid, 0) + 1
+                return False
+            self._open_bytes[uid] = self._open_bytes.get(uid, 0) + size
+        self._open_runs.setdefault(uid, []).append((name, doc))
+        return True
+
+    def _fail(self, uid: str | None, name: str, exc: Exception, unkept: dict | None) -> None:
         docs = self._open_runs.pop(uid, [])
+        if unkept is not None:
+            docs.append((name, unkept))
         path = self.failed_dir / f"{uid or 'unknown'}.jsonl"
         where = f"; its documents are kept in {path}"
+        if self._not_kept.get(uid):
+            where += f" (less {self._not_kept[uid]} events written to the catalog before)"
         try:
             self._append_failed(path, docs)
         except OSError as write_exc:
@@ -304,6 +327,8 @@ class CatalogWriter:
 
     def _forget(self, uid: str | None) -> None:
         self._open_runs.pop(uid, None)
+        self._open_bytes.pop(uid, None)
+        self._not_kept.pop(uid, None)
         self._failed_runs.pop(uid, None)
         for key in [k for k, v in self._run_of.items() if v == uid]:
             del self._run_of[key]

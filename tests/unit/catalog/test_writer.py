@@ -232,3 +232,32 @@ def test_closed_writer_refuses_documents(module_catalog, tmp_path):
     writer.close()
     with pytest.raises(CatalogError, match="closed"):
         writer("start", compose_run().start_doc)
+
+
+def test_memory_for_the_failed_file_is_bounded(RE, module_catalog, tmp_path, line_source):
+    """Beyond keep_limit_mb, written events are not held in memory; the error says so."""
+    writer = CatalogWriter(module_catalog, failed_dir=tmp_path / "failed", keep_limit_mb=0.002)
+    uids = []
+    RE.subscribe(lambda name, doc: uids.append(doc["uid"]) if name == "start" else None)
+    RE.subscribe(writer)
+
+    def plan():
+        @bpp.run_decorator(md={"plan_name": "clash"})
+        def inner():
+            for _ in range(3):  # 1280 bytes each: only the first fits in 2 kB
+                yield from bps.trigger_and_read([line_source])
+            yield from bps.trigger_and_read([ClashingKeys()], name="clash")
+            writer.flush(timeout=60)
+
+        return (yield from inner())
+
+    with pytest.raises(CatalogError, match=r"less 2 events written to the catalog before"):
+        RE(plan())
+    (uid,) = uids
+    assert module_catalog[uid]["primary"]["spm_topo_trace"].read().shape == (3, 64)
+    kept = [json.loads(x) for x in (tmp_path / "failed" / f"{uid}.jsonl").read_text().splitlines()]
+    assert [name for name, _ in kept] == [
+        "start", "descriptor", "event", "descriptor", "event", "stop"
+    ]  # fmt: skip
+    assert kept[2][1]["seq_num"] == 1
+    writer.close()
