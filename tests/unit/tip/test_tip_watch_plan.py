@@ -1,0 +1,116 @@
+"""The watched imaging plan on a twin, with a real RunEngine and a real (in-process) Tiled."""
+
+import numpy as np
+import pytest
+from bluesky import RunEngine
+from bluesky_tiled_plugins import TiledWriter
+
+from autoscope.catalog.testing import inprocess_catalog
+from autoscope.devices import SafetyLimits, make_spm
+from autoscope.errors import ConfigurationError
+from autoscope.plans.tip_watch import TipRecoveryFailed, tip_watched_image
+
+FRAME = dict(width=9.6, height=6.4, pixels=96, lines=48, line_time=0.5)
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory):
+    """One in-process Tiled catalog for this module (each test writes its own runs)."""
+    with inprocess_catalog(tmp_path_factory.mktemp("catalog")) as client:
+        yield client
+
+
+@pytest.fixture
+def RE(catalog):
+    engine = RunEngine({}, call_returns_result=False)
+    engine.subscribe(TiledWriter(catalog, max_array_size=0))
+    return engine
+
+
+def _spm(tip, seed=7):
+    return make_spm("twin", sample="si100_h", seed=seed, tip=tip, tip_change_rate=0.0,
+                    limits=SafetyLimits(scan_range=400.0))
+
+
+def test_watched_plan_recovers_a_blunt_tip_and_records_why(RE, catalog, tiny_weights):
+    spm = _spm("blunt")
+    twin = spm.backend
+    uids = RE(tip_watched_image(spm, **FRAME, weights=str(tiny_weights), policy="rule", seed=1))
+    runs = [catalog[u] for u in uids]
+    names = [r.metadata["start"]["plan_name"] for r in runs]
+    assert names[0] == "tip_watched_image" and names[-1] == "tip_watched_image"
+    assert "tip_recovery" in names
+
+    first = runs[0].metadata
+    assert first["stop"]["exit_status"] == "abort"
+    assert "tip looks" in first["stop"]["reason"] and "conditioning" in first["stop"]["reason"]
+
+    recoveries = [r for r in runs if r.metadata["start"]["plan_name"] == "tip_recovery"]
+    for rec in recoveries:
+        assert rec.metadata["start"]["reason"].startswith("tip looked")
+        steps = rec["tip_actions"].read()
+        reasons = list(steps["tip_action_reason"])
+        assert reasons and all("escalation" in str(r) for r in reasons)
+        # each conditioning spot keeps clear of the frame (the region of interest)
+        for x, y in zip(steps["tip_action_spot_x"], steps["tip_action_spot_y"]):
+            assert max(abs(x) - FRAME["width"] / 2, abs(y) - FRAME["height"] / 2) >= 10.0
+    assert recoveries[-1].metadata["stop"]["exit_status"] == "success"
+
+    last = runs[-1].metadata
+    assert last["stop"]["exit_status"] == "success"
+    assert last["stop"]["reason"] == "frame complete"
+    assert last["start"]["reason"].startswith("resume after tip recovery")
+    assert last["start"]["resumes"] in uids
+    frame_uids = {r.metadata["start"]["frame_uid"] for r in runs}
+    assert len(frame_uids) == 1
+
+    # every line of the frame is in the catalog, the tip is good again (ground truth)
+    seen = set()
+    for r in runs:
+        if r.metadata["start"]["plan_name"] == "tip_watched_image":
+            seen |= set(r["primary"]["spm_line_index"].read().tolist())
+            assert r["tip_state"]["tip_p_bad"].read().shape[0] > 0
+    assert seen == set(range(FRAME["lines"]))
+    assert twin.truth.tip_state.kind in ("sharp", "adsorbate")
+    causes = [e.cause for e in twin.truth.tip_history]
+    assert set(causes) <= {"bias_pulse", "dip"} and causes
+
+
+def test_watched_plan_leaves_a_good_tip_alone(RE, catalog, tiny_weights):
+    spm = _spm("sharp", seed=40_004)
+    uids = RE(tip_watched_image(spm, center_x=60.0, **FRAME, weights=str(tiny_weights)))
+    assert len(uids) == 1
+    run = catalog[uids[0]]
+    assert run.metadata["stop"]["reason"] == "frame complete"
+    assert run["primary"]["spm_line_index"].read().tolist() == list(range(FRAME["lines"]))
+    p_bad = np.asarray(run["tip_state"]["tip_p_bad"].read())
+    assert len(p_bad) == FRAME["lines"] - 15
+    assert not spm.backend.truth.tip_history
+
+
+def test_watched_plan_stops_and_says_so_when_the_tip_cannot_be_fixed(RE, catalog, tiny_weights):
+    spm = _spm("blunt", seed=11)
+    seen = []
+    RE.subscribe(lambda name, doc: seen.append(doc["uid"]) if name == "start" else None)
+    # two gentle pulses are the limit; on this seeded twin they leave the tip bad
+    with pytest.raises(TipRecoveryFailed, match="still bad after 2 conditioning actions"):
+        RE(tip_watched_image(spm, **FRAME, weights=str(tiny_weights), max_actions=2,
+                             policy="rule", seed=2))
+    assert spm.backend.truth.tip_state.kind not in ("sharp", "adsorbate")
+    # nothing is lost: the stopped segment and the failed recovery are in the catalog, with why
+    segment, recovery = (catalog[u] for u in seen)
+    assert segment.metadata["stop"]["exit_status"] == "abort"
+    assert len(segment["primary"]["spm_line_index"].read()) >= 16
+    assert recovery.metadata["stop"]["exit_status"] == "fail"
+    assert "after 2 actions; imaging stopped" in recovery.metadata["stop"]["reason"]
+    assert len(recovery["tip_actions"]["tip_action_step"].read()) == 2
+
+
+def test_bad_arguments_are_refused_before_anything_moves(tiny_weights):
+    spm = _spm("sharp")
+    t0 = spm.backend.time()
+    with pytest.raises(ConfigurationError, match="policy 'greedy'"):
+        list(tip_watched_image(spm, **FRAME, weights=str(tiny_weights), policy="greedy"))
+    with pytest.raises(ConfigurationError, match="no tip-classifier weights"):
+        list(tip_watched_image(spm, **FRAME, weights="/nonexistent/w.weights.pt"))
+    assert spm.backend.time() == t0
