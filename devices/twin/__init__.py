@@ -20,7 +20,7 @@ import importlib
 
 _EXPORTS = {
     "TwinSPM": ".twin",
-    "Timing": ".twin",
+    "Timing": ".config",
     "InstrumentClock": ".clock",
     "FaultPlan": ".faults",
     "random_fault_plans": ".faults",

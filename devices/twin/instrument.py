@@ -137,6 +137,21 @@ def hysteresis_offset(u, half_range: float, fraction: float, ascending) -> np.nd
     return np.where(ascending, -lag, lag)
 
 
+def hysteresis_xy(frame, index: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Hysteresis error (nm, sample frame) of every sample of a raster line, trace then retrace.
+
+    Fast axis: the loop of :func:`hysteresis_offset` in both sweep directions;
+    slow axis: the upward sweep of the frame. Both rotated by the frame angle.
+    """
+    p = frame.pixels
+    u = (np.arange(p) + 0.5) / p * 2 - 1
+    u = np.concatenate([u, u[::-1]])
+    du = hysteresis_offset(u, frame.width / 2, fraction, np.arange(2 * p) < p)
+    dv = hysteresis_offset((index + 0.5) / frame.lines * 2 - 1, frame.height / 2, fraction, True)
+    a = np.deg2rad(frame.angle)
+    return du * np.cos(a) - dv * np.sin(a), du * np.sin(a) + dv * np.cos(a)
+
+
 def pi_gains(dt: float, tau: float, proportional: float = 0.3) -> tuple[float, float]:
     """Integral and proportional gains of a discrete PI loop with closed-loop time ``tau``."""
     ki = 1.0 - np.exp(-dt / max(tau, 1e-9))

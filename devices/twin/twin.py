@@ -12,51 +12,23 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
 from autoscope.errors import ConfigurationError, SafetyLimitError
 
-from ..backend import HardwareRanges, LineData, ScanFrame, SpectroscopySettings, SpectrumData
+from ..backend import LineData, ScanFrame, SpectroscopySettings, SpectrumData
 from .clock import InstrumentClock
+from .config import CHANNELS, RANGES, Timing
 from .faults import FaultInjector, FaultPlan
 from .imaging import LineSynth
-from .instrument import Creep, Drift, hysteresis_offset
+from .instrument import Creep, Drift, hysteresis_xy
 from .samples import Sample, make_sample
 from .spectra import SpectraEngine
 from .tip import TipEvent, TipProcess, TipState, make_tip
 from .truth import LineTruth, TwinTruth
 
 log = logging.getLogger(__name__)
-
-_CHANNELS = {
-    "stm": ({"topography": "nm", "current": "pA"}, {"current": "pA", "dIdV": "nS"}, "pA"),
-    "pfm": (
-        {"height": "nm", "amplitude": "a.u.", "phase": "deg"},
-        {"piezoresponse": "a.u.", "amplitude": "a.u.", "phase": "deg"},
-        "V",
-    ),
-}
-_RANGES = {
-    "stm": HardwareRanges(scan_range=1000.0, bias=10.0, current=100_000.0, dip_depth=5.0),
-    "pfm": HardwareRanges(scan_range=20_000.0, bias=10.0, current=10.0, dip_depth=100.0),
-}
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Instrument-time costs (s) that are not set by the scan or spectroscopy settings."""
-
-    move_speed: float = 200.0  # nm/s of the probe between positions (PFM: x25)
-    move_overhead: float = 0.05  # s per move
-    settle_after_move: float = 0.1  # s
-    spectrum_overhead: float = 0.05  # s: feedback off before and on after a spectrum
-    pulse_overhead: float = 0.1  # s around a bias pulse
-    dip_time: float = 1.0  # s for a controlled dip
-    feedback_switch: float = 0.01  # s
-    reapproach: float = 2.0  # s to regain contact after feedback was lost
-    timeout_wait: float = 5.0  # s a timeout takes before it is reported
 
 
 class TwinSPM:
@@ -133,11 +105,11 @@ class TwinSPM:
             raise ConfigurationError(f"sample must be a name or a Sample, got {sample!r}")
         self.sample = sample
         self.mode = sample.mode
-        img, spec, spu = _CHANNELS[self.mode]
+        img, spec, spu = CHANNELS[self.mode]
         self.image_channels = dict(img)
         self.spectrum_channels = dict(spec)
         self.setpoint_units = spu
-        self.ranges = _RANGES[self.mode]
+        self.ranges = RANGES[self.mode]
         self.clock = clock if clock is not None else InstrumentClock(speedup)
         self._t_origin = float(self.clock.now())
         for name, v in (("hysteresis", hysteresis), ("noise", noise), ("temperature", temperature)):
@@ -416,17 +388,11 @@ class TwinSPM:
         t0 = self.time()
         xn, yn = frame.nominal_xy(index)
         order = np.concatenate([np.arange(p), np.arange(p)[::-1]])
-        asc = np.arange(n) < p
-        u = ((np.arange(p) + 0.5) / p * 2 - 1)[order]
-        du = hysteresis_offset(u, frame.width / 2, self.hysteresis, asc)
-        dv = hysteresis_offset(
-            (index + 0.5) / frame.lines * 2 - 1, frame.height / 2, self.hysteresis, True
-        )
-        a = np.deg2rad(frame.angle)
         ts = t0 + (np.arange(n) + 0.5) * dt
+        hx, hy = hysteresis_xy(frame, index, self.hysteresis)
         ox, oy = self.true_offset(ts)
-        xs = xn[order] + du * np.cos(a) - dv * np.sin(a) + ox
-        ys = yn[order] + du * np.sin(a) + dv * np.cos(a) + oy
+        xs = xn[order] + hx + ox
+        ys = yn[order] + hy + oy
         kind0 = self._tip.kind
         n_events = len(self.truth.tip_history)
         segs = self._tip_segments(t0, dt, n, frame_line=int(index))
