@@ -115,3 +115,18 @@ def test_spot_impossible_is_a_clear_error():
         choose_conditioning_spot(100.0, (-45.0, -45.0, 45.0, 45.0), clearance=20.0)
     with pytest.raises(ValueError, match="roi"):
         choose_conditioning_spot(100.0, (10.0, 0.0, 0.0, 1.0))
+
+
+def test_learned_policy_on_twin_dynamics_needs_fewer_actions_than_the_ladder():
+    from autoscope.agents.tip.twin_env import TwinTipEnv, train_thompson_on_twin
+
+    learned = train_thompson_on_twin(episodes=60, seed=0, first_env_seed=0, check_lines=8,
+                                     check_pixels=32)
+    rule = RuleBasedPolicy()
+    held_out = range(90_000, 90_060)
+    opts = dict(check_lines=8, check_pixels=32)
+    ep_rule = [run_episode(rule, TwinTipEnv(i, **opts)) for i in held_out]
+    ep_learn = [run_episode(learned, TwinTipEnv(i, **opts)) for i in held_out]
+    assert all(e.recovered for e in ep_rule + ep_learn)
+    assert np.mean([e.actions for e in ep_learn]) < np.mean([e.actions for e in ep_rule])
+    assert np.mean([e.time for e in ep_learn]) < np.mean([e.time for e in ep_rule])
