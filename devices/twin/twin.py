@@ -229,6 +229,13 @@ class TwinSPM:
             raise SafetyLimitError(f"{what} ({x}, {y}) nm is outside the scan range of +-{half} nm")
         return x, y
 
+    def _check_tunnelling(self) -> None:
+        """STM feedback needs a bias: at 0 V there is no current to regulate on."""
+        if self.mode == "stm" and self._feedback and abs(self._bias) < 1e-3:
+            raise ConfigurationError(
+                f"bias {self._bias} V is too small for STM feedback (|bias| >= 0.001 V needed)"
+            )
+
     def _park_at(self, x: float, y: float) -> None:
         dx, dy = x - self._park[0], y - self._park[1]
         if dx == 0 and dy == 0:
@@ -380,6 +387,7 @@ class TwinSPM:
     def scan_line(self, frame: ScanFrame, index: int) -> LineData:
         """Scan line ``index`` of ``frame`` (trace then retrace)."""
         self._check_frame(frame, index)
+        self._check_tunnelling()
         self._maybe_fault("line", f"scan line {index}", 2 * frame.line_time)
         self._park_at(frame.center_x, frame.center_y)
         p = frame.pixels
@@ -467,6 +475,7 @@ class TwinSPM:
         """Move to ``(x, y)`` and measure one spectrum (STM: I/dIdV sweep; PFM: BE-SS loop)."""
         x, y = self._check_xy(x, y)
         self._spectra.check(settings)
+        self._check_tunnelling()
         self._maybe_fault(
             "spectrum", f"spectrum at ({x}, {y}) nm", self._spectra.duration(settings)
         )
@@ -506,6 +515,7 @@ class TwinSPM:
         for x, y in ((xs.min(), ys.min()), (xs.max(), ys.max())):
             self._check_xy(x, y)
         self._spectra.check(settings)
+        self._check_tunnelling()
         axis, ch, times = self._spectra.measure(xs, ys, settings, None)
         self._spectra_done += len(xs)
         if len(xs):

@@ -51,6 +51,12 @@ def test_out_of_range_requests_raise_before_anything_happens():
         tw.spectrum(0, 0, SpectroscopySettings(points=3))
     with pytest.raises(SafetyLimitError):
         tw.set_setpoint(0.0)
+    tw.set_bias(0.0)
+    with pytest.raises(ConfigurationError, match="bias 0.0 V is too small"):
+        tw.spectrum(0, 0, SpectroscopySettings())
+    with pytest.raises(ConfigurationError, match="bias 0.0 V is too small"):
+        tw.scan_line(ScanFrame(), 0)
+    tw.set_bias(bias)
     assert (tw.time(), tw.get_position(), tw.get_bias()) == (t, pos, bias)
     pf = TwinSPM("pfm_film", seed=0)
     with pytest.raises(ConfigurationError, match="start < 0 < stop"):

@@ -97,3 +97,21 @@ def test_pfm_contact_scanning_wears_the_tip_blunt():
     stm = TwinSPM("si100_h", seed=0, tip_change_rate=0.0)
     stm.scan_frame(ScanFrame(pixels=16, lines=20, line_time=0.05))
     assert stm.truth.tip_state.radius == 0.08  # no wear without contact
+
+
+def test_tip_changes_during_a_grid_of_spectra_split_the_spectra():
+    from autoscope.devices.backend import SpectroscopySettings
+
+    tw = TwinSPM("si100_h", seed=6, tip_change_rate=0.05, noise=0.0)
+    s = SpectroscopySettings(points=64)
+    xs = np.linspace(-3, 3, 40)
+    _, ch, times = tw.spectra_at(xs, np.zeros(40), s)
+    assert all(np.isfinite(v).all() for v in ch.values())
+    events = tw.truth.tip_history
+    assert len(events) >= 2 and np.all(np.diff(times) > 0)
+    dur = 64 * (s.settle + s.integration) * 2
+    for ev in events:  # every change fell inside one spectrum, at the point it names
+        i = int(np.searchsorted(times, ev.time) - 1)
+        assert times[i] <= ev.time < times[i] + dur
+        assert ev.sample == int((ev.time - times[i]) / (dur / 64))
+        assert ev.line is None
