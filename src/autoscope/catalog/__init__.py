@@ -6,7 +6,7 @@ key kept in that folder. Public API (imported lazily; importing this package
 is cheap)::
 
     data_dir(path=None) -> Path
-    ensure_server(data_dir=None, port=None, timeout=30.0) -> ServerInfo
+    ensure_server(data_dir=None, port=None, timeout=60.0) -> ServerInfo
     serve(data_dir=None, port=None) -> int            # foreground
     stop_server(data_dir=None) -> bool
     connect(uri=None, api_key=None, data_dir=None)   -> Tiled client (CatalogOfBlueskyRuns)

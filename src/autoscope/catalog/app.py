@@ -36,14 +36,18 @@ def build_tree(folder: Path):
     from tiled.config import StreamingCacheConfig
 
     (folder / paths.ARRAY_DIR).mkdir(exist_ok=True)
+    db = folder / paths.CATALOG_DB
+    # Creating the catalog runs `tiled catalog init` in a subprocess (seconds);
+    # an existing catalog skips it.
+    new = not db.exists() or db.stat().st_size == 0
     return from_uri(
-        f"sqlite:///{folder / paths.CATALOG_DB}",
+        f"sqlite:///{db}",
         specs=ROOT_SPECS,
         writable_storage=[
             str(folder / paths.ARRAY_DIR),
             f"duckdb:///{folder / paths.TABLES_DB}",
         ],
-        init_if_not_exists=True,
+        init_if_not_exists=new,
         cache_config=StreamingCacheConfig(uri="memory").model_dump(),
     )
 

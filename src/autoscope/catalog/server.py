@@ -226,7 +226,7 @@ def serve(
     return 0
 
 
-def ensure_server(data_dir=None, port: int | None = None, timeout: float = 30.0) -> ServerInfo:
+def ensure_server(data_dir=None, port: int | None = None, timeout: float = 60.0) -> ServerInfo:
     """Return the server of ``data_dir``, starting one in the background if none answers.
 
     Parameters
