@@ -12,6 +12,8 @@ prints them as one line and exits non-zero.
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 from autoscope.catalog import paths
 
@@ -53,10 +55,23 @@ def main(args: argparse.Namespace) -> int:
 
         return serve(args.data_dir, args.port, on_ready=ready)
     if action == "ls":
-        from autoscope.catalog.client import connect
+        from autoscope.catalog.client import ENV_URI, connect
         from autoscope.catalog.listing import HEADER, latest_runs
 
+        started = None
+        if args.uri is None and not os.environ.get(ENV_URI):
+            from autoscope.catalog.server import ensure_server, running_server
+
+            folder = paths.data_dir(args.data_dir)
+            if running_server(folder) is None:
+                started = ensure_server(folder)
         client = connect(uri=args.uri, api_key=args.api_key, data_dir=args.data_dir)
+        if started is not None:
+            print(
+                f"started the catalog server of {started.data_dir} at {started.uri} in the "
+                "background; `autoscope catalog stop` stops it",
+                file=sys.stderr,
+            )
         runs = latest_runs(client, args.limit)
         if not runs:
             print("no runs in the catalog yet")
