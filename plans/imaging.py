@@ -121,6 +121,9 @@ def raster_image(
             yield from bps.mv(spm.setpoint, setpoint)
         yield from bps.mv(spm.frame, frame)
         for i in range(frame.lines):
+            # a pause (e.g. a tip-state watcher) takes effect between lines; resuming
+            # repeats the line that was interrupted
+            yield from bps.checkpoint()
             yield from bps.mv(line.index, i)
             yield from bps.trigger_and_read([line])
 

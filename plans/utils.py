@@ -126,6 +126,7 @@ def configure_spectroscopy(spm: SPM, settings: SpectroscopySettings):
 def measure_spectrum(spm: SPM, x: float, y: float, index: int, stream: str = "primary"):
     """Plan stub: one spectrum at (x, y) nm as one event in ``stream``; returns the reading."""
     s = spm.spectrum
+    yield from bps.checkpoint()  # pause/resume between spectra
     yield from bps.mv(s.x_requested, x, s.y_requested, y, s.index, index)
     return (yield from bps.trigger_and_read([s], name=stream))
 

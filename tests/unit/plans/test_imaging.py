@@ -181,3 +181,33 @@ def test_lines_reach_the_catalog_while_the_image_runs(catalog, spm):
     assert seen["rows"] == (2, 20)  # two lines written, the run still open
     assert seen["stop"] is None
     assert catalog[seen["uid"]]["primary"]["spm_line_index"].read().tolist() == [0, 1, 2, 3]
+
+
+def test_pause_between_lines_and_resume(spm):
+    """A deferred pause stops at the next line boundary; resume finishes the image in one run."""
+    import bluesky.preprocessors as bpp
+    from bluesky import RunEngine
+    from bluesky.utils import RunEngineInterrupted, single_gen
+
+    saves = []
+
+    def pause_after_second_line(msg):  # as a watcher would: defer to the next checkpoint
+        if msg.command == "save":
+            saves.append(msg)
+            if len(saves) == 2:
+                return None, single_gen(Msg("pause", defer=True))
+        return None, None
+
+    engine = RunEngine({}, call_returns_result=False)
+    got = []
+    engine.subscribe(lambda name, doc: got.append((name, doc)))
+    plan = raster_image(spm, pixels=20, lines=5, line_time=0.1)
+    with pytest.raises(RunEngineInterrupted):
+        engine(bpp.plan_mutator(plan, pause_after_second_line))
+    assert engine.state == "paused"
+    assert [d["data"]["spm_line_index"] for n, d in got if n == "event"] == [0, 1]
+    engine.resume()
+    events = [d for n, d in got if n == "event"]
+    assert [e["data"]["spm_line_index"] for e in events] == [0, 1, 2, 3, 4]
+    assert [d for n, d in got if n == "stop"][0]["exit_status"] == "success"
+    assert len([d for n, d in got if n == "start"]) == 1
