@@ -6,7 +6,7 @@ see the device it returns.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from autoscope.errors import ConfigurationError
 

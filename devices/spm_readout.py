@@ -139,7 +139,8 @@ class LineReadout(_StateConfigMixin, Device):
         expected = set(owner_spm(self).backend.image_channels)
         if set(data.channels) != expected:
             raise AutoscopeError(
-                f"backend returned line channels {sorted(data.channels)}, expected {sorted(expected)}"
+                f"backend returned line channels {sorted(data.channels)}, "
+                f"expected {sorted(expected)}"
             )
         for ch, (trace, retrace) in data.channels.items():
             t = np.asarray(trace, dtype=np.float32)

@@ -56,7 +56,8 @@ def test_setpoint_position_dip_pulse(limits):
     with pytest.raises(SafetyLimitError, match=r"\(101.0, 0.0\) nm is beyond .* ±100 nm"):
         limits.check_position(101.0, 0.0)
     assert limits.check_position(100.0, -100.0) == (100.0, -100.0)
-    with pytest.raises(SafetyLimitError, match="dip depth 1.5 nm is beyond the device limit of 1 nm"):
+    with pytest.raises(SafetyLimitError,
+                       match="dip depth 1.5 nm is beyond the device limit of 1 nm"):
         limits.check_dip(1.5)
     with pytest.raises(ConfigurationError, match="dip depth"):
         limits.check_dip(0.0)
@@ -96,7 +97,8 @@ def test_frame_geometry_is_validated(limits, field, value, match):
 
 def test_sweep_checks_range_and_lockin_peak(limits):
     limits.check_spectroscopy(SpectroscopySettings(start=-4.0, stop=4.0))
-    with pytest.raises(SafetyLimitError, match="sweep stop 6.0 V is beyond the device limit of ±5 V"):
+    with pytest.raises(SafetyLimitError,
+                       match="sweep stop 6.0 V is beyond the device limit of ±5 V"):
         limits.check_spectroscopy(SpectroscopySettings(start=-1.0, stop=6.0))
     # 4.99 V plus a 0.1 V rms modulation peaks at 5.13 V
     with pytest.raises(SafetyLimitError, match="sweep peak bias"):
