@@ -1,0 +1,350 @@
+"""Benchmarks of tip-state awareness on the SPM twin.
+
+    python benchmarks/bench_tip.py --weights PATH [--only SECTION ...] [--quick]
+
+Sections (all by default):
+
+accuracy   held-out twin frames (samples' seeds used neither in training nor in
+           the training report's test): accuracy per class, good-vs-bad
+           accuracy, precision, recall and ROC AUC, overall and per sample.
+delay      detection delay after a tip change (lines from the change to the
+           alarm of the rolling classifier + detector), with misses and false
+           alarms; half the changes happen mid-line.
+inference  time per window (ensemble, one line pushed) on 2 torch threads.
+policy     rule-based ladder vs Thompson sampling trained on the twin's tip
+           dynamics: mean actions and instrument time to recover.
+soak       unattended operation: watched frames on one twin for --soak-hours
+           instrument hours with spontaneous tip changes and random faults,
+           the learned policy, no human step; share of frames kept with a good
+           tip, data completeness, memory.
+
+Without --weights the classifier is trained first (``autoscope tip train``
+defaults). Results are printed and written as JSON to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from autoscope.agents.tip import dataset
+from autoscope.agents.tip.classes import CLASSES
+from autoscope.agents.tip.policy import RuleBasedPolicy, run_episode
+from autoscope.agents.tip.rolling import BadTipDetector, RollingTipClassifier
+from autoscope.agents.tip.train import evaluate_frames
+from autoscope.agents.tip.twin_env import TwinTipEnv, train_thompson_on_twin
+from autoscope.agents.tip.weights import TipClassifier
+
+log = logging.getLogger("bench_tip")
+SECTIONS = ("accuracy", "delay", "inference", "policy", "soak")
+GOOD_KINDS = ("sharp", "adsorbate")
+
+
+def bench_accuracy(clf: TipClassifier, frames: int, seed: int) -> dict:
+    """Held-out frames on seeds 20000-20039 (training uses 0-39, the training report 10000-10019)."""
+    specs = dataset.random_specs(frames, range(20_000, 20_040), np.random.default_rng((seed, 11)))
+    images = [dataset.scan(s) for s in specs]
+    out = {"frames": frames, "seeds": [20_000, 20_040],
+           "all": evaluate_frames(clf, dataset.full_width_windows(images, clf.n_lines))}
+    for sample in dataset.STM_SAMPLES:
+        sel = [im for im in images if im.spec.sample == sample]
+        out[sample] = evaluate_frames(clf, dataset.full_width_windows(sel, clf.n_lines))
+    return out
+
+
+def _delay_trial(clf, seed: int, threshold: float, patience: int, pixels: int = 96,
+                 before: int = 40, after: int = 48) -> dict:
+    from autoscope.devices.backend import ScanFrame
+    from autoscope.devices.twin import TwinSPM
+
+    rng = np.random.default_rng((seed, 5))
+    twin = TwinSPM("si100_h", seed=seed, tip="sharp", tip_change_rate=0.0)
+    px = float(rng.uniform(0.06, 0.14))
+    lines = before + after
+    frame = ScanFrame(center_x=float(rng.uniform(-200, 200)), center_y=float(rng.uniform(-200, 200)),
+                      width=px * pixels, height=px * lines, pixels=pixels, lines=lines,
+                      line_time=1.0, angle=float(rng.uniform(0, 360)))
+    roll = RollingTipClassifier(clf)
+    det = BadTipDetector(threshold, patience)
+    mid_line = bool(seed % 2)
+    change_line, new_kind, alarm = None, None, None
+    for i in range(lines):
+        if i == before:
+            if mid_line:  # a spontaneous change, almost surely inside this line
+                twin.tip_change_rate = 10.0 / (2 * frame.line_time)
+            else:
+                twin.set_tip(("blunt", "multi", "unstable")[int(rng.integers(3))])
+        n_events = len(twin.truth.tip_history)
+        line = twin.scan_line(frame, i)
+        if mid_line and i == before:
+            twin.tip_change_rate = 0.0
+        if change_line is None and len(twin.truth.tip_history) > n_events or (
+                i == before and not mid_line):
+            change_line = i
+            new_kind = twin.truth.tip_history[-1].after if twin.truth.tip_history else None
+        v = roll.push(*line.channels["topography"], index=i)
+        if v is not None and det.update(v) and alarm is None:
+            alarm = i
+            if change_line is None:
+                break
+    return {"seed": seed, "mid_line": mid_line, "change_line": change_line, "new_kind": new_kind,
+            "alarm_line": alarm}
+
+
+def bench_delay(clf: TipClassifier, trials: int, threshold: float, patience: int) -> dict:
+    """Lines from a tip change to the alarm; changes to an adsorbate tip are invisible, left out."""
+    rows = [_delay_trial(clf, 50_000 + k, threshold, patience) for k in range(trials)]
+    false_alarms = [r for r in rows if r["alarm_line"] is not None and (
+        r["change_line"] is None or r["alarm_line"] < r["change_line"])]
+    visible = [r for r in rows if r not in false_alarms and r["change_line"] is not None
+               and r["new_kind"] not in GOOD_KINDS]
+    delays = [r["alarm_line"] - r["change_line"] for r in visible if r["alarm_line"] is not None]
+    return {
+        "trials": trials, "threshold": threshold, "patience": patience,
+        "n_lines": clf.n_lines,
+        "false_alarms_before_change": len(false_alarms),
+        "visible_changes": len(visible),
+        "detected": len(delays),
+        "missed_within_48_lines": len(visible) - len(delays),
+        "median_delay_lines": float(np.median(delays)) if delays else None,
+        "p90_delay_lines": float(np.percentile(delays, 90)) if delays else None,
+        "delay_by_kind": {k: [r["alarm_line"] - r["change_line"] for r in visible
+                              if r["new_kind"] == k and r["alarm_line"] is not None]
+                          for k in ("blunt", "multi", "unstable")},
+        "changes_to_good_kind_left_out": sum(r["new_kind"] in GOOD_KINDS for r in rows),
+    }
+
+
+def bench_inference(clf: TipClassifier, threads: int = 2, repeats: int = 200) -> dict:
+    """Seconds per pushed line (one window classified), for several line widths."""
+    torch.set_num_threads(threads)
+    out = {"threads": threads, "members": len(clf.ensemble.members), "n_lines": clf.n_lines,
+           "tile_width": clf.tile_width}
+    rng = np.random.default_rng(0)
+    for pixels in (96, 256, 512):
+        roll = RollingTipClassifier(clf)
+        lines = rng.normal(0, 0.05, size=(repeats + clf.n_lines, pixels))
+        times = []
+        for i, z in enumerate(lines):
+            t0 = time.perf_counter()
+            roll.push(z, z + 0.001)
+            if i >= clf.n_lines:
+                times.append(time.perf_counter() - t0)
+        out[f"{pixels}px_median_s"] = statistics.median(times)
+        out[f"{pixels}px_p99_s"] = float(np.percentile(times, 99))
+    return out
+
+
+def bench_policy(train_episodes: int, test_episodes: int, classifier_episodes: int,
+                 clf: TipClassifier | None, policy_path: Path) -> dict:
+    """Rule-based vs Thompson on held-out twin tips (truth verdicts, and classifier verdicts)."""
+    learned = train_thompson_on_twin(train_episodes, seed=0, first_env_seed=0)
+    learned.save(policy_path)
+    out = {"train_episodes": train_episodes, "test_episodes": test_episodes,
+           "learned_p_success": learned.success_table()}
+
+    def run(policy, seeds, **opts):
+        eps = [run_episode(policy, TwinTipEnv(s, **opts)) for s in seeds]
+        return {"mean_actions": float(np.mean([e.actions for e in eps])),
+                "mean_time_s": float(np.mean([e.time for e in eps])),
+                "recovered": float(np.mean([e.recovered for e in eps]))}
+
+    seeds = range(200_000, 200_000 + test_episodes)
+    out["truth_verdicts"] = {"rule": run(RuleBasedPolicy(), seeds),
+                             "thompson": run(learned, seeds)}
+    if clf is not None and classifier_episodes:
+        seeds = range(300_000, 300_000 + classifier_episodes)
+        out["classifier_verdicts"] = {
+            "episodes": classifier_episodes,
+            "rule": run(RuleBasedPolicy(), seeds, classifier=clf),
+            "thompson": run(learned, seeds, classifier=clf),
+        }
+    return out
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")  # pragma: no cover
+
+
+def bench_soak(weights: Path, policy_path: Path, hours: float, seed: int, line_time: float,
+               fault_rate_per_h: float) -> dict:
+    """Unattended watched imaging on one twin for ``hours`` instrument hours."""
+    from bluesky import RunEngine
+
+    from autoscope.devices import SafetyLimits, make_spm
+    from autoscope.devices.twin import FAULT_KINDS
+    from autoscope.errors import InstrumentFault
+    from autoscope.plans.tip_watch import TipRecoveryFailed, tip_watched_image
+
+    rng = np.random.default_rng((seed, 99))
+    spm = make_spm("twin", sample="si100_h", seed=seed, limits=SafetyLimits(scan_range=1000.0))
+    twin = spm.backend
+    RE = RunEngine({}, call_returns_result=False)
+    events: dict[str, list] = {}  # run uid -> [(stream, line index, t_start)]
+    streams: dict[str, str] = {}
+    starts: dict[str, dict] = {}
+
+    def collect(name, doc):
+        if name == "start":
+            starts[doc["uid"]] = doc
+            events[doc["uid"]] = []
+        elif name == "descriptor":
+            streams[doc["uid"]] = (doc["run_start"], doc["name"])
+        elif name == "event":
+            run, stream = streams[doc["descriptor"]]
+            if stream in ("primary", "check"):
+                events[run].append((stream, doc["data"]["spm_line_index"],
+                                    doc["data"]["spm_line_t_start"]))
+
+    RE.subscribe(collect)
+    pixels, lines, px = 96, 48, 0.1
+    frames, rss, failures, faults_injected = [], [], [], 0
+    t_wall = time.perf_counter()
+    while twin.time() < hours * 3600:
+        if rng.random() < fault_rate_per_h * lines * 2 * line_time / 3600:
+            twin.inject_fault(FAULT_KINDS[int(rng.integers(len(FAULT_KINDS)))],
+                              after_lines=int(rng.integers(0, lines)))
+            faults_injected += 1
+        k = len(frames)
+        cx, cy = -300 + 25 * (k % 25), -300 + 25 * ((k // 25) % 25)
+        n_truth = len(twin.truth.lines)
+        before = set(starts)
+        outcome = "complete"
+        try:
+            RE(tip_watched_image(spm, center_x=cx, center_y=cy, width=px * pixels,
+                                 height=px * lines, pixels=pixels, lines=lines,
+                                 line_time=line_time, weights=str(weights), policy="thompson",
+                                 policy_file=str(policy_path), seed=seed + k))
+        except (TipRecoveryFailed, InstrumentFault) as exc:  # handled without a person
+            outcome = f"{type(exc).__name__}: {exc}"
+            failures.append({"frame": k, "error": outcome})
+        runs = [u for u in starts if u not in before]
+        seg = [u for u in runs if starts[u]["plan_name"] == "tip_watched_image"]
+        assembled = {}
+        for u in seg:
+            for _, i, t in events[u]:
+                assembled[int(i)] = float(t)
+        truth = {round(lt.t_start, 6): lt for lt in twin.truth.lines[n_truth:]}
+        measured = {round(t, 6) for u in runs for _, _, t in events[u]}
+        good = [truth[round(t, 6)].kind_start in GOOD_KINDS
+                and truth[round(t, 6)].kind_end in GOOD_KINDS for t in assembled.values()]
+        sharp = [truth[round(t, 6)].kind_start == "sharp" and truth[round(t, 6)].kind_end == "sharp"
+                 for t in assembled.values()]
+        frames.append({
+            "complete": len(assembled) == lines,
+            "good": len(assembled) == lines and all(good),
+            "sharp": len(assembled) == lines and all(sharp),
+            "recoveries": sum(starts[u]["plan_name"] == "tip_recovery" for u in runs),
+            "segments": len(seg),
+            "lines_lost": len(set(truth) - measured),
+            "outcome": outcome,
+        })
+        if k % 10 == 0:
+            rss.append((twin.time() / 3600, _rss_mb()))
+            log.info("soak %.1f h: %d frames, %.1f%% good, rss %.0f MB", twin.time() / 3600,
+                     len(frames), 100 * np.mean([f["good"] for f in frames]), rss[-1][1])
+    hours_done = twin.time() / 3600
+    half = [m for h, m in rss if h >= hours_done / 2]
+    first = [m for h, m in rss if h < hours_done / 2]
+    return {
+        "instrument_hours": hours_done,
+        "wall_s": time.perf_counter() - t_wall,
+        "line_time_s": line_time,
+        "frames": len(frames),
+        "frames_complete": sum(f["complete"] for f in frames),
+        "share_good_frames": float(np.mean([f["good"] for f in frames])),
+        "share_sharp_frames": float(np.mean([f["sharp"] for f in frames])),
+        "share_good_of_complete": float(np.mean([f["good"] for f in frames if f["complete"]])),
+        "recoveries": sum(f["recoveries"] for f in frames),
+        "spontaneous_tip_changes": sum(e.cause == "spontaneous" for e in twin.truth.tip_history),
+        "faults_injected": faults_injected,
+        "faults_fired": len(twin.truth.faults),
+        "frames_given_up": failures,
+        "lines_measured_without_event": sum(f["lines_lost"] for f in frames),
+        "rss_mb": rss,
+        "rss_first_half_max_mb": max(first) if first else None,
+        "rss_second_half_max_mb": max(half) if half else None,
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--weights", type=Path, default=None)
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--soak-hours", type=float, default=48.0)
+    parser.add_argument("--soak-line-time", type=float, default=3.0)
+    parser.add_argument("--fault-rate", type=float, default=0.25, help="faults per instrument hour")
+    parser.add_argument("--policy-file", type=Path, default=None,
+                        help="learned policy JSON (written by the policy section, read by soak)")
+    parser.add_argument("--threshold", type=float, default=0.8)
+    parser.add_argument("--patience", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/bench_tip.json"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(1)
+    tmp = Path(tempfile.mkdtemp(prefix="bench_tip_"))
+    weights = args.weights
+    results: dict = {"command": " ".join(sys.argv)}
+    if weights is None:
+        from autoscope.agents.tip.pipeline import PipelineConfig, run_pipeline
+
+        clf, report = run_pipeline(PipelineConfig())
+        weights = clf.save(tmp / "tip.weights.pt")
+        results["training"] = {"seconds": report["seconds"], "held_out": report["held_out"]}
+    clf = TipClassifier.load(weights)
+    results["weights"] = str(weights)
+    results["classifier"] = {"n_lines": clf.n_lines, "tile_width": clf.tile_width,
+                             "members": len(clf.ensemble.members), "classes": list(CLASSES)}
+    policy_path = args.policy_file or tmp / "policy.json"
+    q = args.quick
+    if "accuracy" in args.only:
+        results["accuracy"] = bench_accuracy(clf, 30 if q else 120, args.seed)
+        a = results["accuracy"]["all"]
+        print(f"accuracy: {a['accuracy']:.3f}  good-vs-bad acc {a['good_bad_accuracy']:.3f}  "
+              f"AUC {a['good_bad_auc']:.3f}  per class {a['per_class']}")
+    if "delay" in args.only:
+        results["delay"] = bench_delay(clf, 20 if q else 100, args.threshold, args.patience)
+        print(f"delay: {json.dumps({k: v for k, v in results['delay'].items() if k != 'delay_by_kind'})}")
+    if "inference" in args.only:
+        results["inference"] = bench_inference(clf, threads=2, repeats=50 if q else 300)
+        torch.set_num_threads(1)
+        print(f"inference: {results['inference']}")
+    if "policy" in args.only:
+        results["policy"] = bench_policy(40 if q else 300, 40 if q else 300, 10 if q else 40,
+                                         clf, policy_path)
+        print(f"policy: {json.dumps({k: results['policy'][k] for k in results['policy'] if k != 'learned_p_success'})}")
+    if "soak" in args.only:
+        if not Path(policy_path).is_file():
+            train_thompson_on_twin(40 if q else 300, seed=0, first_env_seed=0).save(policy_path)
+        results["soak"] = bench_soak(weights, policy_path, 2.0 if q else args.soak_hours,
+                                     args.seed, args.soak_line_time, args.fault_rate)
+        s = results["soak"]
+        print(f"soak: {s['instrument_hours']:.1f} h, {s['frames']} frames, good {s['share_good_frames']:.3f}, "
+              f"lines without event {s['lines_measured_without_event']}, rss {s['rss_first_half_max_mb']} -> "
+              f"{s['rss_second_half_max_mb']} MB, given up {len(s['frames_given_up'])}")
+    results["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1, default=str))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
