@@ -208,8 +208,15 @@ class ThompsonPolicy:
         return table
 
     def describe(self) -> dict:
-        """A JSON-able summary for the catalog."""
-        return {"policy": "thompson", "p_success": self.success_table()}
+        """A JSON-able summary for the catalog (no dots in keys: event-model forbids them)."""
+        return {
+            "policy": "thompson",
+            "p_success": [
+                {"state": state, "action": action, "p": p}
+                for state, row in self.success_table().items()
+                for action, p in row.items()
+            ],
+        }
 
     def explain(self, state: str, action: Action) -> str:
         """Why ``action`` was chosen (for the catalog)."""
