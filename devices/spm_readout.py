@@ -175,9 +175,10 @@ class LineReadout(_StateConfigMixin, Device):
         out = OrderedDict(super().read())
         pixels = owner_spm(self).frame.pixels.get()
         for ch, (kt, kr) in self.channel_keys().items():
-            if self._data is not None and ch in self._data.channels:
-                t, r = self._data.channels[ch]
-            else:
+            stored = self._data.channels.get(ch) if self._data is not None else None
+            if stored is not None and stored[0].shape == (pixels,):
+                t, r = stored
+            else:  # nothing measured yet for this frame: NaN of the described shape
                 t = r = np.full(pixels, np.nan, dtype=np.float32)
             out[kt] = {"value": t, "timestamp": self._data_timestamp}
             out[kr] = {"value": r, "timestamp": self._data_timestamp}
@@ -321,15 +322,12 @@ class SpectrumReadout(_StateConfigMixin, Device):
         out = OrderedDict(super().read())
         points = self.points.get()
         ts = self._data_timestamp
-        if self._data is not None:
-            out[self.axis_key] = {"value": self._data.axis, "timestamp": ts}
-        else:
-            out[self.axis_key] = {"value": np.full(points, np.nan), "timestamp": ts}
+        # nothing measured yet with these settings: NaN of the described shape
+        fresh = self._data is not None and self._data.axis.shape == (points,)
+        axis = self._data.axis if fresh else np.full(points, np.nan)
+        out[self.axis_key] = {"value": axis, "timestamp": ts}
         for ch, key in self.channel_keys().items():
-            if self._data is not None:
-                value = self._data.channels[ch]
-            else:
-                value = np.full(points, np.nan, dtype=np.float32)
+            value = self._data.channels[ch] if fresh else np.full(points, np.nan, np.float32)
             out[key] = {"value": value, "timestamp": ts}
         return out
 

@@ -95,6 +95,10 @@ def test_line_arrays_are_float32_with_units_and_shape(spm):
     assert reading["spm_line_t_start"]["value"] >= t0
     assert spm.backend.time() - t0 >= 2 * 0.1  # trace + retrace in instrument time
     assert desc["spm_line_t_start"]["units"] == "s"
+    # after a frame change, read() keeps to the described shape until the next line
+    spm.frame.set({"pixels": 12})
+    value = spm.line.read()["spm_line_topography_trace"]["value"]
+    assert value.shape == (12,) and np.isnan(value).all()
 
 
 def test_line_index_beyond_frame_raises_before_the_backend(spm):
