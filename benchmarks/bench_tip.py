@@ -253,8 +253,8 @@ def bench_soak(weights: Path, policy_path: Path, hours: float, seed: int, line_t
             "lines_lost": len(set(truth) - measured),
             "outcome": outcome,
         })
+        rss.append((twin.time() / 3600, _rss_mb()))
         if k % 10 == 0:
-            rss.append((twin.time() / 3600, _rss_mb()))
             log.info("soak %.1f h: %d frames, %.1f%% good, rss %.0f MB", twin.time() / 3600,
                      len(frames), 100 * np.mean([f["good"] for f in frames]), rss[-1][1])
     hours_done = twin.time() / 3600
