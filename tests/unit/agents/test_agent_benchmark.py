@@ -1,0 +1,121 @@
+"""``autoscope benchmark`` on a small recorded file: the JSON it promises, read-only, clear errors."""
+
+import hashlib
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from autoscope.agents.benchmark import run_benchmark, top_set
+from autoscope.cli import main as cli_main
+
+
+def write_file(path, size=20, seed=0, drop=None):
+    """A recorded dataset whose band integral is high on bright image blobs."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    image = np.zeros((size, size))
+    for _ in range(6):
+        cx, cy = rng.uniform(0, size, 2)
+        image += np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / 4.0)
+    axis = np.linspace(-1, 1, 32)
+    spectra = image[..., None] * np.exp(-(axis**2) / 0.1) + 0.01 * rng.standard_normal(
+        (size, size, 32)
+    )
+    with h5py.File(path, "w") as f:
+        for key, value in (("image", image), ("spectra", spectra), ("spectral_axis", axis)):
+            if key != drop:
+                f.create_dataset(key, data=value)
+        f.attrs["spectral_units"] = "V"
+        f.attrs["pixel_size"] = 0.5
+        f.attrs["pixel_units"] = "nm"
+    return image, spectra, axis
+
+
+def digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_cli_writes_the_promised_json_and_leaves_the_file_alone(tmp_path, capsys):
+    data = tmp_path / "rec.h5"
+    write_file(data)
+    before = digest(data)
+    out = tmp_path / "out" / "bench.json"
+    rc = cli_main(["benchmark", "--dataset", str(data), "--scalarizer", "band_integral:-0.3:0.3",
+                   "--agent", "random", "--budget", "40", "--seeds", "3", "--json", str(out)])
+    assert rc == 0
+    assert digest(data) == before
+    result = json.loads(out.read_text())
+    assert result["agent"] == "random" and result["budget"] == 40 and result["seeds"] == 3
+    assert result["dataset"] == str(data)
+    for key in ("top1_found_fraction", "steps_to_first_top1", "best_found_over_true_max",
+                "seconds_per_step"):
+        assert set(result[key]) >= {"median", "per_seed"}
+        assert len(result[key]["per_seed"]) == 3
+    assert "p95" in result["seconds_per_step"]
+    for frac in result["top1_found_fraction"]["per_seed"]:
+        assert 0.0 <= frac <= 1.0
+    assert all(0 <= b <= 1 for b in result["best_found_over_true_max"]["per_seed"])
+    assert "top1_found_fraction median" in capsys.readouterr().out
+
+
+def test_scores_are_right_for_a_full_budget(tmp_path):
+    data = tmp_path / "rec.h5"
+    write_file(data, size=10)
+    # measuring everything finds every top location and the true maximum
+    result = run_benchmark("band_integral:-0.3:0.3", "raster", budget=100, seeds=1, dataset=data)
+    assert result["top1_found_fraction"]["per_seed"] == [1.0]
+    assert result["best_found_over_true_max"]["per_seed"] == [1.0]
+    assert 1 <= result["steps_to_first_top1"]["per_seed"][0] <= 100
+
+
+def test_gp_beats_random_on_a_smooth_file(tmp_path):
+    data = tmp_path / "rec.h5"
+    write_file(data, size=20, seed=1)
+    kw = dict(scalarizer="band_integral:-0.3:0.3", budget=30, seeds=2, dataset=data)
+    gp = run_benchmark(agent="gp", **kw)
+    rnd = run_benchmark(agent="random", **kw)
+    assert gp["best_found_over_true_max"]["median"] > rnd["best_found_over_true_max"]["median"]
+    assert gp["best_found_over_true_max"]["median"] > 0.9
+
+
+def test_top_set_has_at_least_one_location_and_ignores_nan():
+    v = np.array([1.0, np.nan, 3.0, 2.0])
+    assert top_set(v).tolist() == [False, False, True, False]
+    assert top_set(np.arange(1000.0)).sum() == 10
+
+
+@pytest.mark.parametrize("drop", ["image", "spectra", "spectral_axis"])
+def test_malformed_file_names_what_is_missing(tmp_path, capsys, drop):
+    data = tmp_path / "bad.h5"
+    write_file(data, drop=drop)
+    rc = cli_main(["benchmark", "--dataset", str(data), "--agent", "random", "--budget", "5",
+                   "--scalarizer", "band_integral:-0.3:0.3"])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert f"lacks '{drop}'" in err and str(data) in err
+
+
+def test_not_an_hdf5_file_and_bad_shapes(tmp_path, capsys):
+    bad = tmp_path / "text.h5"
+    bad.write_text("hello")
+    assert cli_main(["benchmark", "--dataset", str(bad), "--budget", "5"]) == 1
+    assert "not an HDF5 file" in capsys.readouterr().err
+    wrong = tmp_path / "wrong.h5"
+    with h5py.File(wrong, "w") as f:
+        f["image"] = np.zeros((4, 4))
+        f["spectra"] = np.zeros((4, 5, 3))
+        f["spectral_axis"] = np.zeros(3)
+    assert cli_main(["benchmark", "--dataset", str(wrong), "--budget", "5"]) == 1
+    assert "'spectra' must be (H, W, K)" in capsys.readouterr().err
+    missing = tmp_path / "nope.h5"
+    assert cli_main(["benchmark", "--dataset", str(missing), "--budget", "5"]) == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_budget_beyond_the_grid_is_refused(tmp_path, capsys):
+    data = tmp_path / "rec.h5"
+    write_file(data, size=10)
+    assert cli_main(["benchmark", "--dataset", str(data), "--budget", "101"]) == 1
+    assert "budget 101" in capsys.readouterr().err
