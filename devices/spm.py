@@ -90,6 +90,16 @@ class ScanFrameSettings(Device):
 
     def set(self, value, **kwargs):
         """Set the whole frame (a ScanFrame or a mapping of fields) after checking it."""
+        checked = self._checked(value)
+        for f, v in checked.items():
+            getattr(self, f).put(v)
+        return finished_status(self)
+
+    def check_value(self, value, **kwargs):
+        """Raise (naming the value) unless ``set(value)`` would be accepted."""
+        self._checked(value)
+
+    def _checked(self, value) -> dict:
         if isinstance(value, ScanFrame):
             updates = dataclasses.asdict(value)
         elif isinstance(value, Mapping):
@@ -107,9 +117,7 @@ class ScanFrameSettings(Device):
         checked = {f: getattr(self, f)._validator(v) for f, v in updates.items()}
         frame = dataclasses.replace(self.get_frame(), **checked)
         owner_spm(self).limits.check_frame(frame)
-        for f, v in checked.items():
-            getattr(self, f).put(v)
-        return finished_status(self)
+        return checked
 
     @property
     def pixel_size(self) -> tuple[float, float]:
@@ -156,19 +164,26 @@ class ProbePosition(Device):
 
     def set(self, value, **kwargs):
         """Move to ``value = (x, y)`` nm after checking it against the scan range."""
+        x, y = self._checked(value)
+        spm = owner_spm(self)
+        now = time.time()
+        self.x_requested.update(x, now)
+        self.y_requested.update(y, now)
+        spm.backend.move_to(x, y)
+        return finished_status(self)
+
+    def check_value(self, value, **kwargs):
+        """Raise (naming the value) unless ``value`` is an (x, y) inside the scan range."""
+        self._checked(value)
+
+    def _checked(self, value) -> tuple[float, float]:
         try:
             x, y = value
         except (TypeError, ValueError):
             raise ConfigurationError(
                 f"probe position must be a pair (x, y) in nm, got {value!r}"
             ) from None
-        spm = owner_spm(self)
-        x, y = spm.limits.check_position(x, y, what="probe position")
-        now = time.time()
-        self.x_requested.update(x, now)
-        self.y_requested.update(y, now)
-        spm.backend.move_to(x, y)
-        return finished_status(self)
+        return owner_spm(self).limits.check_position(x, y, what="probe position")
 
     @property
     def position(self) -> tuple[float, float]:

@@ -243,3 +243,24 @@ def test_importing_the_twin_does_not_import_ophyd():
             "print(any(m.split('.')[0] in ('ophyd', 'bluesky') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_simulated_limit_check_of_a_plan(spm):
+    """bluesky.simulators.check_limits finds a value beyond a limit without running the plan."""
+    import bluesky.plan_stubs as bps
+    from bluesky import RunEngine
+    from bluesky.simulators import check_limits
+
+    RunEngine({}, call_returns_result=False)  # check_limits runs in bluesky's event loop
+    before = state(spm)
+    check_limits(bps.mv(spm.bias, 4.0, spm.probe, (10.0, 10.0), spm.frame, {"width": 50.0}))
+    for plan, match in (
+        (bps.mv(spm.bias, 6.0), "bias 6.0 V"),
+        (bps.mv(spm.probe, (0.0, 300.0)), "probe position"),
+        (bps.mv(spm.frame, {"center_x": 190.0, "width": 50.0}), "scan frame corner"),
+        (bps.mv(spm.tip.dip_depth, 2.5), "dip depth 2.5 nm"),
+    ):
+        with pytest.raises(SafetyLimitError, match=match):
+            check_limits(plan)
+    assert state(spm) == before
+    assert spm.frame.width.get() == 20.0  # check_value stored nothing
