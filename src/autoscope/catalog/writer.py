@@ -115,6 +115,10 @@ class CatalogWriter:
         from bluesky_tiled_plugins import TiledWriter
 
         tiled_writer_kwargs.setdefault("batch_size", 1)
+        # TiledWriter keeps arrays of <= 16 elements in the events table, which
+        # Tiled's SQL table storage cannot hold as lists: a 16-pixel line or a
+        # 10-point spectrum came back as strings. Every array goes to array storage.
+        tiled_writer_kwargs.setdefault("max_array_size", 0)
         self._tiled_writer = TiledWriter(client, **tiled_writer_kwargs)
         self.failed_dir = Path(failed_dir)
         self.stop_timeout = stop_timeout
