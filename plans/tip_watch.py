@@ -7,7 +7,9 @@ every class per line). When the confidence in a bad state stays above
 ``threshold`` for ``patience`` windows in a row it
 
 1. stops the frame: the run (a *segment* of the frame) closes with the reason;
-2. opens a ``tip_recovery`` run, and repeats: choose a conditioning spot away
+2. opens a ``tip_recovery`` run (after a ``tip_change`` alarm it first takes
+   a check image without acting: the tip may have changed to a good one), and
+   repeats: choose a conditioning spot away
    from the region of interest, earlier spots and damaged areas; move there;
    apply the action the policy picks (bias pulse or dip); image a small check
    area there and classify it; record the step with its reason (stream
@@ -259,8 +261,10 @@ def _recover(ctx: _Context, state: str, why: str, md: dict):
     ctx.uids.append(uid)
     ctx.policy.start_episode()
     t_begin = yield from _instrument_time(spm)
+    # a tip change may have been to a good tip: look before acting
+    first = 0 if state == "tip_change" else 1
     try:
-        for step in range(1, ctx.max_actions + 1):
+        for step in range(first, ctx.max_actions + 1):
             spot = choose_conditioning_spot(
                 spm.limits.scan_range, ctx.roi, ctx.spots, ctx.damaged,
                 check_size=max(ctx.check_frame.width, ctx.check_frame.height),
@@ -268,30 +272,39 @@ def _recover(ctx: _Context, state: str, why: str, md: dict):
             )
             ctx.spots.append(spot)
             yield from bps.mv(spm.probe, spot)
-            action = ctx.policy.choose(state)
-            reason = ctx.policy.explain(state, action)
+            if step == 0:
+                action = None
+                reason = "the tip changed during the frame: check it before conditioning"
+            else:
+                action = ctx.policy.choose(state)
+                reason = ctx.policy.explain(state, action)
             t0 = yield from _instrument_time(spm)
             try:
-                yield from _apply(spm, action)
+                if action is not None:
+                    yield from _apply(spm, action)
                 after = yield from _check(ctx, spot)
             except InstrumentFault as exc:
                 ctx.damaged.append((spot[0], spot[1], ctx.clearance))
                 after = None
-                reason += f"; {type(exc).__name__} during the action: {exc}"
+                reason += f"; {type(exc).__name__} during the step: {exc}"
             t1 = yield from _instrument_time(spm)
             new_state = after.label if after is not None else state
-            ctx.policy.update(state, action, new_state, t1 - t0)
+            if action is not None:
+                ctx.policy.update(state, action, new_state, t1 - t0)
             log = ctx.action_log
             for sig, value in (
-                (log.step, step), (log.action, action.name), (log.action_kind, action.kind),
-                (log.magnitude, action.magnitude), (log.spot_x, spot[0]), (log.spot_y, spot[1]),
+                (log.step, step), (log.action, action.name if action else "check only"),
+                (log.action_kind, action.kind if action else "none"),
+                (log.magnitude, action.magnitude if action else float("nan")),
+                (log.spot_x, spot[0]), (log.spot_y, spot[1]),
                 (log.state_before, state), (log.state_after, new_state),
                 (log.p_bad_after, after.p_bad if after is not None else float("nan")),
                 (log.t_start, t0), (log.t_end, t1), (log.reason, reason),
             ):
                 sig.put(value)
             yield from bps.trigger_and_read([log], name="tip_actions")
-            logger.info("tip recovery step %d: %s -> %s (%s)", step, action.name, new_state, reason)
+            logger.info("tip recovery step %d: %s -> %s (%s)", step,
+                        action.name if action else "check", new_state, reason)
             state = new_state
             if state in GOOD:
                 t_end = yield from _instrument_time(spm)
