@@ -356,6 +356,8 @@ class DKLModel(SurrogateModel):
         Principal components fed to the MLP (0: the raw patch pixels).
     spatial : bool
         Add the coordinate kernel.
+    spatial_weight : float
+        Starting output scale of the coordinate kernel (the patch kernel starts at 1).
     **kwargs
         Passed to :class:`SurrogateModel` (iterations, lr, weight_decay, seed).
     """
@@ -370,6 +372,7 @@ class DKLModel(SurrogateModel):
         latent: int = 2,
         pca: int = 16,
         spatial: bool = True,
+        spatial_weight: float = 0.3,
         seed: int = 0,
         **kwargs,
     ):
@@ -396,7 +399,7 @@ class DKLModel(SurrogateModel):
                 )
             )
             coords.base_kernel.lengthscale = 0.1
-            coords.outputscale = 0.3
+            coords.outputscale = float(spatial_weight)
             kernel = kernel + coords
         self.spatial = bool(spatial)
         super().__init__(inputs, features, kernel, seed=seed, **kwargs)
