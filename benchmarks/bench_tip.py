@@ -51,7 +51,7 @@ GOOD_KINDS = ("sharp", "adsorbate")
 
 
 def bench_accuracy(clf: TipClassifier, frames: int, seed: int) -> dict:
-    """Held-out frames on seeds 20000-20039 (training uses 0-39, the training report 10000-10019)."""
+    """Held-out frames on seeds 20000-20039 (training: 0-39; training report: 10000-10019)."""
     specs = dataset.random_specs(frames, range(20_000, 20_040), np.random.default_rng((seed, 11)))
     images = [dataset.scan(s) for s in specs]
     out = {"frames": frames, "seeds": [20_000, 20_040],
@@ -71,7 +71,8 @@ def _delay_trial(clf, seed: int, threshold: float, patience: int, pixels: int = 
     twin = TwinSPM("si100_h", seed=seed, tip="sharp", tip_change_rate=0.0)
     px = float(rng.uniform(0.06, 0.14))
     lines = before + after
-    frame = ScanFrame(center_x=float(rng.uniform(-200, 200)), center_y=float(rng.uniform(-200, 200)),
+    frame = ScanFrame(center_x=float(rng.uniform(-200, 200)),
+                      center_y=float(rng.uniform(-200, 200)),
                       width=px * pixels, height=px * lines, pixels=pixels, lines=lines,
                       line_time=1.0, angle=float(rng.uniform(0, 360)))
     roll = RollingTipClassifier(clf)
@@ -244,7 +245,11 @@ def bench_soak(weights: Path, policy_path: Path, hours: float, seed: int, line_t
                 and truth[round(t, 6)].kind_end in GOOD_KINDS for t in assembled.values()]
         sharp = [truth[round(t, 6)].kind_start == "sharp" and truth[round(t, 6)].kind_end == "sharp"
                  for t in assembled.values()]
+        kinds_seen = set()
+        for t in assembled.values():
+            kinds_seen |= {truth[round(t, 6)].kind_start, truth[round(t, 6)].kind_end}
         frames.append({
+            "bad_kinds": sorted(kinds_seen - set(GOOD_KINDS)),
             "complete": len(assembled) == lines,
             "good": len(assembled) == lines and all(good),
             "sharp": len(assembled) == lines and all(sharp),
@@ -269,6 +274,8 @@ def bench_soak(weights: Path, policy_path: Path, hours: float, seed: int, line_t
         "share_good_frames": float(np.mean([f["good"] for f in frames])),
         "share_sharp_frames": float(np.mean([f["sharp"] for f in frames])),
         "share_good_of_complete": float(np.mean([f["good"] for f in frames if f["complete"]])),
+        "bad_frames_by_kind": {k: sum(k in f["bad_kinds"] for f in frames)
+                               for k in ("blunt", "multi", "unstable")},
         "recoveries": sum(f["recoveries"] for f in frames),
         "spontaneous_tip_changes": sum(e.cause == "spontaneous" for e in twin.truth.tip_history),
         "faults_injected": faults_injected,
@@ -287,7 +294,7 @@ def main(argv=None) -> int:
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--soak-hours", type=float, default=48.0)
-    parser.add_argument("--soak-line-time", type=float, default=3.0)
+    parser.add_argument("--soak-line-time", type=float, default=2.0)
     parser.add_argument("--fault-rate", type=float, default=0.25, help="faults per instrument hour")
     parser.add_argument("--policy-file", type=Path, default=None,
                         help="learned policy JSON (written by the policy section, read by soak)")
@@ -321,7 +328,8 @@ def main(argv=None) -> int:
               f"AUC {a['good_bad_auc']:.3f}  per class {a['per_class']}")
     if "delay" in args.only:
         results["delay"] = bench_delay(clf, 20 if q else 100, args.threshold, args.patience)
-        print(f"delay: {json.dumps({k: v for k, v in results['delay'].items() if k != 'delay_by_kind'})}")
+        shown = {k: v for k, v in results["delay"].items() if k != "delay_by_kind"}
+        print(f"delay: {json.dumps(shown)}")
     if "inference" in args.only:
         results["inference"] = bench_inference(clf, threads=2, repeats=50 if q else 300)
         torch.set_num_threads(1)
@@ -329,16 +337,19 @@ def main(argv=None) -> int:
     if "policy" in args.only:
         results["policy"] = bench_policy(40 if q else 300, 40 if q else 300, 10 if q else 40,
                                          clf, policy_path)
-        print(f"policy: {json.dumps({k: results['policy'][k] for k in results['policy'] if k != 'learned_p_success'})}")
+        shown = {k: v for k, v in results["policy"].items() if k != "learned_p_success"}
+        print(f"policy: {json.dumps(shown)}")
     if "soak" in args.only:
         if not Path(policy_path).is_file():
             train_thompson_on_twin(40 if q else 300, seed=0, first_env_seed=0).save(policy_path)
         results["soak"] = bench_soak(weights, policy_path, 2.0 if q else args.soak_hours,
                                      args.seed, args.soak_line_time, args.fault_rate)
         s = results["soak"]
-        print(f"soak: {s['instrument_hours']:.1f} h, {s['frames']} frames, good {s['share_good_frames']:.3f}, "
-              f"lines without event {s['lines_measured_without_event']}, rss {s['rss_first_half_max_mb']} -> "
-              f"{s['rss_second_half_max_mb']} MB, given up {len(s['frames_given_up'])}")
+        print(f"soak: {s['instrument_hours']:.1f} h, {s['frames']} frames, "
+              f"good {s['share_good_frames']:.3f}, "
+              f"lines without event {s['lines_measured_without_event']}, "
+              f"rss {s['rss_first_half_max_mb']} -> {s['rss_second_half_max_mb']} MB, "
+              f"given up {len(s['frames_given_up'])}")
     results["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1, default=str))

@@ -43,7 +43,12 @@ from ophyd import Device, Signal
 
 from autoscope.agents.tip.classes import CLASSES, GOOD
 from autoscope.agents.tip.policy import POLICIES, Action, make_policy
-from autoscope.agents.tip.rolling import BadTipDetector, LineVerdict, RollingTipClassifier, summarize
+from autoscope.agents.tip.rolling import (
+    BadTipDetector,
+    LineVerdict,
+    RollingTipClassifier,
+    summarize,
+)
 from autoscope.agents.tip.spots import choose_conditioning_spot
 from autoscope.agents.tip.weights import TipClassifier
 from autoscope.devices.backend import ScanFrame
@@ -215,7 +220,8 @@ def _instrument_time(spm):
 
 def _apply(spm, action: Action):
     if action.kind == "pulse":
-        yield from bps.mv(spm.tip.pulse_voltage, action.magnitude, spm.tip.pulse_width, action.width)
+        yield from bps.mv(spm.tip.pulse_voltage, action.magnitude,
+                          spm.tip.pulse_width, action.width)
         yield from bps.mv(spm.tip.action, "pulse")
     else:
         yield from bps.mv(spm.tip.dip_depth, action.magnitude)

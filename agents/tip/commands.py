@@ -20,7 +20,8 @@ import torch
 logger = logging.getLogger(__name__)
 
 TINY = {"frames": 100, "test_frames": 20, "members": 2, "width": 8, "epochs": 10, "lines": 32,
-        "tile": 64, "batch_size": 32, "samples": ("si100_h",), "tips": ("sharp", "blunt", "unstable")}
+        "tile": 64, "batch_size": 32, "samples": ("si100_h",),
+        "tips": ("sharp", "blunt", "unstable")}
 """``--tiny``: Si(100)-H only, frames starting sharp, blunt or unstable (changes may lead to
 any kind); enough to test the machinery, not for use."""
 

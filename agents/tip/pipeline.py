@@ -114,7 +114,8 @@ def run_pipeline(config: PipelineConfig = PipelineConfig()) -> tuple[TipClassifi
         train_images, config.n_lines, rng, copies=config.copies, stride=config.stride,
         config=AugmentConfig(out_width=config.tile),
     )
-    logger.info("training on %d windows, per class %s", len(y), np.bincount(y, minlength=len(CLASSES)))
+    counts = np.bincount(y, minlength=len(CLASSES))
+    logger.info("training on %d windows, per class %s", len(y), counts)
     t1 = time.perf_counter()
     ens = train_ensemble(
         x, y, TrainConfig(members=config.members, width=config.width, epochs=config.epochs,
@@ -122,16 +123,20 @@ def run_pipeline(config: PipelineConfig = PipelineConfig()) -> tuple[TipClassifi
     )
     t_train = time.perf_counter() - t1
     clf = TipClassifier(ens, n_lines=config.n_lines, tile_width=config.tile)
-    held = evaluate_frames(clf, dataset.full_width_windows(test_images, config.n_lines, config.stride))
+    held = evaluate_frames(
+        clf, dataset.full_width_windows(test_images, config.n_lines, config.stride)
+    )
     by_sample = {}
     for s in config.samples:
         imgs = [im for im in test_images if im.spec.sample == s]
         if imgs:
-            by_sample[s] = evaluate_frames(clf, dataset.full_width_windows(imgs, config.n_lines, config.stride))
+            by_sample[s] = evaluate_frames(
+                clf, dataset.full_width_windows(imgs, config.n_lines, config.stride)
+            )
     report = {
         "config": asdict(config),
         "train_windows": int(len(y)),
-        "train_windows_per_class": dict(zip(CLASSES, map(int, np.bincount(y, minlength=len(CLASSES))))),
+        "train_windows_per_class": dict(zip(CLASSES, map(int, counts))),
         "train_data": dataset.describe_specs([im.spec for im in train_images]),
         "test_data": dataset.describe_specs([im.spec for im in test_images]),
         "held_out": held,
@@ -141,5 +146,7 @@ def run_pipeline(config: PipelineConfig = PipelineConfig()) -> tuple[TipClassifi
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     clf.metadata = {k: report[k] for k in ("config", "train_data", "created")}
-    clf.metadata["held_out"] = {k: held[k] for k in ("accuracy", "good_bad_accuracy", "good_bad_auc")}
+    clf.metadata["held_out"] = {
+        k: held[k] for k in ("accuracy", "good_bad_accuracy", "good_bad_auc")
+    }
     return clf, report

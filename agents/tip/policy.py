@@ -134,7 +134,10 @@ class RuleBasedPolicy:
     def explain(self, state: str, action: Action) -> str:
         """Why ``action`` was chosen (for the catalog)."""
         rung = self.actions.index(action) + 1
-        return f"rule-based escalation: attempt {self._attempt + 1}, rung {rung}/{len(self.actions)}"
+        return (
+            f"rule-based escalation: attempt {self._attempt + 1}, "
+            f"rung {rung}/{len(self.actions)}"
+        )
 
 
 @dataclass

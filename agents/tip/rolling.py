@@ -80,7 +80,9 @@ class RollingTipClassifier:
         self._retrace.clear()
         self._count = 0
 
-    def push(self, trace: np.ndarray, retrace: np.ndarray, index: int | None = None) -> LineVerdict | None:
+    def push(
+        self, trace: np.ndarray, retrace: np.ndarray, index: int | None = None
+    ) -> LineVerdict | None:
         """Add one line; return the verdict once ``n_lines`` lines are buffered, else None.
 
         A line of a different width than the buffered ones starts a new window.

@@ -81,7 +81,9 @@ def train_member(x: np.ndarray, y: np.ndarray, config: TrainConfig, seed: int) -
     return net
 
 
-def train_ensemble(x: np.ndarray, y: np.ndarray, config: TrainConfig = TrainConfig()) -> TipEnsemble:
+def train_ensemble(
+    x: np.ndarray, y: np.ndarray, config: TrainConfig = TrainConfig()
+) -> TipEnsemble:
     """Train ``config.members`` networks, each on a bootstrap resample, seeds ``seed + i``."""
     _check_xy(x, y)
     rng = np.random.default_rng(config.seed)
@@ -131,11 +133,15 @@ def evaluate(ensemble, x: np.ndarray, y: np.ndarray, batch: int = 256) -> dict:
     """
     _check_xy(x, y)
     outs = [ensemble.predict(x[i : i + batch]) for i in range(0, len(y), batch)]
-    return metrics(np.concatenate([o.label for o in outs]), np.concatenate([o.p_bad for o in outs]), y)
+    label = np.concatenate([o.label for o in outs])
+    return metrics(label, np.concatenate([o.p_bad for o in outs]), y)
 
 
 def evaluate_frames(classifier, frames: list[tuple[np.ndarray, np.ndarray]]) -> dict:
-    """:func:`evaluate` over per-frame window batches of different widths (``classifier.predict``)."""
+    """:func:`evaluate` over per-frame batches of windows of different widths.
+
+    ``classifier`` is anything with ``predict(windows) -> EnsembleOutput``.
+    """
     labels, p_bads, ys = [], [], []
     for x, y in frames:
         _check_xy(x, y)

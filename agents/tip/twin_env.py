@@ -106,7 +106,10 @@ class TwinTipEnv:
 
 def train_thompson_on_twin(episodes: int = 300, seed: int = 0, first_env_seed: int = 0,
                            **env_options) -> ThompsonPolicy:
-    """A :class:`ThompsonPolicy` trained on ``episodes`` twin tips (seeds from ``first_env_seed``)."""
+    """A :class:`ThompsonPolicy` trained on ``episodes`` twin tips.
+
+    Environment ``i`` is ``TwinTipEnv(first_env_seed + i, **env_options)``.
+    """
     policy = ThompsonPolicy(seed=seed)
     train_policy(policy, lambda i: TwinTipEnv(first_env_seed + i, **env_options), episodes)
     return policy

@@ -38,7 +38,9 @@ def test_weights_roundtrip(tmp_path):
     path = clf.save(tmp_path / "sub" / "w.weights.pt")
     again = TipClassifier.load(path)
     x = np.random.default_rng(1).normal(size=(2, 3, 8, 32)).astype(np.float32)
-    np.testing.assert_allclose(again.ensemble.predict(x).proba, clf.ensemble.predict(x).proba, atol=1e-6)
+    np.testing.assert_allclose(
+        again.ensemble.predict(x).proba, clf.ensemble.predict(x).proba, atol=1e-6
+    )
     assert again.n_lines == 8 and again.metadata == {"note": "untrained"}
     with pytest.raises(ConfigurationError, match="autoscope tip train"):
         TipClassifier.load(tmp_path / "missing.weights.pt")

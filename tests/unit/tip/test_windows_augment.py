@@ -11,7 +11,8 @@ def _image(seed=0, h=32, w=96):
     rng = np.random.default_rng(seed)
     x = np.arange(w) * 0.1
     y = np.arange(h)[:, None] * 0.1
-    z = 0.05 * np.sin(2 * np.pi * x / 0.4) * np.cos(2 * np.pi * y / 0.4) + rng.normal(0, 0.003, (h, w))
+    z = 0.05 * np.sin(2 * np.pi * x / 0.4) * np.cos(2 * np.pi * y / 0.4)
+    z = z + rng.normal(0, 0.003, (h, w))
     return z, z + 0.002
 
 
