@@ -321,7 +321,8 @@ def bench_real(clf: TipClassifier, figure: Path, target_px: float = 0.08) -> dic
             px = im.pixel_size[0]
             k = max(1, int(round(target_px / px)))
             trace, retrace = _block_mean(trace, k), _block_mean(retrace, k)
-            note = f"{im.scan_size[0]:.1f} nm, {im.pixels} px, block-averaged x{k} to {px * k:.3f} nm"
+            note = (f"{im.scan_size[0]:.1f} nm, {im.pixels} px, "
+                    f"block-averaged x{k} to {px * k:.3f} nm")
         else:
             trace = rawimage.parse_raw_image(data, source)
             retrace = trace
@@ -397,8 +398,10 @@ def main(argv=None) -> int:
         print(f"delay: {json.dumps(shown)}")
     if "inference" in args.only:
         results["inference"] = bench_inference(clf, threads=2, repeats=50 if q else 300)
+        results["inference_1_thread"] = bench_inference(clf, threads=1, repeats=50 if q else 300)
         torch.set_num_threads(1)
         print(f"inference: {results['inference']}")
+        print(f"inference, 1 thread: {results['inference_1_thread']}")
     if "policy" in args.only:
         results["policy"] = bench_policy(40 if q else 300, 40 if q else 300, 10 if q else 40,
                                          clf, policy_path)
