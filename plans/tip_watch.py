@@ -26,7 +26,8 @@ the plan raises :class:`TipRecoveryFailed`.
 All runs of one frame share ``frame_uid`` in their start documents.
 """
 
-from __future__ import annotations
+# No "from __future__ import annotations": the queue server reads the annotations as
+# objects to describe and validate plan parameters.
 
 import dataclasses
 import logging

@@ -115,3 +115,26 @@ def test_bad_arguments_are_refused_before_anything_moves(tiny_weights):
     with pytest.raises(ConfigurationError, match="no tip-classifier weights"):
         list(tip_watched_image(spm, **FRAME, weights="/nonexistent/w.weights.pt"))
     assert spm.backend.time() == t0
+
+
+def test_queue_server_describes_and_validates_the_watched_plan():
+    from bluesky_queueserver.manager.profile_ops import (
+        existing_plans_and_devices_from_nspace,
+        validate_plan,
+    )
+
+    ns = {"tip_watched_image": tip_watched_image, "spm": _spm("sharp")}
+    plans_desc, devices_desc, _, _ = existing_plans_and_devices_from_nspace(nspace=ns)
+    desc = plans_desc["tip_watched_image"]
+    params = {p["name"]: p for p in desc["parameters"]}
+    assert params["spm"]["annotation"]["type"] == "__READABLE__"
+    assert all(p.get("description") for p in params.values())
+    ok, msg = validate_plan(
+        {"name": "tip_watched_image", "args": ["spm"],
+         "kwargs": {"policy": "thompson", "threshold": 0.9, "weights": "/data/w.weights.pt"}},
+        allowed_plans=plans_desc, allowed_devices=devices_desc)
+    assert ok, msg
+    ok, msg = validate_plan({"name": "tip_watched_image", "args": ["spm"],
+                             "kwargs": {"patience": 2.5}},
+                            allowed_plans=plans_desc, allowed_devices=devices_desc)
+    assert not ok and "patience" in msg
