@@ -68,3 +68,26 @@ def test_no_alarm_on_a_good_tip(tiny_weights):
     twin = TwinSPM("si100_h", seed=40_002, tip="sharp", tip_change_rate=0.0)
     frame = ScanFrame(center_x=-40.0, width=9.6, height=6.4, pixels=96, lines=64, line_time=0.5)
     assert _watch_frame(clf, twin, frame) == []
+
+
+def test_callback_watches_raster_image_lines_as_they_arrive(tiny_weights):
+    from bluesky import RunEngine
+
+    from autoscope.agents.tip.rolling import TipWatchCallback
+    from autoscope.devices import make_spm
+    from autoscope.plans.imaging import raster_image
+
+    clf = TipClassifier.load(tiny_weights)
+    watch = TipWatchCallback(RollingTipClassifier(clf), "spm_line_topography_trace",
+                             "spm_line_topography_retrace", BadTipDetector(0.8, 3))
+    RE = RunEngine({}, call_returns_result=False)
+    RE.subscribe(watch)
+    spm = make_spm("twin", sample="si100_h", seed=40_004, tip="sharp", tip_change_rate=0.0)
+    frame = dict(center_x=60.0, width=9.6, height=6.4, pixels=96, lines=64, line_time=0.5)
+    RE(raster_image(spm, **frame))
+    assert [v.line for v in watch.verdicts] == list(range(15, 64))
+    assert watch.alarms == []
+    spm.backend.set_tip("blunt")
+    RE(raster_image(spm, **frame))
+    assert len(watch.verdicts) == 49  # a new run starts a new window
+    assert watch.alarms and watch.alarms[0][0] <= 15 + 3
