@@ -184,6 +184,15 @@ def _rss_mb() -> float:
     return float("nan")  # pragma: no cover
 
 
+def _truth_line_bytes(twin) -> int:
+    """Rough size of one ground-truth line record kept by the twin (it keeps them all)."""
+    if not twin.truth.lines:
+        return 0
+    rec = twin.truth.lines[-1]
+    fields = rec.__dataclass_fields__
+    return sys.getsizeof(rec) + sum(sys.getsizeof(getattr(rec, f)) for f in fields)
+
+
 def bench_soak(weights: Path, policy_path: Path, hours: float, seed: int, line_time: float,
                fault_rate_per_h: float) -> dict:
     """Unattended watched imaging on one twin for ``hours`` instrument hours."""
@@ -261,6 +270,11 @@ def bench_soak(weights: Path, policy_path: Path, hours: float, seed: int, line_t
             "lines_lost": len(set(truth) - measured),
             "outcome": outcome,
         })
+        for u in runs:  # processed: keep the collector's memory flat
+            events.pop(u, None)
+            starts.pop(u, None)
+        for d in [d for d, (run, _) in streams.items() if run in runs]:
+            del streams[d]
         rss.append((twin.time() / 3600, _rss_mb()))
         if k % 10 == 0:
             log.info("soak %.1f h: %d frames, %.1f%% good, rss %.0f MB", twin.time() / 3600,
@@ -286,6 +300,8 @@ def bench_soak(weights: Path, policy_path: Path, hours: float, seed: int, line_t
         "frames_given_up": failures,
         "lines_measured_without_event": sum(f["lines_lost"] for f in frames),
         "rss_mb": rss,
+        "twin_truth_records": len(twin.truth.lines) + len(twin.truth.tip_history),
+        "twin_truth_mb_estimate": (len(twin.truth.lines) * _truth_line_bytes(twin)) / 2**20,
         "rss_first_half_max_mb": max(first) if first else None,
         "rss_second_half_max_mb": max(half) if half else None,
     }
