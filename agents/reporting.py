@@ -34,7 +34,7 @@ import math
 
 import numpy as np
 
-__all__ = ["REPORT_STREAM", "data_keys", "report_values"]
+__all__ = ["REPORT_STREAM", "data_keys", "report_metadata", "report_values"]
 
 REPORT_STREAM = "agent"
 
@@ -122,3 +122,24 @@ def report_values(report: dict, q: int, observed: list[tuple[int, float]]) -> di
         "agent_acquisition": np.asarray(report["acquisition_map"], dtype=float),
         "agent_measured": np.asarray(report["measured"], dtype=np.uint8),
     }
+
+
+def report_metadata(agent, experiment=None) -> dict:
+    """Start-document metadata of an ``agent_report`` run (what a reader needs to rebuild maps)."""
+    c = agent.candidates
+    md = {
+        "plan_name": "agent_report",
+        "agent": agent.kind,
+        "acquisition": agent.acquisition,
+        "batch_size": agent.batch_size,
+        "budget": agent.budget,
+        "seed": agent.seed,
+        "candidates_shape": list(c.shape),
+        "candidate_units": c.units,
+        "candidate_origin": c.positions[0].tolist(),
+        "patch_size": c.patch_size,
+    }
+    if experiment is not None:
+        md["scalarizer"] = experiment._scalarizer.name
+        md["channel"] = experiment.channel
+    return md

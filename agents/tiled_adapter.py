@@ -21,7 +21,7 @@ from event_model import compose_run
 
 from autoscope.agents.agent import ActiveLearningAgent
 from autoscope.agents.experiment import Measurements, SpectraExperiment
-from autoscope.agents.reporting import REPORT_STREAM, data_keys, report_values
+from autoscope.agents.reporting import REPORT_STREAM, data_keys, report_metadata, report_values
 
 __all__ = ["TiledAdapter", "read_reports"]
 
@@ -91,23 +91,7 @@ class TiledAdapter:
             self.writer(name, doc)
 
     def _open(self) -> None:
-        c = self.agent.candidates
-        md = {
-            "plan_name": "agent_report",
-            "campaign": self.campaign,
-            "agent": self.agent.kind,
-            "acquisition": self.agent.acquisition,
-            "batch_size": self.agent.batch_size,
-            "budget": self.agent.budget,
-            "seed": self.agent.seed,
-            "candidates_shape": list(c.shape),
-            "candidate_units": c.units,
-            "candidate_origin": c.positions[0].tolist(),
-            "patch_size": c.patch_size,
-            "scalarizer": self.experiment._scalarizer.name,
-            "channel": self.experiment.channel,
-            **self.md,
-        }
+        md = {**report_metadata(self.agent, self.experiment), "campaign": self.campaign, **self.md}
         self._bundle = compose_run(metadata=md)
         self.report_uid = self._bundle.start_doc["uid"]
         self._emit("start", self._bundle.start_doc)

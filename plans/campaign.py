@@ -1,0 +1,393 @@
+"""The autonomous campaign: overview image -> candidates -> seed points -> suggest / measure / ingest.
+
+:func:`autonomous_campaign` is the plan a user or the queue server runs (plain
+arguments only; the agent is chosen by name). It is built from two stubs that
+scripts and the demo can use with their own objects:
+
+- :func:`overview_candidates`: record the overview image (``raster_image``)
+  and turn it into the candidate set (every pixel, with its patch);
+- :func:`campaign_loop`: until the budget is spent or the stop rule fires,
+  ask the agent for points, measure them with ``spectra_at`` (one run per
+  step, tagged with the campaign id and step), ingest the scalarized spectra
+  and write the agent's report as an ``agent_report`` run (stream ``"agent"``,
+  data keys of :mod:`autoscope.agents.reporting`).
+
+An exception inside the agent never stops the microscope: the step falls back
+to an exploration choice and the failure is recorded (in the report's
+``agent_error`` and the summary). Pausing works at every checkpoint of the
+measuring plans (between spectra, between scan lines); on resume the loop
+goes on where it was. A progress bar (tqdm) shows the budget used and the
+instrument time spent and left.
+"""
+
+# No "from __future__ import annotations": the queue server reads the annotations as
+# objects to describe and validate plan parameters.
+
+import logging
+import uuid
+from typing import Optional
+
+import bluesky.plan_stubs as bps
+import bluesky.preprocessors as bpp
+import numpy as np
+from bluesky.protocols import Readable
+
+from autoscope.errors import ConfigurationError
+from autoscope.plans.imaging import raster_image
+from autoscope.plans.spectroscopy import spectra_at
+
+__all__ = ["autonomous_campaign", "campaign_loop", "overview_candidates"]
+
+log = logging.getLogger(__name__)
+
+
+class _Collector:
+    """Keeps the documents of the runs of one wrapped plan."""
+
+    def __init__(self):
+        self.docs = []
+
+    def __call__(self, name, doc):
+        self.docs.append((name, doc))
+
+
+def _image_from_documents(docs, channel: str) -> np.ndarray:
+    """Assemble the trace image of ``channel`` from a raster_image run's documents.
+
+    ``channel`` may also be ``"piezoresponse"``: amplitude * cos(phase) of a PFM image.
+    """
+    start = next(d for n, d in docs if n == "start")
+    keys = start["image_keys"]
+    h, w = start["image_shape"]
+    line_key = start["line_key"]
+
+    def assemble(ch):
+        if ch not in keys:
+            raise ConfigurationError(
+                f"overview channel {ch!r} is not an image channel; known: {sorted(keys)}"
+            )
+        img = np.full((h, w), np.nan)
+        trace = keys[ch][0]
+        for n, d in docs:
+            if n == "event" and trace in d["data"]:
+                img[int(d["data"][line_key])] = np.asarray(d["data"][trace], dtype=float)
+        return img
+
+    if channel == "piezoresponse" and "piezoresponse" not in keys:
+        return assemble("amplitude") * np.cos(np.deg2rad(assemble("phase")))
+    return assemble(channel)
+
+
+def overview_candidates(
+    spm,
+    center_x: float,
+    center_y: float,
+    width: float,
+    height: float,
+    pixels: int,
+    line_time: float,
+    channel: str,
+    patch_size: Optional[int] = None,
+    md: Optional[dict] = None,
+):
+    """Plan stub: record the overview image and return ``(candidates, image, run uid)``."""
+    from autoscope.agents.candidates import CandidateSet
+
+    collector = _Collector()
+    uid = yield from bpp.subs_wrapper(
+        raster_image(spm, center_x, center_y, width, height, pixels, pixels, line_time, md=md),
+        collector,
+    )
+    image = _image_from_documents(collector.docs, channel)
+    if not np.isfinite(image).all():
+        raise ConfigurationError("the overview image is incomplete (lines missing)")
+    candidates = CandidateSet.from_image(
+        image,
+        patch_size=patch_size,
+        pixel_size=width / pixels,
+        origin=(center_x - width / 2, center_y - height / 2),
+    )
+    return candidates, image, uid
+
+
+def _report_signals(shape, q, units):
+    from ophyd import Signal
+
+    from autoscope.agents.reporting import data_keys
+
+    signals = {}
+    for key, dk in data_keys(shape, q, units).items():
+        if dk["dtype"] == "array":
+            value = np.zeros(dk["shape"], dtype=np.dtype(dk["dtype_numpy"]))
+        elif dk["dtype"] == "string":
+            value = ""
+        elif dk["dtype"] == "integer":
+            value = 0
+        else:
+            value = 0.0
+        signals[key] = Signal(name=key, value=value)
+    return signals
+
+
+def _write_report(signals, values, md):
+    """One ``agent_report`` run with one event in stream ``"agent"``."""
+    from autoscope.agents.reporting import REPORT_STREAM
+
+    @bpp.run_decorator(md=md)
+    def inner():
+        for key, value in values.items():
+            signals[key].put(value)
+        yield from bps.trigger_and_read(list(signals.values()), name=REPORT_STREAM)
+
+    return (yield from inner())
+
+
+def campaign_loop(
+    spm,
+    agent,
+    experiment,
+    budget: int,
+    spectroscopy: Optional[dict] = None,
+    stop_uncertainty: Optional[float] = None,
+    report_every: int = 1,
+    campaign_id: Optional[str] = None,
+    progress: bool = True,
+    md: Optional[dict] = None,
+):
+    """Plan stub: the suggest / measure / ingest loop; returns a summary dict.
+
+    Parameters
+    ----------
+    spm : the SPM device
+    agent : :class:`autoscope.agents.agent.ActiveLearningAgent`
+    experiment : :class:`autoscope.agents.experiment.SpectraExperiment`
+    budget : int, total spectra (seed points included; counts what the agent
+        has measured already)
+    spectroscopy : dict, keyword arguments of ``spectra_at`` (start, stop, n_points ...)
+    stop_uncertainty : float, optional
+        Stop early when the largest predicted standard deviation over the
+        unmeasured candidates falls below this (units of the scalar).
+    report_every : int, write the agent's report every this many steps (and at the end)
+    campaign_id : str, ties the runs of the campaign together
+    progress : bool, show a progress bar
+    md : dict, merged into every run's metadata
+
+    Returns
+    -------
+    dict with ``campaign``, ``measured``, ``steps``, ``failures`` (list of
+    ``{"step", "error"}``), ``stopped_by`` (``"budget"`` or ``"uncertainty"``),
+    ``spectra_uids``, ``report_uids``, ``instrument_seconds``.
+    """
+    from tqdm.auto import tqdm
+
+    from autoscope.agents.reporting import report_metadata, report_values
+
+    if report_every < 1:
+        raise ConfigurationError(f"report_every must be >= 1, got {report_every}")
+    if budget < 1:
+        raise ConfigurationError(f"budget must be >= 1, got {budget}")
+    spectroscopy = dict(spectroscopy or {})
+    campaign_id = campaign_id or str(uuid.uuid4())
+    md = dict(md or {})
+    signals = _report_signals(agent.candidates.shape, agent.batch_size, agent.candidates.units)
+    failures: list[dict] = []
+    spectra_uids: list[str] = []
+    report_uids: list[str] = []
+    pending_obs: list[tuple[int, float]] = []
+    stopped_by = "budget"
+    t0 = yield from bps.rd(spm.instrument_time)
+    t0 = float(t0)
+    bar = tqdm(total=budget, initial=agent.n_measured, unit="spectrum", disable=not progress,
+               desc="campaign")
+    step = 0
+    try:
+        while agent.n_measured < budget:
+            n = min(agent.batch_size, budget - agent.n_measured)
+            try:
+                idx = agent.suggest_indices(n)
+            except Exception as exc:  # never stop the microscope for the agent's sake
+                error = f"{type(exc).__name__}: {exc}"
+                log.warning("agent failed at step %d (%s); exploring instead", step, error)
+                failures.append({"step": step, "error": error})
+                idx = agent.fallback_indices(n)
+            else:
+                if agent.steps and agent.steps[-1].source == "fallback":
+                    failures.append({"step": step, "error": agent.steps[-1].error})
+            points = agent.candidates.positions[idx]
+            collector = _Collector()
+            uid = yield from bpp.subs_wrapper(
+                spectra_at(spm, points.tolist(), md={**md, "campaign": campaign_id,
+                                                     "campaign_step": step}, **spectroscopy),
+                collector,
+            )
+            spectra_uids.append(uid if isinstance(uid, str) else collector.docs[0][1]["uid"])
+            try:
+                m = experiment.unpack_documents(collector.docs)
+                values = m.values
+                if len(values) != len(idx):
+                    raise ConfigurationError(f"expected {len(idx)} spectra, got {len(values)}")
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                log.warning("could not use the spectra of step %d (%s)", step, error)
+                failures.append({"step": step, "error": error})
+                values = np.full(len(idx), np.nan)
+            # the agent decides among candidate pixels: the spectrum counts for the pixel
+            # asked for (the reported position is in the spectra run)
+            agent.ingest_indices(idx, values)
+            pending_obs += list(zip(idx.tolist(), np.asarray(values, float).tolist()))
+            bar.update(len(idx))
+            t_now = float((yield from bps.rd(spm.instrument_time)))
+            used = t_now - t0
+            per = used / max(agent.n_measured, 1)
+            bar.set_postfix_str(
+                f"instrument {used / 60:.1f} min, ~{per * (budget - agent.n_measured) / 60:.1f} min left"
+            )
+            last = agent.n_measured >= budget
+            uncertain = agent.max_uncertainty()
+            if stop_uncertainty is not None and np.isfinite(uncertain) and uncertain < stop_uncertainty:
+                stopped_by = "uncertainty"
+                last = True
+            if step % report_every == 0 or last:
+                values_report = report_values(agent.report(), agent.batch_size, pending_obs)
+                pending_obs = []
+                ruid = yield from _write_report(
+                    signals,
+                    values_report,
+                    {**report_metadata(agent, experiment), **md, "campaign": campaign_id,
+                     "campaign_step": step},
+                )
+                report_uids.append(ruid)
+            step += 1
+            if last:
+                break
+    finally:
+        bar.close()
+    t_end = float((yield from bps.rd(spm.instrument_time)))
+    return {
+        "campaign": campaign_id,
+        "measured": agent.n_measured,
+        "steps": step,
+        "failures": failures,
+        "stopped_by": stopped_by,
+        "spectra_uids": spectra_uids,
+        "report_uids": report_uids,
+        "instrument_seconds": t_end - t0,
+    }
+
+
+def autonomous_campaign(
+    spm: Readable,
+    agent: str = "dkl",
+    scalarizer: str = "loop_area",
+    channel: str = "piezoresponse",
+    budget: int = 100,
+    batch_size: int = 1,
+    n_seed: Optional[int] = None,
+    acquisition: str = "ei",
+    patch_size: Optional[int] = None,
+    center_x: float = 0.0,
+    center_y: float = 0.0,
+    width: float = 2000.0,
+    height: float = 2000.0,
+    pixels: int = 64,
+    line_time: float = 0.5,
+    overview_channel: str = "piezoresponse",
+    start: float = -2.5,
+    stop: float = 2.5,
+    n_points: int = 96,
+    settle: float = 0.002,
+    integration: float = 0.01,
+    stop_uncertainty: Optional[float] = None,
+    report_every: int = 1,
+    seed: int = 0,
+    progress: bool = True,
+    md: Optional[dict] = None,
+):
+    """Find where a spectral property is largest, with far fewer spectra than a grid.
+
+    Records an overview image, makes every pixel a candidate, measures seed
+    points, then lets the agent choose where to measure a spectrum next until
+    ``budget`` spectra are measured or the stop rule fires.
+
+    Parameters
+    ----------
+    spm : Readable
+        The SPM device (``autoscope.devices.spm.SPM``).
+    agent : str
+        ``"dkl"`` (deep kernel learning on image patches), ``"gp"`` (GP on
+        coordinates), ``"random"`` or ``"raster"``.
+    scalarizer : str
+        ``"loop_area"``, ``"band_integral:LO:HI"``, ``"peak_prominence"``, ``"peak_position"``.
+    channel : str
+        Spectrum channel the scalarizer reads (``"piezoresponse"`` for PFM, ``"dIdV"`` for STM).
+    budget : int
+        Spectra to measure, seed points included.
+    batch_size : int
+        Points chosen per agent step (measured in one ``spectra_at`` run).
+    n_seed : int, optional
+        Seed points before the model is used (default about 5 % of the budget).
+    acquisition : str
+        ``"ei"``, ``"ucb"`` or ``"maxvar"``.
+    patch_size : int, optional
+        Odd patch size in pixels for the DKL agent (default from the image size).
+    center_x, center_y, width, height : float
+        Overview frame in nm.
+    pixels : int
+        Overview image is ``pixels x pixels``; every pixel is a candidate.
+    line_time : float
+        Seconds per overview line.
+    overview_channel : str
+        Image channel the agent sees (``"piezoresponse"`` = amplitude * cos(phase) for PFM,
+        ``"topography"`` for STM).
+    start, stop : float
+        Spectroscopy sweep (V).
+    n_points : int
+        Points per spectrum.
+    settle, integration : float
+        Seconds per spectrum point.
+    stop_uncertainty : float, optional
+        Stop when the largest predicted standard deviation over unmeasured
+        candidates falls below this.
+    report_every : int
+        Write the agent's report every this many steps.
+    seed : int
+        Seeds the agent.
+    progress : bool
+        Show a progress bar.
+    md : dict, optional
+        Extra metadata merged into every run of the campaign.
+
+    Returns
+    -------
+    str
+        The campaign id (every run of the campaign carries it as ``campaign``).
+    """
+    from autoscope.agents.agent import AGENT_KINDS, ActiveLearningAgent
+    from autoscope.agents.experiment import SpectraExperiment
+
+    if agent not in AGENT_KINDS:
+        raise ConfigurationError(f"unknown agent {agent!r}; known: {', '.join(AGENT_KINDS)}")
+    if not isinstance(budget, int) or budget < 1:
+        raise ConfigurationError(f"budget must be a positive integer, got {budget!r}")
+    if not isinstance(pixels, int) or pixels < 4:
+        raise ConfigurationError(f"pixels must be an integer >= 4, got {pixels!r}")
+    if budget > pixels * pixels:
+        raise ConfigurationError(f"budget {budget} exceeds the {pixels * pixels} candidates")
+    experiment = SpectraExperiment(scalarizer, channel=channel, device=spm.name)
+    campaign_id = str(uuid.uuid4())
+    run_md = {**(md or {}), "campaign": campaign_id}
+    candidates, _, _ = yield from overview_candidates(
+        spm, center_x, center_y, width, height, pixels, line_time, overview_channel,
+        patch_size, md={**run_md, "campaign_role": "overview"},
+    )
+    decision = ActiveLearningAgent(
+        candidates, kind=agent, acquisition=acquisition, batch_size=batch_size, n_seed=n_seed,
+        budget=budget, seed=seed,
+    )
+    spectroscopy = {"start": start, "stop": stop, "n_points": n_points, "settle": settle,
+                    "integration": integration}
+    yield from campaign_loop(
+        spm, decision, experiment, budget, spectroscopy, stop_uncertainty, report_every,
+        campaign_id, progress, run_md,
+    )
+    return campaign_id

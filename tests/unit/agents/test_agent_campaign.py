@@ -1,0 +1,150 @@
+"""The campaign plan on the PFM twin with a real RunEngine and an in-process Tiled catalog."""
+
+import numpy as np
+import pytest
+from bluesky import RunEngine
+
+from autoscope.agents.agent import ActiveLearningAgent
+from autoscope.agents.experiment import SpectraExperiment
+from autoscope.agents.tiled_adapter import read_reports
+from autoscope.plans.campaign import autonomous_campaign, campaign_loop, overview_candidates
+
+SMALL = dict(width=400.0, height=400.0, pixels=12, line_time=0.05, n_points=32, progress=False)
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory):
+    from autoscope.catalog.testing import inprocess_catalog
+
+    with inprocess_catalog(tmp_path_factory.mktemp("catalog")) as client:
+        yield client
+
+
+@pytest.fixture
+def RE(catalog):
+    from bluesky_tiled_plugins import TiledWriter
+
+    engine = RunEngine({}, call_returns_result=True)
+    engine.subscribe(TiledWriter(catalog, max_array_size=0))
+    return engine
+
+
+@pytest.fixture
+def spm():
+    from autoscope.devices import make_spm
+
+    return make_spm("twin", sample="pfm_film", seed=0)
+
+
+def campaign_runs(catalog, campaign_id):
+    from tiled.queries import Key
+
+    return catalog.search(Key("campaign") == campaign_id)
+
+
+def test_campaign_spends_the_budget_and_writes_spectra_and_reports(RE, spm, catalog):
+    result = RE(autonomous_campaign(spm, agent="gp", budget=10, batch_size=2, n_seed=4, **SMALL))
+    campaign_id = result.plan_result
+    runs = campaign_runs(catalog, campaign_id)
+    names = [r.metadata["start"]["plan_name"] for r in runs.values()]
+    assert names.count("raster_image") == 1
+    assert names.count("spectra_at") == 5  # 10 spectra, 2 per step
+    assert names.count("agent_report") == 5
+    positions = []
+    for r in runs.values():
+        if r.metadata["start"]["plan_name"] == "spectra_at":
+            positions += [tuple(p) for p in r.metadata["start"]["positions_requested"]]
+    assert len(positions) == 10 and len(set(positions)) == 10  # no point measured twice
+    reports = [r for r in runs.values() if r.metadata["start"]["plan_name"] == "agent_report"]
+    last = max(reports, key=lambda r: r.metadata["start"]["campaign_step"])
+    stream = last["agent"]
+    assert stream["agent_measured"].read()[0].sum() == 10
+    assert stream["agent_source"].read()[0] == "model"
+    assert np.isfinite(stream["agent_mean"].read()[0]).all()
+
+
+def test_pause_and_resume_finish_the_campaign(RE, spm):
+    import bluesky.plan_stubs as bps
+    import bluesky.preprocessors as bpp
+
+    state = {"saves": 0, "paused": False}
+
+    def pause_after_third_save(msg):
+        # a real RunEngine pause right after the third event is saved, as a pause
+        # requested by an operator (or the tip-state watcher) would land
+        if msg.command == "save":
+            state["saves"] += 1
+            if state["saves"] == 3 + SMALL["pixels"] and not state["paused"]:
+                state["paused"] = True
+
+                def then_pause():
+                    response = yield msg
+                    yield from bps.pause()
+                    return response
+
+                return then_pause(), None
+        return None, None
+
+    spectra = []
+    RE.subscribe(lambda n, d: spectra.append(d) if n == "event" and "spm_spectrum_bias" in d["data"] else None)
+    from bluesky.utils import RunEngineInterrupted
+
+    with pytest.raises(RunEngineInterrupted):
+        RE(bpp.plan_mutator(autonomous_campaign(spm, agent="random", budget=6, **SMALL),
+                            pause_after_third_save))
+    assert RE.state == "paused" and state["paused"]
+    result = RE.resume()
+    assert RE.state == "idle" and result.exit_status == "success"
+    positions = {(d["data"]["spm_spectrum_x_requested"], d["data"]["spm_spectrum_y_requested"])
+                 for d in spectra}
+    assert len(positions) == 6
+
+
+def test_agent_failure_falls_back_and_the_campaign_goes_on(RE, spm):
+    def plan():
+        candidates, image, _ = yield from overview_candidates(
+            spm, 0.0, 0.0, 400.0, 400.0, 12, 0.05, "piezoresponse"
+        )
+        # a huge learning rate drives the weights to inf: every model step fails for real
+        agent = ActiveLearningAgent(candidates, kind="dkl", budget=8, n_seed=3,
+                                    model_options={"lr": 1e30})
+        experiment = SpectraExperiment("loop_area", channel="piezoresponse")
+        summary = yield from campaign_loop(spm, agent, experiment, 8,
+                                           {"n_points": 32, "start": -2.5, "stop": 2.5},
+                                           progress=False)
+        return summary
+
+    summary = RE(plan()).plan_result
+    assert summary["measured"] == 8
+    assert summary["failures"] and all(f["error"] for f in summary["failures"])
+    assert summary["instrument_seconds"] > 0
+
+
+def test_stop_rule_ends_early(RE, spm, catalog):
+    summary = RE(_loop_with_stop(spm)).plan_result
+    assert summary["stopped_by"] == "uncertainty"
+    assert summary["measured"] < 20
+    back = read_reports(catalog, summary["report_uids"][-1])
+    assert back["metadata"]["campaign"] == summary["campaign"]
+
+
+def _loop_with_stop(spm):
+    candidates, image, _ = yield from overview_candidates(
+        spm, 0.0, 0.0, 400.0, 400.0, 12, 0.05, "piezoresponse"
+    )
+    agent = ActiveLearningAgent(candidates, kind="gp", budget=20, n_seed=4)
+    experiment = SpectraExperiment("loop_area", channel="piezoresponse")
+    # a threshold above any plausible uncertainty: stops at the first model step
+    return (yield from campaign_loop(spm, agent, experiment, 20, {"n_points": 32},
+                                     stop_uncertainty=1e9, progress=False))
+
+
+def test_bad_arguments_are_refused_before_anything_moves(RE, spm):
+    from autoscope.errors import ConfigurationError
+
+    t0 = spm.backend.time()
+    with pytest.raises(ConfigurationError, match="unknown agent 'nn'"):
+        RE(autonomous_campaign(spm, agent="nn", **SMALL))
+    with pytest.raises(ConfigurationError, match="budget 200 exceeds the 144"):
+        RE(autonomous_campaign(spm, budget=200, **SMALL))
+    assert spm.backend.time() == t0
