@@ -242,7 +242,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="OUT", help="write the results here as JSON")
     parser.add_argument(
         "--patch-size", type=int, default=None,
-        help="odd patch size in pixels (default: about 1/6 of the image side, 3 to 9)",
+        help="odd patch size in pixels (default: about 1/5 of the image side, 3 to 13)",
     )
     parser.add_argument("--acquisition", choices=("ei", "ucb", "maxvar"), default="ei")
     parser.add_argument("--batch-size", type=int, default=1, help="points per agent step (q)")

@@ -376,6 +376,9 @@ class DKLModel(SurrogateModel):
         seed: int = 0,
         **kwargs,
     ):
+        kwargs.setdefault("iterations_first", 60)
+        kwargs.setdefault("lr", 0.05)
+        kwargs.setdefault("weight_decay", 0.01)
         p = np.asarray(patches, dtype=float)
         flat = p.reshape(p.shape[0], -1)
         if pca:

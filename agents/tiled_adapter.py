@@ -95,6 +95,7 @@ class TiledAdapter:
         self._bundle = compose_run(metadata=md)
         self.report_uid = self._bundle.start_doc["uid"]
         self._emit("start", self._bundle.start_doc)
+        c = self.agent.candidates
         keys = data_keys(c.shape, self.agent.batch_size, units=c.units)
         self._descriptor = self._bundle.compose_descriptor(data_keys=keys, name=REPORT_STREAM)
         self._emit("descriptor", self._descriptor.descriptor_doc)
