@@ -126,9 +126,20 @@ def test_runs_survive_a_restart_with_their_dtypes(folder):
     assert lines.dtype == np.float32
     np.testing.assert_array_equal(lines, np.stack(det.lines))
     assert run["primary"].metadata["data_keys"]["cam_image"]["units"] == "pA"
-    # databroker 2's APIs on the same catalog: v2 run view and document replay
-    v2run = connect(data_dir=folder).v2[uid]
-    assert v2run.metadata["start"]["uid"] == uid
+    # databroker 2's APIs on the same catalog: v2 run view and document replay.
+    # `.v2` is checked in a child process: bluesky-tiled-plugins 2.0's
+    # CatalogOfBlueskyRuns.v2 shallow-copies the structure-client registry and
+    # sets BlueskyRunV2 on the shared mapping, so every later client in this
+    # process would open runs in the v2 layout.
+    probe = (
+        "import sys; from autoscope.catalog import connect; "
+        "run = connect(data_dir=sys.argv[1]).v2[sys.argv[2]]; "
+        "print(type(run).__name__, run.metadata['start']['uid'])"
+    )
+    out = subprocess.run([sys.executable, "-c", probe, str(folder), uid],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    kind, got_uid = out.split()
+    assert kind.startswith("BlueskyRunV2") and got_uid == uid
     names = [name for name, _ in run.documents()]
     assert names[0] == "start" and names[-1] == "stop"
     assert "descriptor" in names
