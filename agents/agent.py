@@ -34,7 +34,7 @@ from autoscope.agents.candidates import CandidateSet
 from autoscope.agents.models import SurrogateModel, make_model
 from autoscope.errors import ConfigurationError
 
-__all__ = ["AGENT_KINDS", "ActiveLearningAgent", "StepRecord"]
+__all__ = ["AGENT_KINDS", "ActiveLearningAgent", "StepRecord", "stratified_indices"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,21 @@ class StepRecord:
     n_observations: int
     error: str | None = None
     model: dict = field(default_factory=dict)
+
+
+def stratified_indices(shape: tuple[int, int], count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` pixel indices of an ``H x W`` grid, one random pixel per cell of a coarse grid.
+
+    The cells are visited in random order; used for seed points so that they
+    cover the image.
+    """
+    h, w = shape
+    cells = max(1, int(np.ceil(np.sqrt(max(count, 1)))))
+    rows = np.array_split(np.arange(h), min(cells, h))
+    cols = np.array_split(np.arange(w), min(cells, w))
+    picks = [int(rng.choice(r)) * w + int(rng.choice(c)) for r in rows for c in cols]
+    rng.shuffle(picks)
+    return np.asarray(picks[:count], dtype=int)
 
 
 class ActiveLearningAgent:
@@ -270,16 +285,7 @@ class ActiveLearningAgent:
         return np.asarray(out, dtype=int)
 
     def _stratified_order(self, count: int) -> np.ndarray:
-        """``count`` pixels, one random pixel per cell of a coarse grid, cells in random order."""
-        h, w = self.candidates.shape
-        cells = max(1, int(np.ceil(np.sqrt(max(count, 1)))))
-        rows = np.array_split(np.arange(h), min(cells, h))
-        cols = np.array_split(np.arange(w), min(cells, w))
-        picks = [
-            int(self.rng.choice(r)) * w + int(self.rng.choice(c)) for r in rows for c in cols
-        ]
-        self.rng.shuffle(picks)
-        return np.asarray(picks[:count], dtype=int)
+        return stratified_indices(self.candidates.shape, count, self.rng)
 
     def _make_raster_order(self) -> np.ndarray:
         h, w = self.candidates.shape
