@@ -107,16 +107,22 @@ class CostModel:
     def __post_init__(self):
         for name in ("measure_s", "speed"):
             if not getattr(self, name) > 0:
-                raise ConfigurationError(f"cost model {name} must be positive, got {getattr(self, name)}")
+                raise ConfigurationError(
+                    f"cost model {name} must be positive, got {getattr(self, name)}"
+                )
         for name in ("settle_s", "weight"):
             if getattr(self, name) < 0:
-                raise ConfigurationError(f"cost model {name} must be >= 0, got {getattr(self, name)}")
+                raise ConfigurationError(
+                    f"cost model {name} must be >= 0, got {getattr(self, name)}"
+                )
 
     def seconds(self, positions: np.ndarray, probe: np.ndarray | None) -> np.ndarray:
         """Cost in s of measuring at each of ``positions`` ``(N, 2)`` from ``probe`` ``(2,)``."""
         if probe is None:
             return np.full(len(positions), self.measure_s)
-        d = np.linalg.norm(np.asarray(positions, dtype=float) - np.asarray(probe, dtype=float), axis=1)
+        d = np.linalg.norm(
+            np.asarray(positions, dtype=float) - np.asarray(probe, dtype=float), axis=1
+        )
         travel = d / self.speed + np.where(d > 0, self.settle_s, 0.0)
         return self.measure_s + self.weight * travel
 

@@ -28,10 +28,10 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-
 from autoscope.agents.acquisition import ACQUISITIONS, CostModel, select
 from autoscope.agents.candidates import CandidateSet
 from autoscope.agents.models import SurrogateModel, make_model
+
 from autoscope.errors import ConfigurationError
 
 __all__ = ["AGENT_KINDS", "ActiveLearningAgent", "StepRecord", "stratified_indices"]
@@ -229,7 +229,7 @@ class ActiveLearningAgent:
                 chosen = self._model_choice(n)
                 source = "model"
                 model_summary = self.model.summary()
-            except Exception as exc:  # the microscope must go on: explore instead
+            except Exception as exc:  # noqa: BLE001 - the microscope must go on: explore instead
                 error = f"{type(exc).__name__}: {exc}"
                 log.warning("agent model step failed (%s); falling back to exploration", error)
                 chosen, source = self._random(n, self._fallback_rng), "fallback"
@@ -274,7 +274,11 @@ class ActiveLearningAgent:
         return chosen
 
     def _random(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        pool = np.arange(len(self.candidates)) if self.allow_repeats else np.flatnonzero(~self.measured)
+        pool = (
+            np.arange(len(self.candidates))
+            if self.allow_repeats
+            else np.flatnonzero(~self.measured)
+        )
         return rng.choice(pool, size=n, replace=False)
 
     def _seeds(self, n: int) -> np.ndarray:
@@ -294,8 +298,16 @@ class ActiveLearningAgent:
         order: list[int] = []
         seen = np.zeros(n, dtype=bool)
         for off in [(a, b) for a in range(stride) for b in range(stride)]:
-            rows = range(off[0] + stride // 2, h, stride) if off == (0, 0) else range(off[0], h, stride)
-            cols_base = list(range(off[1] + stride // 2, w, stride) if off == (0, 0) else range(off[1], w, stride))
+            rows = (
+                range(off[0] + stride // 2, h, stride)
+                if off == (0, 0)
+                else range(off[0], h, stride)
+            )
+            cols_base = list(
+                range(off[1] + stride // 2, w, stride)
+                if off == (0, 0)
+                else range(off[1], w, stride)
+            )
             for k, r in enumerate(rows):
                 cols = cols_base if k % 2 == 0 else cols_base[::-1]
                 for c in cols:

@@ -32,10 +32,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-
 from autoscope.agents.agent import AGENT_KINDS, ActiveLearningAgent
 from autoscope.agents.candidates import CandidateSet, default_patch_size
 from autoscope.agents.groundtruth import GroundTruth, load_recorded, scalar_map, twin_dataset
+
 from autoscope.errors import ConfigurationError
 
 __all__ = ["add_arguments", "main", "run_benchmark", "run_seed", "top_set"]
@@ -51,7 +51,7 @@ def top_set(values: np.ndarray, fraction: float = 0.01) -> np.ndarray:
     ok = np.isfinite(v)
     if not ok.any():
         raise ConfigurationError("no finite scalar in the ground truth: every spectrum was flagged")
-    k = max(1, int(math.ceil(fraction * ok.sum())))
+    k = max(1, math.ceil(fraction * ok.sum()))
     threshold = np.sort(v[ok])[::-1][k - 1]
     return ok & (v >= threshold)
 
@@ -218,7 +218,10 @@ def run_benchmark(
         "p95": float(np.percentile(all_steps, 95)) if all_steps else 0.0,
         "per_seed": sps,
     }
-    out["failures"] = {"total": sum(r["failures"] for r in per_seed), "per_seed": [r["failures"] for r in per_seed]}
+    out["failures"] = {
+        "total": sum(r["failures"] for r in per_seed),
+        "per_seed": [r["failures"] for r in per_seed],
+    }
     return out
 
 
@@ -227,26 +230,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--dataset", metavar="FILE.h5", help="recorded-dataset HDF5 file (read only)")
     src.add_argument("--twin", choices=("pfm", "stm"), help="simulate ground truth with a twin")
-    parser.add_argument("--size", type=int, default=64, help="twin image size in pixels (default 64)")
     parser.add_argument(
-        "--twin-sample", type=int, default=None,
+        "--size", type=int, default=64, help="twin image size in pixels (default 64)"
+    )
+    parser.add_argument(
+        "--twin-sample",
+        type=int,
+        default=None,
         help="fix the twin sample's seed (default: a new sample per run seed)",
     )
     parser.add_argument(
-        "--scalarizer", default="loop_area", metavar="NAME[:ARGS]",
+        "--scalarizer",
+        default="loop_area",
+        metavar="NAME[:ARGS]",
         help="loop_area, band_integral:LO:HI, peak_prominence, peak_position (default loop_area)",
     )
     parser.add_argument("--agent", choices=AGENT_KINDS, default="dkl")
-    parser.add_argument("--budget", type=int, required=True, help="measurements per run, seeds included")
+    parser.add_argument(
+        "--budget", type=int, required=True, help="measurements per run, seeds included"
+    )
     parser.add_argument("--seeds", type=int, default=1, help="number of runs (seeds 0..K-1)")
     parser.add_argument("--json", metavar="OUT", help="write the results here as JSON")
     parser.add_argument(
-        "--patch-size", type=int, default=None,
+        "--patch-size",
+        type=int,
+        default=None,
         help="odd patch size in pixels (default: about 1/5 of the image side, 3 to 13)",
     )
     parser.add_argument("--acquisition", choices=("ei", "ucb", "maxvar"), default="ei")
     parser.add_argument("--batch-size", type=int, default=1, help="points per agent step (q)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: up to 2)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: up to 2)"
+    )
 
 
 def main(args: argparse.Namespace) -> int:

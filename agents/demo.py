@@ -37,7 +37,9 @@ def _writer_for(catalog):
         return make_writer(catalog)
     if callable(catalog):
         return catalog
-    raise ConfigurationError(f"catalog must be a Tiled client or a document callback, got {catalog!r}")
+    raise ConfigurationError(
+        f"catalog must be a Tiled client or a document callback, got {catalog!r}"
+    )
 
 
 def run_campaign_demo(
@@ -74,20 +76,19 @@ def run_campaign_demo(
     ``report`` (path of the HTML report).
     """
     import torch
-    from bluesky import RunEngine
-
     from autoscope.agents.agent import ActiveLearningAgent
     from autoscope.agents.benchmark import top_set
     from autoscope.agents.experiment import SpectraExperiment
     from autoscope.devices import make_spm
     from autoscope.devices.twin.datasets import make_dataset
     from autoscope.plans.campaign import campaign_loop, overview_candidates
+    from bluesky import RunEngine
 
     size = int(size)
     if not 8 <= size <= 256:
         raise ConfigurationError(f"demo size {size} must be between 8 and 256 pixels")
     n = size * size
-    budget = int(round(0.05 * n)) if budget is None else int(budget)
+    budget = round(0.05 * n) if budget is None else int(budget)
     if not 1 <= budget <= n:
         raise ConfigurationError(f"budget {budget} must be between 1 and {n}")
     out = Path(out_dir)
@@ -96,8 +97,15 @@ def run_campaign_demo(
     t_wall = time.perf_counter()
 
     # the instrument: the same twin sample the ground truth is computed for
-    spm = make_spm("twin", sample="pfm_film", seed=seed, drift=0.0, creep=0.0,
-                   hysteresis=0.0, tip_change_rate=0.0)
+    spm = make_spm(
+        "twin",
+        sample="pfm_film",
+        seed=seed,
+        drift=0.0,
+        creep=0.0,
+        hysteresis=0.0,
+        tip_change_rate=0.0,
+    )
     RE = RunEngine({}, call_returns_result=True)
     writer = _writer_for(catalog)
     if writer is not None:
@@ -110,12 +118,19 @@ def run_campaign_demo(
         candidates, image, overview_uid = yield from overview_candidates(
             spm, 0.0, 0.0, EXTENT, EXTENT, size, 0.5, "piezoresponse", md=md
         )
-        decision = ActiveLearningAgent(candidates, kind=agent, batch_size=batch_size,
-                                       budget=budget, seed=seed)
+        decision = ActiveLearningAgent(
+            candidates, kind=agent, batch_size=batch_size, budget=budget, seed=seed
+        )
         state.update(agent=decision, image=image, overview_uid=overview_uid)
         summary = yield from campaign_loop(
-            spm, decision, experiment, budget, SPECTROSCOPY, report_every=report_every,
-            progress=progress, md=md,
+            spm,
+            decision,
+            experiment,
+            budget,
+            SPECTROSCOPY,
+            report_every=report_every,
+            progress=progress,
+            md=md,
         )
         state["summary"] = summary
         return summary
@@ -170,7 +185,7 @@ def write_report(out: Path, image: np.ndarray, agent, truth: np.ndarray, summary
     from matplotlib.figure import Figure
 
     rep = agent.report()
-    h, w = agent.candidates.shape
+    _, w = agent.candidates.shape
     rows, cols = np.divmod(np.asarray(agent.obs_index, dtype=int), w)
     fig = Figure(figsize=(17, 3.8), layout="constrained")
     axes = fig.subplots(1, 5)
@@ -195,7 +210,8 @@ def write_report(out: Path, image: np.ndarray, agent, truth: np.ndarray, summary
     png = out / "campaign_report.png"
     fig.savefig(png, dpi=90)
     rows_html = "".join(
-        f"<tr><td>{k}</td><td>{v:.3g}</td></tr>" if isinstance(v, float)
+        f"<tr><td>{k}</td><td>{v:.3g}</td></tr>"
+        if isinstance(v, float)
         else f"<tr><td>{k}</td><td>{v}</td></tr>"
         for k, v in summary.items()
     )

@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-
 from autoscope.agents.scalarizers import Scalarizer, get_scalarizer
+
 from autoscope.errors import ConfigurationError
 
 __all__ = ["Measurements", "SpectraExperiment"]
@@ -81,8 +81,12 @@ class SpectraExperiment:
         """Data keys of axis, channel, and positions for a run with start document ``start``."""
         start = start or {}
         axis_key = (start.get("spectral_axis") or {}).get("key") or f"{self.device}_spectrum_bias"
-        prefix = axis_key[: -len("bias")] if axis_key.endswith("bias") else f"{self.device}_spectrum_"
-        channel_key = (start.get("spectrum_keys") or {}).get(self.channel) or f"{prefix}{self.channel}"
+        prefix = (
+            axis_key[: -len("bias")] if axis_key.endswith("bias") else f"{self.device}_spectrum_"
+        )
+        channel_key = (start.get("spectrum_keys") or {}).get(
+            self.channel
+        ) or f"{prefix}{self.channel}"
         return {
             "axis": axis_key,
             "channel": channel_key,
@@ -123,7 +127,9 @@ class SpectraExperiment:
     def unpack_documents(self, documents: list[tuple[str, dict]]) -> Measurements:
         """Measurements from the documents of one run (as a RunEngine emits them)."""
         start = next((d for n, d in documents if n == "start"), {})
-        primary = {d["uid"] for n, d in documents if n == "descriptor" and d.get("name") == "primary"}
+        primary = {
+            d["uid"] for n, d in documents if n == "descriptor" and d.get("name") == "primary"
+        }
         rows: dict[str, list] = {}
         for name, doc in documents:
             if name == "event" and doc["descriptor"] in primary:

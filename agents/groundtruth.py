@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
 from autoscope.agents.scalarizers import get_scalarizer
+
 from autoscope.errors import ConfigurationError
 
 __all__ = ["GroundTruth", "load_recorded", "scalar_map", "twin_dataset"]
@@ -79,7 +79,9 @@ def load_recorded(path: str | os.PathLike) -> GroundTruth:
         axis = np.asarray(f["spectral_axis"][()], dtype=float)
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
     if image.ndim != 2:
-        raise ConfigurationError(f"dataset file {str(p)!r}: 'image' must be (H, W), got {image.shape}")
+        raise ConfigurationError(
+            f"dataset file {str(p)!r}: 'image' must be (H, W), got {image.shape}"
+        )
     if spectra.ndim != 3 or spectra.shape[:2] != image.shape:
         raise ConfigurationError(
             f"dataset file {str(p)!r}: 'spectra' must be (H, W, K) with (H, W) = {image.shape}, "

@@ -91,7 +91,9 @@ class _PatchFeatures(torch.nn.Module):
 class _ExactGP(gpytorch.models.ExactGP):
     """Exact GP with an optional feature extractor in front of the kernel."""
 
-    def __init__(self, train_x, train_y, likelihood, covar_module, features: torch.nn.Module | None):
+    def __init__(
+        self, train_x, train_y, likelihood, covar_module, features: torch.nn.Module | None
+    ):
         super().__init__(train_x, train_y, likelihood)
         self.features = features
         self.mean_module = gpytorch.means.ConstantMean()
@@ -201,7 +203,11 @@ class SurrogateModel:
         self.model = _ExactGP(dummy_x, dummy_y, self.likelihood, kernel, features).to(DTYPE)
         self.model.likelihood.noise = 0.05
         groups = [
-            {"params": [p for n, p in self.model.named_parameters() if not n.startswith("features")]}
+            {
+                "params": [
+                    p for n, p in self.model.named_parameters() if not n.startswith("features")
+                ]
+            }
         ]
         if features is not None:
             groups.append({"params": list(features.parameters()), "weight_decay": weight_decay})
@@ -425,9 +431,7 @@ class CoordinateGP(SurrogateModel):
 def make_model(kind: str, candidates, seed: int = 0, **options) -> SurrogateModel:
     """A model of ``kind`` (``"dkl"`` or ``"gp"``) over a :class:`CandidateSet`."""
     if kind == "dkl":
-        return DKLModel(
-            candidates.patches, candidates.normalized_positions(), seed=seed, **options
-        )
+        return DKLModel(candidates.patches, candidates.normalized_positions(), seed=seed, **options)
     if kind == "gp":
         return CoordinateGP(candidates.normalized_positions(), seed=seed, **options)
     raise ConfigurationError(f"unknown model kind {kind!r}; known: dkl, gp")

@@ -25,9 +25,9 @@ from scipy.signal import find_peaks
 from autoscope.errors import AutoscopeWarning, ConfigurationError
 
 __all__ = [
+    "SCALARIZERS",
     "InvalidSpectrumWarning",
     "Scalarizer",
-    "SCALARIZERS",
     "band_integral",
     "check_spectra",
     "get_scalarizer",

@@ -17,11 +17,10 @@ import time
 import uuid
 
 import numpy as np
-from event_model import compose_run
-
 from autoscope.agents.agent import ActiveLearningAgent
 from autoscope.agents.experiment import Measurements, SpectraExperiment
 from autoscope.agents.reporting import REPORT_STREAM, data_keys, report_metadata, report_values
+from event_model import compose_run
 
 __all__ = ["TiledAdapter", "read_reports"]
 
@@ -140,6 +139,8 @@ def read_reports(client, report_uid: str) -> dict:
         row = {k: (v[i] if not hasattr(v, "iloc") else v.iloc[i]) for k, v in cols.items()}
         for k in ("agent_model", "agent_observed"):
             row[k] = json.loads(row[k])
-        observations += [(int(a), float("nan") if b is None else float(b)) for a, b in row["agent_observed"]]
+        observations += [
+            (int(a), float("nan") if b is None else float(b)) for a, b in row["agent_observed"]
+        ]
         steps.append(row)
     return {"metadata": start, "steps": steps, "observations": observations}

@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from autoscope.agents.acquisition import select
 from autoscope.agents.agent import StepRecord, stratified_indices
 from autoscope.agents.benchmark import run_benchmark
@@ -96,16 +95,23 @@ class GpaxVIDKLAgent:
             mu, sd = y.mean(), y.std() or 1.0
             key_fit, key_pred = gpax.utils.get_keys(self.seed + len(self.steps))
             model = gpax.viDKL(self.X.shape[-1], self.z_dim, "RBF")
-            model.fit(key_fit, self.X[idx], jnp.asarray((y - mu) / sd, dtype=jnp.float32),
-                      num_steps=self.num_steps, step_size=self.step_size,
-                      print_summary=False, progress_bar=False)
+            model.fit(
+                key_fit,
+                self.X[idx],
+                jnp.asarray((y - mu) / sd, dtype=jnp.float32),
+                num_steps=self.num_steps,
+                step_size=self.step_size,
+                print_summary=False,
+                progress_bar=False,
+            )
             mean, var = model.predict(key_pred, self.X)
             post = _Posterior(np.asarray(mean) * sd + mu, np.asarray(var) * sd**2)
             chosen, _ = select("ei", post, q=n, measured=self.measured, best_f=float(y.max()))
             chosen = chosen.tolist()
             source = "model"
-        self.steps.append(StepRecord(len(self.steps), chosen, source,
-                                     time.perf_counter() - t0, len(self.idx)))
+        self.steps.append(
+            StepRecord(len(self.steps), chosen, source, time.perf_counter() - t0, len(self.idx))
+        )
         return np.asarray(chosen, dtype=int)
 
 
@@ -125,15 +131,24 @@ def main(argv=None) -> int:
     p.add_argument("--scalarizer", default="loop_area")
     p.add_argument("--budget", type=int, default=205)
     p.add_argument("--seeds", type=int, default=10)
-    p.add_argument("--gpax-seeds", type=int, default=None,
-                   help="seeds for gpax (default: --seeds; gpax is slow)")
+    p.add_argument(
+        "--gpax-seeds",
+        type=int,
+        default=None,
+        help="seeds for gpax (default: --seeds; gpax is slow)",
+    )
     p.add_argument("--gpax-steps", type=int, default=1000, help="SVI steps per viDKL fit")
     p.add_argument("--agents", default="dkl,gp,random,gpax")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    common = dict(scalarizer=args.scalarizer, budget=args.budget, dataset=args.dataset,
-                  twin=args.twin, size=args.size)
+    common = dict(
+        scalarizer=args.scalarizer,
+        budget=args.budget,
+        dataset=args.dataset,
+        twin=args.twin,
+        size=args.size,
+    )
     results = {}
     for agent in args.agents.split(","):
         t0 = time.perf_counter()
@@ -143,30 +158,41 @@ def main(argv=None) -> int:
             except ImportError as exc:
                 print(f"gpax: not available ({exc}); install the bench extra", file=sys.stderr)
                 continue
-            res = run_benchmark(agent="gpax-viDKL", seeds=args.gpax_seeds or args.seeds,
-                                factory=gpax_factory(args.gpax_steps), **common)
+            res = run_benchmark(
+                agent="gpax-viDKL",
+                seeds=args.gpax_seeds or args.seeds,
+                factory=gpax_factory(args.gpax_steps),
+                **common,
+            )
         else:
             res = run_benchmark(agent=agent, seeds=args.seeds, **common)
         res["wall_seconds"] = time.perf_counter() - t0
         results[agent] = res
     base = results.get("dkl")
-    print(f"{'agent':<12}{'seeds':>6}{'top1 med':>10}{'best med':>10}{'first med':>10}"
-          f"{'s/step med':>12}{'p95':>8}{'vs dkl s/step':>15}")
+    print(
+        f"{'agent':<12}{'seeds':>6}{'top1 med':>10}{'best med':>10}{'first med':>10}"
+        f"{'s/step med':>12}{'p95':>8}{'vs dkl s/step':>15}"
+    )
     for name, r in results.items():
         ratio = ""
         if base and name != "dkl" and base["seconds_per_step"]["median"] > 0:
             ratio = f"{r['seconds_per_step']['median'] / base['seconds_per_step']['median']:.1f}x"
         first = r["steps_to_first_top1"]["median"]
-        print(f"{name:<12}{r['seeds']:>6}{r['top1_found_fraction']['median']:>10.3f}"
-              f"{r['best_found_over_true_max']['median']:>10.3f}"
-              f"{'never' if first is None else f'{first:.0f}':>10}"
-              f"{r['seconds_per_step']['median']:>12.3f}{r['seconds_per_step']['p95']:>8.3f}"
-              f"{ratio:>15}")
+        print(
+            f"{name:<12}{r['seeds']:>6}{r['top1_found_fraction']['median']:>10.3f}"
+            f"{r['best_found_over_true_max']['median']:>10.3f}"
+            f"{'never' if first is None else f'{first:.0f}':>10}"
+            f"{r['seconds_per_step']['median']:>12.3f}{r['seconds_per_step']['p95']:>8.3f}"
+            f"{ratio:>15}"
+        )
     if base:
         for name, r in results.items():
             if name == "dkl":
                 continue
-            n = min(len(r["top1_found_fraction"]["per_seed"]), len(base["top1_found_fraction"]["per_seed"]))
+            n = min(
+                len(r["top1_found_fraction"]["per_seed"]),
+                len(base["top1_found_fraction"]["per_seed"]),
+            )
             wins = sum(
                 base["top1_found_fraction"]["per_seed"][i] > r["top1_found_fraction"]["per_seed"][i]
                 for i in range(n)

@@ -25,16 +25,15 @@ instrument time spent and left.
 
 import logging
 import uuid
-from typing import Optional
 
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 import numpy as np
+from autoscope.plans.imaging import raster_image
+from autoscope.plans.spectroscopy import spectra_at
 from bluesky.protocols import Readable
 
 from autoscope.errors import ConfigurationError
-from autoscope.plans.imaging import raster_image
-from autoscope.plans.spectroscopy import spectra_at
 
 __all__ = ["autonomous_campaign", "campaign_loop", "overview_candidates"]
 
@@ -87,8 +86,8 @@ def overview_candidates(
     pixels: int,
     line_time: float,
     channel: str,
-    patch_size: Optional[int] = None,
-    md: Optional[dict] = None,
+    patch_size: int | None = None,
+    md: dict | None = None,
 ):
     """Plan stub: record the overview image and return ``(candidates, image, run uid)``."""
     from autoscope.agents.candidates import CandidateSet
@@ -111,9 +110,8 @@ def overview_candidates(
 
 
 def _report_signals(shape, q, units):
-    from ophyd import Signal
-
     from autoscope.agents.reporting import data_keys
+    from ophyd import Signal
 
     signals = {}
     for key, dk in data_keys(shape, q, units).items():
@@ -147,12 +145,12 @@ def campaign_loop(
     agent,
     experiment,
     budget: int,
-    spectroscopy: Optional[dict] = None,
-    stop_uncertainty: Optional[float] = None,
+    spectroscopy: dict | None = None,
+    stop_uncertainty: float | None = None,
     report_every: int = 1,
-    campaign_id: Optional[str] = None,
+    campaign_id: str | None = None,
     progress: bool = True,
-    md: Optional[dict] = None,
+    md: dict | None = None,
 ):
     """Plan stub: the suggest / measure / ingest loop; returns a summary dict.
 
@@ -178,9 +176,8 @@ def campaign_loop(
     ``{"step", "error"}``), ``stopped_by`` (``"budget"`` or ``"uncertainty"``),
     ``spectra_uids``, ``report_uids``, ``instrument_seconds``.
     """
-    from tqdm.auto import tqdm
-
     from autoscope.agents.reporting import report_metadata, report_values
+    from tqdm.auto import tqdm
 
     if report_every < 1:
         raise ConfigurationError(f"report_every must be >= 1, got {report_every}")
@@ -197,15 +194,20 @@ def campaign_loop(
     stopped_by = "budget"
     t0 = yield from bps.rd(spm.instrument_time)
     t0 = float(t0)
-    bar = tqdm(total=budget, initial=agent.n_measured, unit="spectrum", disable=not progress,
-               desc="campaign")
+    bar = tqdm(
+        total=budget,
+        initial=agent.n_measured,
+        unit="spectrum",
+        disable=not progress,
+        desc="campaign",
+    )
     step = 0
     try:
         while agent.n_measured < budget:
             n = min(agent.batch_size, budget - agent.n_measured)
             try:
                 idx = agent.suggest_indices(n)
-            except Exception as exc:  # never stop the microscope for the agent's sake
+            except Exception as exc:  # noqa: BLE001 - never stop the microscope for the agent
                 error = f"{type(exc).__name__}: {exc}"
                 log.warning("agent failed at step %d (%s); exploring instead", step, error)
                 failures.append({"step": step, "error": error})
@@ -216,8 +218,12 @@ def campaign_loop(
             points = agent.candidates.positions[idx]
             collector = _Collector()
             uid = yield from bpp.subs_wrapper(
-                spectra_at(spm, points.tolist(), md={**md, "campaign": campaign_id,
-                                                     "campaign_step": step}, **spectroscopy),
+                spectra_at(
+                    spm,
+                    points.tolist(),
+                    md={**md, "campaign": campaign_id, "campaign_step": step},
+                    **spectroscopy,
+                ),
                 collector,
             )
             spectra_uids.append(uid if isinstance(uid, str) else collector.docs[0][1]["uid"])
@@ -226,7 +232,7 @@ def campaign_loop(
                 values = m.values
                 if len(values) != len(idx):
                     raise ConfigurationError(f"expected {len(idx)} spectra, got {len(values)}")
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - unusable spectra are recorded, not fatal
                 error = f"{type(exc).__name__}: {exc}"
                 log.warning("could not use the spectra of step %d (%s)", step, error)
                 failures.append({"step": step, "error": error})
@@ -244,7 +250,11 @@ def campaign_loop(
             )
             last = agent.n_measured >= budget
             uncertain = agent.max_uncertainty()
-            if stop_uncertainty is not None and np.isfinite(uncertain) and uncertain < stop_uncertainty:
+            if (
+                stop_uncertainty is not None
+                and np.isfinite(uncertain)
+                and uncertain < stop_uncertainty
+            ):
                 stopped_by = "uncertainty"
                 last = True
             if step % report_every == 0 or last:
@@ -253,8 +263,12 @@ def campaign_loop(
                 ruid = yield from _write_report(
                     signals,
                     values_report,
-                    {**report_metadata(agent, experiment), **md, "campaign": campaign_id,
-                     "campaign_step": step},
+                    {
+                        **report_metadata(agent, experiment),
+                        **md,
+                        "campaign": campaign_id,
+                        "campaign_step": step,
+                    },
                 )
                 report_uids.append(ruid)
             step += 1
@@ -282,9 +296,9 @@ def autonomous_campaign(
     channel: str = "piezoresponse",
     budget: int = 100,
     batch_size: int = 1,
-    n_seed: Optional[int] = None,
+    n_seed: int | None = None,
     acquisition: str = "ei",
-    patch_size: Optional[int] = None,
+    patch_size: int | None = None,
     center_x: float = 0.0,
     center_y: float = 0.0,
     width: float = 2000.0,
@@ -297,11 +311,11 @@ def autonomous_campaign(
     n_points: int = 96,
     settle: float = 0.002,
     integration: float = 0.01,
-    stop_uncertainty: Optional[float] = None,
+    stop_uncertainty: float | None = None,
     report_every: int = 1,
     seed: int = 0,
     progress: bool = True,
-    md: Optional[dict] = None,
+    md: dict | None = None,
 ):
     """Find where a spectral property is largest, with far fewer spectra than a grid.
 
@@ -377,17 +391,43 @@ def autonomous_campaign(
     campaign_id = str(uuid.uuid4())
     run_md = {**(md or {}), "campaign": campaign_id}
     candidates, _, _ = yield from overview_candidates(
-        spm, center_x, center_y, width, height, pixels, line_time, overview_channel,
-        patch_size, md={**run_md, "campaign_role": "overview"},
+        spm,
+        center_x,
+        center_y,
+        width,
+        height,
+        pixels,
+        line_time,
+        overview_channel,
+        patch_size,
+        md={**run_md, "campaign_role": "overview"},
     )
     decision = ActiveLearningAgent(
-        candidates, kind=agent, acquisition=acquisition, batch_size=batch_size, n_seed=n_seed,
-        budget=budget, seed=seed,
+        candidates,
+        kind=agent,
+        acquisition=acquisition,
+        batch_size=batch_size,
+        n_seed=n_seed,
+        budget=budget,
+        seed=seed,
     )
-    spectroscopy = {"start": start, "stop": stop, "n_points": n_points, "settle": settle,
-                    "integration": integration}
+    spectroscopy = {
+        "start": start,
+        "stop": stop,
+        "n_points": n_points,
+        "settle": settle,
+        "integration": integration,
+    }
     yield from campaign_loop(
-        spm, decision, experiment, budget, spectroscopy, stop_uncertainty, report_every,
-        campaign_id, progress, run_md,
+        spm,
+        decision,
+        experiment,
+        budget,
+        spectroscopy,
+        stop_uncertainty,
+        report_every,
+        campaign_id,
+        progress,
+        run_md,
     )
     return campaign_id

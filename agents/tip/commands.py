@@ -21,9 +21,9 @@ logger = logging.getLogger(__name__)
 
 TINY = {"frames": 100, "test_frames": 20, "members": 2, "width": 8, "epochs": 10, "lines": 32,
         "tile": 64, "batch_size": 32, "samples": ("si100_h",),
-        "tips": ("sharp", "blunt", "unstable")}
+        "tips": ("sharp", "blunt", "unstable"), "scale_channel": False, "contrast_sigma": 0.5}
 """``--tiny``: Si(100)-H only, frames starting sharp, blunt or unstable (changes may lead to
-any kind); enough to test the machinery, not for use."""
+any kind), no scale plane; enough to test the machinery, not for use."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

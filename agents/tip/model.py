@@ -25,6 +25,8 @@ class TipNet(nn.Module):
         Channels of the first block (the others have 2x and 4x).
     n_classes : int
         Number of outputs.
+    in_channels : int
+        Input planes: 3, or 4 with the scale plane (see :mod:`.windows`).
     """
 
     def __init__(self, width: int = 16, n_classes: int = N_CLASSES, in_channels: int = 3):
@@ -50,6 +52,7 @@ class TipNet(nn.Module):
         )
         self.head = nn.Linear(8 * w, n_classes)
         self.width = width
+        self.in_channels = in_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``b x 3 x N x P`` -> logits ``b x C``."""
@@ -113,8 +116,9 @@ class TipEnsemble(nn.Module):
         x = torch.as_tensor(np.asarray(windows, dtype=np.float32))
         if x.ndim == 3:
             x = x.unsqueeze(0)
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"windows must have shape (b, 3, N, P); got {tuple(x.shape)}")
+        c = self.members[0].in_channels
+        if x.ndim != 4 or x.shape[1] != c:
+            raise ValueError(f"windows must have shape (b, {c}, N, P); got {tuple(x.shape)}")
         b, p = x.shape[0], x.shape[3]
         n_tiles = 1
         if tile is not None and p > tile:

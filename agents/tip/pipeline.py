@@ -53,6 +53,11 @@ class PipelineConfig:
         Seed of frame parameters, augmentation and training.
     members, width, epochs, batch_size : int
         Ensemble size, network width, training epochs, minibatch size.
+    scale_channel : bool
+        Give the network the window's corrugation in nm (fourth input plane).
+    contrast_sigma : float
+        Std of the log contrast factor of the augmentation (a z-calibration
+        error when the scale plane is used; larger without it).
     """
 
     frames: int = 400
@@ -71,6 +76,8 @@ class PipelineConfig:
     width: int = 16
     epochs: int = 8
     batch_size: int = 64
+    scale_channel: bool = True
+    contrast_sigma: float = 0.15
 
     def __post_init__(self) -> None:
         a, b = self.train_seeds
@@ -112,7 +119,8 @@ def run_pipeline(config: PipelineConfig = PipelineConfig()) -> tuple[TipClassifi
     rng = np.random.default_rng((config.seed, 2))
     x, y = dataset.windows_from_images(
         train_images, config.n_lines, rng, copies=config.copies, stride=config.stride,
-        config=AugmentConfig(out_width=config.tile),
+        config=AugmentConfig(out_width=config.tile, contrast_sigma=config.contrast_sigma),
+        scale_channel=config.scale_channel,
     )
     counts = np.bincount(y, minlength=len(CLASSES))
     logger.info("training on %d windows, per class %s", len(y), counts)
@@ -122,16 +130,19 @@ def run_pipeline(config: PipelineConfig = PipelineConfig()) -> tuple[TipClassifi
                           batch_size=config.batch_size, seed=config.seed),
     )
     t_train = time.perf_counter() - t1
-    clf = TipClassifier(ens, n_lines=config.n_lines, tile_width=config.tile)
+    clf = TipClassifier(ens, n_lines=config.n_lines, tile_width=config.tile,
+                        scale_channel=config.scale_channel)
     held = evaluate_frames(
-        clf, dataset.full_width_windows(test_images, config.n_lines, config.stride)
+        clf, dataset.full_width_windows(test_images, config.n_lines, config.stride,
+                                        config.scale_channel)
     )
     by_sample = {}
     for s in config.samples:
         imgs = [im for im in test_images if im.spec.sample == s]
         if imgs:
             by_sample[s] = evaluate_frames(
-                clf, dataset.full_width_windows(imgs, config.n_lines, config.stride)
+                clf, dataset.full_width_windows(imgs, config.n_lines, config.stride,
+                                                config.scale_channel)
             )
     report = {
         "config": asdict(config),

@@ -19,7 +19,6 @@ import numpy as np
 from bluesky.callbacks.core import CallbackBase
 
 from autoscope.agents.tip.classes import BAD, BAD_INDICES, CLASSES
-from autoscope.agents.tip.windows import make_window
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +98,7 @@ class RollingTipClassifier:
         self._count += 1
         if len(self._trace) < self.n_lines:
             return None
-        window = make_window(np.stack(self._trace), np.stack(self._retrace))
+        window = self.classifier.make_window(np.stack(self._trace), np.stack(self._retrace))
         out = self.classifier.predict(window)
         k = int(out.label[0])
         return LineVerdict(

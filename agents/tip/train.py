@@ -37,8 +37,10 @@ class TrainConfig:
 
 
 def _check_xy(x: np.ndarray, y: np.ndarray) -> None:
-    if x.ndim != 4 or x.shape[1] != 3 or y.shape != (x.shape[0],):
-        raise ValueError(f"windows must be (B, 3, N, P) with labels (B,); got {x.shape}, {y.shape}")
+    if x.ndim != 4 or x.shape[1] not in (3, 4) or y.shape != (x.shape[0],):
+        raise ValueError(
+            f"windows must be (B, 3 or 4, N, P) with labels (B,); got {x.shape}, {y.shape}"
+        )
     if y.size and (y.min() < 0 or y.max() >= N_CLASSES):
         raise ValueError(f"labels must lie in [0, {N_CLASSES}); got range {y.min()}..{y.max()}")
 
@@ -48,7 +50,7 @@ def train_member(x: np.ndarray, y: np.ndarray, config: TrainConfig, seed: int) -
     _check_xy(x, y)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    net = TipNet(width=config.width)
+    net = TipNet(width=config.width, in_channels=x.shape[1])
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     counts = np.bincount(y, minlength=N_CLASSES).astype(float)
     weight = np.where(counts[y] > 0, 1.0 / np.maximum(counts[y], 1), 0.0)
@@ -69,7 +71,7 @@ def train_member(x: np.ndarray, y: np.ndarray, config: TrainConfig, seed: int) -
             flip = torch.as_tensor(rng.random(len(idx)) < 0.5)
             if flip.any():
                 f = xb[flip].flip(-1)
-                xb[flip] = torch.stack([f[:, 1], f[:, 0], -f[:, 2]], dim=1)
+                xb[flip] = torch.cat([f[:, 1:2], f[:, 0:1], -f[:, 2:3], f[:, 3:]], dim=1)
             opt.zero_grad()
             loss = loss_fn(net(xb), yt[idx])
             loss.backward()

@@ -46,6 +46,8 @@ class TipClassifier:
         Lines per window.
     tile_width : int or None
         Pixels per line the members were trained on; longer lines are tiled.
+    scale_channel : bool
+        The members take the corrugation-scale plane as a fourth input.
     metadata : dict
         JSON-able facts about the training (config, samples, seeds, metrics).
     """
@@ -53,7 +55,12 @@ class TipClassifier:
     ensemble: TipEnsemble
     n_lines: int
     tile_width: int | None = None
+    scale_channel: bool = False
     metadata: dict = field(default_factory=dict)
+
+    def make_window(self, trace: np.ndarray, retrace: np.ndarray) -> np.ndarray:
+        """The input this classifier takes for one window (see :func:`.windows.make_window`)."""
+        return make_window(trace, retrace, self.scale_channel)
 
     def predict(self, windows: np.ndarray) -> EnsembleOutput:
         """Classify prepared windows (``b x 3 x N x P``, see :mod:`.windows`)."""
@@ -61,7 +68,7 @@ class TipClassifier:
 
     def classify(self, trace: np.ndarray, retrace: np.ndarray) -> EnsembleOutput:
         """Classify one window (``n_lines x P`` trace and retrace, nm)."""
-        return self.predict(make_window(trace, retrace))
+        return self.predict(self.make_window(trace, retrace))
 
     def save(self, path: str | Path) -> Path:
         """Write the weights and metadata to ``path`` (folders are created)."""
@@ -73,6 +80,7 @@ class TipClassifier:
                 "classes": list(CLASSES),
                 "n_lines": self.n_lines,
                 "tile_width": self.tile_width,
+                "scale_channel": self.scale_channel,
                 "widths": [m.width for m in self.ensemble.members],
                 "state_dict": self.ensemble.state_dict(),
                 "metadata": self.metadata,
@@ -100,7 +108,8 @@ class TipClassifier:
             raise ConfigurationError(
                 f"weights at {path} are for classes {blob.get('classes')}, not {list(CLASSES)}"
             )
-        ens = TipEnsemble([TipNet(width=w) for w in blob["widths"]])
+        scale = bool(blob.get("scale_channel", False))
+        ens = TipEnsemble([TipNet(width=w, in_channels=4 if scale else 3) for w in blob["widths"]])
         ens.load_state_dict(blob["state_dict"])
         ens.eval()
         tile = blob.get("tile_width")
@@ -108,5 +117,6 @@ class TipClassifier:
             ensemble=ens,
             n_lines=int(blob["n_lines"]),
             tile_width=int(tile) if tile is not None else None,
+            scale_channel=scale,
             metadata=blob.get("metadata", {}),
         )

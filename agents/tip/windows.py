@@ -10,6 +10,9 @@ shape ``(N, P)``:
 
 all divided by one robust scale of the window, so that the input does not
 depend on the sample's corrugation in nm (contrast augmentation relies on it).
+Optionally (``scale_channel=True``) a fourth, constant plane carries that
+scale, ``log10(scale / 10 pm)``: the corrugation in nm, which tells a blunt or
+multiple tip (lower corrugation) from a sharp one on a known kind of sample.
 A step between lines (a tip change) survives the plane fit; slow drift in z
 does not. The network is fully convolutional with global pooling, so ``P`` may
 differ between training and use.
@@ -56,36 +59,42 @@ def robust_scale(z: np.ndarray) -> float:
     return s if s > 0 else 1.0
 
 
-def make_window(trace: np.ndarray, retrace: np.ndarray) -> np.ndarray:
+def make_window(trace: np.ndarray, retrace: np.ndarray, scale_channel: bool = False) -> np.ndarray:
     """Classifier input from one window of scan lines.
 
     Parameters
     ----------
     trace, retrace : ndarray, shape ``(N, P)``
         Topography of the last ``N`` lines (nm), both ordered by increasing x.
+    scale_channel : bool
+        Add the constant plane ``log10(scale / 0.01 nm)`` (clipped to +-3).
 
     Returns
     -------
-    ndarray, float32, shape ``(3, N, P)``
+    ndarray, float32, shape ``(3, N, P)`` (``(4, N, P)`` with the scale plane)
     """
     t, r = _check_pair(trace, retrace)
     plane = fit_plane(0.5 * (t + r))
     t0 = t - plane
     r0 = r - plane
     s = robust_scale(0.5 * (t0 + r0))
-    out = np.stack([t0 / s, r0 / s, (t0 - r0) / s]).astype(np.float32)
+    planes = [t0 / s, r0 / s, (t0 - r0) / s]
+    if scale_channel:
+        planes.append(np.full(t0.shape, np.clip(np.log10(s / 0.01), -3.0, 3.0)))
+    out = np.stack(planes).astype(np.float32)
     np.clip(out, -CLIP, CLIP, out=out)
     return out
 
 
 def windows_from_image(
-    trace: np.ndarray, retrace: np.ndarray, n_lines: int, stride: int = 1
+    trace: np.ndarray, retrace: np.ndarray, n_lines: int, stride: int = 1,
+    scale_channel: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """All windows of ``n_lines`` lines of an image, every ``stride`` lines.
 
     Returns
     -------
-    windows : ndarray, float32, shape ``(B, 3, n_lines, P)``
+    windows : ndarray, float32, shape ``(B, 3 or 4, n_lines, P)``
     last_lines : ndarray, int, shape ``(B,)``
         Index of the last line of each window (the line at which a rolling
         classifier would have produced it).
@@ -96,5 +105,7 @@ def windows_from_image(
     if stride < 1:
         raise ValueError(f"stride must be >= 1; got {stride}")
     starts = np.arange(0, t.shape[0] - n_lines + 1, stride)
-    out = np.stack([make_window(t[s : s + n_lines], r[s : s + n_lines]) for s in starts])
+    out = np.stack(
+        [make_window(t[s : s + n_lines], r[s : s + n_lines], scale_channel) for s in starts]
+    )
     return out, starts + n_lines - 1

@@ -2,13 +2,12 @@
 
 import numpy as np
 import pytest
-from bluesky import RunEngine
-
 from autoscope.agents.agent import ActiveLearningAgent
 from autoscope.agents.candidates import CandidateSet
 from autoscope.agents.experiment import SpectraExperiment
 from autoscope.agents.scalarizers import get_scalarizer
 from autoscope.agents.tiled_adapter import TiledAdapter, read_reports
+from bluesky import RunEngine
 
 pytestmark = pytest.mark.integration
 
@@ -22,10 +21,9 @@ def catalog(tmp_path):
 
 
 def test_spectra_run_round_trips_through_tiled_into_the_agent_and_reports_back(catalog):
-    from bluesky_tiled_plugins import TiledWriter
-
     from autoscope.devices import make_spm
     from autoscope.plans.spectroscopy import spectra_at
+    from bluesky_tiled_plugins import TiledWriter
 
     RE = RunEngine({}, call_returns_result=False)
     RE.subscribe(TiledWriter(catalog, max_array_size=0))
@@ -38,8 +36,13 @@ def test_spectra_run_round_trips_through_tiled_into_the_agent_and_reports_back(c
     cands = CandidateSet.from_image(image, pixel_size=25.0, origin=(-100.0, -100.0))
     agent = ActiveLearningAgent(cands, kind="gp", n_seed=3, batch_size=2, seed=0)
     experiment = SpectraExperiment("loop_area", channel="piezoresponse", device=spm.name)
-    adapter = TiledAdapter(catalog, agent, experiment, writer=TiledWriter(catalog, max_array_size=0),
-                           campaign="test-campaign")
+    adapter = TiledAdapter(
+        catalog,
+        agent,
+        experiment,
+        writer=TiledWriter(catalog, max_array_size=0),
+        campaign="test-campaign",
+    )
 
     expected_values = []
     for _ in range(3):
@@ -49,9 +52,9 @@ def test_spectra_run_round_trips_through_tiled_into_the_agent_and_reports_back(c
             uid = uid[0]
         m = adapter.ingest_uid(uid)
         # what the adapter read from Tiled equals what the RunEngine emitted
-        local = experiment.unpack_documents([(n, d) for n, d in docs
-                                             if n == "start" and d["uid"] == uid
-                                             or n != "start"])
+        local = experiment.unpack_documents(
+            [(n, d) for n, d in docs if n == "start" and d["uid"] == uid or n != "start"]
+        )
         np.testing.assert_allclose(m.values, local.values[-2:], rtol=1e-6)
         np.testing.assert_allclose(m.requested, np.asarray(points), atol=1e-9)
         expected_values += m.values.tolist()

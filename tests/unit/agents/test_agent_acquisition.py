@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from autoscope.agents.acquisition import (
     CostModel,
     expected_improvement,
@@ -11,6 +10,7 @@ from autoscope.agents.acquisition import (
     upper_confidence_bound,
 )
 from autoscope.agents.models import CoordinateGP
+
 from autoscope.errors import ConfigurationError
 
 
@@ -41,7 +41,9 @@ def test_ei_matches_monte_carlo():
     mu, sd, best = 0.3, 0.7, 0.5
     samples = mu + sd * rng.standard_normal(400_000)
     mc = np.maximum(samples - best, 0).mean()
-    assert expected_improvement(np.array([mu]), np.array([sd]), best)[0] == pytest.approx(mc, rel=0.01)
+    assert expected_improvement(np.array([mu]), np.array([sd]), best)[0] == pytest.approx(
+        mc, rel=0.01
+    )
 
 
 def test_ei_values_uncertainty_when_means_tie():
@@ -63,8 +65,13 @@ def test_measured_points_are_not_chosen_again_unless_asked():
     measured = np.array([False, True, False])
     chosen, _ = select("ucb", post, q=1, measured=measured)
     assert chosen.tolist() == [2]
-    chosen, _ = select("ucb", FixedPosterior([0.0, 5.0, 1.0], [1.0] * 3), q=1,
-                       measured=measured, allow_repeats=True)
+    chosen, _ = select(
+        "ucb",
+        FixedPosterior([0.0, 5.0, 1.0], [1.0] * 3),
+        q=1,
+        measured=measured,
+        allow_repeats=True,
+    )
     assert chosen.tolist() == [1]
 
 
@@ -90,12 +97,25 @@ def test_cost_aware_choice_prefers_the_near_candidate_when_values_are_close():
     pos = np.array([[0.0, 0.0], [1.0, 0.0], [1000.0, 0.0]])
     post = FixedPosterior([0.0, 1.0, 1.05], [0.2, 0.2, 0.2])
     cost = CostModel(measure_s=2.0, speed=10.0, settle_s=1.0, weight=1.0)
-    chosen, _ = select("ei", post, q=1, best_f=0.5, cost=cost, positions=pos, probe=pos[0],
-                       measured=np.array([True, False, False]))
+    chosen, _ = select(
+        "ei",
+        post,
+        q=1,
+        best_f=0.5,
+        cost=cost,
+        positions=pos,
+        probe=pos[0],
+        measured=np.array([True, False, False]),
+    )
     assert chosen.tolist() == [1]
     # without cost the farther, slightly better point wins
-    chosen, _ = select("ei", FixedPosterior([0.0, 1.0, 1.05], [0.2] * 3), q=1, best_f=0.5,
-                       measured=np.array([True, False, False]))
+    chosen, _ = select(
+        "ei",
+        FixedPosterior([0.0, 1.0, 1.05], [0.2] * 3),
+        q=1,
+        best_f=0.5,
+        measured=np.array([True, False, False]),
+    )
     assert chosen.tolist() == [2]
     assert cost.seconds(pos, pos[0]).tolist() == pytest.approx([2.0, 3.1, 103.0])
 

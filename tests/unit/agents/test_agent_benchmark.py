@@ -6,8 +6,8 @@ import json
 import h5py
 import numpy as np
 import pytest
-
 from autoscope.agents.benchmark import run_benchmark, top_set
+
 from autoscope.cli import main as cli_main
 
 
@@ -42,15 +42,34 @@ def test_cli_writes_the_promised_json_and_leaves_the_file_alone(tmp_path, capsys
     write_file(data)
     before = digest(data)
     out = tmp_path / "out" / "bench.json"
-    rc = cli_main(["benchmark", "--dataset", str(data), "--scalarizer", "band_integral:-0.3:0.3",
-                   "--agent", "random", "--budget", "40", "--seeds", "3", "--json", str(out)])
+    rc = cli_main(
+        [
+            "benchmark",
+            "--dataset",
+            str(data),
+            "--scalarizer",
+            "band_integral:-0.3:0.3",
+            "--agent",
+            "random",
+            "--budget",
+            "40",
+            "--seeds",
+            "3",
+            "--json",
+            str(out),
+        ]
+    )
     assert rc == 0
     assert digest(data) == before
     result = json.loads(out.read_text())
     assert result["agent"] == "random" and result["budget"] == 40 and result["seeds"] == 3
     assert result["dataset"] == str(data)
-    for key in ("top1_found_fraction", "steps_to_first_top1", "best_found_over_true_max",
-                "seconds_per_step"):
+    for key in (
+        "top1_found_fraction",
+        "steps_to_first_top1",
+        "best_found_over_true_max",
+        "seconds_per_step",
+    ):
         assert set(result[key]) >= {"median", "per_seed"}
         assert len(result[key]["per_seed"]) == 3
     assert "p95" in result["seconds_per_step"]
@@ -90,8 +109,19 @@ def test_top_set_has_at_least_one_location_and_ignores_nan():
 def test_malformed_file_names_what_is_missing(tmp_path, capsys, drop):
     data = tmp_path / "bad.h5"
     write_file(data, drop=drop)
-    rc = cli_main(["benchmark", "--dataset", str(data), "--agent", "random", "--budget", "5",
-                   "--scalarizer", "band_integral:-0.3:0.3"])
+    rc = cli_main(
+        [
+            "benchmark",
+            "--dataset",
+            str(data),
+            "--agent",
+            "random",
+            "--budget",
+            "5",
+            "--scalarizer",
+            "band_integral:-0.3:0.3",
+        ]
+    )
     assert rc == 1
     err = capsys.readouterr().err
     assert f"lacks '{drop}'" in err and str(data) in err

@@ -2,12 +2,11 @@
 
 import numpy as np
 import pytest
-from bluesky import RunEngine
-
 from autoscope.agents.agent import ActiveLearningAgent
 from autoscope.agents.experiment import SpectraExperiment
 from autoscope.agents.tiled_adapter import read_reports
 from autoscope.plans.campaign import autonomous_campaign, campaign_loop, overview_candidates
+from bluesky import RunEngine
 
 SMALL = dict(width=400.0, height=400.0, pixels=12, line_time=0.05, n_points=32, progress=False)
 
@@ -86,32 +85,42 @@ def test_pause_and_resume_finish_the_campaign(RE, spm):
         return None, None
 
     spectra = []
-    RE.subscribe(lambda n, d: spectra.append(d) if n == "event" and "spm_spectrum_bias" in d["data"] else None)
+    RE.subscribe(
+        lambda n, d: (
+            spectra.append(d) if n == "event" and "spm_spectrum_bias" in d["data"] else None
+        )
+    )
     from bluesky.utils import RunEngineInterrupted
 
     with pytest.raises(RunEngineInterrupted):
-        RE(bpp.plan_mutator(autonomous_campaign(spm, agent="random", budget=6, **SMALL),
-                            pause_after_third_save))
+        RE(
+            bpp.plan_mutator(
+                autonomous_campaign(spm, agent="random", budget=6, **SMALL), pause_after_third_save
+            )
+        )
     assert RE.state == "paused" and state["paused"]
     result = RE.resume()
     assert RE.state == "idle" and result.exit_status == "success"
-    positions = {(d["data"]["spm_spectrum_x_requested"], d["data"]["spm_spectrum_y_requested"])
-                 for d in spectra}
+    positions = {
+        (d["data"]["spm_spectrum_x_requested"], d["data"]["spm_spectrum_y_requested"])
+        for d in spectra
+    }
     assert len(positions) == 6
 
 
 def test_agent_failure_falls_back_and_the_campaign_goes_on(RE, spm):
     def plan():
-        candidates, image, _ = yield from overview_candidates(
+        candidates, _image, _ = yield from overview_candidates(
             spm, 0.0, 0.0, 400.0, 400.0, 12, 0.05, "piezoresponse"
         )
         # a huge learning rate drives the weights to inf: every model step fails for real
-        agent = ActiveLearningAgent(candidates, kind="dkl", budget=8, n_seed=3,
-                                    model_options={"lr": 1e30})
+        agent = ActiveLearningAgent(
+            candidates, kind="dkl", budget=8, n_seed=3, model_options={"lr": 1e30}
+        )
         experiment = SpectraExperiment("loop_area", channel="piezoresponse")
-        summary = yield from campaign_loop(spm, agent, experiment, 8,
-                                           {"n_points": 32, "start": -2.5, "stop": 2.5},
-                                           progress=False)
+        summary = yield from campaign_loop(
+            spm, agent, experiment, 8, {"n_points": 32, "start": -2.5, "stop": 2.5}, progress=False
+        )
         return summary
 
     summary = RE(plan()).plan_result
@@ -129,14 +138,17 @@ def test_stop_rule_ends_early(RE, spm, catalog):
 
 
 def _loop_with_stop(spm):
-    candidates, image, _ = yield from overview_candidates(
+    candidates, _image, _ = yield from overview_candidates(
         spm, 0.0, 0.0, 400.0, 400.0, 12, 0.05, "piezoresponse"
     )
     agent = ActiveLearningAgent(candidates, kind="gp", budget=20, n_seed=4)
     experiment = SpectraExperiment("loop_area", channel="piezoresponse")
     # a threshold above any plausible uncertainty: stops at the first model step
-    return (yield from campaign_loop(spm, agent, experiment, 20, {"n_points": 32},
-                                     stop_uncertainty=1e9, progress=False))
+    return (
+        yield from campaign_loop(
+            spm, agent, experiment, 20, {"n_points": 32}, stop_uncertainty=1e9, progress=False
+        )
+    )
 
 
 def test_bad_arguments_are_refused_before_anything_moves(RE, spm):

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from autoscope.agents.demo import run_campaign_demo
 
 
@@ -14,8 +13,9 @@ def test_demo_campaign_writes_report_and_runs(tmp_path):
     from autoscope.catalog.testing import inprocess_catalog
 
     with inprocess_catalog(tmp_path / "catalog") as client:
-        summary = run_campaign_demo(tmp_path / "out", seed=1, size=12, budget=10, catalog=client,
-                                    agent="gp", progress=False)
+        summary = run_campaign_demo(
+            tmp_path / "out", seed=1, size=12, budget=10, catalog=client, agent="gp", progress=False
+        )
         runs = client.search(Key("campaign") == summary["campaign"])
         names = [r.metadata["start"]["plan_name"] for r in runs.values()]
     assert summary["measured"] == 10

@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
-
 from autoscope.agents.agent import ActiveLearningAgent
 from autoscope.agents.benchmark import top_set
 from autoscope.agents.candidates import CandidateSet
 from autoscope.agents.scalarizers import get_scalarizer
+
 from autoscope.errors import ConfigurationError
 
 
@@ -35,8 +35,9 @@ def test_dkl_finds_more_top_locations_than_random(small_twin):
     for seed in range(2):
         for kind in found:
             cands = CandidateSet.from_image(image)
-            agent = ActiveLearningAgent(cands, kind=kind, budget=budget, seed=seed,
-                                        model_options={"iterations_step": 15})
+            agent = ActiveLearningAgent(
+                cands, kind=kind, budget=budget, seed=seed, model_options={"iterations_step": 15}
+            )
             measured = run(agent, values, budget)
             assert len(set(measured.tolist())) == budget  # nothing measured twice
             found[kind] += int(top[measured].sum())
@@ -74,8 +75,9 @@ def test_a_failing_model_falls_back_to_exploration_and_records_it():
     img = rng.random((16, 16))
     cands = CandidateSet.from_image(img)
     # a huge learning rate drives the weights to inf/NaN: the fit fails for real
-    agent = ActiveLearningAgent(cands, kind="dkl", budget=30, n_seed=4, seed=0,
-                                model_options={"lr": 1e30})
+    agent = ActiveLearningAgent(
+        cands, kind="dkl", budget=30, n_seed=4, seed=0, model_options={"lr": 1e30}
+    )
     values = img.ravel()
     run(agent, values, 12)
     sources = [s.source for s in agent.steps]

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from autoscope.agents.scalarizers import (
     InvalidSpectrumWarning,
     check_spectra,
@@ -10,6 +9,7 @@ from autoscope.agents.scalarizers import (
     loop_area,
     register_scalarizer,
 )
+
 from autoscope.errors import AutoscopeWarning, ConfigurationError
 
 
