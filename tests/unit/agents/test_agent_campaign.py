@@ -160,3 +160,29 @@ def test_bad_arguments_are_refused_before_anything_moves(RE, spm):
     with pytest.raises(ConfigurationError, match="budget 200 exceeds the 144"):
         RE(autonomous_campaign(spm, budget=200, **SMALL))
     assert spm.backend.time() == t0
+
+
+def test_queue_server_describes_and_validates_the_campaign(spm):
+    from bluesky_queueserver.manager.profile_ops import (
+        existing_plans_and_devices_from_nspace,
+        validate_plan,
+    )
+
+    plans_desc, devices_desc, _, _ = existing_plans_and_devices_from_nspace(
+        nspace={"autonomous_campaign": autonomous_campaign, "spm": spm}
+    )
+    desc = plans_desc["autonomous_campaign"]
+    params = {p["name"]: p for p in desc["parameters"]}
+    assert params["spm"]["annotation"]["type"] == "__READABLE__"
+    for p in params.values():
+        assert p.get("description"), f"autonomous_campaign.{p['name']} has no description"
+    item = {
+        "name": "autonomous_campaign",
+        "args": ["spm"],
+        "kwargs": {"agent": "dkl", "budget": 50, "scalarizer": "band_integral:-1:1"},
+    }
+    ok, msg = validate_plan(item, allowed_plans=plans_desc, allowed_devices=devices_desc)
+    assert ok, msg
+    item["kwargs"]["budget"] = 5.5
+    ok, msg = validate_plan(item, allowed_plans=plans_desc, allowed_devices=devices_desc)
+    assert not ok and "budget" in msg
