@@ -58,10 +58,12 @@ def bench_accuracy(clf: TipClassifier, frames: int, seed: int) -> dict:
     specs = dataset.random_specs(frames, range(20_000, 20_040), np.random.default_rng((seed, 11)))
     images = [dataset.scan(s) for s in specs]
     out = {"frames": frames, "seeds": [20_000, 20_040],
-           "all": evaluate_frames(clf, dataset.full_width_windows(images, clf.n_lines))}
+           "all": evaluate_frames(clf, dataset.full_width_windows(images, clf.n_lines, 4,
+                                                                   clf.scale_channel))}
     for sample in dataset.STM_SAMPLES:
         sel = [im for im in images if im.spec.sample == sample]
-        out[sample] = evaluate_frames(clf, dataset.full_width_windows(sel, clf.n_lines))
+        out[sample] = evaluate_frames(clf, dataset.full_width_windows(sel, clf.n_lines, 4,
+                                                                      clf.scale_channel))
     return out
 
 
@@ -343,7 +345,7 @@ def bench_real(clf: TipClassifier, figure: Path, target_px: float = 0.08) -> dic
             trace = rawimage.parse_raw_image(data, source)
             retrace = trace
             note = "scan size unknown (native pixels); no retrace in the file (trace used twice)"
-        x, last = windows_from_image(trace, retrace, clf.n_lines, 2)
+        x, last = windows_from_image(trace, retrace, clf.n_lines, 2, clf.scale_channel)
         res = clf.predict(x)
         top = [CLASSES[i] for i in res.label]
         out[key] = {
@@ -400,6 +402,7 @@ def main(argv=None) -> int:
     clf = TipClassifier.load(weights)
     results["weights"] = str(weights)
     results["classifier"] = {"n_lines": clf.n_lines, "tile_width": clf.tile_width,
+                             "scale_channel": clf.scale_channel,
                              "members": len(clf.ensemble.members), "classes": list(CLASSES)}
     policy_path = args.policy_file or tmp / "policy.json"
     q = args.quick

@@ -46,6 +46,21 @@ def test_weights_roundtrip(tmp_path):
         TipClassifier.load(tmp_path / "missing.weights.pt")
 
 
+def test_scale_plane_classifier_roundtrip(tmp_path):
+    torch.manual_seed(1)
+    ens = TipEnsemble([TipNet(width=4, in_channels=4) for _ in range(2)]).eval()
+    clf = TipClassifier(ens, n_lines=8, tile_width=32, scale_channel=True)
+    again = TipClassifier.load(clf.save(tmp_path / "s.weights.pt"))
+    assert again.scale_channel and again.tile_width == 32
+    rng = np.random.default_rng(4)
+    t = rng.normal(0, 0.05, size=(8, 80))
+    np.testing.assert_allclose(again.classify(t, t + 0.001).proba,
+                               clf.classify(t, t + 0.001).proba, atol=1e-6)
+    roll = RollingTipClassifier(again)
+    out = [roll.push(row, row) for row in t]
+    assert out[-1] is not None and out[-2] is None
+
+
 def test_rolling_gives_one_verdict_per_line_after_the_window_fills():
     clf = _classifier(n_lines=8)
     roll = RollingTipClassifier(clf)

@@ -27,6 +27,17 @@ def test_window_ignores_plane_offset_and_contrast():
     np.testing.assert_allclose(a, b, atol=1e-4)
 
 
+def test_scale_plane_carries_the_corrugation_in_nm():
+    t, r = _image()
+    t, r = t[:16], r[:16]
+    a = make_window(t, r, scale_channel=True)
+    b = make_window(3.0 * t + 0.7, 3.0 * r + 0.7, scale_channel=True)
+    assert a.shape == (4, 16, 96)
+    np.testing.assert_allclose(a[:3], b[:3], atol=1e-4)
+    assert np.ptp(a[3]) == 0
+    assert b[3, 0, 0] - a[3, 0, 0] == pytest.approx(np.log10(3.0), abs=1e-5)
+
+
 def test_window_keeps_a_step_between_lines():
     t, r = _image()
     t, r = t[:16].copy(), r[:16].copy()
