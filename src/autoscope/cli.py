@@ -82,6 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AutoscopeError as exc:
         print(f"autoscope {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print(f"autoscope {args.command}: interrupted", file=sys.stderr)
         return 130
