@@ -363,7 +363,12 @@ class DKLModel(SurrogateModel):
     spatial : bool
         Add the coordinate kernel.
     spatial_weight : float
-        Starting output scale of the coordinate kernel (the patch kernel starts at 1).
+        Starting output scale of the coordinate kernel.
+    feature_weight : float, optional
+        Starting output scale of the patch-feature kernel (default: gpytorch's, ln 2).
+        ``spatial_weight=1, feature_weight=0.2`` makes the first steps behave
+        like the coordinate GP (earlier first discovery on the PFM twin, about
+        the same share found; measured on 3 seeds only).
     **kwargs
         Passed to :class:`SurrogateModel` (iterations, lr, weight_decay, seed).
     """
@@ -379,6 +384,7 @@ class DKLModel(SurrogateModel):
         pca: int = 16,
         spatial: bool = True,
         spatial_weight: float = 0.3,
+        feature_weight: float | None = None,
         seed: int = 0,
         **kwargs,
     ):
@@ -397,6 +403,8 @@ class DKLModel(SurrogateModel):
             gpytorch.kernels.RBFKernel(ard_num_dims=int(latent), active_dims=latent_dims)
         )
         kernel.base_kernel.lengthscale = 0.5
+        if feature_weight is not None:
+            kernel.outputscale = float(feature_weight)
         inputs = flat
         if spatial:
             if positions is None:
