@@ -7,7 +7,15 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["raster_image", "point_spectrum", "spectra_at", "grid_spectroscopy", "condition_tip"]
+__all__ = [
+    "raster_image",
+    "point_spectrum",
+    "spectra_at",
+    "grid_spectroscopy",
+    "condition_tip",
+    "autonomous_campaign",
+    "tip_watched_image",
+]
 
 _LAZY = {
     "raster_image": "autoscope.plans.imaging",
@@ -15,6 +23,8 @@ _LAZY = {
     "spectra_at": "autoscope.plans.spectroscopy",
     "grid_spectroscopy": "autoscope.plans.spectroscopy",
     "condition_tip": "autoscope.plans.tip",
+    "autonomous_campaign": "autoscope.plans.campaign",
+    "tip_watched_image": "autoscope.plans.tip_watch",
 }
 
 

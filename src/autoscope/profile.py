@@ -58,6 +58,8 @@ PROFILE_NAMES = (
     "spectra_at",
     "grid_spectroscopy",
     "condition_tip",
+    "autonomous_campaign",
+    "tip_watched_image",
 )
 
 
