@@ -8,7 +8,7 @@ from autoscope.agents.tiled_adapter import read_reports
 from autoscope.plans.campaign import autonomous_campaign, campaign_loop, overview_candidates
 from bluesky import RunEngine
 
-SMALL = dict(width=400.0, height=400.0, pixels=12, line_time=0.05, n_points=32, progress=False)
+SMALL = dict(width=400.0, height=400.0, pixels=8, line_time=0.05, n_points=32, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -42,22 +42,22 @@ def campaign_runs(catalog, campaign_id):
 
 
 def test_campaign_spends_the_budget_and_writes_spectra_and_reports(RE, spm, catalog):
-    result = RE(autonomous_campaign(spm, agent="gp", budget=10, batch_size=2, n_seed=4, **SMALL))
+    result = RE(autonomous_campaign(spm, agent="gp", budget=8, batch_size=2, n_seed=4, **SMALL))
     campaign_id = result.plan_result
     runs = campaign_runs(catalog, campaign_id)
     names = [r.metadata["start"]["plan_name"] for r in runs.values()]
     assert names.count("raster_image") == 1
-    assert names.count("spectra_at") == 5  # 10 spectra, 2 per step
-    assert names.count("agent_report") == 5
+    assert names.count("spectra_at") == 4  # 8 spectra, 2 per step
+    assert names.count("agent_report") == 4
     positions = []
     for r in runs.values():
         if r.metadata["start"]["plan_name"] == "spectra_at":
             positions += [tuple(p) for p in r.metadata["start"]["positions_requested"]]
-    assert len(positions) == 10 and len(set(positions)) == 10  # no point measured twice
+    assert len(positions) == 8 and len(set(positions)) == 8  # no point measured twice
     reports = [r for r in runs.values() if r.metadata["start"]["plan_name"] == "agent_report"]
     last = max(reports, key=lambda r: r.metadata["start"]["campaign_step"])
     stream = last["agent"]
-    assert stream["agent_measured"].read()[0].sum() == 10
+    assert stream["agent_measured"].read()[0].sum() == 8
     assert stream["agent_source"].read()[0] == "model"
     assert np.isfinite(stream["agent_mean"].read()[0]).all()
 
@@ -111,7 +111,7 @@ def test_pause_and_resume_finish_the_campaign(RE, spm):
 def test_agent_failure_falls_back_and_the_campaign_goes_on(RE, spm):
     def plan():
         candidates, _image, _ = yield from overview_candidates(
-            spm, 0.0, 0.0, 400.0, 400.0, 12, 0.05, "piezoresponse"
+            spm, 0.0, 0.0, 400.0, 400.0, 8, 0.05, "piezoresponse"
         )
         # a huge learning rate drives the weights to inf: every model step fails for real
         agent = ActiveLearningAgent(
@@ -139,7 +139,7 @@ def test_stop_rule_ends_early(RE, spm, catalog):
 
 def _loop_with_stop(spm):
     candidates, _image, _ = yield from overview_candidates(
-        spm, 0.0, 0.0, 400.0, 400.0, 12, 0.05, "piezoresponse"
+        spm, 0.0, 0.0, 400.0, 400.0, 8, 0.05, "piezoresponse"
     )
     agent = ActiveLearningAgent(candidates, kind="gp", budget=20, n_seed=4)
     experiment = SpectraExperiment("loop_area", channel="piezoresponse")
@@ -157,7 +157,7 @@ def test_bad_arguments_are_refused_before_anything_moves(RE, spm):
     t0 = spm.backend.time()
     with pytest.raises(ConfigurationError, match="unknown agent 'nn'"):
         RE(autonomous_campaign(spm, agent="nn", **SMALL))
-    with pytest.raises(ConfigurationError, match="budget 200 exceeds the 144"):
+    with pytest.raises(ConfigurationError, match="budget 200 exceeds the 64"):
         RE(autonomous_campaign(spm, budget=200, **SMALL))
     assert spm.backend.time() == t0
 
