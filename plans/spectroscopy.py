@@ -9,6 +9,7 @@ the run; the start document lists the positions asked for in that order.
 # No "from __future__ import annotations": the queue server reads the annotations as
 # objects to describe and validate plan parameters.
 
+import dataclasses
 from typing import Optional
 
 import bluesky.preprocessors as bpp
@@ -30,6 +31,14 @@ from autoscope.plans.utils import (
 )
 
 __all__ = ["point_spectrum", "spectra_at", "grid_spectroscopy"]
+
+
+def _sweep_args(settings, count_name: str = "points") -> dict:
+    """The sweep part of ``plan_args``: every field of ``settings``, the point
+    count under the parameter name the plan uses for it."""
+    args = dataclasses.asdict(settings)
+    args[count_name] = args.pop("points")
+    return args
 
 
 def _spectra_run(spm, positions, settings, plan_name, plan_args, extra, md):
@@ -105,11 +114,7 @@ def point_spectrum(
     settings = spectroscopy_settings(spm, start, stop, points, settle, integration,
                                      lockin_amplitude, lockin_frequency, sweeps)
     check_md(md)
-    plan_args = {"x": pos[0][0], "y": pos[0][1], "start": settings.start, "stop": settings.stop,
-                 "points": settings.points, "settle": settings.settle,
-                 "integration": settings.integration,
-                 "lockin_amplitude": settings.lockin_amplitude,
-                 "lockin_frequency": settings.lockin_frequency, "sweeps": settings.sweeps}
+    plan_args = {"x": pos[0][0], "y": pos[0][1], **_sweep_args(settings)}
     return (yield from _spectra_run(spm, pos, settings, "point_spectrum", plan_args, {}, md))
 
 
@@ -170,11 +175,7 @@ def spectra_at(
     settings = spectroscopy_settings(spm, start, stop, n_points, settle, integration,
                                      lockin_amplitude, lockin_frequency, sweeps)
     check_md(md)
-    plan_args = {"points": [list(p) for p in pos], "start": settings.start,
-                 "stop": settings.stop, "n_points": settings.points, "settle": settings.settle,
-                 "integration": settings.integration,
-                 "lockin_amplitude": settings.lockin_amplitude,
-                 "lockin_frequency": settings.lockin_frequency, "sweeps": settings.sweeps}
+    plan_args = {"points": [list(p) for p in pos], **_sweep_args(settings, "n_points")}
     return (yield from _spectra_run(spm, pos, settings, "spectra_at", plan_args, {}, md))
 
 
@@ -267,17 +268,11 @@ def grid_spectroscopy(
         positions.extend((float(x), float(y)) for x, y in zip(xs, ys))
     if not positions:
         raise ConfigurationError("grid has no nodes")
-    plan_args = {"center_x": grid.center_x, "center_y": grid.center_y, "width": grid.width,
-                 "height": grid.height, "nx": grid.pixels, "ny": grid.lines,
-                 "angle": grid.angle, "start": settings.start, "stop": settings.stop,
-                 "points": settings.points, "settle": settings.settle,
-                 "integration": settings.integration,
-                 "lockin_amplitude": settings.lockin_amplitude,
-                 "lockin_frequency": settings.lockin_frequency, "sweeps": settings.sweeps}
+    geometry = {"center_x": grid.center_x, "center_y": grid.center_y, "width": grid.width,
+                "height": grid.height, "nx": grid.pixels, "ny": grid.lines, "angle": grid.angle}
+    plan_args = {**geometry, **_sweep_args(settings)}
     extra = {
-        "grid": {"center_x": grid.center_x, "center_y": grid.center_y, "width": grid.width,
-                 "height": grid.height, "nx": grid.pixels, "ny": grid.lines,
-                 "angle": grid.angle},
+        "grid": geometry,
         "shape": [grid.lines, grid.pixels],
         "pixel_size": [grid.width / grid.pixels, grid.height / grid.lines],
         "pixel_units": "nm",
