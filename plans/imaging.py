@@ -10,9 +10,13 @@ import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 from bluesky.protocols import Readable
 
-from autoscope.devices.backend import ScanFrame
-from autoscope.devices.spm_limits import check_int, check_real
-from autoscope.plans.utils import check_md, check_spm, run_metadata, run_with_reason
+from autoscope.plans.utils import (
+    check_md,
+    check_spm,
+    checked_frame,
+    run_metadata,
+    run_with_reason,
+)
 
 __all__ = ["raster_image"]
 
@@ -80,17 +84,7 @@ def raster_image(
         in the run, which closes with exit status ``fail``.
     """
     spm = check_spm(spm)
-    frame = ScanFrame(
-        center_x=check_real("center_x", center_x, units="nm"),
-        center_y=check_real("center_y", center_y, units="nm"),
-        width=check_real("width", width, low=0.0, low_inclusive=False, units="nm"),
-        height=check_real("height", height, low=0.0, low_inclusive=False, units="nm"),
-        angle=check_real("angle", angle, low=-360.0, high=360.0, units="deg"),
-        pixels=check_int("pixels", pixels, low=1),
-        lines=check_int("lines", lines, low=1),
-        line_time=check_real("line_time", line_time, low=0.0, low_inclusive=False, units="s"),
-    )
-    spm.limits.check_frame(frame)
+    frame = checked_frame(spm, center_x, center_y, width, height, angle, pixels, lines, line_time)
     if bias is not None:
         bias = spm.limits.check_bias(bias)
     if setpoint is not None:

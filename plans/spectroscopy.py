@@ -15,13 +15,12 @@ from typing import Optional
 import bluesky.preprocessors as bpp
 from bluesky.protocols import Readable
 
-from autoscope.devices.backend import ScanFrame
-from autoscope.devices.spm_limits import check_int, check_real
 from autoscope.errors import ConfigurationError
 from autoscope.plans.utils import (
     check_md,
     check_positions,
     check_spm,
+    checked_frame,
     configure_spectroscopy,
     measure_spectrum,
     run_metadata,
@@ -249,16 +248,8 @@ def grid_spectroscopy(
         which closes with exit status ``fail``.
     """
     spm = check_spm(spm)
-    grid = ScanFrame(
-        center_x=check_real("center_x", center_x, units="nm"),
-        center_y=check_real("center_y", center_y, units="nm"),
-        width=check_real("width", width, low=0.0, low_inclusive=False, units="nm"),
-        height=check_real("height", height, low=0.0, low_inclusive=False, units="nm"),
-        angle=check_real("angle", angle, low=-360.0, high=360.0, units="deg"),
-        pixels=check_int("nx", nx, low=1),
-        lines=check_int("ny", ny, low=1),
-    )
-    spm.limits.check_frame(grid)
+    grid = checked_frame(spm, center_x, center_y, width, height, angle, nx, ny,
+                         names=("nx", "ny"))
     settings = spectroscopy_settings(spm, start, stop, points, settle, integration,
                                      lockin_amplitude, lockin_frequency, sweeps)
     check_md(md)

@@ -55,7 +55,7 @@ from autoscope.agents.tip.weights import TipClassifier
 from autoscope.devices.backend import ScanFrame
 from autoscope.devices.spm_limits import check_int, check_real
 from autoscope.errors import AutoscopeError, ConfigurationError, InstrumentFault
-from autoscope.plans.utils import check_md, check_spm, run_metadata
+from autoscope.plans.utils import check_md, check_spm, checked_frame, run_metadata
 
 __all__ = ["tip_watched_image", "TipRecoveryFailed", "TipVerdictLog", "TipActionLog"]
 
@@ -410,17 +410,8 @@ def tip_watched_image(
         for bad arguments, before anything moves.
     """
     spm = check_spm(spm)
-    frame = ScanFrame(
-        center_x=check_real("center_x", center_x, units="nm"),
-        center_y=check_real("center_y", center_y, units="nm"),
-        width=check_real("width", width, low=0.0, low_inclusive=False, units="nm"),
-        height=check_real("height", height, low=0.0, low_inclusive=False, units="nm"),
-        angle=check_real("angle", angle, low=-360.0, high=360.0, units="deg"),
-        pixels=check_int("pixels", pixels, low=8),
-        lines=check_int("lines", lines, low=1),
-        line_time=check_real("line_time", line_time, low=0.0, low_inclusive=False, units="s"),
-    )
-    spm.limits.check_frame(frame)
+    frame = checked_frame(spm, center_x, center_y, width, height, angle, pixels, lines, line_time,
+                          min_pixels=8)
     threshold = check_real("threshold", threshold, low=0.0, high=1.0)
     patience = check_int("patience", patience, low=1)
     max_actions = check_int("max_actions", max_actions, low=1)

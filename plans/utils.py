@@ -12,7 +12,7 @@ import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 from bluesky.utils import RunEngineControlException
 
-from autoscope.devices.backend import SpectroscopySettings
+from autoscope.devices.backend import ScanFrame, SpectroscopySettings
 from autoscope.devices.spm import SPM
 from autoscope.devices.spm_limits import check_int, check_real
 from autoscope.errors import ConfigurationError
@@ -79,6 +79,31 @@ def run_with_reason(plan, md: dict):
 
     yield from bpp.contingency_wrapper(plan, except_plan=except_plan, else_plan=bps.close_run)
     return uid
+
+
+def checked_frame(spm: SPM, center_x, center_y, width, height, angle, pixels, lines,
+                  line_time=None, *, names=("pixels", "lines"), min_pixels: int = 1) -> ScanFrame:
+    """Check frame arguments (types, ranges, the device's scan range) and bundle them.
+
+    ``names`` are the plan's own parameter names for pixels and lines (a grid
+    calls them ``nx``, ``ny``), so an error names what the caller typed;
+    ``line_time=None`` keeps the :class:`ScanFrame` default (grids have none).
+    """
+    fields = dict(
+        center_x=check_real("center_x", center_x, units="nm"),
+        center_y=check_real("center_y", center_y, units="nm"),
+        width=check_real("width", width, low=0.0, low_inclusive=False, units="nm"),
+        height=check_real("height", height, low=0.0, low_inclusive=False, units="nm"),
+        angle=check_real("angle", angle, low=-360.0, high=360.0, units="deg"),
+        pixels=check_int(names[0], pixels, low=min_pixels),
+        lines=check_int(names[1], lines, low=1),
+    )
+    if line_time is not None:
+        fields["line_time"] = check_real("line_time", line_time, low=0.0, low_inclusive=False,
+                                         units="s")
+    frame = ScanFrame(**fields)
+    spm.limits.check_frame(frame)
+    return frame
 
 
 def spectroscopy_settings(spm: SPM, start, stop, points, settle, integration, lockin_amplitude,
