@@ -26,7 +26,7 @@ from .instrument import Creep, Drift, hysteresis_xy
 from .samples import Sample, make_sample
 from .spectra import SpectraEngine
 from .tip import TipEvent, TipProcess, TipState, make_tip
-from .truth import LineTruth, TwinTruth
+from .truth import TIP_HISTORY_MAX, TRUTH_LINES_MAX, LineTruth, TwinTruth
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,12 @@ class TwinSPM:
         Growth of the tip radius (nm) per nm of scanned path in contact
         (default 2e-6 for PFM, 0 for STM); a sharp tip that wears past three
         times its radius becomes ``blunt`` (recorded with cause ``"wear"``).
+    truth_lines_max : int
+        Ground-truth line records kept in ``truth.lines`` (a ring buffer; the
+        counts of older lines are kept in ``truth.line_counts``).
+    tip_history_max : int
+        Tip events kept in ``truth.tip_history`` (a ring buffer; counts of
+        older ones in ``truth.tip_event_counts``).
     """
 
     def __init__(
@@ -97,6 +103,8 @@ class TwinSPM:
         timing: Timing | None = None,
         sample_options: dict | None = None,
         tip_wear: float | None = None,
+        truth_lines_max: int = TRUTH_LINES_MAX,
+        tip_history_max: int = TIP_HISTORY_MAX,
     ) -> None:
         self.seed = int(seed)
         if isinstance(sample, str):
@@ -160,7 +168,7 @@ class TwinSPM:
         if not self.tip_wear >= 0:
             raise ConfigurationError(f"tip_wear={tip_wear!r} nm/nm must be >= 0")
         self._spectra_done = 0
-        self.truth = TwinTruth(self)
+        self.truth = TwinTruth(self, truth_lines_max, tip_history_max)
         for plan in [faults] if isinstance(faults, FaultPlan) else (faults or []):
             self._faults.arm(plan, 0, 0, self.time())
 
@@ -402,7 +410,7 @@ class TwinSPM:
         xs = xn[order] + hx + ox
         ys = yn[order] + hy + oy
         kind0 = self._tip.kind
-        n_events = len(self.truth.tip_history)
+        n_events = self.truth.tip_history.total
         segs = self._tip_segments(t0, dt, n, frame_line=int(index))
         if self.mode == "stm":
             ch = self._synth.stm_line(
@@ -423,7 +431,7 @@ class TwinSPM:
                 t1,
                 kind0,
                 self._tip.kind,
-                len(self.truth.tip_history) > n_events,
+                self.truth.tip_history.total > n_events,
                 (float(np.mean(xs - xn[order])), float(np.mean(ys - yn[order]))),
             )
         )
@@ -449,7 +457,7 @@ class TwinSPM:
             never feed it to an agent.
         """
         idx = list(range(frame.lines)) if lines is None else [int(i) for i in lines]
-        n0 = len(self.truth.tip_history)
+        n0 = self.truth.tip_history.total
         out: dict[str, tuple[list, list]] = {k: ([], []) for k in self.image_channels}
         recs = []
         for i in idx:
@@ -466,7 +474,7 @@ class TwinSPM:
             "line": np.array([r.line for r in recs]),
             "t_start": np.array([r.t_start for r in recs]),
             "t_end": np.array([r.t_end for r in recs]),
-            "events": list(self.truth.tip_history[n0:]),
+            "events": self.truth.tip_history.since(n0),
         }
         return channels, labels
 
