@@ -35,12 +35,13 @@ from autoscope.agents.tip.windows import windows_from_image
 
 logger = logging.getLogger(__name__)
 
-FINEST_PERIOD: dict[str, float | None] = {"si100_h": 0.384, "au111": None}
-"""Finest period (nm) a sharp tip shows on each STM sample: Si(100)-H dimers.
+FINEST_PERIOD: dict[str, float | None] = {"si100_h": 0.384, "au111": 0.25}
+"""Finest period (nm) a sharp tip shows on each STM sample.
 
-On the twin's Au(111) the atomic corrugation seen through even a sharp tip
-(about 0.5 pm) is below the z noise, so its images show the herringbone
-only: a good tip there is always ``good_rows``.
+Si(100)-H: the dimers along a row (0.384 nm). Au(111): the rows of atoms of
+the hexagonal lattice (sqrt(3)/2 x 0.2884 nm), which the twin's sharp tip
+resolves with ~15 pm peak to peak; a blunter tip loses them. ``None`` would
+mean a sample whose finest detail no tip resolves (always ``good_rows``).
 """
 
 KIND_CLASS: dict[str, str] = {

@@ -7,8 +7,18 @@ states. :class:`TipProcess` draws spontaneous changes as a Poisson process in
 instrument time and the stochastic outcome of conditioning actions.
 
 Lengths scale with the mode: an STM apex is a few atoms (radius ~0.1 nm, a
-second apex 0.4-2 nm away); a PFM tip is tens of nm (radius ~20 nm, a second
-contact 40-200 nm away).
+second apex 0.5-2 nm away); a PFM tip is tens of nm (radius ~20 nm, a second
+contact 75-300 nm away).
+
+A multi-apex STM tip's extra apices stand back from the surface by ``dz``
+(0-40 pm, uniform); in constant current an apex's share of the current is
+``w = exp(-2 kappa dz)`` (0.42-1 for kappa = 10.9 nm^-1), so its ghost copy of
+every protrusion, defect and step edge is lowered by only ``dz`` and is
+clearly visible, as on real double-tip images. An apex further back
+(dz > ~0.1 nm, w < 0.1) would add nothing visible: the tip would image as a
+single tip, so such tips are not drawn as ``multi``. A blunt STM tip images
+with an effective radius of 0.4-1 nm (5-12 times the sharp apex): dimer rows
+and atoms are gone, defects and step edges are broad and rounded.
 """
 
 from __future__ import annotations
@@ -22,6 +32,13 @@ from autoscope.errors import ConfigurationError
 TIP_KINDS = ("sharp", "blunt", "multi", "adsorbate", "unstable")
 
 _SCALE = {"stm": 1.0, "pfm": 150.0}  # radius/offset scale per mode, relative to STM (nm)
+# nm^-1, decay constant of the tunnel current through a 4.5 eV barrier (as spectroscopy.kappa;
+# computed here because spectroscopy imports this module)
+_KAPPA_STM = 5.1231 * float(np.sqrt(4.5))
+MULTI_SETBACK = (0.0, 0.04)
+"""Range (nm) of how far a multi-apex STM tip's extra apices stand back from the first."""
+BLUNT_RADIUS = (5.0, 12.0)
+"""Range of a blunt tip's imaging radius, in units of the sharp tip's radius."""
 
 
 @dataclass(frozen=True)
@@ -90,14 +107,17 @@ def make_tip(kind: str, mode: str = "stm", rng: np.random.Generator | None = Non
     if kind == "sharp":
         return TipState("sharp", radius=sharp_r)
     if kind == "blunt":
-        return TipState("blunt", radius=u(4.0, 9.0, 6.0) * sharp_r)
+        return TipState("blunt", radius=u(*BLUNT_RADIUS, 7.0) * sharp_r)
     if kind == "multi":
         n = int(r.integers(2, 4)) if r is not None else 2
         apices = [(0.0, 0.0, 1.0)]
         for _ in range(n - 1):
             dist = u(0.5, 2.0, 1.0) * s
             ang = u(0, 2 * np.pi, 0.0)
-            w = u(0.3, 1.0, 0.7)
+            if mode == "stm":  # share of the current of an apex standing back by dz
+                w = float(np.exp(-2 * _KAPPA_STM * u(*MULTI_SETBACK, 0.016)))
+            else:  # a second contact pressing less hard
+                w = u(0.3, 1.0, 0.7)
             apices.append((dist * np.cos(ang), dist * np.sin(ang), w))
         return TipState("multi", apices=tuple(apices), radius=u(1.0, 2.0, 1.2) * sharp_r)
     if kind == "adsorbate":

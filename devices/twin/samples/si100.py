@@ -38,7 +38,9 @@ class SiH100(Sample):
     step_angle : float
         Direction of the step-down normal, degrees.
     db_density, pair_density, vacancy_density : float
-        Defects per nm^2.
+        Defects per nm^2 (default about 0.03 in all, a few per 100 surface
+        dimers: a typical UHV-prepared surface, so that a window of a few
+        lines usually holds a feature that shows the tip's shape).
     db_energy : float
         Energy of the single-DB state, eV relative to E_F (the bias in V at
         which dI/dV over a DB peaks, before band bending).
@@ -55,9 +57,9 @@ class SiH100(Sample):
     seed: int = 0
     terrace_width: float = 40.0
     step_angle: float = 20.0
-    db_density: float = 0.008
-    pair_density: float = 0.003
-    vacancy_density: float = 0.004
+    db_density: float = 0.015
+    pair_density: float = 0.005
+    vacancy_density: float = 0.012
     db_energy: float = -0.35
     db_width: float = 0.06
     db_decay: float = 0.45
