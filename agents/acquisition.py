@@ -1,4 +1,14 @@
-"""Acquisition over a discrete candidate set: EI, UCB, maximum variance, batches, cost.
+"""Acquisition over a discrete candidate set: EI, top-set EI, UCB, maximum variance, batches, cost.
+
+EI chases the single best value: once the maximum is found it spends the
+budget wherever the posterior might still beat it. A campaign usually wants
+something else, *many* measurements where the property is strong (every
+location of the top few per cent), so ``"topq"`` scores the expected excess
+over the ``quantile`` level of the predicted map (by default its top 1 %): a
+candidate scores high when it is likely to belong to the strongest set, and the
+score does not collapse once the maximum has been seen. It is the expected
+improvement with the incumbent replaced by a level, in the spirit of level-set
+estimation (Gotovos et al., IJCAI 2013).
 
 All functions work on the posterior mean and standard deviation of every
 candidate (arrays of shape ``(N,)``) and return a score per candidate (higher
@@ -29,6 +39,7 @@ __all__ = [
     "max_variance",
     "score",
     "select",
+    "top_level",
     "upper_confidence_bound",
 ]
 
@@ -56,7 +67,15 @@ def max_variance(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     return np.asarray(std, dtype=float) ** 2
 
 
-ACQUISITIONS = ("ei", "ucb", "maxvar")
+ACQUISITIONS = ("topq", "ei", "ucb", "maxvar")
+
+
+def top_level(mean: np.ndarray, quantile: float = 0.99) -> float:
+    """The ``quantile`` level of the predicted map ``mean`` ``(N,)``: the threshold of ``"topq"``."""
+    q = float(quantile)
+    if not 0.0 < q < 1.0:
+        raise ConfigurationError(f"top-set quantile must be between 0 and 1, got {quantile}")
+    return float(np.quantile(np.asarray(mean, dtype=float), q))
 
 
 def score(
@@ -66,8 +85,16 @@ def score(
     best_f: float | None = None,
     beta: float = 4.0,
     xi: float = 0.0,
+    level: float | None = None,
 ) -> np.ndarray:
-    """Acquisition ``name`` (``"ei"``, ``"ucb"``, ``"maxvar"``) of every candidate."""
+    """Acquisition ``name`` (``"topq"``, ``"ei"``, ``"ucb"``, ``"maxvar"``) of every candidate.
+
+    ``"topq"`` needs ``level`` (see :func:`top_level`), ``"ei"`` needs ``best_f``.
+    """
+    if name == "topq":
+        if level is None:
+            raise ConfigurationError("top-set EI needs level (a quantile of the predicted map)")
+        return expected_improvement(mean, std, level, xi)
     if name == "ei":
         if best_f is None:
             raise ConfigurationError("expected improvement needs best_f (the best value so far)")
@@ -139,12 +166,13 @@ def select(
     cost: CostModel | None = None,
     positions: np.ndarray | None = None,
     probe: np.ndarray | None = None,
+    quantile: float = 0.99,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pick ``q`` candidates greedily with kriging-believer updates.
 
     Parameters
     ----------
-    acquisition : ``"ei"``, ``"ucb"`` or ``"maxvar"``
+    acquisition : ``"topq"``, ``"ei"``, ``"ucb"`` or ``"maxvar"``
     posterior : :class:`autoscope.agents.models.DiscretePosterior`
         Updated in place by :meth:`~DiscretePosterior.condition_on` for q > 1.
     q : int, number of points
@@ -153,6 +181,9 @@ def select(
     allow_repeats : bool, let measured candidates be chosen again
     cost : CostModel, optional; needs ``positions`` ``(N, 2)`` and ``probe`` ``(2,)``
         (the probe moves to each chosen point in turn).
+    quantile : float
+        Level of ``"topq"``: the quantile of the posterior mean over all
+        candidates, taken once before the first pick of a batch.
 
     Returns
     -------
@@ -171,8 +202,9 @@ def select(
     chosen: list[int] = []
     first_score = None
     here = None if probe is None else np.asarray(probe, dtype=float)
+    level = top_level(posterior.mean, quantile) if acquisition == "topq" else None
     for k in range(q):
-        s = score(acquisition, posterior.mean, posterior.std, best_f, beta, xi)
+        s = score(acquisition, posterior.mean, posterior.std, best_f, beta, xi, level)
         if first_score is None:
             first_score = s
         if cost is not None:

@@ -76,7 +76,10 @@ class ActiveLearningAgent:
     ----------
     candidates : CandidateSet
     kind : ``"dkl"``, ``"gp"``, ``"random"`` or ``"raster"``
-    acquisition : ``"ei"``, ``"ucb"`` or ``"maxvar"``
+    acquisition : ``"topq"``, ``"ei"``, ``"ucb"`` or ``"maxvar"``
+        ``"topq"`` (default) aims at the whole set of strongest locations
+        (expected excess over the ``quantile`` level of the predicted map),
+        ``"ei"`` at the single best value; see :mod:`autoscope.agents.acquisition`.
     batch_size : int
         Default number of points per :meth:`suggest`.
     n_seed : int or None
@@ -90,6 +93,8 @@ class ActiveLearningAgent:
     beta, xi : float
         UCB's exploration weight and EI's improvement margin (target units
         after standardisation are used internally; both act on raw values).
+    quantile : float
+        Level of ``"topq"``, between 0 and 1 (0.99: the top 1 % of the map).
     cost : CostModel or None
         Weigh acquisition by instrument time (travel and settle).
     allow_repeats : bool
@@ -102,7 +107,7 @@ class ActiveLearningAgent:
         self,
         candidates: CandidateSet,
         kind: str = "dkl",
-        acquisition: str = "ei",
+        acquisition: str = "topq",
         batch_size: int = 1,
         n_seed: int | None = None,
         budget: int | None = None,
@@ -112,6 +117,7 @@ class ActiveLearningAgent:
         cost: CostModel | None = None,
         allow_repeats: bool = False,
         model_options: dict | None = None,
+        quantile: float = 0.99,
     ):
         if kind not in AGENT_KINDS:
             raise ConfigurationError(f"unknown agent {kind!r}; known: {', '.join(AGENT_KINDS)}")
@@ -121,6 +127,8 @@ class ActiveLearningAgent:
             )
         if batch_size < 1:
             raise ConfigurationError(f"batch size must be >= 1, got {batch_size}")
+        if not 0.0 < quantile < 1.0:
+            raise ConfigurationError(f"top-set quantile must be between 0 and 1, got {quantile}")
         if budget is not None and not 1 <= budget <= len(candidates):
             raise ConfigurationError(
                 f"budget {budget} must be between 1 and the {len(candidates)} candidates"
@@ -136,6 +144,7 @@ class ActiveLearningAgent:
         self.seed = int(seed)
         self.beta = float(beta)
         self.xi = float(xi)
+        self.quantile = float(quantile)
         self.cost = cost
         self.allow_repeats = bool(allow_repeats)
         self.rng = np.random.default_rng(seed)
@@ -269,6 +278,7 @@ class ActiveLearningAgent:
             cost=self.cost,
             positions=self.candidates.positions if self.cost else None,
             probe=self.probe,
+            quantile=self.quantile,
         )
         self._last_acq = acq
         return chosen

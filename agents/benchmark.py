@@ -13,7 +13,12 @@ seed it scores:
 - ``best_found_over_true_max``: best measured scalar with the scalar map
   rescaled to 0-1 over the grid (1 = the true maximum was found);
 - ``seconds_per_step``: wall time of one agent step (model update plus
-  acquisition over all candidates), model steps only (seed steps excluded).
+  acquisition over all candidates), model steps only (seed steps excluded);
+- ``top1_found_auc``: the share of the top-1 % set found, averaged over the
+  measurements of the campaign (the area under the discovery curve, 0-1): two
+  agents that both end with the whole set differ here in how fast they got it;
+- ``steps_to_half_top1``: measurements until half of the top-1 % set was
+  measured (``null`` if never).
 
 The JSON holds each as ``{"median": ..., "per_seed": [...]}``
 (``seconds_per_step`` also with ``"p95"`` over all steps of all seeds), and
@@ -32,6 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from autoscope.agents.acquisition import ACQUISITIONS
 from autoscope.agents.agent import AGENT_KINDS, ActiveLearningAgent
 from autoscope.agents.candidates import CandidateSet, default_patch_size
 from autoscope.agents.groundtruth import GroundTruth, load_recorded, scalar_map, twin_dataset
@@ -90,15 +96,23 @@ def run_seed(
     )
     agent = factory(candidates, budget, seed)
     measured: list[int] = []
-    first_top = None
+    first_top = half_top = None
+    found, curve = 0, []
+    seen = np.zeros(v.size, dtype=bool)
     while len(measured) < budget:
         n = min(batch_size, budget - len(measured))
         idx = np.asarray(agent.suggest_indices(n), dtype=int)
         agent.ingest_indices(idx, v[idx])
         for i in idx.tolist():
             measured.append(i)
-            if first_top is None and top[i]:
-                first_top = len(measured)
+            if top[i] and not seen[i]:
+                found += 1
+                if first_top is None:
+                    first_top = len(measured)
+                if half_top is None and 2 * found >= top.sum():
+                    half_top = len(measured)
+            seen[i] = True
+            curve.append(found)
     m = np.asarray(measured, dtype=int)
     mv = v[m]
     best = float(np.nanmax(mv)) if np.isfinite(mv).any() else lo
@@ -107,6 +121,8 @@ def run_seed(
         "seed": seed,
         "top1_found_fraction": float(top[m].sum() / top.sum()),
         "steps_to_first_top1": first_top,
+        "steps_to_half_top1": half_top,
+        "top1_found_auc": float(np.mean(curve) / top.sum()),
         "best_found_over_true_max": (best - lo) / span,
         "seconds_per_step": float(np.median(model_seconds)) if model_seconds else 0.0,
         "_step_seconds": model_seconds,
@@ -160,6 +176,10 @@ def run_benchmark(
         raise ConfigurationError(f"budget must be >= 1, got {budget}")
     if batch_size < 1:
         raise ConfigurationError(f"batch size must be >= 1, got {batch_size}")
+    quantile = agent_options.get("quantile", 0.99)
+    if not 0.0 < quantile < 1.0:
+        raise ConfigurationError(f"top-set quantile must be between 0 and 1, got {quantile}")
+    factory_given = factory is not None
     if factory is None:
         if agent not in AGENT_KINDS:
             raise ConfigurationError(f"unknown agent {agent!r}; known: {', '.join(AGENT_KINDS)}")
@@ -209,7 +229,19 @@ def run_benchmark(
         "batch_size": batch_size,
         "candidates": int(shape[0] * shape[1]),
     }
-    for key in ("top1_found_fraction", "steps_to_first_top1", "best_found_over_true_max"):
+    if factory_given:
+        out["agent_options"] = "custom factory"
+    elif agent in ("dkl", "gp"):
+        out["acquisition"] = agent_options.get("acquisition", "topq")
+        if out["acquisition"] == "topq":
+            out["quantile"] = float(agent_options.get("quantile", 0.99))
+    for key in (
+        "top1_found_fraction",
+        "steps_to_first_top1",
+        "best_found_over_true_max",
+        "top1_found_auc",
+        "steps_to_half_top1",
+    ):
         vals = [r[key] for r in per_seed]
         out[key] = {"median": _median_or_null(vals), "per_seed": vals}
     sps = [r["seconds_per_step"] for r in per_seed]
@@ -257,7 +289,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="odd patch size in pixels (default: about 1/5 of the image side, 3 to 13)",
     )
-    parser.add_argument("--acquisition", choices=("ei", "ucb", "maxvar"), default="ei")
+    parser.add_argument(
+        "--acquisition",
+        choices=ACQUISITIONS,
+        default="topq",
+        help="topq: expected excess over the predicted top-quantile level (default); "
+        "ei: expected improvement over the best value",
+    )
+    parser.add_argument(
+        "--quantile",
+        type=float,
+        default=0.99,
+        help="level of topq as a quantile of the predicted map (default 0.99: the top 1 %%)",
+    )
     parser.add_argument("--batch-size", type=int, default=1, help="points per agent step (q)")
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: up to 2)"
@@ -285,6 +329,7 @@ def main(args: argparse.Namespace) -> int:
         patch_size=args.patch_size,
         batch_size=args.batch_size,
         acquisition=args.acquisition,
+        quantile=args.quantile,
     )
     text = json.dumps(result, indent=2)
     if args.json:

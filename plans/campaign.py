@@ -297,7 +297,8 @@ def autonomous_campaign(
     budget: int = 100,
     batch_size: int = 1,
     n_seed: int | None = None,
-    acquisition: str = "ei",
+    acquisition: str = "topq",
+    quantile: float = 0.99,
     patch_size: int | None = None,
     center_x: float = 0.0,
     center_y: float = 0.0,
@@ -341,7 +342,11 @@ def autonomous_campaign(
     n_seed : int, optional
         Seed points before the model is used (default about 5 % of the budget).
     acquisition : str
-        ``"ei"``, ``"ucb"`` or ``"maxvar"``.
+        ``"topq"`` (measure where the property is likely in the top
+        ``1 - quantile`` share of the map), ``"ei"`` (chase the single best
+        value), ``"ucb"`` or ``"maxvar"``.
+    quantile : float
+        Level of ``"topq"``, between 0 and 1 (0.99: the strongest 1 %).
     patch_size : int, optional
         Odd patch size in pixels for the DKL agent (default from the image size).
     center_x, center_y, width, height : float
@@ -376,11 +381,18 @@ def autonomous_campaign(
     str
         The campaign id (every run of the campaign carries it as ``campaign``).
     """
+    from autoscope.agents.acquisition import ACQUISITIONS
     from autoscope.agents.agent import AGENT_KINDS, ActiveLearningAgent
     from autoscope.agents.experiment import SpectraExperiment
 
     if agent not in AGENT_KINDS:
         raise ConfigurationError(f"unknown agent {agent!r}; known: {', '.join(AGENT_KINDS)}")
+    if acquisition not in ACQUISITIONS:
+        raise ConfigurationError(
+            f"unknown acquisition {acquisition!r}; known: {', '.join(ACQUISITIONS)}"
+        )
+    if not 0.0 < quantile < 1.0:
+        raise ConfigurationError(f"top-set quantile must be between 0 and 1, got {quantile!r}")
     if not isinstance(budget, int) or budget < 1:
         raise ConfigurationError(f"budget must be a positive integer, got {budget!r}")
     if not isinstance(pixels, int) or pixels < 4:
@@ -406,6 +418,7 @@ def autonomous_campaign(
         candidates,
         kind=agent,
         acquisition=acquisition,
+        quantile=quantile,
         batch_size=batch_size,
         n_seed=n_seed,
         budget=budget,

@@ -7,6 +7,7 @@ from autoscope.agents.acquisition import (
     expected_improvement,
     score,
     select,
+    top_level,
     upper_confidence_bound,
 )
 from autoscope.agents.models import CoordinateGP
@@ -49,6 +50,35 @@ def test_ei_matches_monte_carlo():
 def test_ei_values_uncertainty_when_means_tie():
     ei = expected_improvement(np.array([1.0, 1.0]), np.array([0.1, 1.0]), best_f=1.2)
     assert ei[1] > ei[0]
+
+
+def test_topq_keeps_filling_the_strong_set_where_ei_chases_a_long_shot():
+    # 100 candidates: the best is measured (mean 2, no uncertainty); five more are
+    # confidently strong (mean 1.9); one is a weak but very uncertain long shot.
+    mean = np.zeros(100)
+    std = np.full(100, 0.05)
+    mean[0], std[0] = 2.0, 0.0
+    mean[1:6] = 1.9
+    mean[50], std[50] = 0.5, 1.0
+    post = FixedPosterior(mean, std)
+    measured = np.zeros(100, bool)
+    measured[0] = True
+    ei_pick, _ = select("ei", post, measured=measured, best_f=2.0)
+    assert ei_pick[0] == 50  # EI: only the long shot could beat the best value
+    level = top_level(mean, 0.94)
+    assert 0.5 < level < 1.9
+    topq_pick, topq_map = select("topq", post, measured=measured, quantile=0.94)
+    assert 1 <= topq_pick[0] <= 5  # top-set EI: the likely members of the top 6 %
+    assert topq_map[1] == pytest.approx(1.9 - level, rel=1e-3)
+    batch, _ = select("topq", FixedPosterior(mean, std), q=5, measured=measured, quantile=0.94)
+    assert sorted(batch.tolist()) == [1, 2, 3, 4, 5]
+
+
+def test_topq_needs_a_level_in_the_open_unit_interval():
+    with pytest.raises(ConfigurationError, match="quantile must be between 0 and 1, got 1.5"):
+        top_level(np.zeros(3), 1.5)
+    with pytest.raises(ConfigurationError, match="needs level"):
+        score("topq", np.zeros(3), np.ones(3))
 
 
 def test_ucb_and_variance():

@@ -86,7 +86,12 @@ def test_scores_are_right_for_a_full_budget(tmp_path):
     result = run_benchmark("band_integral:-0.3:0.3", "raster", budget=100, seeds=1, dataset=data)
     assert result["top1_found_fraction"]["per_seed"] == [1.0]
     assert result["best_found_over_true_max"]["per_seed"] == [1.0]
-    assert 1 <= result["steps_to_first_top1"]["per_seed"][0] <= 100
+    first = result["steps_to_first_top1"]["per_seed"][0]
+    assert 1 <= first <= 100
+    # one top location (1 % of 100): half the set is found with it, and the
+    # discovery curve is 0 before it and 1 from it on
+    assert result["steps_to_half_top1"]["per_seed"] == [first]
+    assert result["top1_found_auc"]["per_seed"][0] == pytest.approx((100 - first + 1) / 100)
 
 
 def test_gp_beats_random_on_a_smooth_file(tmp_path):
