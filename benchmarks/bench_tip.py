@@ -22,12 +22,13 @@ soak       unattended operation: watched frames on one twin for --soak-hours
            tip, data completeness, memory.
 
 Without --weights the classifier is trained first (``autoscope tip train``
-defaults). Results are printed and written as JSON to --out.
+defaults). Results are printed and written as JSON to --out (alias --json).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import resource
@@ -35,6 +36,7 @@ import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -58,12 +60,12 @@ def bench_accuracy(clf: TipClassifier, frames: int, seed: int) -> dict:
     specs = dataset.random_specs(frames, range(20_000, 20_040), np.random.default_rng((seed, 11)))
     images = [dataset.scan(s) for s in specs]
     out = {"frames": frames, "seeds": [20_000, 20_040],
-           "all": evaluate_frames(clf, dataset.full_width_windows(images, clf.n_lines, 4,
-                                                                   clf.scale_channel))}
+           "all": evaluate_frames(clf, dataset.full_width_windows(
+               images, clf.n_lines, 4, clf.scale_channel, clf.detail_channel))}
     for sample in dataset.STM_SAMPLES:
         sel = [im for im in images if im.spec.sample == sample]
-        out[sample] = evaluate_frames(clf, dataset.full_width_windows(sel, clf.n_lines, 4,
-                                                                      clf.scale_channel))
+        out[sample] = evaluate_frames(clf, dataset.full_width_windows(
+            sel, clf.n_lines, 4, clf.scale_channel, clf.detail_channel))
     return out
 
 
@@ -186,18 +188,90 @@ def _rss_mb() -> float:
     return float("nan")  # pragma: no cover
 
 
-def _truth_line_bytes(twin) -> int:
-    """Rough size of one ground-truth line record kept by the twin (it keeps them all)."""
-    if not twin.truth.lines:
-        return 0
-    rec = twin.truth.lines[-1]
-    fields = rec.__dataclass_fields__
-    return sys.getsizeof(rec) + sum(sys.getsizeof(getattr(rec, f)) for f in fields)
+def _gc_type_counts() -> dict[str, int]:
+    """Live objects tracked by the garbage collector, per type name (after a collection)."""
+    gc.collect()
+    counts: dict[str, int] = {}
+    for obj in gc.get_objects():
+        name = type(obj).__qualname__
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def _slope(points: list[tuple[float, float]]) -> float | None:
+    """Least-squares slope of ``(x, y)`` points (None for fewer than 3)."""
+    if len(points) < 3:
+        return None
+    x, y = np.asarray(points, float).T
+    return float(np.polyfit(x, y, 1)[0])
+
+
+# criterion of "memory flat" (see bench_soak); the first 48-h soak grew ~0.6 MB/h
+SOAK_FLAT_SLOPE_MB_PER_H = 0.05
+SOAK_FLAT_MAX_RISE_MB = 2.0
+
+
+def _memory_report(rss, hours_done, types_half, types_end, traced, truth) -> dict:
+    """Memory figures of a soak: RSS slope and maxima by half, object and traced growth."""
+    first = [m for h, m in rss if h < hours_done / 2]
+    second = [(h, m) for h, m in rss if h >= hours_done / 2]
+    slope = _slope(second)
+    rise = max(m for _, m in second) - max(first) if first and second else None
+    grown = {k: types_end.get(k, 0) - types_half.get(k, 0) for k in set(types_end) | set(types_half)}
+    grown = dict(sorted(((k, v) for k, v in grown.items() if v), key=lambda kv: -abs(kv[1]))[:12])
+    flat = slope is not None and rise is not None and (
+        slope <= SOAK_FLAT_SLOPE_MB_PER_H and rise <= SOAK_FLAT_MAX_RISE_MB)
+    return {
+        "criterion": (f"flat: RSS least-squares slope over the second half <= "
+                      f"{SOAK_FLAT_SLOPE_MB_PER_H} MB per instrument hour and second-half max RSS "
+                      f"<= first-half max + {SOAK_FLAT_MAX_RISE_MB} MB"),
+        "flat": bool(flat),
+        "rss_start_mb": rss[0][1] if rss else None,
+        "rss_end_mb": rss[-1][1] if rss else None,
+        "rss_slope_all_mb_per_h": _slope(rss),
+        "rss_slope_second_half_mb_per_h": slope,
+        "rss_first_half_max_mb": max(first) if first else None,
+        "rss_second_half_max_mb": max(m for _, m in second) if second else None,
+        "rss_second_minus_first_half_max_mb": rise,
+        "gc_objects_half": sum(types_half.values()),
+        "gc_objects_end": sum(types_end.values()),
+        "gc_objects_growth_by_type_second_half": grown,
+        **traced,
+        "twin_truth_lines_held": len(truth.lines),
+        "twin_truth_lines_total": truth.lines.total,
+        "twin_truth_lines_max": truth.lines.maxlen,
+        "twin_tip_events_held": len(truth.tip_history),
+        "twin_tip_events_total": truth.tip_history.total,
+        "twin_cell_cache_entries": _cell_cache_entries(truth.sample),
+    }
+
+
+def _cell_cache_entries(sample) -> int:
+    """Cells held by the sample's scatter caches (each clears itself past 4096 cells)."""
+    from autoscope.devices.twin.fields import CellScatter
+
+    return sum(len(v._cache) for v in vars(sample).values() if isinstance(v, CellScatter))
 
 
 def bench_soak(weights: Path, policy_path: Path, hours: float, seed: int, line_time: float,
-               fault_rate_per_h: float) -> dict:
-    """Unattended watched imaging on one twin for ``hours`` instrument hours."""
+               fault_rate_per_h: float, trace_fraction: float = 0.1) -> dict:
+    """Unattended watched imaging on one twin for ``hours`` instrument hours.
+
+    Memory is sampled after every frame (RSS of the process). The soak counts
+    as *memory flat* when the least-squares slope of RSS against instrument
+    time over the second half is at most ``SOAK_FLAT_SLOPE_MB_PER_H`` (0.05 MB
+    per instrument hour, 1.2 MB a day) **and** the second half's maximum RSS
+    is at most ``SOAK_FLAT_MAX_RISE_MB`` (2 MB) above the first half's. The
+    first half is a warm-up: caches fill and the twin's ground-truth ring
+    buffer (``truth_lines_max`` line records, ~0.35 kB each) fills; the hour
+    at which it filled is reported. To name what grows, the live objects per
+    type are counted at half-time and at the end, and ``tracemalloc`` traces
+    the last ``trace_fraction`` of the instrument hours (it slows Python about
+    2.5x, so not the whole soak): the traced bytes still alive at the end,
+    per instrument hour, and the largest sites. The benchmark keeps per-frame
+    running counters, not per-frame records, so it does not grow itself
+    (except ``rss_mb``, one ``(h, MB)`` pair per frame).
+    """
     from bluesky import RunEngine
 
     from autoscope.devices import SafetyLimits, make_spm
@@ -227,16 +301,19 @@ def bench_soak(weights: Path, policy_path: Path, hours: float, seed: int, line_t
 
     RE.subscribe(collect)
     pixels, lines, px = 96, 48, 0.1
-    frames, rss, failures, faults_injected = [], [], [], 0
+    n = {"frames": 0, "complete": 0, "good": 0, "sharp": 0, "recoveries": 0, "lines_lost": 0}
+    bad_by_kind = {"blunt": 0, "multi": 0, "unstable": 0}
+    rss, failures, faults_injected = [], [], 0
+    types_half, trace_start, full_at_h = None, None, None
     t_wall = time.perf_counter()
     while twin.time() < hours * 3600:
         if rng.random() < fault_rate_per_h * lines * 2 * line_time / 3600:
             twin.inject_fault(FAULT_KINDS[int(rng.integers(len(FAULT_KINDS)))],
                               after_lines=int(rng.integers(0, lines)))
             faults_injected += 1
-        k = len(frames)
+        k = n["frames"]
         cx, cy = -300 + 25 * (k % 25), -300 + 25 * ((k // 25) % 25)
-        n_truth = len(twin.truth.lines)
+        n_truth = twin.truth.lines.total  # absolute line counter: the log is a ring buffer
         before = set(starts)
         outcome = "complete"
         try:
@@ -253,59 +330,84 @@ def bench_soak(weights: Path, policy_path: Path, hours: float, seed: int, line_t
         for u in seg:
             for _, i, t in events[u]:
                 assembled[int(i)] = float(t)
-        truth = {round(lt.t_start, 6): lt for lt in twin.truth.lines[n_truth:]}
+        truth = {round(lt.t_start, 6): lt for lt in twin.truth.lines.since(n_truth)}
         measured = {round(t, 6) for u in runs for _, _, t in events[u]}
-        good = [truth[round(t, 6)].kind_start in GOOD_KINDS
-                and truth[round(t, 6)].kind_end in GOOD_KINDS for t in assembled.values()]
-        sharp = [truth[round(t, 6)].kind_start == "sharp" and truth[round(t, 6)].kind_end == "sharp"
+        kinds = [(truth[round(t, 6)].kind_start, truth[round(t, 6)].kind_end)
                  for t in assembled.values()]
-        kinds_seen = set()
-        for t in assembled.values():
-            kinds_seen |= {truth[round(t, 6)].kind_start, truth[round(t, 6)].kind_end}
-        frames.append({
-            "bad_kinds": sorted(kinds_seen - set(GOOD_KINDS)),
-            "complete": len(assembled) == lines,
-            "good": len(assembled) == lines and all(good),
-            "sharp": len(assembled) == lines and all(sharp),
-            "recoveries": sum(starts[u]["plan_name"] == "tip_recovery" for u in runs),
-            "segments": len(seg),
-            "lines_lost": len(set(truth) - measured),
-            "outcome": outcome,
-        })
+        complete = len(assembled) == lines
+        good = complete and all(a in GOOD_KINDS and b in GOOD_KINDS for a, b in kinds)
+        kinds_seen = {kind for pair in kinds for kind in pair}
+        n["frames"] += 1
+        n["complete"] += complete
+        n["good"] += good
+        n["sharp"] += complete and all(a == b == "sharp" for a, b in kinds)
+        n["recoveries"] += sum(starts[u]["plan_name"] == "tip_recovery" for u in runs)
+        n["lines_lost"] += len(set(truth) - measured)
+        for kind in bad_by_kind:
+            bad_by_kind[kind] += kind in kinds_seen
         for u in runs:  # processed: keep the collector's memory flat
             events.pop(u, None)
             starts.pop(u, None)
         for d in [d for d, (run, _) in streams.items() if run in runs]:
             del streams[d]
-        rss.append((twin.time() / 3600, _rss_mb()))
+        del truth, measured, assembled, kinds
+        now_h = twin.time() / 3600
+        rss.append((now_h, _rss_mb()))
+        if full_at_h is None and twin.truth.lines.dropped:
+            full_at_h = now_h
+        if types_half is None and now_h >= hours / 2:
+            types_half = _gc_type_counts()
+        if trace_start is None and trace_fraction > 0 and now_h >= hours * (1 - trace_fraction):
+            gc.collect()
+            tracemalloc.start(1)
+            trace_start = (now_h, tracemalloc.take_snapshot())
         if k % 10 == 0:
-            log.info("soak %.1f h: %d frames, %.1f%% good, rss %.0f MB", twin.time() / 3600,
-                     len(frames), 100 * np.mean([f["good"] for f in frames]), rss[-1][1])
+            log.info("soak %.1f h: %d frames, %.1f%% good, rss %.0f MB", now_h,
+                     n["frames"], 100 * n["good"] / n["frames"], rss[-1][1])
+    wall = time.perf_counter() - t_wall
     hours_done = twin.time() / 3600
-    half = [m for h, m in rss if h >= hours_done / 2]
-    first = [m for h, m in rss if h < hours_done / 2]
+    traced = {"tracemalloc_window_h": None}
+    if trace_start is not None:
+        gc.collect()
+        snap = tracemalloc.take_snapshot()
+        tracemalloc.stop()
+        window = hours_done - trace_start[0]
+        diff = snap.compare_to(trace_start[1], "lineno")
+        net = sum(s.size_diff for s in diff) / 1024
+        traced = {
+            "tracemalloc_window_h": [trace_start[0], hours_done],
+            "tracemalloc_net_kb": net,
+            "tracemalloc_net_kb_per_h": net / window if window > 0 else None,
+            "tracemalloc_top_growth": [
+                {"site": str(s.traceback[0]), "kb": s.size_diff / 1024, "blocks": s.count_diff}
+                for s in diff[:8]
+            ],
+        }
+        del snap, diff, trace_start
+    types_end = _gc_type_counts()
+    frames = max(n["frames"], 1)
+    memory = _memory_report(rss, hours_done, types_half or {}, types_end, traced, twin.truth)
+    memory["twin_truth_ring_full_at_h"] = full_at_h
     return {
         "instrument_hours": hours_done,
-        "wall_s": time.perf_counter() - t_wall,
+        "wall_s": wall,
         "line_time_s": line_time,
-        "frames": len(frames),
-        "frames_complete": sum(f["complete"] for f in frames),
-        "share_good_frames": float(np.mean([f["good"] for f in frames])),
-        "share_sharp_frames": float(np.mean([f["sharp"] for f in frames])),
-        "share_good_of_complete": float(np.mean([f["good"] for f in frames if f["complete"]])),
-        "bad_frames_by_kind": {k: sum(k in f["bad_kinds"] for f in frames)
-                               for k in ("blunt", "multi", "unstable")},
-        "recoveries": sum(f["recoveries"] for f in frames),
-        "spontaneous_tip_changes": sum(e.cause == "spontaneous" for e in twin.truth.tip_history),
+        "frames": n["frames"],
+        "frames_complete": n["complete"],
+        "share_good_frames": n["good"] / frames,
+        "share_sharp_frames": n["sharp"] / frames,
+        "share_good_of_complete": n["good"] / n["complete"] if n["complete"] else float("nan"),
+        "bad_frames_by_kind": bad_by_kind,
+        "recoveries": n["recoveries"],
+        "spontaneous_tip_changes": twin.truth.tip_event_counts["cause"].get("spontaneous", 0),
         "faults_injected": faults_injected,
         "faults_fired": len(twin.truth.faults),
         "frames_given_up": failures,
-        "lines_measured_without_event": sum(f["lines_lost"] for f in frames),
+        "lines_measured_without_event": n["lines_lost"],
         "rss_mb": rss,
-        "twin_truth_records": len(twin.truth.lines) + len(twin.truth.tip_history),
-        "twin_truth_mb_estimate": (len(twin.truth.lines) * _truth_line_bytes(twin)) / 2**20,
-        "rss_first_half_max_mb": max(first) if first else None,
-        "rss_second_half_max_mb": max(half) if half else None,
+        "rss_first_half_max_mb": memory["rss_first_half_max_mb"],
+        "rss_second_half_max_mb": memory["rss_second_half_max_mb"],
+        "memory": memory,
     }
 
 
@@ -322,7 +424,7 @@ def bench_real(clf: TipClassifier, figure: Path, target_px: float = 0.08) -> dic
     import matplotlib.pyplot as plt
 
     from autoscope.io import rawimage, realdata, sxm
-    from autoscope.agents.tip.windows import fit_plane, windows_from_image
+    from autoscope.agents.tip.windows import fit_plane
 
     dirs = [realdata.default_archive_dir()]
     out, panels = {}, []
@@ -345,7 +447,7 @@ def bench_real(clf: TipClassifier, figure: Path, target_px: float = 0.08) -> dic
             trace = rawimage.parse_raw_image(data, source)
             retrace = trace
             note = "scan size unknown (native pixels); no retrace in the file (trace used twice)"
-        x, last = windows_from_image(trace, retrace, clf.n_lines, 2, clf.scale_channel)
+        x, last = clf.windows(trace, retrace, stride=2)
         res = clf.predict(x)
         top = [CLASSES[i] for i in res.label]
         out[key] = {
@@ -385,7 +487,9 @@ def main(argv=None) -> int:
     parser.add_argument("--threshold", type=float, default=0.8)
     parser.add_argument("--patience", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/bench_tip.json"))
+    parser.add_argument("--out", "--json", dest="out", type=Path,
+                        default=Path("benchmarks/results/bench_tip.json"),
+                        help="JSON results (the real-image figure goes beside it)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     torch.manual_seed(args.seed)
@@ -403,6 +507,7 @@ def main(argv=None) -> int:
     results["weights"] = str(weights)
     results["classifier"] = {"n_lines": clf.n_lines, "tile_width": clf.tile_width,
                              "scale_channel": clf.scale_channel,
+                             "detail_channel": clf.detail_channel,
                              "members": len(clf.ensemble.members), "classes": list(CLASSES)}
     policy_path = args.policy_file or tmp / "policy.json"
     q = args.quick
