@@ -22,7 +22,7 @@ soak       unattended operation: watched frames on one twin for --soak-hours
            tip, data completeness, memory.
 
 Without --weights the classifier is trained first (``autoscope tip train``
-defaults). Results are printed and written as JSON to --out.
+defaults). Results are printed and written as JSON to --out (alias --json).
 """
 
 from __future__ import annotations
@@ -60,12 +60,12 @@ def bench_accuracy(clf: TipClassifier, frames: int, seed: int) -> dict:
     specs = dataset.random_specs(frames, range(20_000, 20_040), np.random.default_rng((seed, 11)))
     images = [dataset.scan(s) for s in specs]
     out = {"frames": frames, "seeds": [20_000, 20_040],
-           "all": evaluate_frames(clf, dataset.full_width_windows(images, clf.n_lines, 4,
-                                                                   clf.scale_channel))}
+           "all": evaluate_frames(clf, dataset.full_width_windows(
+               images, clf.n_lines, 4, clf.scale_channel, clf.detail_channel))}
     for sample in dataset.STM_SAMPLES:
         sel = [im for im in images if im.spec.sample == sample]
-        out[sample] = evaluate_frames(clf, dataset.full_width_windows(sel, clf.n_lines, 4,
-                                                                      clf.scale_channel))
+        out[sample] = evaluate_frames(clf, dataset.full_width_windows(
+            sel, clf.n_lines, 4, clf.scale_channel, clf.detail_channel))
     return out
 
 
@@ -424,7 +424,7 @@ def bench_real(clf: TipClassifier, figure: Path, target_px: float = 0.08) -> dic
     import matplotlib.pyplot as plt
 
     from autoscope.io import rawimage, realdata, sxm
-    from autoscope.agents.tip.windows import fit_plane, windows_from_image
+    from autoscope.agents.tip.windows import fit_plane
 
     dirs = [realdata.default_archive_dir()]
     out, panels = {}, []
@@ -447,7 +447,7 @@ def bench_real(clf: TipClassifier, figure: Path, target_px: float = 0.08) -> dic
             trace = rawimage.parse_raw_image(data, source)
             retrace = trace
             note = "scan size unknown (native pixels); no retrace in the file (trace used twice)"
-        x, last = windows_from_image(trace, retrace, clf.n_lines, 2, clf.scale_channel)
+        x, last = clf.windows(trace, retrace, stride=2)
         res = clf.predict(x)
         top = [CLASSES[i] for i in res.label]
         out[key] = {
@@ -487,7 +487,9 @@ def main(argv=None) -> int:
     parser.add_argument("--threshold", type=float, default=0.8)
     parser.add_argument("--patience", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/bench_tip.json"))
+    parser.add_argument("--out", "--json", dest="out", type=Path,
+                        default=Path("benchmarks/results/bench_tip.json"),
+                        help="JSON results (the real-image figure goes beside it)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     torch.manual_seed(args.seed)
@@ -505,6 +507,7 @@ def main(argv=None) -> int:
     results["weights"] = str(weights)
     results["classifier"] = {"n_lines": clf.n_lines, "tile_width": clf.tile_width,
                              "scale_channel": clf.scale_channel,
+                             "detail_channel": clf.detail_channel,
                              "members": len(clf.ensemble.members), "classes": list(CLASSES)}
     policy_path = args.policy_file or tmp / "policy.json"
     q = args.quick

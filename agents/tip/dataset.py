@@ -236,6 +236,7 @@ def windows_from_images(
     config: AugmentConfig = AugmentConfig(),
     augment: bool = True,
     scale_channel: bool = False,
+    detail_channel: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Windows ``B x 3 x n_lines x config.out_width`` and labels ``B`` from labelled frames.
 
@@ -253,14 +254,15 @@ def windows_from_images(
             t, r, order, zoom = augment_image(
                 image.trace, image.retrace, rng, config if augment else plain
             )
-            x, last = windows_from_image(t, r, n_lines, stride, scale_channel)
+            x, last = windows_from_image(t, r, n_lines, stride, scale_channel, detail_channel)
             xs.append(x)
             ys.append(window_labels(image, last, n_lines, order, image.pixel_size * zoom))
     return np.concatenate(xs), np.concatenate(ys)
 
 
 def full_width_windows(
-    images: list[LabelledImage], n_lines: int, stride: int = 4, scale_channel: bool = False
+    images: list[LabelledImage], n_lines: int, stride: int = 4, scale_channel: bool = False,
+    detail_channel: bool = False,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per frame: all windows at the frame's full line width, unaugmented, and their labels.
 
@@ -269,7 +271,9 @@ def full_width_windows(
     """
     out = []
     for image in images:
-        x, last = windows_from_image(image.trace, image.retrace, n_lines, stride, scale_channel)
+        x, last = windows_from_image(
+            image.trace, image.retrace, n_lines, stride, scale_channel, detail_channel
+        )
         order = np.arange(image.trace.shape[0])
         out.append((x, window_labels(image, last, n_lines, order, image.pixel_size)))
     return out

@@ -17,7 +17,7 @@ from autoscope.agents.tip.classes import BAD_INDICES, CLASSES, N_CLASSES
 
 
 class TipNet(nn.Module):
-    """Three convolution blocks, global pooling, one linear layer.
+    """Convolution blocks with 2x2 max pooling between them, global pooling, one linear layer.
 
     Parameters
     ----------
@@ -27,12 +27,20 @@ class TipNet(nn.Module):
         Number of outputs.
     in_channels : int
         Input planes: 3, or 4 with the scale plane (see :mod:`.windows`).
+    extra : int
+        Extra pooling + block stages at the end (``4 * width`` channels): each
+        doubles the receptive field (a ghost copy 1-2 nm away is 10-50 pixels
+        off) and needs twice as many lines per window (``N >= 4 * 2**extra``).
     """
 
-    def __init__(self, width: int = 16, n_classes: int = N_CLASSES, in_channels: int = 3):
+    def __init__(
+        self, width: int = 16, n_classes: int = N_CLASSES, in_channels: int = 3, extra: int = 0
+    ):
         super().__init__()
         if width < 1:
             raise ValueError(f"width must be >= 1; got {width}")
+        if extra < 0:
+            raise ValueError(f"extra must be >= 0; got {extra}")
         w = width
 
         def block(cin: int, cout: int) -> nn.Sequential:
@@ -49,10 +57,12 @@ class TipNet(nn.Module):
             block(w, 2 * w),
             nn.MaxPool2d(2),
             block(2 * w, 4 * w),
+            *[m for _ in range(extra) for m in (nn.MaxPool2d(2), block(4 * w, 4 * w))],
         )
         self.head = nn.Linear(8 * w, n_classes)
         self.width = width
         self.in_channels = in_channels
+        self.extra = extra
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``b x 3 x N x P`` -> logits ``b x C``."""

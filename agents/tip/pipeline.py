@@ -54,7 +54,11 @@ class PipelineConfig:
     members, width, epochs, batch_size : int
         Ensemble size, network width, training epochs, minibatch size.
     scale_channel : bool
-        Give the network the window's corrugation in nm (fourth input plane).
+        Give the network the window's corrugation in nm (last input plane).
+    detail_channel : bool
+        Give the network the window's fine detail on its own scale (fourth plane).
+    extra : int
+        Extra pooling stages of each network (larger receptive field).
     contrast_sigma : float
         Std of the log contrast factor of the augmentation (a z-calibration
         error when the scale plane is used; larger without it).
@@ -78,6 +82,8 @@ class PipelineConfig:
     batch_size: int = 64
     scale_channel: bool = True
     contrast_sigma: float = 0.15
+    detail_channel: bool = True
+    extra: int = 0
 
     def __post_init__(self) -> None:
         a, b = self.train_seeds
@@ -120,21 +126,21 @@ def run_pipeline(config: PipelineConfig = PipelineConfig()) -> tuple[TipClassifi
     x, y = dataset.windows_from_images(
         train_images, config.n_lines, rng, copies=config.copies, stride=config.stride,
         config=AugmentConfig(out_width=config.tile, contrast_sigma=config.contrast_sigma),
-        scale_channel=config.scale_channel,
+        scale_channel=config.scale_channel, detail_channel=config.detail_channel,
     )
     counts = np.bincount(y, minlength=len(CLASSES))
     logger.info("training on %d windows, per class %s", len(y), counts)
     t1 = time.perf_counter()
     ens = train_ensemble(
         x, y, TrainConfig(members=config.members, width=config.width, epochs=config.epochs,
-                          batch_size=config.batch_size, seed=config.seed),
+                          batch_size=config.batch_size, seed=config.seed, extra=config.extra),
     )
     t_train = time.perf_counter() - t1
     clf = TipClassifier(ens, n_lines=config.n_lines, tile_width=config.tile,
-                        scale_channel=config.scale_channel)
+                        scale_channel=config.scale_channel, detail_channel=config.detail_channel)
     held = evaluate_frames(
         clf, dataset.full_width_windows(test_images, config.n_lines, config.stride,
-                                        config.scale_channel)
+                                        config.scale_channel, config.detail_channel)
     )
     by_sample = {}
     for s in config.samples:
@@ -142,7 +148,7 @@ def run_pipeline(config: PipelineConfig = PipelineConfig()) -> tuple[TipClassifi
         if imgs:
             by_sample[s] = evaluate_frames(
                 clf, dataset.full_width_windows(imgs, config.n_lines, config.stride,
-                                                config.scale_channel)
+                                                config.scale_channel, config.detail_channel)
             )
     report = {
         "config": asdict(config),

@@ -26,6 +26,7 @@ class TrainConfig:
 
     members: int = 3
     width: int = 16
+    extra: int = 0
     epochs: int = 10
     batch_size: int = 64
     lr: float = 3e-3
@@ -37,9 +38,9 @@ class TrainConfig:
 
 
 def _check_xy(x: np.ndarray, y: np.ndarray) -> None:
-    if x.ndim != 4 or x.shape[1] not in (3, 4) or y.shape != (x.shape[0],):
+    if x.ndim != 4 or x.shape[1] not in (3, 4, 5) or y.shape != (x.shape[0],):
         raise ValueError(
-            f"windows must be (B, 3 or 4, N, P) with labels (B,); got {x.shape}, {y.shape}"
+            f"windows must be (B, 3 to 5, N, P) with labels (B,); got {x.shape}, {y.shape}"
         )
     if y.size and (y.min() < 0 or y.max() >= N_CLASSES):
         raise ValueError(f"labels must lie in [0, {N_CLASSES}); got range {y.min()}..{y.max()}")
@@ -50,7 +51,7 @@ def train_member(x: np.ndarray, y: np.ndarray, config: TrainConfig, seed: int) -
     _check_xy(x, y)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    net = TipNet(width=config.width, in_channels=x.shape[1])
+    net = TipNet(width=config.width, in_channels=x.shape[1], extra=config.extra)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     counts = np.bincount(y, minlength=N_CLASSES).astype(float)
     weight = np.where(counts[y] > 0, 1.0 / np.maximum(counts[y], 1), 0.0)

@@ -18,7 +18,7 @@ import torch
 
 from autoscope.agents.tip.classes import CLASSES
 from autoscope.agents.tip.model import EnsembleOutput, TipEnsemble, TipNet
-from autoscope.agents.tip.windows import make_window
+from autoscope.agents.tip.windows import make_window, n_planes
 from autoscope.errors import ConfigurationError
 
 WEIGHTS_ENV = "AUTOSCOPE_TIP_WEIGHTS"
@@ -47,7 +47,9 @@ class TipClassifier:
     tile_width : int or None
         Pixels per line the members were trained on; longer lines are tiled.
     scale_channel : bool
-        The members take the corrugation-scale plane as a fourth input.
+        The members take the corrugation-scale plane as their last input.
+    detail_channel : bool
+        The members take the fine-detail plane as their fourth input.
     metadata : dict
         JSON-able facts about the training (config, samples, seeds, metrics).
     """
@@ -57,10 +59,19 @@ class TipClassifier:
     tile_width: int | None = None
     scale_channel: bool = False
     metadata: dict = field(default_factory=dict)
+    detail_channel: bool = False
 
     def make_window(self, trace: np.ndarray, retrace: np.ndarray) -> np.ndarray:
         """The input this classifier takes for one window (see :func:`.windows.make_window`)."""
-        return make_window(trace, retrace, self.scale_channel)
+        return make_window(trace, retrace, self.scale_channel, self.detail_channel)
+
+    def windows(self, trace: np.ndarray, retrace: np.ndarray, stride: int = 1):
+        """All windows of an image for this classifier: ``(windows, last_lines)``."""
+        from autoscope.agents.tip.windows import windows_from_image
+
+        return windows_from_image(
+            trace, retrace, self.n_lines, stride, self.scale_channel, self.detail_channel
+        )
 
     def predict(self, windows: np.ndarray) -> EnsembleOutput:
         """Classify prepared windows (``b x 3 x N x P``, see :mod:`.windows`)."""
@@ -81,7 +92,9 @@ class TipClassifier:
                 "n_lines": self.n_lines,
                 "tile_width": self.tile_width,
                 "scale_channel": self.scale_channel,
+                "detail_channel": self.detail_channel,
                 "widths": [m.width for m in self.ensemble.members],
+                "extra": [m.extra for m in self.ensemble.members],
                 "state_dict": self.ensemble.state_dict(),
                 "metadata": self.metadata,
             },
@@ -109,7 +122,14 @@ class TipClassifier:
                 f"weights at {path} are for classes {blob.get('classes')}, not {list(CLASSES)}"
             )
         scale = bool(blob.get("scale_channel", False))
-        ens = TipEnsemble([TipNet(width=w, in_channels=4 if scale else 3) for w in blob["widths"]])
+        detail = bool(blob.get("detail_channel", False))
+        extra = blob.get("extra", [0] * len(blob["widths"]))
+        ens = TipEnsemble(
+            [
+                TipNet(width=w, in_channels=n_planes(scale, detail), extra=int(e))
+                for w, e in zip(blob["widths"], extra)
+            ]
+        )
         ens.load_state_dict(blob["state_dict"])
         ens.eval()
         tile = blob.get("tile_width")
@@ -118,5 +138,6 @@ class TipClassifier:
             n_lines=int(blob["n_lines"]),
             tile_width=int(tile) if tile is not None else None,
             scale_channel=scale,
+            detail_channel=detail,
             metadata=blob.get("metadata", {}),
         )

@@ -10,7 +10,12 @@ shape ``(N, P)``:
 
 all divided by one robust scale of the window, so that the input does not
 depend on the sample's corrugation in nm (contrast augmentation relies on it).
-Optionally (``scale_channel=True``) a fourth, constant plane carries that
+Optionally (``detail_channel=True``) a plane of the fine detail: the mean of
+trace and retrace minus its Gaussian blur (:data:`DETAIL_SIGMA` pixels along
+the line, one line across), divided by its own robust scale, so that atoms,
+dimers, rows and ghost copies stay visible in a window that also holds a step
+edge or a large adsorbate (which set the first planes' scale). Optionally
+(``scale_channel=True``) a last, constant plane carries the first planes'
 scale, ``log10(scale / 10 pm)``: the corrugation in nm, which tells a blunt or
 multiple tip (lower corrugation) from a sharp one on a known kind of sample.
 A step between lines (a tip change) survives the plane fit; slow drift in z
@@ -21,9 +26,18 @@ differ between training and use.
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import gaussian_filter
 
 CLIP = 8.0
 """Normalised values are clipped to ``[-CLIP, CLIP]`` (spikes, crashes)."""
+
+DETAIL_SIGMA = (1.0, 4.0)
+"""Gaussian blur (lines, pixels) removed from the detail plane."""
+
+
+def n_planes(scale_channel: bool = False, detail_channel: bool = False) -> int:
+    """Number of input planes of a window with these options."""
+    return 3 + int(bool(scale_channel)) + int(bool(detail_channel))
 
 
 def _check_pair(trace: np.ndarray, retrace: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -59,7 +73,10 @@ def robust_scale(z: np.ndarray) -> float:
     return s if s > 0 else 1.0
 
 
-def make_window(trace: np.ndarray, retrace: np.ndarray, scale_channel: bool = False) -> np.ndarray:
+def make_window(
+    trace: np.ndarray, retrace: np.ndarray, scale_channel: bool = False,
+    detail_channel: bool = False,
+) -> np.ndarray:
     """Classifier input from one window of scan lines.
 
     Parameters
@@ -67,18 +84,24 @@ def make_window(trace: np.ndarray, retrace: np.ndarray, scale_channel: bool = Fa
     trace, retrace : ndarray, shape ``(N, P)``
         Topography of the last ``N`` lines (nm), both ordered by increasing x.
     scale_channel : bool
-        Add the constant plane ``log10(scale / 0.01 nm)`` (clipped to +-3).
+        Add the constant plane ``log10(scale / 0.01 nm)`` (clipped to +-3), last.
+    detail_channel : bool
+        Add the fine-detail plane (fourth).
 
     Returns
     -------
-    ndarray, float32, shape ``(3, N, P)`` (``(4, N, P)`` with the scale plane)
+    ndarray, float32, shape ``(n_planes(scale_channel, detail_channel), N, P)``
     """
     t, r = _check_pair(trace, retrace)
     plane = fit_plane(0.5 * (t + r))
     t0 = t - plane
     r0 = r - plane
-    s = robust_scale(0.5 * (t0 + r0))
+    mean = 0.5 * (t0 + r0)
+    s = robust_scale(mean)
     planes = [t0 / s, r0 / s, (t0 - r0) / s]
+    if detail_channel:
+        d = mean - gaussian_filter(mean, DETAIL_SIGMA, mode="nearest")
+        planes.append(d / robust_scale(d))
     if scale_channel:
         planes.append(np.full(t0.shape, np.clip(np.log10(s / 0.01), -3.0, 3.0)))
     out = np.stack(planes).astype(np.float32)
@@ -88,13 +111,13 @@ def make_window(trace: np.ndarray, retrace: np.ndarray, scale_channel: bool = Fa
 
 def windows_from_image(
     trace: np.ndarray, retrace: np.ndarray, n_lines: int, stride: int = 1,
-    scale_channel: bool = False,
+    scale_channel: bool = False, detail_channel: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """All windows of ``n_lines`` lines of an image, every ``stride`` lines.
 
     Returns
     -------
-    windows : ndarray, float32, shape ``(B, 3 or 4, n_lines, P)``
+    windows : ndarray, float32, shape ``(B, n_planes, n_lines, P)`` (see :func:`make_window`)
     last_lines : ndarray, int, shape ``(B,)``
         Index of the last line of each window (the line at which a rolling
         classifier would have produced it).
@@ -106,6 +129,9 @@ def windows_from_image(
         raise ValueError(f"stride must be >= 1; got {stride}")
     starts = np.arange(0, t.shape[0] - n_lines + 1, stride)
     out = np.stack(
-        [make_window(t[s : s + n_lines], r[s : s + n_lines], scale_channel) for s in starts]
+        [
+            make_window(t[s : s + n_lines], r[s : s + n_lines], scale_channel, detail_channel)
+            for s in starts
+        ]
     )
     return out, starts + n_lines - 1

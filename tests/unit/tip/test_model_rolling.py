@@ -61,6 +61,19 @@ def test_scale_plane_classifier_roundtrip(tmp_path):
     assert out[-1] is not None and out[-2] is None
 
 
+def test_detail_plane_and_extra_stage_classifier_roundtrip(tmp_path):
+    torch.manual_seed(2)
+    ens = TipEnsemble([TipNet(width=4, in_channels=5, extra=1) for _ in range(2)]).eval()
+    clf = TipClassifier(ens, n_lines=8, tile_width=32, scale_channel=True, detail_channel=True)
+    again = TipClassifier.load(clf.save(tmp_path / "d.weights.pt"))
+    assert again.detail_channel and again.scale_channel
+    assert [m.extra for m in again.ensemble.members] == [1, 1]
+    t = np.random.default_rng(5).normal(0, 0.05, size=(8, 80))
+    assert again.make_window(t, t).shape == (5, 8, 80)
+    np.testing.assert_allclose(again.classify(t, t + 0.001).proba,
+                               clf.classify(t, t + 0.001).proba, atol=1e-6)
+
+
 def test_rolling_gives_one_verdict_per_line_after_the_window_fills():
     clf = _classifier(n_lines=8)
     roll = RollingTipClassifier(clf)

@@ -34,7 +34,8 @@ def test_tiny_model_separates_blunt_from_sharp_on_unseen_surface(tiny_weights):
     assert {s.tip for s in specs} == {"sharp", "blunt"}
     scores, blunt = [], []
     images = [dataset.scan(s) for s in specs]
-    for x, y in dataset.full_width_windows(images, clf.n_lines, 4, clf.scale_channel):
+    for x, y in dataset.full_width_windows(images, clf.n_lines, 4, clf.scale_channel,
+                                           clf.detail_channel):
         scores.extend(clf.predict(x).p_bad)
         blunt.extend(y == 2)
     assert roc_auc(np.array(scores), np.array(blunt)) > 0.85
