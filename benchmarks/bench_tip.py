@@ -212,7 +212,11 @@ SOAK_FLAT_MAX_RISE_MB = 2.0
 
 
 def _memory_report(rss, hours_done, types_half, types_end, traced, truth) -> dict:
-    """Memory figures of a soak: RSS slope and maxima by half, object and traced growth."""
+    """Memory figures of a soak: RSS slope and maxima by half, object and traced growth.
+
+    ``rss`` holds only the samples taken before tracemalloc started (its own
+    bookkeeping costs RSS), so the second half ends where the trace began.
+    """
     first = [m for h, m in rss if h < hours_done / 2]
     second = [(h, m) for h, m in rss if h >= hours_done / 2]
     slope = _slope(second)
@@ -226,6 +230,8 @@ def _memory_report(rss, hours_done, types_half, types_end, traced, truth) -> dic
                       f"{SOAK_FLAT_SLOPE_MB_PER_H} MB per instrument hour and second-half max RSS "
                       f"<= first-half max + {SOAK_FLAT_MAX_RISE_MB} MB"),
         "flat": bool(flat),
+        "rss_samples_used": len(rss),
+        "rss_used_until_h": rss[-1][0] if rss else None,
         "rss_start_mb": rss[0][1] if rss else None,
         "rss_end_mb": rss[-1][1] if rss else None,
         "rss_slope_all_mb_per_h": _slope(rss),
@@ -268,7 +274,11 @@ def bench_soak(weights: Path, policy_path: Path, hours: float, seed: int, line_t
     type are counted at half-time and at the end, and ``tracemalloc`` traces
     the last ``trace_fraction`` of the instrument hours (it slows Python about
     2.5x, so not the whole soak): the traced bytes still alive at the end,
-    per instrument hour, and the largest sites. The benchmark keeps per-frame
+    per instrument hour, and the largest sites. These count allocations made in
+    the window and still alive, so records that replace older ones in a full
+    ring buffer count too: an upper bound of growth, to name sites. The RSS
+    figures use only the samples taken before tracemalloc started (its own
+    bookkeeping costs a few MB); ``rss_mb`` has them all. The benchmark keeps per-frame
     running counters, not per-frame records, so it does not grow itself
     (except ``rss_mb``, one ``(h, MB)`` pair per frame).
     """
@@ -304,7 +314,7 @@ def bench_soak(weights: Path, policy_path: Path, hours: float, seed: int, line_t
     n = {"frames": 0, "complete": 0, "good": 0, "sharp": 0, "recoveries": 0, "lines_lost": 0}
     bad_by_kind = {"blunt": 0, "multi": 0, "unstable": 0}
     rss, failures, faults_injected = [], [], 0
-    types_half, trace_start, full_at_h = None, None, None
+    types_half, trace_start, full_at_h, n_untraced = None, None, None, None
     t_wall = time.perf_counter()
     while twin.time() < hours * 3600:
         if rng.random() < fault_rate_per_h * lines * 2 * line_time / 3600:
@@ -358,6 +368,7 @@ def bench_soak(weights: Path, policy_path: Path, hours: float, seed: int, line_t
         if types_half is None and now_h >= hours / 2:
             types_half = _gc_type_counts()
         if trace_start is None and trace_fraction > 0 and now_h >= hours * (1 - trace_fraction):
+            n_untraced = len(rss)  # RSS samples after this one include tracemalloc's own memory
             gc.collect()
             tracemalloc.start(1)
             trace_start = (now_h, tracemalloc.take_snapshot())
@@ -386,7 +397,8 @@ def bench_soak(weights: Path, policy_path: Path, hours: float, seed: int, line_t
         del snap, diff, trace_start
     types_end = _gc_type_counts()
     frames = max(n["frames"], 1)
-    memory = _memory_report(rss, hours_done, types_half or {}, types_end, traced, twin.truth)
+    untraced = rss[:n_untraced] if n_untraced is not None else rss
+    memory = _memory_report(untraced, hours_done, types_half or {}, types_end, traced, twin.truth)
     memory["twin_truth_ring_full_at_h"] = full_at_h
     return {
         "instrument_hours": hours_done,
