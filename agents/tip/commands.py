@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, default=None, help="training frames (default 400)")
     p.add_argument("--test-frames", type=int, default=None, help="held-out frames (default 80)")
     p.add_argument("--members", type=int, default=None, help="ensemble members (default 3)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs per member (default 8)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs per member (default 10)")
     p.add_argument("--n-lines", type=int, default=None, help="lines per window (default 16)")
     p.add_argument("--seed", type=int, default=0, help="seed of everything (default 0)")
     p.add_argument("--threads", type=int, default=1,

@@ -78,12 +78,12 @@ class PipelineConfig:
     seed: int = 0
     members: int = 3
     width: int = 16
-    epochs: int = 8
+    epochs: int = 10
     batch_size: int = 64
     scale_channel: bool = True
     contrast_sigma: float = 0.15
-    detail_channel: bool = True
-    extra: int = 0
+    detail_channel: bool = False
+    extra: int = 1
 
     def __post_init__(self) -> None:
         a, b = self.train_seeds
