@@ -21,8 +21,9 @@ from autoscope.errors import ConfigurationError
 
 from .tip import TipEvent, TipState
 
-#: Default number of line records kept (a frame of 2048 lines rescanned several times fits).
-TRUTH_LINES_MAX = 20000
+#: Default number of line records kept (about 3 MB): a 2048-line frame fits four times over,
+#: and a days-long unattended run stops growing after a few hours.
+TRUTH_LINES_MAX = 8192
 #: Default number of tip events kept.
 TIP_HISTORY_MAX = 10000
 
