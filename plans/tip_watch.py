@@ -15,8 +15,13 @@ every class per line). When the confidence in a bad state stays above
    area there and classify it; record the step with its reason (stream
    ``tip_actions``) — until the tip is good or ``max_actions`` is reached;
 3. resumes the frame in a new segment run that rescans the lines measured
-   while the tip was going bad (start document: ``resumes``, ``start_line``,
+   while the tip was going bad, from the first window of the bad run that leaned
+   bad (confidence above 0.5) (start document: ``resumes``, ``start_line``,
    ``reason``). The earlier lines stay in the catalog: nothing is dropped.
+
+When the frame ends while the last windows are above the threshold but fewer
+than ``patience`` of them (a tip change in the last lines), the plan acts on it
+as on an alarm, once per frame, instead of keeping lines measured with a bad tip.
 
 An instrument fault during a line closes the segment with the fault as its
 reason and resumes at that line (``max_fault_retries`` times). When the tip
@@ -120,6 +125,13 @@ class _Context:
     damaged: list = dataclasses.field(default_factory=list)
     uids: list = dataclasses.field(default_factory=list)
     segments: int = 0
+    end_alarm_used: bool = False
+
+
+#: A window whose bad-state confidence exceeds this leans bad; the rescan after a
+#: recovery starts at the first such window before the alarm (not at the first
+#: window above the alarm threshold, which comes lines later).
+ONSET_LEVEL = 0.5
 
 
 def _line_keys(spm) -> tuple[str, str]:
@@ -140,7 +152,8 @@ def _scan_lines(ctx: _Context, frame: ScanFrame, first: int, rolling, detector):
     """
     spm = ctx.spm
     kt, kr = _line_keys(spm)
-    streak_start = None
+    streak_start = onset = None
+    verdict = None
     for i in range(first, frame.lines):
         yield from bps.mv(spm.line.index, i)
         try:
@@ -152,14 +165,37 @@ def _scan_lines(ctx: _Context, frame: ScanFrame, first: int, rolling, detector):
             continue
         ctx.verdict_log.record(verdict)
         yield from bps.trigger_and_read([ctx.verdict_log], name="tip_state")
+        # onset: first window of the current run that leans bad (p_bad > 0.5); the tip
+        # usually went bad there, before the windows cleared the alarm threshold
+        if verdict.p_bad > ONSET_LEVEL:
+            onset = verdict.line if onset is None else onset
+        else:
+            onset = None
         alarm = detector.update(verdict)
         if detector.streak == 1:
             streak_start = verdict.line
         if alarm:
-            # the first bad window began n_lines - 1 lines before the streak began
-            rescan = max(0, streak_start - rolling.n_lines + 1)
-            return i + 1, "alarm", (verdict, detector.state, rescan)
+            return (
+                i + 1,
+                "alarm",
+                (verdict, detector.state, _rescan_from(streak_start, onset, rolling)),
+            )
+    if detector.streak and not ctx.end_alarm_used:
+        # the frame ran out before `patience` windows could confirm a bad last window:
+        # act on it once per frame rather than keep lines measured with a bad tip
+        ctx.end_alarm_used = True
+        return (
+            frame.lines,
+            "alarm",
+            (verdict, detector.state, _rescan_from(streak_start, onset, rolling)),
+        )
     return frame.lines, "done", None
+
+
+def _rescan_from(streak_start: int, onset: int | None, rolling) -> int:
+    """First line to rescan: the first bad-leaning window began n_lines - 1 lines before it."""
+    start = streak_start if onset is None else min(onset, streak_start)
+    return max(0, start - rolling.n_lines + 1)
 
 
 def _segment(ctx: _Context, first: int, reason: str, resumes: Optional[str], md: dict):
@@ -221,8 +257,9 @@ def _instrument_time(spm):
 
 def _apply(spm, action: Action):
     if action.kind == "pulse":
-        yield from bps.mv(spm.tip.pulse_voltage, action.magnitude,
-                          spm.tip.pulse_width, action.width)
+        yield from bps.mv(
+            spm.tip.pulse_voltage, action.magnitude, spm.tip.pulse_width, action.width
+        )
         yield from bps.mv(spm.tip.action, "pulse")
     else:
         yield from bps.mv(spm.tip.dip_depth, action.magnitude)
@@ -273,9 +310,13 @@ def _recover(ctx: _Context, state: str, why: str, md: dict):
     try:
         for step in range(first, ctx.max_actions + 1):
             spot = choose_conditioning_spot(
-                spm.limits.scan_range, ctx.roi, ctx.spots, ctx.damaged,
+                spm.limits.scan_range,
+                ctx.roi,
+                ctx.spots,
+                ctx.damaged,
                 check_size=max(ctx.check_frame.width, ctx.check_frame.height),
-                clearance=ctx.clearance, rng=ctx.rng,
+                clearance=ctx.clearance,
+                rng=ctx.rng,
             )
             ctx.spots.append(spot)
             yield from bps.mv(spm.probe, spot)
@@ -300,18 +341,28 @@ def _recover(ctx: _Context, state: str, why: str, md: dict):
                 ctx.policy.update(state, action, new_state, t1 - t0)
             log = ctx.action_log
             for sig, value in (
-                (log.step, step), (log.action, action.name if action else "check only"),
+                (log.step, step),
+                (log.action, action.name if action else "check only"),
                 (log.action_kind, action.kind if action else "none"),
                 (log.magnitude, action.magnitude if action else float("nan")),
-                (log.spot_x, spot[0]), (log.spot_y, spot[1]),
-                (log.state_before, state), (log.state_after, new_state),
+                (log.spot_x, spot[0]),
+                (log.spot_y, spot[1]),
+                (log.state_before, state),
+                (log.state_after, new_state),
                 (log.p_bad_after, after.p_bad if after is not None else float("nan")),
-                (log.t_start, t0), (log.t_end, t1), (log.reason, reason),
+                (log.t_start, t0),
+                (log.t_end, t1),
+                (log.reason, reason),
             ):
                 sig.put(value)
             yield from bps.trigger_and_read([log], name="tip_actions")
-            logger.info("tip recovery step %d: %s -> %s (%s)", step,
-                        action.name if action else "check", new_state, reason)
+            logger.info(
+                "tip recovery step %d: %s -> %s (%s)",
+                step,
+                action.name if action else "check",
+                new_state,
+                reason,
+            )
             state = new_state
             if state in GOOD:
                 t_end = yield from _instrument_time(spm)
@@ -410,8 +461,9 @@ def tip_watched_image(
         for bad arguments, before anything moves.
     """
     spm = check_spm(spm)
-    frame = checked_frame(spm, center_x, center_y, width, height, angle, pixels, lines, line_time,
-                          min_pixels=8)
+    frame = checked_frame(
+        spm, center_x, center_y, width, height, angle, pixels, lines, line_time, min_pixels=8
+    )
     threshold = check_real("threshold", threshold, low=0.0, high=1.0)
     patience = check_int("patience", patience, low=1)
     max_actions = check_int("max_actions", max_actions, low=1)
@@ -426,25 +478,43 @@ def tip_watched_image(
     px = frame.width / frame.pixels
     check_px = int(np.clip(round(check_size / px), 16, 512))
     check_lines = max(2 * classifier.n_lines, int(round(check_size / (frame.height / frame.lines))))
-    check_frame = ScanFrame(width=check_px * px, height=check_lines * frame.height / frame.lines,
-                            pixels=check_px, lines=check_lines, line_time=frame.line_time,
-                            angle=frame.angle)
+    check_frame = ScanFrame(
+        width=check_px * px,
+        height=check_lines * frame.height / frame.lines,
+        pixels=check_px,
+        lines=check_lines,
+        line_time=frame.line_time,
+        angle=frame.angle,
+    )
     half_w = 0.5 * abs(frame.width * np.cos(np.deg2rad(frame.angle))) + 0.5 * abs(
-        frame.height * np.sin(np.deg2rad(frame.angle)))
+        frame.height * np.sin(np.deg2rad(frame.angle))
+    )
     half_h = 0.5 * abs(frame.width * np.sin(np.deg2rad(frame.angle))) + 0.5 * abs(
-        frame.height * np.cos(np.deg2rad(frame.angle)))
-    roi = (frame.center_x - half_w, frame.center_y - half_h,
-           frame.center_x + half_w, frame.center_y + half_h)
+        frame.height * np.cos(np.deg2rad(frame.angle))
+    )
+    roi = (
+        frame.center_x - half_w,
+        frame.center_y - half_h,
+        frame.center_x + half_w,
+        frame.center_y + half_h,
+    )
     pol = make_policy(policy, policy_file, seed=seed)
     rng = np.random.default_rng(seed)
 
     line = spm.line
     plan_args = {
-        **dataclasses.asdict(frame), "weights": weights, "threshold": threshold,
-        "patience": patience, "policy": policy, "policy_file": policy_file,
-        "max_actions": max_actions, "max_recoveries": max_recoveries,
-        "max_fault_retries": max_fault_retries, "check_size": check_size,
-        "clearance": clearance, "seed": seed,
+        **dataclasses.asdict(frame),
+        "weights": weights,
+        "threshold": threshold,
+        "patience": patience,
+        "policy": policy,
+        "policy_file": policy_file,
+        "max_actions": max_actions,
+        "max_recoveries": max_recoveries,
+        "max_fault_retries": max_fault_retries,
+        "check_size": check_size,
+        "clearance": clearance,
+        "seed": seed,
     }
     extra = {
         "frame": dataclasses.asdict(frame),
@@ -454,17 +524,29 @@ def tip_watched_image(
         "line_key": line.index.name,
         "image_keys": {ch: list(keys) for ch, keys in line.channel_keys().items()},
         "tip_classes": list(CLASSES),
-        "tip_classifier": {"n_lines": classifier.n_lines,
-                           "members": len(classifier.ensemble.members),
-                           "trained": classifier.metadata.get("created")},
+        "tip_classifier": {
+            "n_lines": classifier.n_lines,
+            "members": len(classifier.ensemble.members),
+            "trained": classifier.metadata.get("created"),
+        },
         "hints": {"dimensions": [([line.index.name], "primary")]},
     }
     seg_md = run_metadata(spm, "tip_watched_image", plan_args, extra, md)
     ctx = _Context(
-        spm=spm, frame=frame, classifier=classifier, policy=pol, threshold=threshold,
-        patience=patience, max_actions=max_actions, check_frame=check_frame, roi=roi,
-        clearance=clearance, rng=rng, frame_uid=str(uuid.uuid4()),
-        verdict_log=TipVerdictLog(name="tip"), action_log=TipActionLog(name="tip_action"),
+        spm=spm,
+        frame=frame,
+        classifier=classifier,
+        policy=pol,
+        threshold=threshold,
+        patience=patience,
+        max_actions=max_actions,
+        check_frame=check_frame,
+        roi=roi,
+        clearance=clearance,
+        rng=rng,
+        frame_uid=str(uuid.uuid4()),
+        verdict_log=TipVerdictLog(name="tip"),
+        action_log=TipActionLog(name="tip_action"),
     )
 
     def inner():
@@ -484,8 +566,10 @@ def tip_watched_image(
                 continue
             verdict, state, rescan = info
             recoveries += 1
-            why = (f"tip looked {state} at line {verdict.line} of frame {ctx.frame_uid} "
-                   f"(p_bad {verdict.p_bad:.2f}, {patience} windows above {threshold})")
+            why = (
+                f"tip looked {state} at line {verdict.line} of frame {ctx.frame_uid} "
+                f"(p_bad {verdict.p_bad:.2f}, {patience} windows above {threshold})"
+            )
             if recoveries > max_recoveries:
                 raise TipRecoveryFailed(
                     f"{why}; {max_recoveries} recoveries already spent on this frame"

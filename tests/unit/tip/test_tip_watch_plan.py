@@ -138,3 +138,48 @@ def test_queue_server_describes_and_validates_the_watched_plan():
                              "kwargs": {"patience": 2.5}},
                             allowed_plans=plans_desc, allowed_devices=devices_desc)
     assert not ok and "patience" in msg
+
+
+def test_a_bad_window_at_the_end_of_the_frame_is_acted_on_once(RE, catalog, tiny_weights):
+    # patience longer than the frame: no alarm can be confirmed inside it, so only the
+    # end-of-frame rule can stop it; the threshold makes every window count as bad
+    spm = _spm("blunt")
+    uids = RE(tip_watched_image(spm, **FRAME, weights=str(tiny_weights), policy="rule", seed=1,
+                                threshold=0.001, patience=1000))
+    runs = [catalog[u] for u in uids]
+    segments = [r for r in runs if r.metadata["start"]["plan_name"] == "tip_watched_image"]
+    names = [r.metadata["start"]["plan_name"] for r in runs]
+    assert names.count("tip_recovery") == 1  # once per frame, not again after the rescan
+    first = segments[0].metadata
+    assert first["stop"]["exit_status"] == "abort"
+    assert f"stopped at line {FRAME['lines'] - 1}" in first["stop"]["reason"]
+    assert len(segments[0]["primary"]["spm_line_index"].read()) == FRAME["lines"]
+    # the rescan starts n_lines - 1 lines before the first window of the bad run
+    p_bad = np.asarray(segments[0]["tip_state"]["tip_p_bad"].read())
+    lines = np.asarray(segments[0]["tip_state"]["tip_line"].read())
+
+    def trailing_run_start(level):
+        k = len(p_bad)
+        while k > 0 and p_bad[k - 1] > level:
+            k -= 1
+        return int(lines[k]) if k < len(p_bad) else None
+
+    streak_start = trailing_run_start(0.001)
+    onset = trailing_run_start(0.5)
+    start = streak_start if onset is None else min(onset, streak_start)
+    n_lines = first["start"]["tip_classifier"]["n_lines"]
+    last = segments[-1].metadata
+    assert last["start"]["start_line"] == max(0, start - n_lines + 1)
+    assert last["stop"]["reason"] == "frame complete"
+
+
+def test_rescan_starts_at_the_first_window_that_leaned_bad():
+    from types import SimpleNamespace
+
+    from autoscope.plans.tip_watch import _rescan_from
+
+    rolling = SimpleNamespace(n_lines=16)
+    # windows leaned bad (p_bad > 0.5) from line 30, cleared the alarm threshold from line 34
+    assert _rescan_from(34, 30, rolling) == 15
+    assert _rescan_from(34, None, rolling) == 19
+    assert _rescan_from(10, 8, rolling) == 0
