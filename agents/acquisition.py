@@ -4,11 +4,14 @@ EI chases the single best value: once the maximum is found it spends the
 budget wherever the posterior might still beat it. A campaign usually wants
 something else, *many* measurements where the property is strong (every
 location of the top few per cent), so ``"topq"`` scores the expected excess
-over the ``quantile`` level of the predicted map (by default its top 1 %): a
-candidate scores high when it is likely to belong to the strongest set, and the
-score does not collapse once the maximum has been seen. It is the expected
-improvement with the incumbent replaced by a level, in the spirit of level-set
-estimation (Gotovos et al., IJCAI 2013).
+over a level: the ``quantile`` level of the predicted map (by default its top
+1 %, K locations), raised to the K-th best measured value once K values are
+measured. A candidate scores high when it is likely to improve the measured
+top-K set, and the score does not collapse once the maximum has been seen. It
+is EI with the single best value replaced by the K-th best (K = 1 is plain EI),
+in the spirit of level-set estimation (Gotovos et al., IJCAI 2013). Without
+the raise, the predicted level keeps pointing at the regions already measured,
+and the search stops exploring once it has filled them.
 
 All functions work on the posterior mean and standard deviation of every
 candidate (arrays of shape ``(N,)``) and return a score per candidate (higher
@@ -70,12 +73,27 @@ def max_variance(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
 ACQUISITIONS = ("topq", "ei", "ucb", "maxvar")
 
 
-def top_level(mean: np.ndarray, quantile: float = 0.99) -> float:
-    """The ``quantile`` level of the predicted map ``mean`` ``(N,)``: the threshold of ``"topq"``."""
+def top_level(
+    mean: np.ndarray, quantile: float = 0.99, observed: np.ndarray | None = None
+) -> float:
+    """The threshold of ``"topq"``.
+
+    The ``quantile`` level of the predicted map ``mean`` ``(N,)``; once at least
+    ``K = ceil((1 - quantile) N)`` finite values are ``observed``, the larger of
+    that and the K-th best observed value.
+    """
     q = float(quantile)
     if not 0.0 < q < 1.0:
         raise ConfigurationError(f"top-set quantile must be between 0 and 1, got {quantile}")
-    return float(np.quantile(np.asarray(mean, dtype=float), q))
+    m = np.asarray(mean, dtype=float)
+    level = float(np.quantile(m, q))
+    if observed is not None:
+        obs = np.asarray(observed, dtype=float)
+        obs = obs[np.isfinite(obs)]
+        k = max(1, int(np.ceil((1.0 - q) * m.size - 1e-9)))
+        if obs.size >= k:
+            level = max(level, float(np.sort(obs)[::-1][k - 1]))
+    return level
 
 
 def score(
@@ -167,6 +185,7 @@ def select(
     positions: np.ndarray | None = None,
     probe: np.ndarray | None = None,
     quantile: float = 0.99,
+    observed: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pick ``q`` candidates greedily with kriging-believer updates.
 
@@ -184,6 +203,9 @@ def select(
     quantile : float
         Level of ``"topq"``: the quantile of the posterior mean over all
         candidates, taken once before the first pick of a batch.
+    observed : float array, optional
+        Measured values; ``"topq"`` raises its level to their K-th best
+        (see :func:`top_level`).
 
     Returns
     -------
@@ -202,7 +224,7 @@ def select(
     chosen: list[int] = []
     first_score = None
     here = None if probe is None else np.asarray(probe, dtype=float)
-    level = top_level(posterior.mean, quantile) if acquisition == "topq" else None
+    level = top_level(posterior.mean, quantile, observed) if acquisition == "topq" else None
     for k in range(q):
         s = score(acquisition, posterior.mean, posterior.std, best_f, beta, xi, level)
         if first_score is None:

@@ -279,6 +279,7 @@ class ActiveLearningAgent:
             positions=self.candidates.positions if self.cost else None,
             probe=self.probe,
             quantile=self.quantile,
+            observed=val,
         )
         self._last_acq = acq
         return chosen

@@ -112,7 +112,7 @@ class GpaxVIDKLAgent:
             mean, var = model.predict(key_pred, self.X)
             post = _Posterior(np.asarray(mean) * sd + mu, np.asarray(var) * sd**2)
             chosen, _ = select(self.acquisition, post, q=n, measured=self.measured,
-                               best_f=float(y.max()), quantile=self.quantile)
+                               best_f=float(y.max()), quantile=self.quantile, observed=y)
             chosen = chosen.tolist()
             source = "model"
         self.steps.append(

@@ -74,6 +74,27 @@ def test_topq_keeps_filling_the_strong_set_where_ei_chases_a_long_shot():
     assert sorted(batch.tolist()) == [1, 2, 3, 4, 5]
 
 
+def test_topq_level_rises_to_the_kth_best_measured_value():
+    # 200 candidates, quantile 0.99: K = 2. The predicted level is the map's 99th percentile.
+    mean = np.linspace(0.0, 1.0, 200)
+    predicted = top_level(mean, 0.99)
+    assert predicted == pytest.approx(np.quantile(mean, 0.99))
+    # one measured value is not yet K: the predicted level holds
+    assert top_level(mean, 0.99, observed=np.array([5.0])) == predicted
+    # K = 2 measured: the level is the 2nd best, once it is above the predicted one
+    assert top_level(mean, 0.99, observed=np.array([5.0, 3.0, np.nan, 0.1])) == 3.0
+    assert top_level(mean, 0.99, observed=np.array([0.2, 0.1])) == predicted
+    # after the region it knows is filled, a strong but certain neighbour no longer
+    # outbids an uncertain unexplored candidate
+    post = FixedPosterior(np.r_[2.9, 1.0, np.zeros(198)], np.r_[0.01, 1.5, np.full(198, 0.01)])
+    measured = np.zeros(200, bool)
+    pick, _ = select("topq", post, measured=measured, quantile=0.99)
+    assert pick[0] == 0
+    pick, _ = select("topq", post, measured=measured, quantile=0.99,
+                     observed=np.array([3.0, 3.1, 3.05]))
+    assert pick[0] == 1
+
+
 def test_topq_needs_a_level_in_the_open_unit_interval():
     with pytest.raises(ConfigurationError, match="quantile must be between 0 and 1, got 1.5"):
         top_level(np.zeros(3), 1.5)
