@@ -35,8 +35,16 @@ def test_dkl_finds_more_top_locations_than_random(small_twin):
     for seed in range(2):
         for kind in found:
             cands = CandidateSet.from_image(image)
+            # EI, not the default topq: this tests what the model learns. On this small
+            # grid topq found less (DKL: 11 top locations over 4 seeds against EI's 17),
+            # see docs/benchmarks.md; on 32x32 and 64x64 it finds more.
             agent = ActiveLearningAgent(
-                cands, kind=kind, budget=budget, seed=seed, model_options={"iterations_step": 15}
+                cands,
+                kind=kind,
+                budget=budget,
+                seed=seed,
+                acquisition="ei",
+                model_options={"iterations_step": 15},
             )
             measured = run(agent, values, budget)
             assert len(set(measured.tolist())) == budget  # nothing measured twice
