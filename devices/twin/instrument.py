@@ -49,24 +49,35 @@ class Drift:
         self.wander = float(wander)
         self.knot = float(knot)
         self.rng = rng if rng is not None else np.random.default_rng(0)
-        self._v = [self.v0.copy()]  # velocity at knot k
-        self._x = [np.zeros(2)]  # offset at knot k
+        # velocity and offset at knot k, rows 0 .. _n - 1 in use (arrays grown by doubling:
+        # 32 bytes a knot, about 46 kB for two days of 120 s knots)
+        self._v = np.zeros((64, 2))
+        self._x = np.zeros((64, 2))
+        self._v[0] = self.v0
+        self._n = 1
 
     def _extend(self, k: int) -> None:
+        if self._n > k + 1:
+            return
+        if k + 2 > len(self._v):
+            size = max(2 * len(self._v), k + 2)
+            self._v = np.resize(self._v, (size, 2))
+            self._x = np.resize(self._x, (size, 2))
         scale = self.wander * max(np.hypot(*self.v0), 1e-6)
-        while len(self._v) <= k + 1:
-            v_prev, x_prev = self._v[-1], self._x[-1]
+        while self._n <= k + 1:
+            v_prev, x_prev = self._v[self._n - 1], self._x[self._n - 1]
             v_new = v_prev + scale * self.rng.standard_normal(2) if self.wander else v_prev
-            self._x.append(x_prev + 0.5 * (v_prev + v_new) * self.knot)
-            self._v.append(v_new)
+            self._x[self._n] = x_prev + 0.5 * (v_prev + v_new) * self.knot
+            self._v[self._n] = v_new
+            self._n += 1
 
     def offset(self, t) -> tuple[np.ndarray, np.ndarray]:
         """Drift offset ``(dx, dy)`` (nm) at instrument times ``t`` (>= 0)."""
         t = np.maximum(np.asarray(t, float), 0.0)
         k = np.floor(t / self.knot).astype(int)
         self._extend(int(k.max(initial=0)))
-        v = np.array(self._v)
-        x = np.array(self._x)
+        v = self._v
+        x = self._x
         f = (t - k * self.knot)[..., None]
         vk, vk1 = v[k], v[k + 1]
         vt = vk + (vk1 - vk) * f / self.knot
