@@ -38,6 +38,7 @@ from autoscope.errors import ConfigurationError
 __all__ = [
     "ACQUISITIONS",
     "CostModel",
+    "check_acquisition",
     "expected_improvement",
     "max_variance",
     "score",
@@ -73,6 +74,20 @@ def max_variance(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
 ACQUISITIONS = ("topq", "ei", "ucb", "maxvar")
 
 
+def _checked_quantile(quantile: float) -> float:
+    q = float(quantile)
+    if not 0.0 < q < 1.0:
+        raise ConfigurationError(f"top-set quantile must be between 0 and 1, got {quantile!r}")
+    return q
+
+
+def check_acquisition(name: str, quantile: float = 0.99) -> None:
+    """Raise :class:`ConfigurationError` for an unknown acquisition or a quantile outside (0, 1)."""
+    if name not in ACQUISITIONS:
+        raise ConfigurationError(f"unknown acquisition {name!r}; known: {', '.join(ACQUISITIONS)}")
+    _checked_quantile(quantile)
+
+
 def top_level(
     mean: np.ndarray, quantile: float = 0.99, observed: np.ndarray | None = None
 ) -> float:
@@ -82,9 +97,7 @@ def top_level(
     ``K = ceil((1 - quantile) N)`` finite values are ``observed``, the larger of
     that and the K-th best observed value.
     """
-    q = float(quantile)
-    if not 0.0 < q < 1.0:
-        raise ConfigurationError(f"top-set quantile must be between 0 and 1, got {quantile}")
+    q = _checked_quantile(quantile)
     m = np.asarray(mean, dtype=float)
     level = float(np.quantile(m, q))
     if observed is not None:

@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from autoscope.agents.acquisition import ACQUISITIONS, CostModel, select
+from autoscope.agents.acquisition import CostModel, check_acquisition, select
 from autoscope.agents.candidates import CandidateSet
 from autoscope.agents.models import SurrogateModel, make_model
 
@@ -121,14 +121,9 @@ class ActiveLearningAgent:
     ):
         if kind not in AGENT_KINDS:
             raise ConfigurationError(f"unknown agent {kind!r}; known: {', '.join(AGENT_KINDS)}")
-        if acquisition not in ACQUISITIONS:
-            raise ConfigurationError(
-                f"unknown acquisition {acquisition!r}; known: {', '.join(ACQUISITIONS)}"
-            )
+        check_acquisition(acquisition, quantile)
         if batch_size < 1:
             raise ConfigurationError(f"batch size must be >= 1, got {batch_size}")
-        if not 0.0 < quantile < 1.0:
-            raise ConfigurationError(f"top-set quantile must be between 0 and 1, got {quantile}")
         if budget is not None and not 1 <= budget <= len(candidates):
             raise ConfigurationError(
                 f"budget {budget} must be between 1 and the {len(candidates)} candidates"

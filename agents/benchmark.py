@@ -37,7 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from autoscope.agents.acquisition import ACQUISITIONS
+from autoscope.agents.acquisition import ACQUISITIONS, check_acquisition
 from autoscope.agents.agent import AGENT_KINDS, ActiveLearningAgent
 from autoscope.agents.candidates import CandidateSet, default_patch_size
 from autoscope.agents.groundtruth import GroundTruth, load_recorded, scalar_map, twin_dataset
@@ -176,9 +176,7 @@ def run_benchmark(
         raise ConfigurationError(f"budget must be >= 1, got {budget}")
     if batch_size < 1:
         raise ConfigurationError(f"batch size must be >= 1, got {batch_size}")
-    quantile = agent_options.get("quantile", 0.99)
-    if not 0.0 < quantile < 1.0:
-        raise ConfigurationError(f"top-set quantile must be between 0 and 1, got {quantile}")
+    check_acquisition(agent_options.get("acquisition", "topq"), agent_options.get("quantile", 0.99))
     factory_given = factory is not None
     if factory is None:
         if agent not in AGENT_KINDS:

@@ -381,18 +381,13 @@ def autonomous_campaign(
     str
         The campaign id (every run of the campaign carries it as ``campaign``).
     """
-    from autoscope.agents.acquisition import ACQUISITIONS
+    from autoscope.agents.acquisition import check_acquisition
     from autoscope.agents.agent import AGENT_KINDS, ActiveLearningAgent
     from autoscope.agents.experiment import SpectraExperiment
 
     if agent not in AGENT_KINDS:
         raise ConfigurationError(f"unknown agent {agent!r}; known: {', '.join(AGENT_KINDS)}")
-    if acquisition not in ACQUISITIONS:
-        raise ConfigurationError(
-            f"unknown acquisition {acquisition!r}; known: {', '.join(ACQUISITIONS)}"
-        )
-    if not 0.0 < quantile < 1.0:
-        raise ConfigurationError(f"top-set quantile must be between 0 and 1, got {quantile!r}")
+    check_acquisition(acquisition, quantile)
     if not isinstance(budget, int) or budget < 1:
         raise ConfigurationError(f"budget must be a positive integer, got {budget!r}")
     if not isinstance(pixels, int) or pixels < 4:
