@@ -36,6 +36,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from autoscope.errors import AutoscopeError, ConfigurationError
+from autoscope.plans import __all__ as PLAN_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -47,20 +48,7 @@ _CHECKOUT_STARTUP = Path(__file__).resolve().parents[2] / "profile_collection" /
 _SHARE_PARTS = ("share", "autoscope", "profile_collection", "startup")
 
 #: Names that the profile binds and that users (and the tests) rely on.
-PROFILE_NAMES = (
-    "RE",
-    "catalog",
-    "db",
-    "spm",
-    "pfm",
-    "raster_image",
-    "point_spectrum",
-    "spectra_at",
-    "grid_spectroscopy",
-    "condition_tip",
-    "autonomous_campaign",
-    "tip_watched_image",
-)
+PROFILE_NAMES = ("RE", "catalog", "db", "spm", "pfm", *PLAN_NAMES)
 
 
 def startup_files(directory: str | os.PathLike) -> list[Path]:
