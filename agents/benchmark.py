@@ -119,7 +119,7 @@ def run_seed(
     model_seconds = [s.seconds for s in agent.steps if s.source not in ("seed",)]
     return {
         "seed": seed,
-        "top1_found_fraction": float(top[m].sum() / top.sum()),
+        "top1_found_fraction": found / int(top.sum()),
         "steps_to_first_top1": first_top,
         "steps_to_half_top1": half_top,
         "top1_found_auc": float(np.mean(curve) / top.sum()),
