@@ -253,7 +253,7 @@ def _memory_report(rss, hours_done, types_half, types_end, traced, truth) -> dic
 
 
 def _cell_cache_entries(sample) -> int:
-    """Cells held by the sample's scatter caches (each clears itself past 4096 cells)."""
+    """Cells held by the sample's scatter caches (each keeps at most its `max_cells`, LRU)."""
     from autoscope.devices.twin.fields import CellScatter
 
     return sum(len(v._cache) for v in vars(sample).values() if isinstance(v, CellScatter))

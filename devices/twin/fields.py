@@ -11,6 +11,7 @@ zoom asks for it, so nothing here is drawn on a pixel grid:
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 
 import numpy as np
@@ -87,14 +88,27 @@ class CellScatter:
         least ``"x"`` and ``"y"``; the objects of one cell.
     tag : int
         Separates several scatters that share a seed.
+    max_cells : int
+        Cells kept drawn, least recently used dropped first. A dropped cell is
+        drawn again, identically, when asked for, so the bound changes speed,
+        never the sample; it keeps a twin that wanders over the surface for
+        days at constant memory (a frame touches a handful of cells).
     """
 
-    def __init__(self, seed: int, cell: float, draw: Callable[..., dict], tag: int = 0) -> None:
+    MAX_CELLS = 512
+
+    def __init__(
+        self, seed: int, cell: float, draw: Callable[..., dict], tag: int = 0,
+        max_cells: int = MAX_CELLS,
+    ) -> None:
+        if int(max_cells) < 1:
+            raise ValueError(f"max_cells must be >= 1; got {max_cells}")
         self.seed = int(seed)
         self.cell = float(cell)
         self.draw = draw
         self.tag = int(tag)
-        self._cache: dict[tuple[int, int], dict] = {}
+        self.max_cells = int(max_cells)
+        self._cache: OrderedDict[tuple[int, int], dict] = OrderedDict()
 
     def _cell(self, i: int, j: int) -> dict:
         key = (i, j)
@@ -102,9 +116,11 @@ class CellScatter:
         if got is None:
             rng = np.random.default_rng((self.seed, self.tag, i + 2**31, j + 2**31))
             got = self.draw(rng, i * self.cell, j * self.cell, self.cell)
-            if len(self._cache) > 4096:
-                self._cache.clear()
             self._cache[key] = got
+            while len(self._cache) > self.max_cells:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)
         return got
 
     def query(self, xmin: float, xmax: float, ymin: float, ymax: float) -> dict:
