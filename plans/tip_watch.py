@@ -4,7 +4,9 @@
 :func:`autoscope.plans.imaging.raster_image`, and classifies the tip after
 every line from the last ``N`` lines (stream ``tip_state``: the confidence of
 every class per line). When the confidence in a bad state stays above
-``threshold`` for ``patience`` windows in a row it
+``threshold`` for ``patience`` windows in a row, or its mean over the last
+``slow_windows`` windows stays above ``slow_level`` (a multiple tip whose ghosts
+show only where there is something to copy), it
 
 1. stops the frame: the run (a *segment* of the frame) closes with the reason;
 2. opens a ``tip_recovery`` run (after a ``tip_change`` alarm it first takes
@@ -19,8 +21,8 @@ every class per line). When the confidence in a bad state stays above
    bad (confidence above 0.5) (start document: ``resumes``, ``start_line``,
    ``reason``). The earlier lines stay in the catalog: nothing is dropped.
 
-When the frame ends while the last windows are above the threshold but fewer
-than ``patience`` of them (a tip change in the last lines), the plan acts on it
+When the frame ends while the last windows lean bad but do not yet raise the
+alarm (a tip change in the last lines), the plan acts on it
 as on an alarm, once per frame, instead of keeping lines measured with a bad tip.
 
 An instrument fault during a line closes the segment with the fault as its
@@ -113,6 +115,8 @@ class _Context:
     policy: object
     threshold: float
     patience: int
+    slow_windows: int
+    slow_level: float
     max_actions: int
     check_frame: ScanFrame
     roi: tuple[float, float, float, float]
@@ -152,7 +156,7 @@ def _scan_lines(ctx: _Context, frame: ScanFrame, first: int, rolling, detector):
     """
     spm = ctx.spm
     kt, kr = _line_keys(spm)
-    streak_start = onset = None
+    onset = None
     verdict = None
     for i in range(first, frame.lines):
         yield from bps.mv(spm.line.index, i)
@@ -171,38 +175,35 @@ def _scan_lines(ctx: _Context, frame: ScanFrame, first: int, rolling, detector):
             onset = verdict.line if onset is None else onset
         else:
             onset = None
-        alarm = detector.update(verdict)
-        if detector.streak == 1:
-            streak_start = verdict.line
-        if alarm:
-            return (
-                i + 1,
-                "alarm",
-                (verdict, detector.state, _rescan_from(streak_start, onset, rolling)),
-            )
-    if detector.streak and not ctx.end_alarm_used:
-        # the frame ran out before `patience` windows could confirm a bad last window:
+        if detector.update(verdict):
+            return i + 1, "alarm", _alarm(verdict, detector, onset, rolling)
+    if detector.leaning and not ctx.end_alarm_used:
+        # the frame ran out before the evidence could confirm a bad last stretch:
         # act on it once per frame rather than keep lines measured with a bad tip
         ctx.end_alarm_used = True
-        return (
-            frame.lines,
-            "alarm",
-            (verdict, detector.state, _rescan_from(streak_start, onset, rolling)),
-        )
+        return frame.lines, "alarm", _alarm(verdict, detector, onset, rolling)
     return frame.lines, "done", None
 
 
-def _rescan_from(streak_start: int, onset: int | None, rolling) -> int:
-    """First line to rescan: the first bad-leaning window began n_lines - 1 lines before it."""
-    start = streak_start if onset is None else min(onset, streak_start)
-    return max(0, start - rolling.n_lines + 1)
+def _alarm(verdict, detector: BadTipDetector, onset: int | None, rolling) -> tuple:
+    """(verdict, state, first line to rescan, why) of an alarm.
+
+    The rescan starts where the first window of the evidence (or the first
+    bad-leaning window before it, ``onset``) began: ``n_lines - 1`` lines
+    before that window's last line.
+    """
+    start = detector.evidence_start
+    start = verdict.line if start is None else start
+    if onset is not None:
+        start = min(start, onset)
+    return verdict, detector.state, max(0, start - rolling.n_lines + 1), detector.describe()
 
 
 def _segment(ctx: _Context, first: int, reason: str, resumes: Optional[str], md: dict):
     """One run holding lines ``first..`` of the frame until done, an alarm or a fault."""
     spm = ctx.spm
     rolling = RollingTipClassifier(ctx.classifier)
-    detector = BadTipDetector(ctx.threshold, ctx.patience)
+    detector = BadTipDetector(ctx.threshold, ctx.patience, ctx.slow_windows, ctx.slow_level)
     seg_md = dict(md)
     seg_md.update(
         {
@@ -225,13 +226,12 @@ def _segment(ctx: _Context, first: int, reason: str, resumes: Optional[str], md:
     if outcome == "done":
         yield from bps.close_run(exit_status="success", reason="frame complete")
     elif outcome == "alarm":
-        verdict, state, rescan = info
+        verdict, state, rescan, evidence = info
         yield from bps.close_run(
             exit_status="abort",
             reason=(
-                f"stopped at line {verdict.line}: tip looks {state} (p_bad above "
-                f"{ctx.threshold} for {ctx.patience} windows); conditioning, then rescanning "
-                f"from line {rescan}"
+                f"stopped at line {verdict.line}: tip looks {state} ({evidence}); "
+                f"conditioning, then rescanning from line {rescan}"
             ),
         )
     else:
@@ -394,6 +394,8 @@ def tip_watched_image(
     weights: Optional[str] = None,
     threshold: float = 0.8,
     patience: int = 3,
+    slow_windows: int = 12,
+    slow_level: float = 0.5,
     policy: str = "rule",
     policy_file: Optional[str] = None,
     max_actions: int = 10,
@@ -426,6 +428,12 @@ def tip_watched_image(
         Confidence in a bad state above which a window counts as bad.
     patience : int
         Bad windows in a row that stop the frame.
+    slow_windows : int
+        Windows over which a lasting, milder doubt is averaged; 0 turns that
+        rule off.
+    slow_level : float
+        Mean bad-state confidence over ``slow_windows`` windows that also
+        stops the frame (a multiple tip whose ghosts show only now and then).
     policy : str
         ``"rule"`` (escalation ladder) or ``"thompson"`` (learned bandit).
     policy_file : str, optional
@@ -464,8 +472,14 @@ def tip_watched_image(
     frame = checked_frame(
         spm, center_x, center_y, width, height, angle, pixels, lines, line_time, min_pixels=8
     )
-    threshold = check_real("threshold", threshold, low=0.0, high=1.0)
+    threshold = check_real("threshold", threshold, low=0.0, high=1.0, low_inclusive=False)
     patience = check_int("patience", patience, low=1)
+    slow_windows = check_int("slow_windows", slow_windows, low=0)
+    slow_level = check_real("slow_level", slow_level, low=0.0, high=1.0, low_inclusive=False)
+    try:  # the detector's own checks (open intervals), before anything moves
+        BadTipDetector(threshold, patience, slow_windows, slow_level)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
     max_actions = check_int("max_actions", max_actions, low=1)
     max_recoveries = check_int("max_recoveries", max_recoveries, low=0)
     max_fault_retries = check_int("max_fault_retries", max_fault_retries, low=0)
@@ -507,6 +521,8 @@ def tip_watched_image(
         "weights": weights,
         "threshold": threshold,
         "patience": patience,
+        "slow_windows": slow_windows,
+        "slow_level": slow_level,
         "policy": policy,
         "policy_file": policy_file,
         "max_actions": max_actions,
@@ -539,6 +555,8 @@ def tip_watched_image(
         policy=pol,
         threshold=threshold,
         patience=patience,
+        slow_windows=slow_windows,
+        slow_level=slow_level,
         max_actions=max_actions,
         check_frame=check_frame,
         roi=roi,
@@ -564,11 +582,11 @@ def tip_watched_image(
                 first, resumes = nxt, uid
                 reason = f"resume after {type(info).__name__} at line {nxt}: {info}"
                 continue
-            verdict, state, rescan = info
+            verdict, state, rescan, evidence = info
             recoveries += 1
             why = (
                 f"tip looked {state} at line {verdict.line} of frame {ctx.frame_uid} "
-                f"(p_bad {verdict.p_bad:.2f}, {patience} windows above {threshold})"
+                f"(p_bad {verdict.p_bad:.2f}; {evidence})"
             )
             if recoveries > max_recoveries:
                 raise TipRecoveryFailed(

@@ -4,7 +4,8 @@
 and, once it has ``N``, classifies the window after every new line, giving the
 confidence of every class at that line. :class:`BadTipDetector` turns the
 stream of verdicts into a decision: a bad state whose confidence stays above a
-threshold for ``patience`` windows in a row. :class:`TipWatchCallback` feeds
+threshold for ``patience`` windows in a row, or whose mean confidence over a
+longer stretch stays above a lower level. :class:`TipWatchCallback` feeds
 a rolling classifier from RunEngine event documents, for plans that do not
 classify by themselves.
 """
@@ -112,7 +113,18 @@ class RollingTipClassifier:
 
 @dataclass
 class BadTipDetector:
-    """Raises the alarm when a bad state stays confident for several windows.
+    """Raises the alarm on a bad tip: a confident streak, or lasting doubt.
+
+    Two rules, either of which raises the alarm:
+
+    - *fast*: the confidence in the bad states (summed) stays above
+      ``threshold`` for ``patience`` windows in a row (a clear degradation,
+      found within a few lines);
+    - *slow*: the mean of that confidence over the last ``slow_windows``
+      windows is above ``slow_level`` (a tip that images *a bit wrong* for
+      many lines: a multiple tip on a stretch of surface where its ghosts have
+      little to copy stays below ``threshold`` in most windows, as a
+      microscopist who says "something has been off for a while" would notice).
 
     Parameters
     ----------
@@ -120,38 +132,113 @@ class BadTipDetector:
         Confidence in the bad states (summed) above which a window counts as bad.
     patience : int
         Consecutive bad windows needed to raise the alarm.
+    slow_windows : int
+        Windows averaged by the slow rule; 0 turns the slow rule off.
+    slow_level : float
+        Mean confidence in the bad states over ``slow_windows`` windows above
+        which the slow rule raises the alarm.
     """
 
     threshold: float = 0.8
     patience: int = 3
+    slow_windows: int = 12
+    slow_level: float = 0.5
     streak: int = 0
+    rule: str | None = None
     _bad_sum: np.ndarray = field(default_factory=lambda: np.zeros(len(BAD_INDICES)))
+    _recent: deque = field(default_factory=deque)
+    _streak_line: int | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"threshold must lie in (0, 1); got {self.threshold}")
         if self.patience < 1:
             raise ValueError(f"patience must be >= 1; got {self.patience}")
+        if self.slow_windows < 0:
+            raise ValueError(f"slow_windows must be >= 0 (0: off); got {self.slow_windows}")
+        if not 0.0 < self.slow_level < 1.0:
+            raise ValueError(f"slow_level must lie in (0, 1); got {self.slow_level}")
+        self._recent = deque(maxlen=max(self.slow_windows, 1))
 
     def reset(self) -> None:
+        """Forget the streak and the slow rule's windows."""
         self.streak = 0
+        self.rule = None
+        self._streak_line = None
         self._bad_sum[:] = 0
+        self._recent.clear()
 
     def update(self, verdict: LineVerdict) -> bool:
         """Add a verdict; True when the alarm is raised (stays True while it persists)."""
         if verdict.p_bad > self.threshold:
+            if not self.streak:
+                self._streak_line = verdict.line
             self.streak += 1
             self._bad_sum += [verdict.proba[c] for c in BAD]
         else:
-            self.reset()
-        return self.streak >= self.patience
+            self.streak = 0
+            self._streak_line = None
+            self._bad_sum[:] = 0
+        if self.slow_windows:
+            self._recent.append((verdict.line, verdict.p_bad, [verdict.proba[c] for c in BAD]))
+        if self.streak >= self.patience:
+            self.rule = "fast"
+        elif self.slow_windows and len(self._recent) == self.slow_windows and (
+            self.slow_mean > self.slow_level
+        ):
+            self.rule = "slow"
+        else:
+            self.rule = None
+        return self.rule is not None
+
+    @property
+    def slow_mean(self) -> float:
+        """Mean confidence in the bad states over the slow rule's windows (nan without any)."""
+        if not self._recent:
+            return float("nan")
+        return float(np.mean([p for _, p, _ in self._recent]))
+
+    @property
+    def leaning(self) -> bool:
+        """Evidence of a bad tip short of the alarm: a streak, or a slow mean above its level.
+
+        The slow mean counts from half of ``slow_windows`` windows on (the end
+        of a frame may leave fewer than all of them).
+        """
+        if self.streak:
+            return True
+        return bool(
+            self.slow_windows
+            and len(self._recent) >= max(self.patience, self.slow_windows // 2)
+            and self.slow_mean > self.slow_level
+        )
+
+    @property
+    def evidence_start(self) -> int | None:
+        """Line of the first window behind the current evidence (None without any)."""
+        if self.streak and self.rule != "slow":
+            return self._streak_line
+        if self._recent and self.leaning:
+            return int(self._recent[0][0])
+        return None
 
     @property
     def state(self) -> str | None:
-        """The bad class most confident over the current streak (None without a streak)."""
-        if self.streak == 0:
-            return None
-        return BAD[int(np.argmax(self._bad_sum))]
+        """The bad class most confident over the evidence (None without any)."""
+        if self.streak and self.rule != "slow":
+            return BAD[int(np.argmax(self._bad_sum))]
+        if self._recent and self.leaning:
+            return BAD[int(np.argmax(np.sum([b for _, _, b in self._recent], axis=0)))]
+        return None
+
+    def describe(self) -> str:
+        """Why the alarm is up (or the evidence so far), in words."""
+        if self.rule == "slow" or (not self.streak and self.leaning):
+            return (
+                f"mean p_bad {self.slow_mean:.2f} over the last {len(self._recent)} windows, "
+                f"above {self.slow_level}"
+            )
+        return f"p_bad above {self.threshold} for {self.streak} windows in a row"
 
 
 class TipWatchCallback(CallbackBase):

@@ -106,6 +106,47 @@ def test_detector_needs_patience_and_resets():
         BadTipDetector(threshold=1.5)
 
 
+def test_slow_rule_catches_lasting_doubt_that_never_clears_the_threshold():
+    # a multiple tip that shows now and then: p_bad 0.4-0.75, never above 0.8 twice in a row
+    seq = [0.1, 0.2] + [0.75, 0.4, 0.6, 0.7, 0.45, 0.65] * 3
+    det = BadTipDetector(threshold=0.8, patience=3, slow_windows=8, slow_level=0.5)
+    fast = BadTipDetector(threshold=0.8, patience=3, slow_windows=0)
+    assert not any(fast.update(_verdict(10 + i, p, "multi_apex")) for i, p in enumerate(seq))
+    first = next(i for i, p in enumerate(seq) if det.update(_verdict(10 + i, p, "multi_apex")))
+    # lines 10..17 average 0.48; lines 11..18 are the first 8 windows above 0.5 (0.56)
+    assert first == 8 and np.mean(seq[1:9]) > 0.5 >= np.mean(seq[0:8])
+    assert det.rule == "slow" and det.state == "multi_apex"
+    assert det.evidence_start == 11 and "over the last 8 windows" in det.describe()
+
+
+def test_evidence_start_is_the_first_window_of_the_streak_or_of_the_slow_stretch():
+    det = BadTipDetector(threshold=0.8, patience=3, slow_windows=6, slow_level=0.5)
+    for i, p in enumerate([0.1, 0.1, 0.1, 0.9, 0.95]):
+        assert not det.update(_verdict(i, p, "unstable"))
+    assert det.leaning and det.evidence_start == 3 and det.state == "unstable"
+    assert det.update(_verdict(5, 0.9, "unstable"))
+    assert det.rule == "fast" and det.evidence_start == 3
+    assert "for 3 windows in a row" in det.describe()
+    # half of the slow windows leaning bad on average is evidence too (the end of a frame)
+    det = BadTipDetector(threshold=0.8, patience=3, slow_windows=6, slow_level=0.5)
+    for i, p in enumerate([0.6, 0.7, 0.6]):
+        det.update(_verdict(i, p, "blunt"))
+    assert not det.streak and det.leaning and det.evidence_start == 0
+    det.reset()
+    assert not det.leaning and det.evidence_start is None and det.state is None
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"slow_windows": -1}, "slow_windows must be >= 0"),
+     ({"slow_level": 1.0}, "slow_level must lie in"),
+     ({"patience": 0}, "patience must be >= 1")],
+)
+def test_detector_refuses_bad_settings(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        BadTipDetector(**kwargs)
+
+
 def test_roc_auc_matches_pair_counting():
     rng = np.random.default_rng(3)
     score = np.round(rng.random(60), 1)  # with ties

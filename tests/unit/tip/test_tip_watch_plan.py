@@ -11,6 +11,9 @@ from autoscope.errors import ConfigurationError
 from autoscope.plans.tip_watch import TipRecoveryFailed, tip_watched_image
 
 FRAME = dict(width=9.6, height=6.4, pixels=96, lines=48, line_time=0.5)
+# The tiny classifier (trained in seconds) is unsure of most windows: its mean p_bad sits
+# near 0.5 even on a good tip, so tests of the other rules turn the slow rule off.
+FAST_ONLY = dict(slow_windows=0)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +38,8 @@ def _spm(tip, seed=7):
 def test_watched_plan_recovers_a_blunt_tip_and_records_why(RE, catalog, tiny_weights):
     spm = _spm("blunt")
     twin = spm.backend
-    uids = RE(tip_watched_image(spm, **FRAME, weights=str(tiny_weights), policy="rule", seed=1))
+    uids = RE(tip_watched_image(spm, **FRAME, **FAST_ONLY, weights=str(tiny_weights), policy="rule",
+                                seed=1))
     runs = [catalog[u] for u in uids]
     names = [r.metadata["start"]["plan_name"] for r in runs]
     assert names[0] == "tip_watched_image" and names[-1] == "tip_watched_image"
@@ -79,7 +83,8 @@ def test_watched_plan_recovers_a_blunt_tip_and_records_why(RE, catalog, tiny_wei
 
 def test_watched_plan_leaves_a_good_tip_alone(RE, catalog, tiny_weights):
     spm = _spm("sharp", seed=40_004)
-    uids = RE(tip_watched_image(spm, center_x=60.0, **FRAME, weights=str(tiny_weights)))
+    uids = RE(tip_watched_image(spm, center_x=60.0, **FRAME, **FAST_ONLY,
+                                weights=str(tiny_weights)))
     assert len(uids) == 1
     run = catalog[uids[0]]
     assert run.metadata["stop"]["reason"] == "frame complete"
@@ -95,7 +100,7 @@ def test_watched_plan_stops_and_says_so_when_the_tip_cannot_be_fixed(RE, catalog
     RE.subscribe(lambda name, doc: seen.append(doc["uid"]) if name == "start" else None)
     # two gentle pulses are the limit; on this seeded twin they leave the tip bad
     with pytest.raises(TipRecoveryFailed, match="still bad after 2 conditioning actions"):
-        RE(tip_watched_image(spm, **FRAME, weights=str(tiny_weights), max_actions=2,
+        RE(tip_watched_image(spm, **FRAME, **FAST_ONLY, weights=str(tiny_weights), max_actions=2,
                              policy="rule", seed=2))
     assert spm.backend.truth.tip_state.kind not in ("sharp", "adsorbate")
     # nothing is lost: the stopped segment and the failed recovery are in the catalog, with why
@@ -112,6 +117,12 @@ def test_bad_arguments_are_refused_before_anything_moves(tiny_weights):
     t0 = spm.backend.time()
     with pytest.raises(ConfigurationError, match="policy 'greedy'"):
         list(tip_watched_image(spm, **FRAME, weights=str(tiny_weights), policy="greedy"))
+    with pytest.raises(ConfigurationError, match="slow_level 1.5 must be <= 1.0"):
+        list(tip_watched_image(spm, **FRAME, weights=str(tiny_weights), slow_level=1.5))
+    with pytest.raises(ConfigurationError, match="slow_windows -2 must be >= 0"):
+        list(tip_watched_image(spm, **FRAME, weights=str(tiny_weights), slow_windows=-2))
+    with pytest.raises(ConfigurationError, match="threshold must lie in"):
+        list(tip_watched_image(spm, **FRAME, weights=str(tiny_weights), threshold=1.0))
     with pytest.raises(ConfigurationError, match="no tip-classifier weights"):
         list(tip_watched_image(spm, **FRAME, weights="/nonexistent/w.weights.pt"))
     assert spm.backend.time() == t0
@@ -145,7 +156,7 @@ def test_a_bad_window_at_the_end_of_the_frame_is_acted_on_once(RE, catalog, tiny
     # end-of-frame rule can stop it; the threshold makes every window count as bad
     spm = _spm("blunt")
     uids = RE(tip_watched_image(spm, **FRAME, weights=str(tiny_weights), policy="rule", seed=1,
-                                threshold=0.001, patience=1000))
+                                threshold=0.001, patience=1000, **FAST_ONLY))
     runs = [catalog[u] for u in uids]
     segments = [r for r in runs if r.metadata["start"]["plan_name"] == "tip_watched_image"]
     names = [r.metadata["start"]["plan_name"] for r in runs]
@@ -176,10 +187,47 @@ def test_a_bad_window_at_the_end_of_the_frame_is_acted_on_once(RE, catalog, tiny
 def test_rescan_starts_at_the_first_window_that_leaned_bad():
     from types import SimpleNamespace
 
-    from autoscope.plans.tip_watch import _rescan_from
+    from autoscope.agents.tip.rolling import BadTipDetector, LineVerdict
+    from autoscope.plans.tip_watch import _alarm
+
+    def verdict(line, p_bad):
+        proba = dict.fromkeys(("good_atomic", "good_rows", "blunt", "multi_apex", "unstable",
+                               "tip_change"), 0.0)
+        proba["good_atomic"], proba["blunt"] = 1 - p_bad, p_bad
+        return LineVerdict(line, proba, "blunt" if p_bad > 0.5 else "good_atomic", p_bad, 1.0)
 
     rolling = SimpleNamespace(n_lines=16)
     # windows leaned bad (p_bad > 0.5) from line 30, cleared the alarm threshold from line 34
-    assert _rescan_from(34, 30, rolling) == 15
-    assert _rescan_from(34, None, rolling) == 19
-    assert _rescan_from(10, 8, rolling) == 0
+    det = BadTipDetector(threshold=0.8, patience=3, slow_windows=0)
+    for line in range(34, 37):
+        det.update(verdict(line, 0.9))
+    assert _alarm(verdict(36, 0.9), det, 30, rolling)[2] == 15
+    assert _alarm(verdict(36, 0.9), det, None, rolling)[2] == 19
+    # a slow alarm rescans from the first of the windows it averaged
+    det = BadTipDetector(threshold=0.8, patience=3, slow_windows=6, slow_level=0.5)
+    for line, p in zip(range(40, 46), [0.6, 0.7, 0.6, 0.75, 0.6, 0.7]):
+        fired = det.update(verdict(line, p))
+    assert fired and det.rule == "slow"
+    v, state, rescan, why = _alarm(verdict(45, 0.7), det, 40, rolling)
+    assert (state, rescan) == ("blunt", 25) and "mean p_bad 0.66 over the last 6" in why
+    det = BadTipDetector(threshold=0.8, patience=3, slow_windows=0)
+    for line in range(10, 13):
+        det.update(verdict(line, 0.9))
+    assert _alarm(verdict(12, 0.9), det, 8, rolling)[2] == 0
+
+
+def test_lasting_mild_doubt_stops_the_frame_with_its_reason(RE, catalog, tiny_weights):
+    # threshold 0.999: the fast rule cannot fire; slow level 0.001: any 6 windows do
+    spm = _spm("blunt")
+    seen = []
+    RE.subscribe(lambda name, doc: seen.append(doc["uid"]) if name == "start" else None)
+    with pytest.raises(TipRecoveryFailed, match="mean p_bad .* over the last 6 windows"):
+        RE(tip_watched_image(spm, **FRAME, weights=str(tiny_weights), policy="rule", seed=1,
+                             threshold=0.999, slow_windows=6, slow_level=0.001, max_actions=1))
+    first = catalog[seen[0]].metadata
+    n_lines = first["start"]["tip_classifier"]["n_lines"]
+    assert first["start"]["plan_args"]["slow_windows"] == 6
+    assert first["stop"]["exit_status"] == "abort"
+    reason = first["stop"]["reason"]
+    assert f"stopped at line {n_lines - 1 + 5}" in reason
+    assert "over the last 6 windows, above 0.001" in reason and "rescanning from line 0" in reason
