@@ -55,7 +55,8 @@ SECTIONS = ("accuracy", "delay", "inference", "policy", "soak", "real")
 GOOD_KINDS = ("sharp", "adsorbate")
 
 
-def bench_accuracy(clf: TipClassifier, frames: int, seed: int) -> dict:
+def bench_accuracy(clf: TipClassifier, frames: int, seed: int, threshold: float = 0.8,
+                   patience: int = 3) -> dict:
     """Held-out frames on seeds 20000-20039 (training: 0-39; training report: 10000-10019)."""
     specs = dataset.random_specs(frames, range(20_000, 20_040), np.random.default_rng((seed, 11)))
     images = [dataset.scan(s) for s in specs]
@@ -66,7 +67,38 @@ def bench_accuracy(clf: TipClassifier, frames: int, seed: int) -> dict:
         sel = [im for im in images if im.spec.sample == sample]
         out[sample] = evaluate_frames(clf, dataset.full_width_windows(
             sel, clf.n_lines, 4, clf.scale_channel, clf.detail_channel))
+    out["frame_alarms"] = frame_alarms(clf, images, threshold, patience)
     return out
+
+
+def frame_alarms(clf: TipClassifier, images: list, threshold: float, patience: int) -> dict:
+    """Per tip kind: share of one-tip frames whose verdicts (every line) raise the alarm.
+
+    Frames in which the tip changed are left out. Compares the detector's fast
+    rule alone (``slow_windows=0``) with the fast and slow rules together (the
+    default): on a bad tip an alarm is a detection, on a sharp or adsorbate
+    tip (both image well) a false alarm.
+    """
+    from autoscope.agents.tip.rolling import LineVerdict
+
+    rules = {"fast_only": {"slow_windows": 0}, "fast_and_slow": {}}
+    hits: dict[str, dict[str, list[bool]]] = {r: {} for r in rules}
+    for image, (x, _) in zip(images, dataset.full_width_windows(
+            images, clf.n_lines, 1, clf.scale_channel, clf.detail_channel)):
+        kinds = set(image.kinds) | set(image.kinds_end)
+        if len(kinds) > 1:
+            continue
+        kind = next(iter(kinds))
+        out = clf.predict(x)
+        verdicts = [LineVerdict(i, dict(zip(CLASSES, map(float, p))), CLASSES[int(k)], float(pb),
+                                1.0) for i, (p, k, pb) in enumerate(zip(out.proba, out.label,
+                                                                         out.p_bad))]
+        for rule, opts in rules.items():
+            det = BadTipDetector(threshold, patience, **opts)
+            fired = any([det.update(v) for v in verdicts])
+            hits[rule].setdefault(kind, []).append(fired)
+    return {rule: {k: {"frames": len(v), "alarm_share": float(np.mean(v))}
+                   for k, v in sorted(per.items())} for rule, per in hits.items()}
 
 
 def _delay_trial(clf, seed: int, threshold: float, patience: int, pixels: int = 96,
@@ -524,10 +556,12 @@ def main(argv=None) -> int:
     policy_path = args.policy_file or tmp / "policy.json"
     q = args.quick
     if "accuracy" in args.only:
-        results["accuracy"] = bench_accuracy(clf, 30 if q else 120, args.seed)
+        results["accuracy"] = bench_accuracy(clf, 30 if q else 120, args.seed, args.threshold,
+                                             args.patience)
         a = results["accuracy"]["all"]
         print(f"accuracy: {a['accuracy']:.3f}  good-vs-bad acc {a['good_bad_accuracy']:.3f}  "
               f"AUC {a['good_bad_auc']:.3f}  per class {a['per_class']}")
+        print(f"alarms per one-tip frame: {json.dumps(results['accuracy']['frame_alarms'])}")
     if "delay" in args.only:
         results["delay"] = bench_delay(clf, 20 if q else 100, args.threshold, args.patience)
         shown = {k: v for k, v in results["delay"].items() if k != "delay_by_kind"}
