@@ -14,7 +14,8 @@ show only where there is something to copy), it
    repeats: choose a conditioning spot away
    from the region of interest, earlier spots and damaged areas; move there;
    apply the action the policy picks (bias pulse or dip); image a small check
-   area there and classify it; record the step with its reason (stream
+   area there and classify it (good only when its mean bad-state confidence is
+   also below ``check_level``); record the step with its reason (stream
    ``tip_actions``) — until the tip is good or ``max_actions`` is reached;
 3. resumes the frame in a new segment run that rescans the lines measured
    while the tip was going bad, from the first window of the bad run that leaned
@@ -117,6 +118,7 @@ class _Context:
     patience: int
     slow_windows: int
     slow_level: float
+    check_level: float
     max_actions: int
     check_frame: ScanFrame
     roi: tuple[float, float, float, float]
@@ -286,6 +288,19 @@ def _check(ctx: _Context, spot: tuple[float, float]):
     return summarize(verdicts)
 
 
+def _check_state(summary: LineVerdict, check_level: float) -> str:
+    """The tip state a check image shows: good only when its mean p_bad is below ``check_level``.
+
+    A multiple tip's check image often has a good *most likely* class with a
+    mean p_bad of 0.35-0.5 (its ghosts show in a few windows only); calling it
+    good would resume the frame with it. Such a check counts as its most
+    likely bad class.
+    """
+    if summary.label in GOOD and summary.p_bad >= check_level:
+        return summary.worst
+    return summary.label
+
+
 def _recover(ctx: _Context, state: str, why: str, md: dict):
     """One ``tip_recovery`` run; returns True when the tip was made good."""
     spm = ctx.spm
@@ -336,7 +351,12 @@ def _recover(ctx: _Context, state: str, why: str, md: dict):
                 after = None
                 reason += f"; {type(exc).__name__} during the step: {exc}"
             t1 = yield from _instrument_time(spm)
-            new_state = after.label if after is not None else state
+            new_state = state if after is None else _check_state(after, ctx.check_level)
+            if after is not None and after.label in GOOD and new_state not in GOOD:
+                reason += (
+                    f"; the check image looks {after.label} but its mean p_bad "
+                    f"{after.p_bad:.2f} is not below {ctx.check_level}: still {new_state}"
+                )
             if action is not None:
                 ctx.policy.update(state, action, new_state, t1 - t0)
             log = ctx.action_log
@@ -396,6 +416,7 @@ def tip_watched_image(
     patience: int = 3,
     slow_windows: int = 12,
     slow_level: float = 0.5,
+    check_level: float = 0.4,
     policy: str = "rule",
     policy_file: Optional[str] = None,
     max_actions: int = 10,
@@ -434,6 +455,10 @@ def tip_watched_image(
     slow_level : float
         Mean bad-state confidence over ``slow_windows`` windows that also
         stops the frame (a multiple tip whose ghosts show only now and then).
+    check_level : float
+        A check image after a conditioning action shows a good tip only when
+        its most likely class is good *and* its mean bad-state confidence is
+        below this.
     policy : str
         ``"rule"`` (escalation ladder) or ``"thompson"`` (learned bandit).
     policy_file : str, optional
@@ -476,6 +501,7 @@ def tip_watched_image(
     patience = check_int("patience", patience, low=1)
     slow_windows = check_int("slow_windows", slow_windows, low=0)
     slow_level = check_real("slow_level", slow_level, low=0.0, high=1.0, low_inclusive=False)
+    check_level = check_real("check_level", check_level, low=0.0, high=1.0, low_inclusive=False)
     try:  # the detector's own checks (open intervals), before anything moves
         BadTipDetector(threshold, patience, slow_windows, slow_level)
     except ValueError as exc:
@@ -523,6 +549,7 @@ def tip_watched_image(
         "patience": patience,
         "slow_windows": slow_windows,
         "slow_level": slow_level,
+        "check_level": check_level,
         "policy": policy,
         "policy_file": policy_file,
         "max_actions": max_actions,
@@ -557,6 +584,7 @@ def tip_watched_image(
         patience=patience,
         slow_windows=slow_windows,
         slow_level=slow_level,
+        check_level=check_level,
         max_actions=max_actions,
         check_frame=check_frame,
         roi=roi,

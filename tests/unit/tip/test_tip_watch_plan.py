@@ -12,8 +12,9 @@ from autoscope.plans.tip_watch import TipRecoveryFailed, tip_watched_image
 
 FRAME = dict(width=9.6, height=6.4, pixels=96, lines=48, line_time=0.5)
 # The tiny classifier (trained in seconds) is unsure of most windows: its mean p_bad sits
-# near 0.5 even on a good tip, so tests of the other rules turn the slow rule off.
-FAST_ONLY = dict(slow_windows=0)
+# near 0.5 even on a good tip, so tests of the other rules turn the slow rule off and let
+# a check image pass on its most likely class alone.
+FAST_ONLY = dict(slow_windows=0, check_level=1.0)
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +122,8 @@ def test_bad_arguments_are_refused_before_anything_moves(tiny_weights):
         list(tip_watched_image(spm, **FRAME, weights=str(tiny_weights), slow_level=1.5))
     with pytest.raises(ConfigurationError, match="slow_windows -2 must be >= 0"):
         list(tip_watched_image(spm, **FRAME, weights=str(tiny_weights), slow_windows=-2))
+    with pytest.raises(ConfigurationError, match="check_level 0.0 must be > 0.0"):
+        list(tip_watched_image(spm, **FRAME, weights=str(tiny_weights), check_level=0.0))
     with pytest.raises(ConfigurationError, match="threshold must lie in"):
         list(tip_watched_image(spm, **FRAME, weights=str(tiny_weights), threshold=1.0))
     with pytest.raises(ConfigurationError, match="no tip-classifier weights"):
@@ -231,3 +234,21 @@ def test_lasting_mild_doubt_stops_the_frame_with_its_reason(RE, catalog, tiny_we
     reason = first["stop"]["reason"]
     assert f"stopped at line {n_lines - 1 + 5}" in reason
     assert "over the last 6 windows, above 0.001" in reason and "rescanning from line 0" in reason
+
+
+def test_a_check_image_in_doubt_does_not_pass_the_tip():
+    from autoscope.agents.tip.rolling import LineVerdict
+    from autoscope.plans.tip_watch import _check_state
+
+    def summary(p_good, p_multi, p_blunt=0.0):
+        proba = dict.fromkeys(("good_atomic", "good_rows", "blunt", "multi_apex", "unstable",
+                               "tip_change"), 0.0)
+        proba.update(good_atomic=p_good, multi_apex=p_multi, blunt=p_blunt)
+        label = max(proba, key=proba.get)
+        return LineVerdict(40, proba, label, p_multi + p_blunt, 1.0)
+
+    assert _check_state(summary(0.8, 0.2), 0.4) == "good_atomic"
+    # most likely good, but 45 % for a multiple tip: not good enough to resume with
+    assert _check_state(summary(0.55, 0.45), 0.4) == "multi_apex"
+    assert _check_state(summary(0.55, 0.30, 0.15), 0.5) == "good_atomic"
+    assert _check_state(summary(0.3, 0.1, 0.6), 0.4) == "blunt"
