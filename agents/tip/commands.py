@@ -34,11 +34,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=None,
                    help="weights file (default: the user data dir, or $AUTOSCOPE_TIP_WEIGHTS)")
     p.add_argument("--tiny", action="store_true", help="a small model in seconds (tests)")
-    p.add_argument("--frames", type=int, default=None, help="training frames (default 400)")
-    p.add_argument("--test-frames", type=int, default=None, help="held-out frames (default 80)")
-    p.add_argument("--members", type=int, default=None, help="ensemble members (default 3)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs per member (default 10)")
-    p.add_argument("--n-lines", type=int, default=None, help="lines per window (default 16)")
+    from autoscope.agents.tip.pipeline import PipelineConfig
+
+    d = PipelineConfig()
+    p.add_argument("--frames", type=int, default=None,
+                   help=f"training frames (default {d.frames})")
+    p.add_argument("--test-frames", type=int, default=None,
+                   help=f"held-out frames (default {d.test_frames})")
+    p.add_argument("--members", type=int, default=None,
+                   help=f"ensemble members (default {d.members})")
+    p.add_argument("--epochs", type=int, default=None,
+                   help=f"epochs per member (default {d.epochs})")
+    p.add_argument("--n-lines", type=int, default=None,
+                   help=f"lines per window (default {d.n_lines})")
     p.add_argument("--seed", type=int, default=0, help="seed of everything (default 0)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (default 1: fastest on a busy 2-core machine)")

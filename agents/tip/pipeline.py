@@ -64,7 +64,7 @@ class PipelineConfig:
         error when the scale plane is used; larger without it).
     """
 
-    frames: int = 400
+    frames: int = 1600
     test_frames: int = 80
     lines: int = 48
     n_lines: int = 16
@@ -78,7 +78,7 @@ class PipelineConfig:
     seed: int = 0
     members: int = 3
     width: int = 16
-    epochs: int = 10
+    epochs: int = 12
     batch_size: int = 64
     scale_channel: bool = True
     contrast_sigma: float = 0.15
