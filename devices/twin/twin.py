@@ -52,7 +52,10 @@ class TwinSPM:
         Drift speed in nm/s (direction drawn from the seed) or a velocity
         ``(vx, vy)``; 0.01 nm/s = 0.1 Angstrom/s.
     drift_wander : float
-        Relative random change of the drift velocity every 120 s.
+        Relative random change of the drift velocity every 120 s; the velocity
+        wanders about ``drift`` and returns to it over ~2 h
+        (:class:`~autoscope.devices.twin.instrument.Drift`), so days of
+        operation see the same drift as the first hour.
     creep : float
         Creep coefficient gamma (0 disables).
     hysteresis : float

@@ -53,3 +53,24 @@ def test_reported_position_never_contains_drift():
         ld = twin.scan_line(frame, i)
         assert ld.reported == ld.requested
     assert np.hypot(*twin.truth.position_offset()) == pytest.approx(0.02 * twin.time(), rel=0.3)
+
+
+def test_drift_velocity_wanders_about_its_mean_for_days():
+    from autoscope.devices.twin.instrument import Drift
+
+    t = np.arange(0, 48 * 3600, 120.0)
+    speeds, walks = [], []
+    for seed in range(8):
+        v = Drift((0.01, 0.0), wander=0.2, rng=np.random.default_rng(seed)).offset(t)
+        speeds.append(np.hypot(*np.gradient(np.stack(v), 120.0, axis=1)))
+        w = Drift((0.01, 0.0), wander=0.2, rng=np.random.default_rng(seed), relax=np.inf).offset(t)
+        walks.append(np.hypot(*np.gradient(np.stack(w), 120.0, axis=1)))
+    speeds, walks = np.array(speeds), np.array(walks)
+    # stationary spread ~1.1 x 0.01 nm/s per axis: the second day is like the first
+    day1, day2 = speeds[:, : len(t) // 2], speeds[:, len(t) // 2 :]
+    assert np.median(day2) < 1.5 * np.median(day1)
+    assert speeds.max() < 0.06
+    # without the pull back (a plain random walk) the speed keeps growing
+    assert np.median(walks[:, len(t) // 2 :]) > 2 * np.median(day2)
+    with pytest.raises(ValueError, match="relax must be > 0"):
+        Drift((0.01, 0.0), relax=0.0)
