@@ -31,6 +31,7 @@ import argparse
 import gc
 import json
 import logging
+import os
 import resource
 import statistics
 import sys
@@ -237,6 +238,10 @@ def _slope(points: list[tuple[float, float]]) -> float | None:
     x, y = np.asarray(points, float).T
     return float(np.polyfit(x, y, 1)[0])
 
+
+# glibc allocator settings of a long-running plan process (deploy/systemd/autoscope-re-manager
+# .service sets them; see bench_soak): recorded with the soak's memory figures
+MALLOC_ENV = ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
 
 # criterion of "memory flat" (see bench_soak); the first 48-h soak grew ~0.6 MB/h
 SOAK_FLAT_SLOPE_MB_PER_H = 0.05
@@ -449,6 +454,7 @@ def bench_soak(weights: Path, policy_path: Path, hours: float, seed: int, line_t
         "frames_given_up": failures,
         "lines_measured_without_event": n["lines_lost"],
         "rss_mb": rss,
+        "malloc_env": {k: os.environ.get(k) for k in MALLOC_ENV},
         "rss_first_half_max_mb": memory["rss_first_half_max_mb"],
         "rss_second_half_max_mb": memory["rss_second_half_max_mb"],
         "memory": memory,
