@@ -269,7 +269,7 @@ def _apply(spm, action: Action):
 
 
 def _check(ctx: _Context, spot: tuple[float, float]):
-    """Image the check area at ``spot``; return the summarized verdict (None after a fault)."""
+    """Image the check area at ``spot``; return the summarized verdict (faults propagate)."""
     frame = dataclasses.replace(ctx.check_frame, center_x=spot[0], center_y=spot[1])
     yield from bps.mv(ctx.spm.frame, frame)
     rolling = RollingTipClassifier(ctx.classifier)
@@ -277,11 +277,7 @@ def _check(ctx: _Context, spot: tuple[float, float]):
     kt, kr = _line_keys(ctx.spm)
     for i in range(frame.lines):
         yield from bps.mv(ctx.spm.line.index, i)
-        try:
-            reading = yield from bps.trigger_and_read([ctx.spm.line], name="check")
-        except InstrumentFault as exc:
-            logger.warning("fault during a check image: %s", exc)
-            return None
+        reading = yield from bps.trigger_and_read([ctx.spm.line], name="check")
         v = rolling.push(reading[kt]["value"], reading[kr]["value"], index=i)
         if v is not None:
             verdicts.append(v)
@@ -347,9 +343,12 @@ def _recover(ctx: _Context, state: str, why: str, md: dict):
                     yield from _apply(spm, action)
                 after = yield from _check(ctx, spot)
             except InstrumentFault as exc:
+                # a lost contact leaves the feedback off: every later image would be flat
+                # (and look blunt), so re-engage it before the next step
                 ctx.damaged.append((spot[0], spot[1], ctx.clearance))
                 after = None
-                reason += f"; {type(exc).__name__} during the step: {exc}"
+                yield from bps.mv(spm.feedback, True)
+                reason += f"; {type(exc).__name__} during the step: {exc}; feedback re-engaged"
             t1 = yield from _instrument_time(spm)
             new_state = state if after is None else _check_state(after, ctx.check_level)
             if after is not None and after.label in GOOD and new_state not in GOOD:

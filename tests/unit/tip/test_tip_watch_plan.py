@@ -252,3 +252,19 @@ def test_a_check_image_in_doubt_does_not_pass_the_tip():
     assert _check_state(summary(0.55, 0.45), 0.4) == "multi_apex"
     assert _check_state(summary(0.55, 0.30, 0.15), 0.5) == "good_atomic"
     assert _check_state(summary(0.3, 0.1, 0.6), 0.4) == "blunt"
+
+
+def test_lost_contact_during_a_check_image_reengages_the_feedback(RE, catalog, tiny_weights):
+    # the frame's alarm comes within ~20 lines; the fault fires 25 lines on, inside the
+    # first check image of the recovery, and leaves the feedback off
+    spm = _spm("blunt")
+    twin = spm.backend
+    twin.inject_fault("lost_contact", after_lines=25)
+    uids = RE(tip_watched_image(spm, **FRAME, **FAST_ONLY, weights=str(tiny_weights),
+                                policy="rule", seed=1))
+    assert len(twin.truth.faults) == 1 and twin.get_feedback()
+    runs = [catalog[u] for u in uids]
+    recovery = next(r for r in runs if r.metadata["start"]["plan_name"] == "tip_recovery")
+    reasons = [str(r) for r in recovery["tip_actions"]["tip_action_reason"].read()]
+    assert any("LostContact during the step" in r and "feedback re-engaged" in r for r in reasons)
+    assert runs[-1].metadata["stop"]["reason"] == "frame complete"
