@@ -41,9 +41,14 @@ def test_tiny_model_separates_blunt_from_sharp_on_unseen_surface(tiny_weights):
     assert roc_auc(np.array(scores), np.array(blunt)) > 0.85
 
 
+# The tiny classifier (trained in seconds) is unsure of most windows: its mean p_bad sits
+# near 0.5 even on a good tip, so these tests of the fast rule turn the slow rule off.
+FAST_ONLY = dict(threshold=0.8, patience=3, slow_windows=0)
+
+
 def _watch_frame(clf, twin, frame, change_at=None, new_tip="blunt"):
     roll = RollingTipClassifier(clf)
-    det = BadTipDetector(threshold=0.8, patience=3)
+    det = BadTipDetector(**FAST_ONLY)
     alarms = []
     for i in range(frame.lines):
         if i == change_at:
@@ -81,7 +86,7 @@ def test_callback_watches_raster_image_lines_as_they_arrive(tiny_weights):
 
     clf = TipClassifier.load(tiny_weights)
     watch = TipWatchCallback(RollingTipClassifier(clf), "spm_line_topography_trace",
-                             "spm_line_topography_retrace", BadTipDetector(0.8, 3))
+                             "spm_line_topography_retrace", BadTipDetector(**FAST_ONLY))
     RE = RunEngine({}, call_returns_result=False)
     RE.subscribe(watch)
     spm = make_spm("twin", sample="si100_h", seed=40_004, tip="sharp", tip_change_rate=0.0)
