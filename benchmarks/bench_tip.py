@@ -91,12 +91,10 @@ def frame_alarms(clf: TipClassifier, images: list, threshold: float, patience: i
             continue
         kind = next(iter(kinds))
         out = clf.predict(x)
-        verdicts = [LineVerdict(i, dict(zip(CLASSES, map(float, p))), CLASSES[int(k)], float(pb),
-                                1.0) for i, (p, k, pb) in enumerate(zip(out.proba, out.label,
-                                                                         out.p_bad))]
+        verdicts = [LineVerdict.from_output(out, i, i) for i in range(len(x))]
         for rule, opts in rules.items():
             det = BadTipDetector(threshold, patience, **opts)
-            fired = any([det.update(v) for v in verdicts])
+            fired = any(det.update(v) for v in verdicts)
             hits[rule].setdefault(kind, []).append(fired)
     return {rule: {k: {"frames": len(v), "alarm_share": float(np.mean(v))}
                    for k, v in sorted(per.items())} for rule, per in hits.items()}

@@ -351,7 +351,7 @@ def _recover(ctx: _Context, state: str, why: str, md: dict):
                 reason += f"; {type(exc).__name__} during the step: {exc}; feedback re-engaged"
             t1 = yield from _instrument_time(spm)
             new_state = state if after is None else _check_state(after, ctx.check_level)
-            if after is not None and after.label in GOOD and new_state not in GOOD:
+            if after is not None and new_state != after.label:  # a good label in doubt
                 reason += (
                     f"; the check image looks {after.label} but its mean p_bad "
                     f"{after.p_bad:.2f} is not below {ctx.check_level}: still {new_state}"

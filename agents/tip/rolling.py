@@ -53,6 +53,18 @@ class LineVerdict:
         """The most likely bad class."""
         return max(BAD, key=lambda c: self.proba[c])
 
+    @classmethod
+    def from_output(cls, out, row: int, line: int) -> LineVerdict:
+        """The verdict of window ``row`` of an :class:`EnsembleOutput` ``out``, at ``line``."""
+        k = int(out.label[row])
+        return cls(
+            line=int(line),
+            proba=dict(zip(CLASSES, map(float, out.proba[row]))),
+            label=CLASSES[k],
+            p_bad=float(out.p_bad[row]),
+            agreement=float(out.votes[row, k]),
+        )
+
 
 class RollingTipClassifier:
     """Per-line classification of the last ``n_lines`` scan lines.
@@ -100,15 +112,7 @@ class RollingTipClassifier:
         if len(self._trace) < self.n_lines:
             return None
         window = self.classifier.make_window(np.stack(self._trace), np.stack(self._retrace))
-        out = self.classifier.predict(window)
-        k = int(out.label[0])
-        return LineVerdict(
-            line=line,
-            proba=dict(zip(CLASSES, map(float, out.proba[0]))),
-            label=CLASSES[k],
-            p_bad=float(out.p_bad[0]),
-            agreement=float(out.votes[0, k]),
-        )
+        return LineVerdict.from_output(self.classifier.predict(window), 0, line)
 
 
 @dataclass
@@ -216,24 +220,36 @@ class BadTipDetector:
     @property
     def evidence_start(self) -> int | None:
         """Line of the first window behind the current evidence (None without any)."""
-        if self.streak and self.rule != "slow":
+        evidence = self._evidence
+        if evidence == "fast":
             return self._streak_line
-        if self._recent and self.leaning:
-            return int(self._recent[0][0])
-        return None
+        return int(self._recent[0][0]) if evidence == "slow" else None
 
     @property
     def state(self) -> str | None:
         """The bad class most confident over the evidence (None without any)."""
-        if self.streak and self.rule != "slow":
+        evidence = self._evidence
+        if evidence == "fast":
             return BAD[int(np.argmax(self._bad_sum))]
-        if self._recent and self.leaning:
+        if evidence == "slow":
             return BAD[int(np.argmax(np.sum([b for _, _, b in self._recent], axis=0)))]
+        return None
+
+    @property
+    def _evidence(self) -> str | None:
+        """Whose evidence stands: ``"fast"`` (a streak), ``"slow"`` (the recent mean) or None.
+
+        A streak that is there when the slow rule raised the alarm counts as slow.
+        """
+        if self.streak and self.rule != "slow":
+            return "fast"
+        if self._recent and self.leaning:
+            return "slow"
         return None
 
     def describe(self) -> str:
         """Why the alarm is up (or the evidence so far), in words."""
-        if self.rule == "slow" or (not self.streak and self.leaning):
+        if self._evidence == "slow":
             return (
                 f"mean p_bad {self.slow_mean:.2f} over the last {len(self._recent)} windows, "
                 f"above {self.slow_level}"
