@@ -1,6 +1,6 @@
 """``autoscope tip train``: regenerate the tip-state classifier's weights from the twin.
 
-    autoscope tip train                 full model (a few minutes on 2 cores)
+    autoscope tip train                 full model (about 50 min on one thread)
     autoscope tip train --tiny          seconds; for tests and smoke checks
     autoscope tip train --out PATH      write elsewhere than the user data dir
 
@@ -21,7 +21,8 @@ logger = logging.getLogger(__name__)
 
 TINY = {"frames": 100, "test_frames": 20, "members": 2, "width": 8, "epochs": 10, "lines": 32,
         "tile": 64, "batch_size": 32, "samples": ("si100_h",),
-        "tips": ("sharp", "blunt", "unstable"), "scale_channel": False, "contrast_sigma": 0.5}
+        "tips": ("sharp", "blunt", "unstable"), "scale_channel": False, "contrast_sigma": 0.5,
+        "train_seeds": (0, 40)}
 """``--tiny``: Si(100)-H only, frames starting sharp, blunt or unstable (changes may lead to
 any kind), no scale plane; enough to test the machinery, not for use."""
 
