@@ -46,7 +46,7 @@ import torch
 from autoscope.agents.tip import dataset
 from autoscope.agents.tip.classes import CLASSES
 from autoscope.agents.tip.policy import RuleBasedPolicy, run_episode
-from autoscope.agents.tip.rolling import BadTipDetector, RollingTipClassifier
+from autoscope.agents.tip.rolling import BadTipDetector, LineVerdict, RollingTipClassifier
 from autoscope.agents.tip.train import evaluate_frames
 from autoscope.agents.tip.twin_env import TwinTipEnv, train_thompson_on_twin
 from autoscope.agents.tip.weights import TipClassifier
@@ -58,10 +58,17 @@ GOOD_KINDS = ("sharp", "adsorbate")
 
 def bench_accuracy(clf: TipClassifier, frames: int, seed: int, threshold: float = 0.8,
                    patience: int = 3) -> dict:
-    """Held-out frames on seeds 20000-20039 (training: 0-39; training report: 10000-10019)."""
-    specs = dataset.random_specs(frames, range(20_000, 20_040), np.random.default_rng((seed, 11)))
+    """Held-out frames on sample seeds 20000-20159 (training and its report use other seeds).
+
+    A frame's windows are alike, so the figures vary from one set of frames to
+    another by more than the window count suggests: 120 frames gave 0.968 where
+    three other sets of 240 frames gave 0.94-0.96 for the same weights. Hence
+    480 frames by default.
+    """
+    seeds = (20_000, 20_160)
+    specs = dataset.random_specs(frames, range(*seeds), np.random.default_rng((seed, 11)))
     images = [dataset.scan(s) for s in specs]
-    out = {"frames": frames, "seeds": [20_000, 20_040],
+    out = {"frames": frames, "seeds": list(seeds),
            "all": evaluate_frames(clf, dataset.full_width_windows(
                images, clf.n_lines, 4, clf.scale_channel, clf.detail_channel))}
     for sample in dataset.STM_SAMPLES:
@@ -464,7 +471,30 @@ def _block_mean(z: np.ndarray, k: int) -> np.ndarray:
     return z[:h, :w].reshape(h // k, k, w // k, k).mean(axis=(1, 3))
 
 
-def bench_real(clf: TipClassifier, figure: Path, target_px: float = 0.08) -> dict:
+def _watched_alarms(clf: TipClassifier, trace: np.ndarray, retrace: np.ndarray,
+                    threshold: float, patience: int) -> dict:
+    """What the watched plan's detector would do on an image fed line by line.
+
+    Every line's window goes through a :class:`BadTipDetector` with the plan's
+    defaults; the detector is reset after an alarm (as after a recovery), so
+    every alarm the image would raise is counted.
+    """
+    x, last = clf.windows(trace, retrace, stride=1)
+    res = clf.predict(x)
+    detector = BadTipDetector(threshold=threshold, patience=patience)
+    alarms = []
+    for row, line in enumerate(last):
+        if detector.update(LineVerdict.from_output(res, row, int(line))):
+            alarms.append({"line": int(line), "rule": detector.rule, "state": detector.state})
+            detector.reset()
+    slow = np.convolve(res.p_bad, np.ones(detector.slow_windows) / detector.slow_windows,
+                       mode="valid") if len(res.p_bad) >= detector.slow_windows else np.array([])
+    return {"alarms": alarms, "max_p_bad": float(res.p_bad.max()),
+            "max_slow_mean": float(slow.max()) if slow.size else None}
+
+
+def bench_real(clf: TipClassifier, figure: Path, target_px: float = 0.08,
+               threshold: float = 0.8, patience: int = 3) -> dict:
     """Verdicts on real topographs; SPIEPy files have no retrace and no stated scan size."""
     import matplotlib
 
@@ -503,6 +533,7 @@ def bench_real(clf: TipClassifier, figure: Path, target_px: float = 0.08) -> dic
             "mean_proba": dict(zip(CLASSES, map(float, res.proba.mean(axis=0)))),
             "share_of_windows": {c: top.count(c) / len(top) for c in CLASSES if c in top},
             "median_p_bad": float(np.median(res.p_bad)),
+            "watched": _watched_alarms(clf, trace, retrace, threshold, patience),
         }
         panels.append((key, trace, last, res.p_bad, max(set(top), key=top.count)))
     if panels:
@@ -532,6 +563,8 @@ def main(argv=None) -> int:
     parser.add_argument("--fault-rate", type=float, default=0.25, help="faults per instrument hour")
     parser.add_argument("--policy-file", type=Path, default=None,
                         help="learned policy JSON (written by the policy section, read by soak)")
+    parser.add_argument("--accuracy-frames", type=int, default=480,
+                        help="held-out frames of the accuracy section (default 480)")
     parser.add_argument("--threshold", type=float, default=0.8)
     parser.add_argument("--patience", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
@@ -560,8 +593,8 @@ def main(argv=None) -> int:
     policy_path = args.policy_file or tmp / "policy.json"
     q = args.quick
     if "accuracy" in args.only:
-        results["accuracy"] = bench_accuracy(clf, 30 if q else 120, args.seed, args.threshold,
-                                             args.patience)
+        results["accuracy"] = bench_accuracy(clf, 30 if q else args.accuracy_frames, args.seed,
+                                             args.threshold, args.patience)
         a = results["accuracy"]["all"]
         print(f"accuracy: {a['accuracy']:.3f}  good-vs-bad acc {a['good_bad_accuracy']:.3f}  "
               f"AUC {a['good_bad_auc']:.3f}  per class {a['per_class']}")
@@ -593,10 +626,12 @@ def main(argv=None) -> int:
               f"rss {s['rss_first_half_max_mb']} -> {s['rss_second_half_max_mb']} MB, "
               f"given up {len(s['frames_given_up'])}")
     if "real" in args.only:
-        results["real"] = bench_real(clf, args.out.with_name("tip_real_images.png"))
+        results["real"] = bench_real(clf, args.out.with_name("tip_real_images.png"),
+                                     threshold=args.threshold, patience=args.patience)
         for key, r in results["real"].items():
             if isinstance(r, dict):
-                print(f"real {key}: {r.get('share_of_windows', r.get('error'))}")
+                print(f"real {key}: {r.get('share_of_windows', r.get('error'))}; "
+                      f"watched: {r.get('watched')}")
     results["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1, default=str))
