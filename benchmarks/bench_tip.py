@@ -61,8 +61,8 @@ def bench_accuracy(clf: TipClassifier, frames: int, seed: int, threshold: float 
     """Held-out frames on sample seeds 20000-20159 (training and its report use other seeds).
 
     A frame's windows are alike, so the figures vary from one set of frames to
-    another by more than the window count suggests: 120 frames gave 0.968 where
-    three other sets of 240 frames gave 0.94-0.96 for the same weights. Hence
+    another by more than the window count suggests: 120 frames gave 0.968 for
+    weights that scored 0.944-0.958 on four other sets of 80-480 frames. Hence
     480 frames by default.
     """
     seeds = (20_000, 20_160)
