@@ -471,16 +471,14 @@ def _block_mean(z: np.ndarray, k: int) -> np.ndarray:
     return z[:h, :w].reshape(h // k, k, w // k, k).mean(axis=(1, 3))
 
 
-def _watched_alarms(clf: TipClassifier, trace: np.ndarray, retrace: np.ndarray,
-                    threshold: float, patience: int) -> dict:
+def _watched_alarms(res, last: np.ndarray, threshold: float, patience: int) -> dict:
     """What the watched plan's detector would do on an image fed line by line.
 
-    Every line's window goes through a :class:`BadTipDetector` with the plan's
-    defaults; the detector is reset after an alarm (as after a recovery), so
-    every alarm the image would raise is counted.
+    ``res`` is the classifier's output for the window ending at every line
+    (``last``). Each verdict goes through a :class:`BadTipDetector` with the
+    plan's defaults; the detector is reset after an alarm (as after a recovery),
+    so every alarm the image would raise is counted.
     """
-    x, last = clf.windows(trace, retrace, stride=1)
-    res = clf.predict(x)
     detector = BadTipDetector(threshold=threshold, patience=patience)
     alarms = []
     for row, line in enumerate(last):
@@ -525,17 +523,21 @@ def bench_real(clf: TipClassifier, figure: Path, target_px: float = 0.08,
             trace = rawimage.parse_raw_image(data, source)
             retrace = trace
             note = "scan size unknown (native pixels); no retrace in the file (trace used twice)"
-        x, last = clf.windows(trace, retrace, stride=2)
+        # the window ending at every line, classified once: the watched detector takes
+        # them all, the summary and the figure every second one
+        x, last = clf.windows(trace, retrace, stride=1)
         res = clf.predict(x)
-        top = [CLASSES[i] for i in res.label]
+        half = slice(None, None, 2)
+        top = [CLASSES[i] for i in res.label[half]]
+        p_bad = res.p_bad[half]
         out[key] = {
             "description": real.description, "note": note, "windows": len(top),
-            "mean_proba": dict(zip(CLASSES, map(float, res.proba.mean(axis=0)))),
+            "mean_proba": dict(zip(CLASSES, map(float, res.proba[half].mean(axis=0)))),
             "share_of_windows": {c: top.count(c) / len(top) for c in CLASSES if c in top},
-            "median_p_bad": float(np.median(res.p_bad)),
-            "watched": _watched_alarms(clf, trace, retrace, threshold, patience),
+            "median_p_bad": float(np.median(p_bad)),
+            "watched": _watched_alarms(res, last, threshold, patience),
         }
-        panels.append((key, trace, last, res.p_bad, max(set(top), key=top.count)))
+        panels.append((key, trace, last[half], p_bad, max(set(top), key=top.count)))
     if panels:
         fig, axes = plt.subplots(2, len(panels), figsize=(4 * len(panels), 7), squeeze=False)
         for j, (key, trace, last, p_bad, top) in enumerate(panels):
