@@ -149,6 +149,7 @@ def run_benchmark(
     patch_size: int | None = None,
     batch_size: int = 1,
     factory: AgentFactory | None = None,
+    first_seed: int = 0,
     **agent_options,
 ) -> dict:
     """Run ``seeds`` campaigns and aggregate the scores (the JSON of ``autoscope benchmark``).
@@ -159,19 +160,23 @@ def run_benchmark(
     agent : str, ``"dkl"``, ``"gp"``, ``"random"``, ``"raster"`` (or a label when
         ``factory`` is given)
     budget : int, measurements per campaign, seed points included
-    seeds : int, campaigns (seeds ``0 .. seeds-1``)
+    seeds : int, campaigns (seeds ``first_seed .. first_seed + seeds - 1``)
     dataset : path of a recorded-dataset file, or
     twin : ``"pfm"`` or ``"stm"`` with ``size``; each seed gets its own twin
         sample (sample seed = run seed) unless ``twin_sample`` fixes one.
     patch_size : odd int, default from the image size
     batch_size : points per agent step
     factory : callable ``(candidates, budget, seed) -> agent``, overrides ``agent``
+    first_seed : int, the first run seed (default 0); a second range of seeds
+        gives held-out campaigns, e.g. to tune on one range and report on another
     **agent_options : passed to :class:`ActiveLearningAgent`
     """
     if (dataset is None) == (twin is None):
         raise ConfigurationError("give exactly one of a dataset file or a twin kind")
     if seeds < 1:
         raise ConfigurationError(f"seeds must be >= 1, got {seeds}")
+    if first_seed < 0:
+        raise ConfigurationError(f"first seed must be >= 0, got {first_seed}")
     if budget < 1:
         raise ConfigurationError(f"budget must be >= 1, got {budget}")
     if batch_size < 1:
@@ -191,7 +196,7 @@ def run_benchmark(
         raise ConfigurationError(f"budget {budget} exceeds the {size * size} locations of the twin")
     per_seed = []
     fixed_values = None if fixed is None else scalar_map(fixed, scalarizer)
-    for seed in range(seeds):
+    for seed in range(first_seed, first_seed + seeds):
         if fixed is not None:
             truth, values = fixed, fixed_values
         else:
@@ -221,6 +226,7 @@ def run_benchmark(
         "agent": agent,
         "budget": budget,
         "seeds": seeds,
+        "first_seed": first_seed,
         "dataset": ds,
         "scalarizer": scalarizer,
         "patch_size": patch_size if patch_size is not None else default_patch_size(shape),
@@ -279,7 +285,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--budget", type=int, required=True, help="measurements per run, seeds included"
     )
-    parser.add_argument("--seeds", type=int, default=1, help="number of runs (seeds 0..K-1)")
+    parser.add_argument("--seeds", type=int, default=1, help="number of runs (seeds S..S+K-1)")
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        metavar="S",
+        help="first run seed (default 0); another range gives held-out campaigns",
+    )
     parser.add_argument("--json", metavar="OUT", help="write the results here as JSON")
     parser.add_argument(
         "--patch-size",
@@ -320,6 +333,7 @@ def main(args: argparse.Namespace) -> int:
         agent=args.agent,
         budget=args.budget,
         seeds=args.seeds,
+        first_seed=args.first_seed,
         dataset=args.dataset,
         twin=args.twin,
         size=args.size,
@@ -335,7 +349,7 @@ def main(args: argparse.Namespace) -> int:
         Path(args.json).write_text(text + "\n")
     print(
         f"{result['agent']} on {result['dataset']}, budget {result['budget']}, "
-        f"{result['seeds']} seeds: top1_found_fraction median "
+        f"{result['seeds']} seeds from {result['first_seed']}: top1_found_fraction median "
         f"{result['top1_found_fraction']['median']:.3f}, best_found_over_true_max median "
         f"{result['best_found_over_true_max']['median']:.3f}, steps_to_first_top1 median "
         f"{result['steps_to_first_top1']['median']}, seconds_per_step median "

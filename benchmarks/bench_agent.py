@@ -138,6 +138,7 @@ def main(argv=None) -> int:
     p.add_argument("--scalarizer", default="loop_area")
     p.add_argument("--budget", type=int, default=205)
     p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--first-seed", type=int, default=0, help="first run seed (default 0)")
     p.add_argument(
         "--gpax-seeds",
         type=int,
@@ -157,6 +158,7 @@ def main(argv=None) -> int:
         dataset=args.dataset,
         twin=args.twin,
         size=args.size,
+        first_seed=args.first_seed,
     )
     results = {}
     for agent in args.agents.split(","):

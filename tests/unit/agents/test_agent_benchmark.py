@@ -9,6 +9,7 @@ import pytest
 from autoscope.agents.benchmark import run_benchmark, top_set
 
 from autoscope.cli import main as cli_main
+from autoscope.errors import ConfigurationError
 
 
 def write_file(path, size=20, seed=0, drop=None):
@@ -102,6 +103,21 @@ def test_gp_beats_random_on_a_smooth_file(tmp_path):
     rnd = run_benchmark(agent="random", **kw)
     assert gp["best_found_over_true_max"]["median"] > rnd["best_found_over_true_max"]["median"]
     assert gp["best_found_over_true_max"]["median"] > 0.9
+
+
+def test_first_seed_runs_a_later_range_of_the_same_campaigns(tmp_path):
+    data = tmp_path / "rec.h5"
+    write_file(data, size=12, seed=2)
+    kw = dict(scalarizer="band_integral:-0.3:0.3", agent="random", budget=15, dataset=data)
+    whole = run_benchmark(seeds=5, **kw)
+    later = run_benchmark(seeds=2, first_seed=3, **kw)
+    assert later["first_seed"] == 3 and later["seeds"] == 2 and whole["first_seed"] == 0
+    for key in ("top1_found_fraction", "best_found_over_true_max", "top1_found_auc"):
+        assert later[key]["per_seed"] == whole[key]["per_seed"][3:]
+    # the seeds differ, so a different range is a different set of campaigns
+    assert whole["best_found_over_true_max"]["per_seed"][:2] != later["best_found_over_true_max"]["per_seed"]
+    with pytest.raises(ConfigurationError, match="first seed must be >= 0, got -1"):
+        run_benchmark(seeds=1, first_seed=-1, **kw)
 
 
 def test_top_set_has_at_least_one_location_and_ignores_nan():
