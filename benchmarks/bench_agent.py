@@ -57,8 +57,17 @@ class GpaxVIDKLAgent:
     ``suggest_indices``, ``ingest_indices``, ``steps``; same seed points.
     """
 
-    def __init__(self, candidates, budget, seed, num_steps=1000, step_size=0.005, z_dim=2,
-                 acquisition="topq", quantile=0.99):
+    def __init__(
+        self,
+        candidates,
+        budget,
+        seed,
+        num_steps=1000,
+        step_size=0.005,
+        z_dim=2,
+        acquisition="topq",
+        quantile=0.99,
+    ):
         import jax.numpy as jnp
 
         self.acquisition = acquisition
@@ -111,8 +120,15 @@ class GpaxVIDKLAgent:
             )
             mean, var = model.predict(key_pred, self.X)
             post = _Posterior(np.asarray(mean) * sd + mu, np.asarray(var) * sd**2)
-            chosen, _ = select(self.acquisition, post, q=n, measured=self.measured,
-                               best_f=float(y.max()), quantile=self.quantile, observed=y)
+            chosen, _ = select(
+                self.acquisition,
+                post,
+                q=n,
+                measured=self.measured,
+                best_f=float(y.max()),
+                quantile=self.quantile,
+                observed=y,
+            )
             chosen = chosen.tolist()
             source = "model"
         self.steps.append(
@@ -123,8 +139,14 @@ class GpaxVIDKLAgent:
 
 def gpax_factory(num_steps: int, acquisition: str = "topq", quantile: float = 0.99):
     def make(candidates, budget, seed):
-        return GpaxVIDKLAgent(candidates, budget, seed, num_steps=num_steps,
-                              acquisition=acquisition, quantile=quantile)
+        return GpaxVIDKLAgent(
+            candidates,
+            budget,
+            seed,
+            num_steps=num_steps,
+            acquisition=acquisition,
+            quantile=quantile,
+        )
 
     return make
 
@@ -177,8 +199,13 @@ def main(argv=None) -> int:
             )
             res["acquisition"] = args.acquisition
         else:
-            res = run_benchmark(agent=agent, seeds=args.seeds, acquisition=args.acquisition,
-                                quantile=args.quantile, **common)
+            res = run_benchmark(
+                agent=agent,
+                seeds=args.seeds,
+                acquisition=args.acquisition,
+                quantile=args.quantile,
+                **common,
+            )
         res["wall_seconds"] = time.perf_counter() - t0
         results[agent] = res
     base = results.get("dkl")

@@ -115,7 +115,10 @@ def test_first_seed_runs_a_later_range_of_the_same_campaigns(tmp_path):
     for key in ("top1_found_fraction", "best_found_over_true_max", "top1_found_auc"):
         assert later[key]["per_seed"] == whole[key]["per_seed"][3:]
     # the seeds differ, so a different range is a different set of campaigns
-    assert whole["best_found_over_true_max"]["per_seed"][:2] != later["best_found_over_true_max"]["per_seed"]
+    assert (
+        whole["best_found_over_true_max"]["per_seed"][:2]
+        != later["best_found_over_true_max"]["per_seed"]
+    )
     with pytest.raises(ConfigurationError, match="first seed must be >= 0, got -1"):
         run_benchmark(seeds=1, first_seed=-1, **kw)
 
