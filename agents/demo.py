@@ -45,7 +45,7 @@ def _writer_for(catalog):
 def run_campaign_demo(
     out_dir,
     seed: int = 0,
-    size: int = 48,
+    size: int = 64,
     catalog=None,
     budget: int | None = None,
     agent: str = "dkl",
@@ -59,7 +59,8 @@ def run_campaign_demo(
     ----------
     out_dir : path, folder for ``campaign_report.png``/``.html`` and ``summary.json``
     seed : int, seeds the twin sample and the agent
-    size : int, the overview is ``size x size`` pixels (all candidates)
+    size : int, the overview is ``size x size`` pixels (all candidates); the default 64
+        is the benchmarked grid (docs/benchmarks.md)
     catalog : Tiled client, document callback, or None (runs are then not stored)
     budget : int, spectra to measure (default 5 % of the candidates)
     agent : ``"dkl"``, ``"gp"``, ``"random"`` or ``"raster"``
