@@ -126,6 +126,7 @@ def run_seed(
         "best_found_over_true_max": (best - lo) / span,
         "seconds_per_step": float(np.median(model_seconds)) if model_seconds else 0.0,
         "_step_seconds": model_seconds,
+        "_measured": measured,
         "failures": sum(1 for s in agent.steps if s.source == "fallback"),
         "n_top1": int(top.sum()),
     }
@@ -215,6 +216,8 @@ def run_benchmark(
         )
         per_seed.append(result)
     all_steps = [s for r in per_seed for s in r.pop("_step_seconds")]
+    for r in per_seed:
+        r.pop("_measured")
     if fixed is not None:
         ds = str(dataset)
         shape = fixed.image.shape

@@ -173,3 +173,55 @@ def test_budget_beyond_the_grid_is_refused(tmp_path, capsys):
     write_file(data, size=10)
     assert cli_main(["benchmark", "--dataset", str(data), "--budget", "101"]) == 1
     assert "budget 101" in capsys.readouterr().err
+
+
+def test_run_seed_returns_the_measured_order_and_the_json_leaves_it_out(tmp_path):
+    from autoscope.agents.benchmark import default_factory, run_seed
+    from autoscope.agents.groundtruth import load_recorded, scalar_map
+
+    data = tmp_path / "rec.h5"
+    write_file(data, size=12, seed=1)
+    truth = load_recorded(data)
+    values = scalar_map(truth, "band_integral:-0.3:0.3")
+    r = run_seed(truth, values, default_factory("random"), 20, 0)
+    order = r["_measured"]
+    assert len(order) == 20 and len(set(order)) == 20
+    top = top_set(values.ravel())
+    # the reported figures are those of this order
+    assert r["top1_found_fraction"] == sum(top[i] for i in order) / top.sum()
+    out = run_benchmark(
+        scalarizer="band_integral:-0.3:0.3", agent="random", budget=20, seeds=1, dataset=data
+    )
+    assert "_measured" not in json.dumps(out)
+
+
+def _after_first_module():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[3] / "benchmarks" / "bench_agent_after_first.py"
+    spec = importlib.util.spec_from_file_location("bench_agent_after_first", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_after_first_find_counts_near_and_far_measurements():
+    follow = _after_first_module().follow
+    width = 20
+    values = np.zeros(width * width)
+    top_cells = [(2, 2), (2, 3), (3, 2), (15, 15)]  # 1 % of 400 = the 4 largest
+    for k, (y, x) in enumerate(top_cells):
+        values[y * width + x] = 10.0 + k
+    values[9 * width + 9] = 5.0  # high, not top
+    order = [
+        y * width + x for y, x in [(10, 10), (2, 2), (2, 3), (15, 15), (9, 9), (14, 14), (3, 2)]
+    ]
+    r = follow(order, values, width, window=4, radius=1)
+    assert r["first"] == 2
+    # (2,3) near a find and a hit; (15,15) far and a hit; (9,9) far, a miss;
+    # (14,14) is near (15,15), found just before; (3,2) is past the window
+    assert (r["near"], r["near_hits"], r["far"], r["far_hits"]) == (2, 1, 2, 1)
+    assert r["far_percentiles"][1] == pytest.approx(395 / 399)  # (9,9) is the 5th largest
+    assert r["half"] == 3 and r["first_to_half"] == 1  # 2 of 4 found at the 3rd measurement
+    assert follow(order[:1], values, width, window=4, radius=1) == {"first": None}

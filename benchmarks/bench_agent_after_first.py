@@ -1,0 +1,152 @@
+"""Where do the agents measure once they have found the first top-1 % location?
+
+Runs each agent's campaign on the same twin samples (as ``autoscope benchmark``
+does) and follows its measurements from the first one that lands in the top-1 %
+set. Each of the next ``--window`` measurements counts as *near* when it is
+within ``--radius`` pixels (Chebyshev distance) of a top-1 % location found so
+far, else as *far*. Per agent it reports how many measurements went near and
+far, how many of each hit the top set, the percentile (0-1, over the grid) of
+the true value at the far ones, and the measurements from the first find to
+half of the set.
+
+This explains a tie-break: when two agents both measure the whole top set, the
+one that spends fewer measurements away from the island it has found fills it
+sooner (higher ``top1_found_auc``).
+
+Usage::
+
+    python benchmarks/bench_agent_after_first.py --twin pfm --size 64 --budget 205 \\
+        --seeds 10 --agents dkl,gp --json benchmarks/results/agent_after_first.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from autoscope.agents.benchmark import default_factory, run_seed, top_set
+from autoscope.agents.groundtruth import scalar_map, twin_dataset
+
+
+def follow(order: list[int], values: np.ndarray, width: int, window: int, radius: int) -> dict:
+    """Near/far counts of the ``window`` measurements after the first top-1 % find."""
+    top = top_set(values)
+    hits = [bool(top[i]) for i in order]
+    n_top = int(top.sum())
+    if not any(hits):
+        return {"first": None}
+    first = hits.index(True)
+    found = 1
+    half = first + 1 if 2 * found >= n_top else None
+    for k, h in enumerate(hits[first + 1 :], start=first + 2):
+        found += h
+        if half is None and 2 * found >= n_top:
+            half = k
+    rank = values.argsort().argsort() / max(len(values) - 1, 1)
+    seen = [divmod(order[first], width)]
+    near = far = near_hits = far_hits = 0
+    far_pct: list[float] = []
+    for i in order[first + 1 : first + 1 + window]:
+        y, x = divmod(i, width)
+        is_near = any(max(abs(y - fy), abs(x - fx)) <= radius for fy, fx in seen)
+        if is_near:
+            near += 1
+            near_hits += bool(top[i])
+        else:
+            far += 1
+            far_hits += bool(top[i])
+            far_pct.append(float(rank[i]))
+        if top[i]:
+            seen.append((y, x))
+    return {
+        "first": first + 1,
+        "half": half,
+        "first_to_half": None if half is None else half - (first + 1),
+        "near": near,
+        "near_hits": near_hits,
+        "far": far,
+        "far_hits": far_hits,
+        "far_percentiles": far_pct,
+    }
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--twin", choices=("pfm", "stm"), default="pfm")
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--scalarizer", default="loop_area")
+    p.add_argument("--budget", type=int, default=205)
+    p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument("--agents", default="dkl,gp")
+    p.add_argument("--window", type=int, default=40, help="measurements followed after the find")
+    p.add_argument("--radius", type=int, default=4, help="pixels that count as near a find")
+    p.add_argument("--json", default=None)
+    args = p.parse_args(argv)
+    for name in ("window", "radius", "seeds"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+    torch.set_num_threads(1)
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    data = {}
+    for seed in seeds:
+        truth = twin_dataset(args.twin, args.size, seed)
+        data[seed] = (truth, scalar_map(truth, args.scalarizer))
+    out = {
+        "budget": args.budget,
+        "dataset": f"twin:{args.twin}:{args.size}",
+        "seeds": list(seeds),
+        "window": args.window,
+        "radius": args.radius,
+        "agents": {},
+    }
+    for agent in args.agents.split(","):
+        rows = []
+        for seed, (truth, values) in data.items():
+            r = run_seed(truth, values, default_factory(agent), args.budget, seed)
+            row = follow(r["_measured"], values.ravel(), values.shape[1], args.window, args.radius)
+            row.update(seed=seed, top1_found_auc=r["top1_found_auc"])
+            rows.append(row)
+            print(
+                f"{agent:<6} seed {seed:>4}: {json.dumps({k: v for k, v in row.items() if k != 'far_percentiles'})}",
+                flush=True,
+            )
+        ok = [r for r in rows if r["first"] is not None]
+        near, far = sum(r["near"] for r in ok), sum(r["far"] for r in ok)
+        pct = [q for r in ok for q in r["far_percentiles"]]
+        gaps = [r["first_to_half"] for r in ok if r["first_to_half"] is not None]
+        total = {
+            "seeds_with_a_find": len(ok),
+            "near": near,
+            "near_hits": sum(r["near_hits"] for r in ok),
+            "far": far,
+            "far_hits": sum(r["far_hits"] for r in ok),
+            "far_share": far / max(near + far, 1),
+            "far_percentile_median": float(np.median(pct)) if pct else None,
+            "first_to_half_median": float(np.median(gaps)) if gaps else None,
+        }
+        out["agents"][agent] = {"per_seed": rows, "total": total}
+        print(
+            f"{agent}: after the first find, {far} of {near + far} measurements far "
+            f"({total['far_share']:.0%}, {total['far_hits']} hits; median true value of the "
+            f"far ones at percentile {_fmt(total['far_percentile_median'])}), {near} near "
+            f"({total['near_hits']} hits); first find to half the set: median "
+            f"{total['first_to_half_median']} measurements",
+            flush=True,
+        )
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
