@@ -44,7 +44,15 @@ from autoscope.agents.groundtruth import GroundTruth, load_recorded, scalar_map,
 
 from autoscope.errors import ConfigurationError
 
-__all__ = ["add_arguments", "main", "run_benchmark", "run_seed", "top_set"]
+__all__ = [
+    "add_arguments",
+    "add_twin_study_arguments",
+    "main",
+    "run_benchmark",
+    "run_seed",
+    "top_set",
+    "twin_samples",
+]
 
 log = logging.getLogger(__name__)
 
@@ -261,6 +269,33 @@ def run_benchmark(
         "total": sum(r["failures"] for r in per_seed),
         "per_seed": [r["failures"] for r in per_seed],
     }
+    return out
+
+
+def add_twin_study_arguments(parser: argparse.ArgumentParser, agents: str = "dkl,gp") -> None:
+    """Options of a study script that runs several agents on the same twin samples.
+
+    ``--twin --size --scalarizer --budget --seeds --first-seed --agents --json``;
+    the scripts in ``benchmarks/`` that look into campaigns share them.
+    """
+    parser.add_argument("--twin", choices=("pfm", "stm"), default="pfm")
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--scalarizer", default="loop_area")
+    parser.add_argument("--budget", type=int, default=205)
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--agents", default=agents, help=f"comma-separated (default {agents})")
+    parser.add_argument("--json", default=None)
+
+
+def twin_samples(
+    twin: str, size: int, scalarizer: str, seeds
+) -> dict[int, tuple[GroundTruth, np.ndarray]]:
+    """``{seed: (ground truth, scalar map (H, W))}`` of the twin sample of every run seed."""
+    out = {}
+    for seed in seeds:
+        truth = twin_dataset(twin, size, seed)
+        out[seed] = (truth, scalar_map(truth, scalarizer))
     return out
 
 

@@ -28,8 +28,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from autoscope.agents.benchmark import default_factory, run_seed, top_set
-from autoscope.agents.groundtruth import scalar_map, twin_dataset
+from autoscope.agents.benchmark import (
+    add_twin_study_arguments,
+    default_factory,
+    run_seed,
+    top_set,
+    twin_samples,
+)
 
 
 def follow(order: list[int], values: np.ndarray, width: int, window: int, radius: int) -> dict:
@@ -74,32 +79,22 @@ def follow(order: list[int], values: np.ndarray, width: int, window: int, radius
     }
 
 
-def _fmt(x: float | None) -> str:
-    return "-" if x is None else f"{x:.2f}"
+def _fmt(x: float | None, spec: str = ".2f") -> str:
+    return "-" if x is None else format(x, spec)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--twin", choices=("pfm", "stm"), default="pfm")
-    p.add_argument("--size", type=int, default=64)
-    p.add_argument("--scalarizer", default="loop_area")
-    p.add_argument("--budget", type=int, default=205)
-    p.add_argument("--seeds", type=int, default=10)
-    p.add_argument("--first-seed", type=int, default=0)
-    p.add_argument("--agents", default="dkl,gp")
+    add_twin_study_arguments(p)
     p.add_argument("--window", type=int, default=40, help="measurements followed after the find")
     p.add_argument("--radius", type=int, default=4, help="pixels that count as near a find")
-    p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     for name in ("window", "radius", "seeds"):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be >= 1, got {getattr(args, name)}")
     torch.set_num_threads(1)
     seeds = range(args.first_seed, args.first_seed + args.seeds)
-    data = {}
-    for seed in seeds:
-        truth = twin_dataset(args.twin, args.size, seed)
-        data[seed] = (truth, scalar_map(truth, args.scalarizer))
+    data = twin_samples(args.twin, args.size, args.scalarizer, seeds)
     out = {
         "budget": args.budget,
         "dataset": f"twin:{args.twin}:{args.size}",
@@ -139,7 +134,7 @@ def main(argv=None) -> int:
             f"({total['far_share']:.0%}, {total['far_hits']} hits; median true value of the "
             f"far ones at percentile {_fmt(total['far_percentile_median'])}), {near} near "
             f"({total['near_hits']} hits); first find to half the set: median "
-            f"{total['first_to_half_median']} measurements",
+            f"{_fmt(total['first_to_half_median'], 'g')} measurements",
             flush=True,
         )
     if args.json:

@@ -25,32 +25,27 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from autoscope.agents.benchmark import default_factory, run_seed
-from autoscope.agents.groundtruth import scalar_map, twin_dataset
+from autoscope.agents.benchmark import (
+    add_twin_study_arguments,
+    default_factory,
+    run_seed,
+    twin_samples,
+)
 
 KEYS = ("top1_found_fraction", "top1_found_auc", "steps_to_first_top1")
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--twin", choices=("pfm", "stm"), default="pfm")
-    p.add_argument("--size", type=int, default=64)
-    p.add_argument("--scalarizer", default="loop_area")
-    p.add_argument("--budget", type=int, default=205)
-    p.add_argument("--seeds", type=int, default=10)
-    p.add_argument("--first-seed", type=int, default=0)
-    p.add_argument("--agents", default="dkl,gp")
+    add_twin_study_arguments(p)
     p.add_argument("--eps", type=float, default=1e-6, help="relative size of the perturbation")
-    p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     if not args.eps > 0:
         p.error(f"--eps must be > 0, got {args.eps}")
     torch.set_num_threads(1)
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     data = {}
-    for seed in seeds:
-        truth = twin_dataset(args.twin, args.size, seed)
-        values = scalar_map(truth, args.scalarizer)
+    for seed, (truth, values) in twin_samples(args.twin, args.size, args.scalarizer, seeds).items():
         noise = np.random.default_rng(1000 + seed).standard_normal(values.shape)
         data[seed] = (truth, values, values * (1 + args.eps * noise))
     out = {"eps": args.eps, "budget": args.budget, "dataset": f"twin:{args.twin}:{args.size}"}
