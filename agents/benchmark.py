@@ -87,12 +87,16 @@ def run_seed(
     seed: int,
     patch_size: int | None = None,
     batch_size: int = 1,
+    observe: Callable[[object, np.ndarray], None] | None = None,
 ) -> dict:
     """One campaign on ground truth ``values`` ``(H, W)``; returns this seed's scores.
 
     The agent object must have ``suggest_indices(n) -> indices``,
     ``ingest_indices(indices, values)`` and a ``steps`` list whose items have
     ``source`` and ``seconds`` (as :class:`~autoscope.agents.agent.ActiveLearningAgent`).
+    ``observe(agent, indices)``, if given, is called after every suggestion and
+    before its values are ingested (to look at the model that chose them).
+    The private key ``_measured`` holds the measured candidates in order.
     """
     v = np.asarray(values, dtype=float).ravel()
     top = top_set(v)
@@ -110,6 +114,8 @@ def run_seed(
     while len(measured) < budget:
         n = min(batch_size, budget - len(measured))
         idx = np.asarray(agent.suggest_indices(n), dtype=int)
+        if observe is not None:
+            observe(agent, idx)
         agent.ingest_indices(idx, v[idx])
         for i in idx.tolist():
             measured.append(i)

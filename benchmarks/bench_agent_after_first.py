@@ -6,8 +6,10 @@ set. Each of the next ``--window`` measurements counts as *near* when it is
 within ``--radius`` pixels (Chebyshev distance) of a top-1 % location found so
 far, else as *far*. Per agent it reports how many measurements went near and
 far, how many of each hit the top set, the percentile (0-1, over the grid) of
-the true value at the far ones, and the measurements from the first find to
-half of the set.
+the true value at the far ones, how many of the far ones the model predicted
+in its own top set (posterior mean above the ``topq`` level: the model
+expected a hit there, rather than exploring its uncertainty), and the
+measurements from the first find to half of the set.
 
 This explains a tie-break: when two agents both measure the whole top set, the
 one that spends fewer measurements away from the island it has found fills it
@@ -24,10 +26,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
+from autoscope.agents.acquisition import top_level
 from autoscope.agents.benchmark import (
     add_twin_study_arguments,
     default_factory,
@@ -37,8 +41,20 @@ from autoscope.agents.benchmark import (
 )
 
 
-def follow(order: list[int], values: np.ndarray, width: int, window: int, radius: int) -> dict:
-    """Near/far counts of the ``window`` measurements after the first top-1 % find."""
+def follow(
+    order: list[int],
+    values: np.ndarray,
+    width: int,
+    window: int,
+    radius: int,
+    predicted_top: dict[int, bool] | None = None,
+) -> dict:
+    """Near/far counts of the ``window`` measurements after the first top-1 % find.
+
+    ``predicted_top`` maps a measured candidate to whether the model that chose
+    it predicted it in its top set (absent: the step had no model).
+    """
+    predicted_top = predicted_top or {}
     top = top_set(values)
     hits = [bool(top[i]) for i in order]
     n_top = int(top.sum())
@@ -53,7 +69,7 @@ def follow(order: list[int], values: np.ndarray, width: int, window: int, radius
             half = k
     rank = values.argsort().argsort() / max(len(values) - 1, 1)
     seen = [divmod(order[first], width)]
-    near = far = near_hits = far_hits = 0
+    near = far = near_hits = far_hits = far_predicted = 0
     far_pct: list[float] = []
     for i in order[first + 1 : first + 1 + window]:
         y, x = divmod(i, width)
@@ -64,6 +80,7 @@ def follow(order: list[int], values: np.ndarray, width: int, window: int, radius
         else:
             far += 1
             far_hits += bool(top[i])
+            far_predicted += bool(predicted_top.get(i, False))
             far_pct.append(float(rank[i]))
         if top[i]:
             seen.append((y, x))
@@ -75,8 +92,30 @@ def follow(order: list[int], values: np.ndarray, width: int, window: int, radius
         "near_hits": near_hits,
         "far": far,
         "far_hits": far_hits,
+        "far_predicted_top": far_predicted,
         "far_percentiles": far_pct,
     }
+
+
+def predicted_top_recorder() -> tuple[dict[int, bool], Callable]:
+    """``(record, observe)``: ``observe`` for :func:`run_seed` fills ``record``.
+
+    For each candidate a model chose: was its posterior mean above the
+    ``topq`` level of that step (the agent's ``quantile`` of the predicted map,
+    raised to the measured values' as the acquisition does)?
+    """
+    record: dict[int, bool] = {}
+
+    def observe(agent, indices) -> None:
+        rep = agent.report()
+        if rep["source"] != "model":
+            return
+        mean = rep["mean"].ravel()
+        level = top_level(mean, agent.quantile, agent.observations()[1])
+        for i in np.asarray(indices).tolist():
+            record[int(i)] = bool(mean[i] > level)
+
+    return record, observe
 
 
 def _fmt(x: float | None, spec: str = ".2f") -> str:
@@ -106,8 +145,11 @@ def main(argv=None) -> int:
     for agent in args.agents.split(","):
         rows = []
         for seed, (truth, values) in data.items():
-            r = run_seed(truth, values, default_factory(agent), args.budget, seed)
-            row = follow(r["_measured"], values.ravel(), values.shape[1], args.window, args.radius)
+            record, observe = predicted_top_recorder()
+            r = run_seed(truth, values, default_factory(agent), args.budget, seed, observe=observe)
+            row = follow(
+                r["_measured"], values.ravel(), values.shape[1], args.window, args.radius, record
+            )
             row.update(seed=seed, top1_found_auc=r["top1_found_auc"])
             rows.append(row)
             print(
@@ -124,6 +166,7 @@ def main(argv=None) -> int:
             "near_hits": sum(r["near_hits"] for r in ok),
             "far": far,
             "far_hits": sum(r["far_hits"] for r in ok),
+            "far_predicted_top": sum(r["far_predicted_top"] for r in ok),
             "far_share": far / max(near + far, 1),
             "far_percentile_median": float(np.median(pct)) if pct else None,
             "first_to_half_median": float(np.median(gaps)) if gaps else None,
@@ -131,7 +174,8 @@ def main(argv=None) -> int:
         out["agents"][agent] = {"per_seed": rows, "total": total}
         print(
             f"{agent}: after the first find, {far} of {near + far} measurements far "
-            f"({total['far_share']:.0%}, {total['far_hits']} hits; median true value of the "
+            f"({total['far_share']:.0%}, {total['far_hits']} hits, "
+            f"{total['far_predicted_top']} predicted in the top set; median true value of the "
             f"far ones at percentile {_fmt(total['far_percentile_median'])}), {near} near "
             f"({total['near_hits']} hits); first find to half the set: median "
             f"{_fmt(total['first_to_half_median'], 'g')} measurements",

@@ -183,8 +183,14 @@ def test_run_seed_returns_the_measured_order_and_the_json_leaves_it_out(tmp_path
     write_file(data, size=12, seed=1)
     truth = load_recorded(data)
     values = scalar_map(truth, "band_integral:-0.3:0.3")
-    r = run_seed(truth, values, default_factory("random"), 20, 0)
+    seen = []
+
+    def observe(agent, idx):  # called before the values go in
+        seen.append((list(idx), agent.n_measured))
+
+    r = run_seed(truth, values, default_factory("random"), 20, 0, observe=observe)
     order = r["_measured"]
+    assert seen == [([i], k) for k, i in enumerate(order)]
     assert len(order) == 20 and len(set(order)) == 20
     top = top_set(values.ravel())
     # the reported figures are those of this order
@@ -224,4 +230,30 @@ def test_after_first_find_counts_near_and_far_measurements():
     assert (r["near"], r["near_hits"], r["far"], r["far_hits"]) == (2, 1, 2, 1)
     assert r["far_percentiles"][1] == pytest.approx(395 / 399)  # (9,9) is the 5th largest
     assert r["half"] == 3 and r["first_to_half"] == 1  # 2 of 4 found at the 3rd measurement
+    assert r["far_predicted_top"] == 0
+    said = {15 * width + 15: True, 9 * width + 9: False, 2 * width + 3: True}
+    r = follow(order, values, width, window=4, radius=1, predicted_top=said)
+    assert r["far_predicted_top"] == 1  # (2,3) is near, so not counted
     assert follow(order[:1], values, width, window=4, radius=1) == {"first": None}
+
+
+def test_predicted_top_recorder_sees_every_model_step_and_only_those(tmp_path):
+    from autoscope.agents.benchmark import default_factory, run_seed
+    from autoscope.agents.groundtruth import load_recorded, scalar_map
+
+    data = tmp_path / "rec.h5"
+    write_file(data, size=12, seed=1)
+    truth = load_recorded(data)
+    values = scalar_map(truth, "band_integral:-0.3:0.3")
+    record, observe = _after_first_module().predicted_top_recorder()
+    agents = []
+    factory = default_factory("gp")
+
+    def make(*args):
+        agents.append(factory(*args))
+        return agents[-1]
+
+    run_seed(truth, values, make, 20, 0, observe=observe)
+    model_chosen = {c for s in agents[0].steps if s.source == "model" for c in s.chosen}
+    assert set(record) == model_chosen and len(model_chosen) == 20 - agents[0].n_seed
+    assert all(isinstance(v, bool) for v in record.values())
