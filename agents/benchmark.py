@@ -52,6 +52,7 @@ __all__ = [
     "run_seed",
     "top_set",
     "twin_samples",
+    "write_json",
 ]
 
 log = logging.getLogger(__name__)
@@ -278,6 +279,12 @@ def run_benchmark(
     return out
 
 
+def write_json(path: str | os.PathLike, obj) -> None:
+    """Write ``obj`` as indented JSON (with a final newline) to ``path``, making its folder."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(obj, indent=2) + "\n")
+
+
 def add_twin_study_arguments(parser: argparse.ArgumentParser, agents: str = "dkl,gp") -> None:
     """Options of a study script that runs several agents on the same twin samples.
 
@@ -387,10 +394,8 @@ def main(args: argparse.Namespace) -> int:
         acquisition=args.acquisition,
         quantile=args.quantile,
     )
-    text = json.dumps(result, indent=2)
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(text + "\n")
+        write_json(args.json, result)
     print(
         f"{result['agent']} on {result['dataset']}, budget {result['budget']}, "
         f"{result['seeds']} seeds from {result['first_seed']}: top1_found_fraction median "

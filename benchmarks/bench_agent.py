@@ -21,16 +21,14 @@ the whole set, is then decided by ``top1_found_auc``, how fast the set was found
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from autoscope.agents.acquisition import ACQUISITIONS, select
 from autoscope.agents.agent import StepRecord, stratified_indices
-from autoscope.agents.benchmark import run_benchmark
+from autoscope.agents.benchmark import run_benchmark, write_json
 
 log = logging.getLogger("bench_agent")
 
@@ -247,8 +245,7 @@ def main(argv=None) -> int:
             r["dkl_tied_on_seeds"] = [len(ties), n]
             r["dkl_faster_on_tied_seeds"] = [tie_wins, len(ties)]
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        write_json(args.json, results)
     return 0
 
 

@@ -27,7 +27,6 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -38,40 +37,37 @@ from autoscope.agents.benchmark import (
     run_seed,
     top_set,
     twin_samples,
+    write_json,
 )
 
 
 def follow(
     order: list[int],
+    first: int | None,
     values: np.ndarray,
     width: int,
     window: int,
     radius: int,
     predicted_top: dict[int, bool] | None = None,
-) -> dict:
+) -> dict | None:
     """Near/far counts of the ``window`` measurements after the first top-1 % find.
 
-    ``predicted_top`` maps a measured candidate to whether the model that chose
-    it predicted it in its top set (absent: the step had no model).
+    ``order`` is the measured candidates in order and ``first`` the number of
+    the measurement that found the first top location (both from
+    :func:`run_seed`: ``_measured`` and ``steps_to_first_top1``); ``None``
+    when there was no find. ``predicted_top`` maps a measured candidate to
+    whether the model that chose it predicted it in its top set (absent: the
+    step had no model).
     """
+    if first is None:
+        return None
     predicted_top = predicted_top or {}
     top = top_set(values)
-    hits = [bool(top[i]) for i in order]
-    n_top = int(top.sum())
-    if not any(hits):
-        return {"first": None}
-    first = hits.index(True)
-    found = 1
-    half = first + 1 if 2 * found >= n_top else None
-    for k, h in enumerate(hits[first + 1 :], start=first + 2):
-        found += h
-        if half is None and 2 * found >= n_top:
-            half = k
     rank = values.argsort().argsort() / max(len(values) - 1, 1)
-    seen = [divmod(order[first], width)]
+    seen = [divmod(order[first - 1], width)]
     near = far = near_hits = far_hits = far_predicted = 0
     far_pct: list[float] = []
-    for i in order[first + 1 : first + 1 + window]:
+    for i in order[first : first + window]:
         y, x = divmod(i, width)
         is_near = any(max(abs(y - fy), abs(x - fx)) <= radius for fy, fx in seen)
         if is_near:
@@ -85,9 +81,6 @@ def follow(
         if top[i]:
             seen.append((y, x))
     return {
-        "first": first + 1,
-        "half": half,
-        "first_to_half": None if half is None else half - (first + 1),
         "near": near,
         "near_hits": near_hits,
         "far": far,
@@ -147,10 +140,24 @@ def main(argv=None) -> int:
         for seed, (truth, values) in data.items():
             record, observe = predicted_top_recorder()
             r = run_seed(truth, values, default_factory(agent), args.budget, seed, observe=observe)
-            row = follow(
-                r["_measured"], values.ravel(), values.shape[1], args.window, args.radius, record
+            first, half = r["steps_to_first_top1"], r["steps_to_half_top1"]
+            counts = follow(
+                r["_measured"],
+                first,
+                values.ravel(),
+                values.shape[1],
+                args.window,
+                args.radius,
+                record,
             )
-            row.update(seed=seed, top1_found_auc=r["top1_found_auc"])
+            row = {
+                "first": first,
+                "half": half,
+                "first_to_half": None if half is None else half - first,
+                **(counts or {}),
+                "seed": seed,
+                "top1_found_auc": r["top1_found_auc"],
+            }
             rows.append(row)
             print(
                 f"{agent:<6} seed {seed:>4}: {json.dumps({k: v for k, v in row.items() if k != 'far_percentiles'})}",
@@ -182,8 +189,7 @@ def main(argv=None) -> int:
             flush=True,
         )
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=2))
+        write_json(args.json, out)
     return 0
 
 

@@ -19,9 +19,7 @@ without and with the perturbation, and the largest change of each.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,6 +28,7 @@ from autoscope.agents.benchmark import (
     default_factory,
     run_seed,
     twin_samples,
+    write_json,
 )
 
 KEYS = ("top1_found_fraction", "top1_found_auc", "steps_to_first_top1")
@@ -76,8 +75,7 @@ def main(argv=None) -> int:
         )
         out[agent] = {"per_seed": rows, "largest_change": changes, "campaigns_changed": moved}
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+        write_json(args.json, out)
     return 0
 
 

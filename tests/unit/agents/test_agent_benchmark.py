@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+from types import SimpleNamespace
 
 import h5py
 import numpy as np
@@ -212,7 +213,26 @@ def _after_first_module():
     return module
 
 
+class _Scripted:
+    """An agent that measures a fixed order (the interface :func:`run_seed` needs)."""
+
+    def __init__(self, order):
+        self.order = list(order)
+        self.steps = []
+
+    def suggest_indices(self, n):
+        chosen, self.order = self.order[:n], self.order[n:]
+        self.steps.append(SimpleNamespace(source="scripted", seconds=0.0))
+        return chosen
+
+    def ingest_indices(self, indices, values):
+        pass
+
+
 def test_after_first_find_counts_near_and_far_measurements():
+    from autoscope.agents.benchmark import run_seed
+    from autoscope.agents.groundtruth import GroundTruth
+
     follow = _after_first_module().follow
     width = 20
     values = np.zeros(width * width)
@@ -223,18 +243,35 @@ def test_after_first_find_counts_near_and_far_measurements():
     order = [
         y * width + x for y, x in [(10, 10), (2, 2), (2, 3), (15, 15), (9, 9), (14, 14), (3, 2)]
     ]
-    r = follow(order, values, width, window=4, radius=1)
-    assert r["first"] == 2
+    truth = GroundTruth(
+        image=values.reshape(width, width),
+        spectra=np.zeros((width, width, 1)),
+        spectral_axis=np.zeros(1),
+    )
+
+    def campaign(order):
+        return run_seed(
+            truth, values.reshape(width, width), lambda *a: _Scripted(order), len(order), 0
+        )
+
+    r = campaign(order)
+    assert r["_measured"] == order
+    first, half = r["steps_to_first_top1"], r["steps_to_half_top1"]
+    assert first == 2
+    assert half == 3  # 2 of 4 found at the 3rd measurement
+    c = follow(order, first, values, width, window=4, radius=1)
     # (2,3) near a find and a hit; (15,15) far and a hit; (9,9) far, a miss;
     # (14,14) is near (15,15), found just before; (3,2) is past the window
-    assert (r["near"], r["near_hits"], r["far"], r["far_hits"]) == (2, 1, 2, 1)
-    assert r["far_percentiles"][1] == pytest.approx(395 / 399)  # (9,9) is the 5th largest
-    assert r["half"] == 3 and r["first_to_half"] == 1  # 2 of 4 found at the 3rd measurement
-    assert r["far_predicted_top"] == 0
+    assert (c["near"], c["near_hits"], c["far"], c["far_hits"]) == (2, 1, 2, 1)
+    assert c["far_percentiles"][1] == pytest.approx(395 / 399)  # (9,9) is the 5th largest
+    assert c["far_predicted_top"] == 0
     said = {15 * width + 15: True, 9 * width + 9: False, 2 * width + 3: True}
-    r = follow(order, values, width, window=4, radius=1, predicted_top=said)
-    assert r["far_predicted_top"] == 1  # (2,3) is near, so not counted
-    assert follow(order[:1], values, width, window=4, radius=1) == {"first": None}
+    c = follow(order, first, values, width, window=4, radius=1, predicted_top=said)
+    assert c["far_predicted_top"] == 1  # (2,3) is near, so not counted
+    # no find: nothing to follow
+    r = campaign(order[:1])
+    assert r["steps_to_first_top1"] is None
+    assert follow(order[:1], None, values, width, window=4, radius=1) is None
 
 
 def test_predicted_top_recorder_sees_every_model_step_and_only_those(tmp_path):
