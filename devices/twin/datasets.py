@@ -27,6 +27,24 @@ KINDS = ("pfm", "stm")
 _STM_DENSE = {"db_density": 0.02, "pair_density": 0.006, "vacancy_density": 0.006}
 
 
+def _sample_options(kind: str, options: dict | None) -> dict:
+    """The dataset's sample options (``options`` over the defaults), unknown names refused."""
+    import dataclasses
+
+    from .samples.pfm_film import PFMFilm
+    from .samples.si100 import SiH100
+
+    cls, base = (PFMFilm, {}) if kind == "pfm" else (SiH100, dict(_STM_DENSE))
+    known = {f.name for f in dataclasses.fields(cls)} - {"seed"}
+    unknown = sorted(set(options or {}) - known)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown {kind} sample option(s) {', '.join(map(repr, unknown))}; "
+            f"known: {', '.join(sorted(known))}"
+        )
+    return {**base, **(options or {})}
+
+
 def _grid(frame: ScanFrame):
     xs, ys = zip(*(frame.nominal_xy(i) for i in range(frame.lines)))
     return np.array(xs), np.array(ys)
@@ -39,6 +57,7 @@ def make_dataset(
     points: int | None = None,
     extent: float | None = None,
     noise: float = 1.0,
+    sample_options: dict | None = None,
 ) -> dict:
     """Simulate an image and a spectrum at every pixel, with ground truth.
 
@@ -58,6 +77,10 @@ def make_dataset(
         Frame width, nm (default 2000 nm for PFM, 16 nm for STM).
     noise : float
         Noise scale of the twin (0: noise-free data).
+    sample_options : dict, optional
+        Options of the sample over the dataset's defaults, e.g.
+        ``{"height_hidden": 0, "imprint_hidden": 0, "coercive_hidden": 0}``
+        (PFM) or ``{"band_bending": 0}`` (STM) to switch the hidden fields off.
 
     Returns
     -------
@@ -81,6 +104,7 @@ def make_dataset(
     size = int(size)
     if not 4 <= size <= 1024:
         raise ConfigurationError(f"dataset size {size!r} must be in 4..1024 pixels")
+    options = _sample_options(kind, sample_options)
     if kind == "pfm":
         points = 96 if points is None else int(points)
         extent = 2000.0 if extent is None else float(extent)
@@ -92,6 +116,7 @@ def make_dataset(
             hysteresis=0.0,
             tip_change_rate=0.0,
             noise=noise,
+            sample_options=options,
         )
         settings = SpectroscopySettings(
             start=-2.5, stop=2.5, points=points, settle=0.002, integration=0.01
@@ -107,7 +132,7 @@ def make_dataset(
             hysteresis=0.0,
             tip_change_rate=0.0,
             noise=noise,
-            sample_options=_STM_DENSE,
+            sample_options=options,
         )
         settings = SpectroscopySettings(start=-1.5, stop=1.5, points=points)
     if not points >= 8:

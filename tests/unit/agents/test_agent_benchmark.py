@@ -202,15 +202,19 @@ def test_run_seed_returns_the_measured_order_and_the_json_leaves_it_out(tmp_path
     assert "_measured" not in json.dumps(out)
 
 
-def _after_first_module():
+def _script_module(name):
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).parents[3] / "benchmarks" / "bench_agent_after_first.py"
-    spec = importlib.util.spec_from_file_location("bench_agent_after_first", path)
+    path = Path(__file__).parents[3] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _after_first_module():
+    return _script_module("bench_agent_after_first")
 
 
 class _Scripted:
@@ -294,3 +298,24 @@ def test_predicted_top_recorder_sees_every_model_step_and_only_those(tmp_path):
     model_chosen = {c for s in agents[0].steps if s.source == "model" for c in s.chosen}
     assert set(record) == model_chosen and len(model_chosen) == 20 - agents[0].n_seed
     assert all(isinstance(v, bool) for v in record.values())
+
+
+def test_oracle_share_counts_top_locations_among_the_first_picks():
+    share = _script_module("bench_twin_oracle").oracle_share
+    values = np.arange(200.0).reshape(10, 20)  # top 1 %: the two largest, flat 198 and 199
+    score = np.zeros(200)
+    score[[199, 5, 7]] = [3.0, 2.0, 1.0]
+    assert share(values, score, 1) == 0.5
+    assert share(values, score, 3) == 0.5
+    score[198] = np.nan  # an unscorable location ranks last
+    assert share(values, score, 3) == 0.5
+    assert share(values, score, 200) == 1.0
+    assert share(values, values, 2) == 1.0
+
+
+def test_twin_oracle_splits_the_pfm_target_into_image_and_hidden_parts():
+    out = _script_module("bench_twin_oracle").run("pfm", 16, "loop_area", 13, [0])
+    row = out["per_seed"][0]
+    assert set(out["median"]) == {"exact", "image_only", "hidden_only"}
+    assert row["n_top1"] == 3 and row["exact"] == 1.0  # noise-free spectra keep the set
+    assert all(0.0 <= row[k] <= 1.0 for k in ("image_only", "hidden_only"))

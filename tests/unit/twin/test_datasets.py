@@ -68,3 +68,19 @@ def test_bad_dataset_requests_raise():
         make_dataset("afm")
     with pytest.raises(ConfigurationError, match="2"):
         make_dataset("pfm", size=2)
+
+
+def test_sample_options_switch_the_hidden_fields_off(pfm):
+    off = {"height_hidden": 0.0, "imprint_hidden": 0.0, "coercive_hidden": 0.0}
+    d = make_dataset("pfm", size=32, seed=0, points=64, sample_options=off)
+    t, t0 = d["truth"], pfm["truth"]
+    assert np.array_equal(d["image"], pfm["image"])  # same sample, same image
+    # without the hidden imprint field the imprint takes only its two domain values
+    assert len(np.unique(np.round(t["imprint"], 9))) == 2
+    assert len(np.unique(np.round(t0["imprint"], 9))) > 100
+    assert not np.allclose(t["loop_area"], t0["loop_area"])
+    s = make_dataset("stm", size=16, seed=1, points=32, sample_options={"band_bending": 0.0})
+    assert np.all(s["truth"]["band_bending"] == 0)
+    assert np.any(make_dataset("stm", size=16, seed=1, points=32)["truth"]["band_bending"] != 0)
+    with pytest.raises(ConfigurationError, match="'hidden_height'.*known:.*height_hidden"):
+        make_dataset("pfm", size=8, sample_options={"hidden_height": 0})
