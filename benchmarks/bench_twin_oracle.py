@@ -19,7 +19,9 @@ measurement, and counts the share of the top-1 % set among the oracle's first
   perfect features;
 - ``hidden_only`` (PFM loop area only, where the hidden fields multiply the
   loop height and coercive bias): ``exact / image_only``, the hidden factor
-  alone, which a smooth function of position can follow.
+  alone, which a smooth function of position can follow; and
+  ``hidden_log_variance_share``, the hidden factor's share of the variance of
+  the logarithm of the loop area (the two factors' logarithms add).
 
 Usage::
 
@@ -79,12 +81,16 @@ def run(kind: str, size: int, scalarizer: str, budget: int, seeds) -> dict:
         }
         if kind == "pfm" and scalarizer == "loop_area":
             with np.errstate(divide="ignore", invalid="ignore"):
-                row["hidden_only"] = oracle_share(values, exact / image, budget)
+                hidden = exact / image
+                row["hidden_only"] = oracle_share(values, hidden, budget)
+                ok = (exact > 0) & (image > 0)
+                v_image, v_hidden = np.var(np.log(image[ok])), np.var(np.log(hidden[ok]))
+            row["hidden_log_variance_share"] = float(v_hidden / (v_image + v_hidden))
         rows.append(row)
         print(
             " ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
         )
-    keys = [k for k in ("exact", "image_only", "hidden_only") if k in rows[0]]
+    keys = [k for k in rows[0] if k not in ("seed", "n_top1")]
     return {
         "dataset": f"twin:{kind}:{size}x{size}",
         "scalarizer": scalarizer,
@@ -117,7 +123,11 @@ def main(argv=None) -> int:
     out = run(args.twin, args.size, scalarizer, budget, seeds)
     print("median share of the top-1 % set in the oracle's first", budget, "locations:")
     for k, v in out["median"].items():
-        print(f"  {k:<12} {v:.2f}")
+        if k != "hidden_log_variance_share":
+            print(f"  {k:<12} {v:.2f}")
+    if "hidden_log_variance_share" in out["median"]:
+        share = out["median"]["hidden_log_variance_share"]
+        print(f"median share of the variance of log(loop area) from the hidden factor: {share:.2f}")
     if args.json:
         write_json(args.json, out)
     return 0
