@@ -16,7 +16,9 @@ Policies (``kind``):
   visited line by line (serpentine), then the gaps in between
 
 The first ``n_seed`` points of a model policy are seed points spread over the
-image (one random pixel per cell of a coarse grid). If the model fails (a
+image (one random pixel per cell of a coarse grid); with ``seed_design="image"``
+half of them are spread over the kinds of structure the image shows instead
+(:func:`image_diverse_indices`). If the model fails (a
 numerical error, anything), the agent falls back to an exploration choice
 (random unmeasured candidates), records the failure and goes on.
 """
@@ -29,16 +31,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from autoscope.agents.acquisition import CostModel, check_acquisition, select
-from autoscope.agents.candidates import CandidateSet
+from autoscope.agents.candidates import CandidateSet, pca_scores
 from autoscope.agents.models import SurrogateModel, make_model
 
 from autoscope.errors import ConfigurationError
 
-__all__ = ["AGENT_KINDS", "ActiveLearningAgent", "StepRecord", "stratified_indices"]
+__all__ = [
+    "AGENT_KINDS",
+    "SEED_DESIGNS",
+    "ActiveLearningAgent",
+    "StepRecord",
+    "image_diverse_indices",
+    "stratified_indices",
+]
 
 log = logging.getLogger(__name__)
 
 AGENT_KINDS = ("dkl", "gp", "random", "raster")
+SEED_DESIGNS = ("spatial", "image")
 
 
 @dataclass
@@ -69,6 +79,35 @@ def stratified_indices(shape: tuple[int, int], count: int, rng: np.random.Genera
     return np.asarray(picks[:count], dtype=int)
 
 
+def image_diverse_indices(
+    patches: np.ndarray, start: np.ndarray, count: int, components: int = 16
+) -> np.ndarray:
+    """``count`` candidates whose patches are least like those of ``start`` and of each other.
+
+    Greedy farthest-point selection on the leading principal components of the
+    flattened patches ``(N, p, p)``: each pick maximises the distance to the
+    nearest patch already chosen (``start`` included). Rare structures (a
+    defect, a wall, a step edge) come first, because they are far from
+    everything else in patch space.
+    """
+    n = len(patches)
+    z = pca_scores(np.asarray(patches, dtype=float).reshape(n, -1), components)
+    chosen = [int(i) for i in np.atleast_1d(start)]
+    if chosen:
+        d = np.full(n, np.inf)
+        for i in chosen:
+            d = np.minimum(d, np.linalg.norm(z - z[i], axis=1))
+    else:
+        d = np.linalg.norm(z - z.mean(0), axis=1)
+    out: list[int] = []
+    for _ in range(int(count)):
+        j = int(np.argmax(d))
+        out.append(j)
+        d = np.minimum(d, np.linalg.norm(z - z[j], axis=1))
+        d[j] = -np.inf
+    return np.asarray(out, dtype=int)
+
+
 class ActiveLearningAgent:
     """Decide where to measure next on a discrete candidate set.
 
@@ -85,6 +124,11 @@ class ActiveLearningAgent:
     n_seed : int or None
         Seed points before the model is used (default: 5 % of ``budget``,
         between 4 and 20; 10 without a budget).
+    seed_design : ``"spatial"`` or ``"image"``
+        Where the seed points go. ``"spatial"`` (default): one random pixel
+        per cell of a coarse grid. ``"image"``: half of them so, the other half
+        at the patches least like those already chosen, so that rare
+        structures (defects, walls) are measured before the model decides.
     budget : int or None
         Planned number of measurements; the raster policy spreads its grid
         over it.
@@ -118,10 +162,15 @@ class ActiveLearningAgent:
         allow_repeats: bool = False,
         model_options: dict | None = None,
         quantile: float = 0.99,
+        seed_design: str = "spatial",
     ):
         if kind not in AGENT_KINDS:
             raise ConfigurationError(f"unknown agent {kind!r}; known: {', '.join(AGENT_KINDS)}")
         check_acquisition(acquisition, quantile)
+        if seed_design not in SEED_DESIGNS:
+            raise ConfigurationError(
+                f"unknown seed design {seed_design!r}; known: {', '.join(SEED_DESIGNS)}"
+            )
         if batch_size < 1:
             raise ConfigurationError(f"batch size must be >= 1, got {batch_size}")
         if budget is not None and not 1 <= budget <= len(candidates):
@@ -136,6 +185,7 @@ class ActiveLearningAgent:
         if n_seed is None:
             n_seed = int(np.clip(round(0.05 * budget), 4, 20)) if budget else 10
         self.n_seed = int(n_seed)
+        self.seed_design = seed_design
         self.seed = int(seed)
         self.beta = float(beta)
         self.xi = float(xi)
@@ -295,7 +345,13 @@ class ActiveLearningAgent:
         return np.asarray(out, dtype=int)
 
     def _stratified_order(self, count: int) -> np.ndarray:
-        return stratified_indices(self.candidates.shape, count, self.rng)
+        spatial = stratified_indices(self.candidates.shape, count, self.rng)
+        if self.seed_design == "spatial":
+            return spatial
+        n_image = count // 2
+        start = spatial[: count - n_image]
+        extra = image_diverse_indices(self.candidates.patches, start, n_image)
+        return np.concatenate([start, extra]).astype(int)
 
     def _make_raster_order(self) -> np.ndarray:
         h, w = self.candidates.shape

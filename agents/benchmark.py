@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 from autoscope.agents.acquisition import ACQUISITIONS, check_acquisition
-from autoscope.agents.agent import AGENT_KINDS, ActiveLearningAgent
+from autoscope.agents.agent import AGENT_KINDS, SEED_DESIGNS, ActiveLearningAgent
 from autoscope.agents.candidates import CandidateSet, default_patch_size
 from autoscope.agents.groundtruth import GroundTruth, load_recorded, scalar_map, twin_dataset
 
@@ -257,6 +257,7 @@ def run_benchmark(
         out["acquisition"] = agent_options.get("acquisition", "topq")
         if out["acquisition"] == "topq":
             out["quantile"] = float(agent_options.get("quantile", 0.99))
+        out["seed_design"] = agent_options.get("seed_design", "spatial")
     for key in (
         "top1_found_fraction",
         "steps_to_first_top1",
@@ -364,6 +365,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.99,
         help="level of topq as a quantile of the predicted map (default 0.99: the top 1 %%)",
     )
+    parser.add_argument(
+        "--seed-design",
+        choices=SEED_DESIGNS,
+        default="spatial",
+        help="seed points spread over the image (spatial, default) or half of them over "
+        "the kinds of structure it shows (image)",
+    )
     parser.add_argument("--batch-size", type=int, default=1, help="points per agent step (q)")
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: up to 2)"
@@ -393,6 +401,7 @@ def main(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         acquisition=args.acquisition,
         quantile=args.quantile,
+        seed_design=args.seed_design,
     )
     if args.json:
         write_json(args.json, result)

@@ -14,7 +14,16 @@ import numpy as np
 
 from autoscope.errors import ConfigurationError
 
-__all__ = ["CandidateSet", "default_patch_size", "extract_patches"]
+__all__ = ["CandidateSet", "default_patch_size", "extract_patches", "pca_scores"]
+
+
+def pca_scores(flat: np.ndarray, components: int) -> np.ndarray:
+    """Scores of the leading principal components of ``flat`` ``(N, D)``, unit variance on the first."""
+    centered = flat - flat.mean(0)
+    k = int(min(components, *centered.shape))
+    _, sv, vt = np.linalg.svd(centered, full_matrices=False)
+    scores = centered @ vt[:k].T
+    return scores / max(sv[0] / np.sqrt(len(flat)), np.finfo(float).tiny)
 
 
 def default_patch_size(shape: tuple[int, int]) -> int:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import gpytorch
 import numpy as np
 import torch
+from autoscope.agents.candidates import pca_scores
 
 from autoscope.errors import ConfigurationError
 
@@ -332,15 +333,6 @@ class SurrogateModel:
         }
 
 
-def _pca_scores(flat: np.ndarray, components: int) -> np.ndarray:
-    """Scores of the leading principal components of ``flat`` ``(N, D)``, unit variance on the first."""
-    centered = flat - flat.mean(0)
-    k = int(min(components, *centered.shape))
-    _, sv, vt = np.linalg.svd(centered, full_matrices=False)
-    scores = centered @ vt[:k].T
-    return scores / max(sv[0] / np.sqrt(len(flat)), np.finfo(float).tiny)
-
-
 class DKLModel(SurrogateModel):
     """Deep kernel learning on image patches.
 
@@ -394,7 +386,7 @@ class DKLModel(SurrogateModel):
         p = np.asarray(patches, dtype=float)
         flat = p.reshape(p.shape[0], -1)
         if pca:
-            flat = _pca_scores(flat, pca)
+            flat = pca_scores(flat, pca)
         d_patch = flat.shape[1]
         torch.manual_seed(seed)
         features = _PatchFeatures(d_patch, tuple(hidden), int(latent)).to(DTYPE)

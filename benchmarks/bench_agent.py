@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 from autoscope.agents.acquisition import ACQUISITIONS, select
-from autoscope.agents.agent import StepRecord, stratified_indices
+from autoscope.agents.agent import SEED_DESIGNS, StepRecord, stratified_indices
 from autoscope.agents.benchmark import run_benchmark, write_json
 
 log = logging.getLogger("bench_agent")
@@ -169,6 +169,12 @@ def main(argv=None) -> int:
     p.add_argument("--agents", default="dkl,gp,random,gpax")
     p.add_argument("--acquisition", choices=ACQUISITIONS, default="topq")
     p.add_argument("--quantile", type=float, default=0.99)
+    p.add_argument(
+        "--seed-design",
+        choices=SEED_DESIGNS,
+        default="spatial",
+        help="seed points of autoscope's agents (gpax's stay spatial)",
+    )
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -202,6 +208,7 @@ def main(argv=None) -> int:
                 seeds=args.seeds,
                 acquisition=args.acquisition,
                 quantile=args.quantile,
+                seed_design=args.seed_design,
                 **common,
             )
         res["wall_seconds"] = time.perf_counter() - t0

@@ -299,6 +299,7 @@ def autonomous_campaign(
     n_seed: int | None = None,
     acquisition: str = "topq",
     quantile: float = 0.99,
+    seed_design: str = "spatial",
     patch_size: int | None = None,
     center_x: float = 0.0,
     center_y: float = 0.0,
@@ -347,6 +348,10 @@ def autonomous_campaign(
         value), ``"ucb"`` or ``"maxvar"``.
     quantile : float
         Level of ``"topq"``, between 0 and 1 (0.99: the strongest 1 %).
+    seed_design : str
+        ``"spatial"`` (seed points spread over the image) or ``"image"`` (half
+        of them at the rarest kinds of structure the overview shows: use it when
+        the property sits on defects, e.g. a dangling-bond state).
     patch_size : int, optional
         Odd patch size in pixels for the DKL agent (default from the image size).
     center_x, center_y, width, height : float
@@ -382,11 +387,15 @@ def autonomous_campaign(
         The campaign id (every run of the campaign carries it as ``campaign``).
     """
     from autoscope.agents.acquisition import check_acquisition
-    from autoscope.agents.agent import AGENT_KINDS, ActiveLearningAgent
+    from autoscope.agents.agent import AGENT_KINDS, SEED_DESIGNS, ActiveLearningAgent
     from autoscope.agents.experiment import SpectraExperiment
 
     if agent not in AGENT_KINDS:
         raise ConfigurationError(f"unknown agent {agent!r}; known: {', '.join(AGENT_KINDS)}")
+    if seed_design not in SEED_DESIGNS:
+        raise ConfigurationError(
+            f"unknown seed design {seed_design!r}; known: {', '.join(SEED_DESIGNS)}"
+        )
     check_acquisition(acquisition, quantile)
     if not isinstance(budget, int) or budget < 1:
         raise ConfigurationError(f"budget must be a positive integer, got {budget!r}")
@@ -418,6 +427,7 @@ def autonomous_campaign(
         n_seed=n_seed,
         budget=budget,
         seed=seed,
+        seed_design=seed_design,
     )
     spectroscopy = {
         "start": start,

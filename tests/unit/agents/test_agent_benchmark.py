@@ -106,6 +106,23 @@ def test_gp_beats_random_on_a_smooth_file(tmp_path):
     assert gp["best_found_over_true_max"]["median"] > 0.9
 
 
+def test_cli_seed_design_reaches_the_agent_and_the_json(tmp_path):
+    data = tmp_path / "rec.h5"
+    write_file(data, size=12, seed=2)
+    args = ["benchmark", "--dataset", str(data), "--scalarizer", "band_integral:-0.3:0.3"]
+    args += ["--agent", "gp", "--budget", "10", "--seeds", "1"]
+    runs = {}
+    for design in ("spatial", "image"):
+        out = tmp_path / f"{design}.json"
+        assert cli_main([*args, "--seed-design", design, "--json", str(out)]) == 0
+        runs[design] = json.loads(out.read_text())
+        assert runs[design]["seed_design"] == design
+    # other seed points, so another campaign
+    assert runs["image"]["top1_found_auc"] != runs["spatial"]["top1_found_auc"] or (
+        runs["image"]["best_found_over_true_max"] != runs["spatial"]["best_found_over_true_max"]
+    )
+
+
 def test_first_seed_runs_a_later_range_of_the_same_campaigns(tmp_path):
     data = tmp_path / "rec.h5"
     write_file(data, size=12, seed=2)

@@ -159,6 +159,8 @@ def test_bad_arguments_are_refused_before_anything_moves(RE, spm):
         RE(autonomous_campaign(spm, agent="nn", **SMALL))
     with pytest.raises(ConfigurationError, match="budget 200 exceeds the 64"):
         RE(autonomous_campaign(spm, budget=200, **SMALL))
+    with pytest.raises(ConfigurationError, match="unknown seed design 'defects'"):
+        RE(autonomous_campaign(spm, seed_design="defects", **SMALL))
     assert spm.backend.time() == t0
 
 

@@ -134,3 +134,42 @@ def test_bad_configuration_is_named():
         ActiveLearningAgent(cands, budget=100)
     with pytest.raises(ConfigurationError, match="unknown acquisition"):
         ActiveLearningAgent(cands, acquisition="xx")
+
+
+def _dotted_image(seed=0):
+    """A 32 x 32 noisy flat image with four bright 2 x 2 dots (rare structure)."""
+    rng = np.random.default_rng(seed)
+    image = rng.normal(0.0, 0.05, (32, 32))
+    dots = [(5, 7), (12, 25), (22, 4), (27, 18)]
+    for r, c in dots:
+        image[r : r + 2, c : c + 2] += 3.0
+    near_dot = np.zeros((32, 32), dtype=bool)
+    for r, c in dots:
+        near_dot[max(r - 2, 0) : r + 4, max(c - 2, 0) : c + 4] = True
+    return image, near_dot.ravel()
+
+
+def test_image_seed_design_measures_rare_structures_first():
+    image, near_dot = _dotted_image()
+    cands = CandidateSet.from_image(image, patch_size=5)
+    hits = {}
+    for design in ("spatial", "image"):
+        agent = ActiveLearningAgent(cands, kind="gp", n_seed=8, seed=0, seed_design=design)
+        seeds = agent.suggest_indices(8)
+        assert len(set(seeds.tolist())) == 8 and agent.steps[-1].source == "seed"
+        hits[design] = int(near_dot[seeds].sum())
+    # 4 of the 8 image seeds go to the four dots; spread seeds land near one by chance at most
+    assert hits["image"] >= 4 and hits["spatial"] <= 1
+    with pytest.raises(ConfigurationError, match="'patches'.*spatial, image"):
+        ActiveLearningAgent(cands, kind="dkl", seed_design="patches")
+
+
+def test_image_diverse_indices_are_farthest_first_in_patch_space():
+    from autoscope.agents.agent import image_diverse_indices
+
+    patches = np.zeros((6, 3, 3))
+    patches[1] += 1.0
+    patches[2] += 5.0  # the odd one out
+    patches[3] += 1.1
+    picks = image_diverse_indices(patches, np.array([0]), 2, components=2)
+    assert picks[0] == 2 and picks[1] in (1, 3) and 0 not in picks
