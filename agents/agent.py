@@ -17,8 +17,8 @@ Policies (``kind``):
 
 The first ``n_seed`` points of a model policy are seed points spread over the
 image (one random pixel per cell of a coarse grid); with ``seed_design="image"``
-half of them are spread over the kinds of structure the image shows instead
-(:func:`image_diverse_indices`). If the model fails (a
+(DKL's default) half of them are spread over the kinds of structure the image
+shows instead (:func:`image_diverse_indices`). If the model fails (a
 numerical error, anything), the agent falls back to an exploration choice
 (random unmeasured candidates), records the failure and goes on.
 """
@@ -42,6 +42,7 @@ __all__ = [
     "ActiveLearningAgent",
     "StepRecord",
     "image_diverse_indices",
+    "seed_indices",
     "stratified_indices",
 ]
 
@@ -108,6 +109,27 @@ def image_diverse_indices(
     return np.asarray(out, dtype=int)
 
 
+def seed_indices(
+    candidates: CandidateSet, count: int, rng: np.random.Generator, design: str = "spatial"
+) -> np.ndarray:
+    """The ``count`` seed points of a campaign in the order they are measured.
+
+    ``"spatial"``: :func:`stratified_indices`. ``"image"``: the first
+    ``count - count // 2`` of those, then :func:`image_diverse_indices` for the rest.
+    """
+    spatial = stratified_indices(candidates.shape, count, rng)
+    if design == "spatial":
+        return spatial
+    if design != "image":
+        raise ConfigurationError(
+            f"unknown seed design {design!r}; known: {', '.join(SEED_DESIGNS)}"
+        )
+    n_image = count // 2
+    start = spatial[: count - n_image]
+    extra = image_diverse_indices(candidates.patches, start, n_image)
+    return np.concatenate([start, extra]).astype(int)
+
+
 class ActiveLearningAgent:
     """Decide where to measure next on a discrete candidate set.
 
@@ -124,11 +146,13 @@ class ActiveLearningAgent:
     n_seed : int or None
         Seed points before the model is used (default: 5 % of ``budget``,
         between 4 and 20; 10 without a budget).
-    seed_design : ``"spatial"`` or ``"image"``
-        Where the seed points go. ``"spatial"`` (default): one random pixel
-        per cell of a coarse grid. ``"image"``: half of them so, the other half
-        at the patches least like those already chosen, so that rare
-        structures (defects, walls) are measured before the model decides.
+    seed_design : ``"spatial"``, ``"image"`` or None
+        Where the seed points go. ``"spatial"``: one random pixel per cell of
+        a coarse grid. ``"image"``: half of them so, the other half at the
+        patches least like those already chosen, so that rare structures
+        (defects, walls) are measured before the model decides. None (default):
+        ``"image"`` for DKL, which learns from the patches, ``"spatial"`` for
+        the coordinate GP, which needs the image covered.
     budget : int or None
         Planned number of measurements; the raster policy spreads its grid
         over it.
@@ -162,11 +186,13 @@ class ActiveLearningAgent:
         allow_repeats: bool = False,
         model_options: dict | None = None,
         quantile: float = 0.99,
-        seed_design: str = "spatial",
+        seed_design: str | None = None,
     ):
         if kind not in AGENT_KINDS:
             raise ConfigurationError(f"unknown agent {kind!r}; known: {', '.join(AGENT_KINDS)}")
         check_acquisition(acquisition, quantile)
+        if seed_design is None:
+            seed_design = "image" if kind == "dkl" else "spatial"
         if seed_design not in SEED_DESIGNS:
             raise ConfigurationError(
                 f"unknown seed design {seed_design!r}; known: {', '.join(SEED_DESIGNS)}"
@@ -345,13 +371,7 @@ class ActiveLearningAgent:
         return np.asarray(out, dtype=int)
 
     def _stratified_order(self, count: int) -> np.ndarray:
-        spatial = stratified_indices(self.candidates.shape, count, self.rng)
-        if self.seed_design == "spatial":
-            return spatial
-        n_image = count // 2
-        start = spatial[: count - n_image]
-        extra = image_diverse_indices(self.candidates.patches, start, n_image)
-        return np.concatenate([start, extra]).astype(int)
+        return seed_indices(self.candidates, count, self.rng, self.seed_design)
 
     def _make_raster_order(self) -> np.ndarray:
         h, w = self.candidates.shape

@@ -257,7 +257,8 @@ def run_benchmark(
         out["acquisition"] = agent_options.get("acquisition", "topq")
         if out["acquisition"] == "topq":
             out["quantile"] = float(agent_options.get("quantile", 0.99))
-        out["seed_design"] = agent_options.get("seed_design", "spatial")
+        design = agent_options.get("seed_design")
+        out["seed_design"] = design or ("image" if agent == "dkl" else "spatial")
     for key in (
         "top1_found_fraction",
         "steps_to_first_top1",
@@ -289,7 +290,7 @@ def write_json(path: str | os.PathLike, obj) -> None:
 def add_twin_study_arguments(parser: argparse.ArgumentParser, agents: str = "dkl,gp") -> None:
     """Options of a study script that runs several agents on the same twin samples.
 
-    ``--twin --size --scalarizer --budget --seeds --first-seed --agents --json``;
+    ``--twin --size --scalarizer --budget --seeds --first-seed --agents --seed-design --json``;
     the scripts in ``benchmarks/`` that look into campaigns share them.
     """
     parser.add_argument("--twin", choices=("pfm", "stm"), default="pfm")
@@ -299,6 +300,12 @@ def add_twin_study_arguments(parser: argparse.ArgumentParser, agents: str = "dkl
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--agents", default=agents, help=f"comma-separated (default {agents})")
+    parser.add_argument(
+        "--seed-design",
+        choices=SEED_DESIGNS,
+        default=None,
+        help="seed points (default: image for dkl, spatial for gp)",
+    )
     parser.add_argument("--json", default=None)
 
 
@@ -368,9 +375,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seed-design",
         choices=SEED_DESIGNS,
-        default="spatial",
-        help="seed points spread over the image (spatial, default) or half of them over "
-        "the kinds of structure it shows (image)",
+        default=None,
+        help="seed points spread over the image (spatial) or half of them over the kinds "
+        "of structure it shows (image); default: image for dkl, spatial for gp",
     )
     parser.add_argument("--batch-size", type=int, default=1, help="points per agent step (q)")
     parser.add_argument(

@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 from autoscope.agents.acquisition import ACQUISITIONS, select
-from autoscope.agents.agent import SEED_DESIGNS, StepRecord, stratified_indices
+from autoscope.agents.agent import SEED_DESIGNS, StepRecord, seed_indices
 from autoscope.agents.benchmark import run_benchmark, write_json
 
 log = logging.getLogger("bench_agent")
@@ -52,7 +52,8 @@ class GpaxVIDKLAgent:
     """gpax.viDKL on flattened image patches, refitted every step, same acquisition as autoscope.
 
     Same bookkeeping as :class:`autoscope.agents.agent.ActiveLearningAgent`:
-    ``suggest_indices``, ``ingest_indices``, ``steps``; same seed points.
+    ``suggest_indices``, ``ingest_indices``, ``steps``; the same seed points as
+    autoscope's DKL (``seed_design``, default ``"image"`` as there).
     """
 
     def __init__(
@@ -65,6 +66,7 @@ class GpaxVIDKLAgent:
         z_dim=2,
         acquisition="topq",
         quantile=0.99,
+        seed_design="image",
     ):
         import jax.numpy as jnp
 
@@ -73,7 +75,7 @@ class GpaxVIDKLAgent:
         self.candidates = candidates
         self.rng = np.random.default_rng(seed)
         self.n_seed = int(np.clip(round(0.05 * budget), 4, 20))
-        self.seed_order = stratified_indices(candidates.shape, self.n_seed, self.rng)
+        self.seed_order = seed_indices(candidates, self.n_seed, self.rng, seed_design)
         flat = candidates.patches.reshape(len(candidates), -1)
         self.X = jnp.asarray(flat, dtype=jnp.float32)
         self.num_steps = num_steps
@@ -135,7 +137,9 @@ class GpaxVIDKLAgent:
         return np.asarray(chosen, dtype=int)
 
 
-def gpax_factory(num_steps: int, acquisition: str = "topq", quantile: float = 0.99):
+def gpax_factory(
+    num_steps: int, acquisition: str = "topq", quantile: float = 0.99, seed_design: str = "image"
+):
     def make(candidates, budget, seed):
         return GpaxVIDKLAgent(
             candidates,
@@ -144,6 +148,7 @@ def gpax_factory(num_steps: int, acquisition: str = "topq", quantile: float = 0.
             num_steps=num_steps,
             acquisition=acquisition,
             quantile=quantile,
+            seed_design=seed_design,
         )
 
     return make
@@ -172,8 +177,8 @@ def main(argv=None) -> int:
     p.add_argument(
         "--seed-design",
         choices=SEED_DESIGNS,
-        default="spatial",
-        help="seed points of autoscope's agents (gpax's stay spatial)",
+        default=None,
+        help="seed points (default: image for dkl and gpax, spatial for gp)",
     )
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
@@ -198,7 +203,9 @@ def main(argv=None) -> int:
             res = run_benchmark(
                 agent="gpax-viDKL",
                 seeds=args.gpax_seeds or args.seeds,
-                factory=gpax_factory(args.gpax_steps, args.acquisition, args.quantile),
+                factory=gpax_factory(
+                    args.gpax_steps, args.acquisition, args.quantile, args.seed_design or "image"
+                ),
                 **common,
             )
             res["acquisition"] = args.acquisition

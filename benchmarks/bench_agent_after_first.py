@@ -139,7 +139,14 @@ def main(argv=None) -> int:
         rows = []
         for seed, (truth, values) in data.items():
             record, observe = predicted_top_recorder()
-            r = run_seed(truth, values, default_factory(agent), args.budget, seed, observe=observe)
+            r = run_seed(
+                truth,
+                values,
+                default_factory(agent, seed_design=args.seed_design),
+                args.budget,
+                seed,
+                observe=observe,
+            )
             first, half = r["steps_to_first_top1"], r["steps_to_half_top1"]
             counts = follow(
                 r["_measured"],

@@ -53,7 +53,13 @@ def main(argv=None) -> int:
         for seed, (truth, values, perturbed) in data.items():
             row = {"seed": seed}
             for label, v in (("as_simulated", values), ("perturbed", perturbed)):
-                r = run_seed(truth, v, default_factory(agent), args.budget, seed)
+                r = run_seed(
+                    truth,
+                    v,
+                    default_factory(agent, seed_design=args.seed_design),
+                    args.budget,
+                    seed,
+                )
                 row[label] = {k: r[k] for k in KEYS}
             rows.append(row)
             a, b = row["as_simulated"], row["perturbed"]

@@ -299,7 +299,7 @@ def autonomous_campaign(
     n_seed: int | None = None,
     acquisition: str = "topq",
     quantile: float = 0.99,
-    seed_design: str = "spatial",
+    seed_design: str | None = None,
     patch_size: int | None = None,
     center_x: float = 0.0,
     center_y: float = 0.0,
@@ -348,10 +348,10 @@ def autonomous_campaign(
         value), ``"ucb"`` or ``"maxvar"``.
     quantile : float
         Level of ``"topq"``, between 0 and 1 (0.99: the strongest 1 %).
-    seed_design : str
+    seed_design : str, optional
         ``"spatial"`` (seed points spread over the image) or ``"image"`` (half
-        of them at the rarest kinds of structure the overview shows: use it when
-        the property sits on defects, e.g. a dangling-bond state).
+        of them at the rarest kinds of structure the overview shows, e.g.
+        defects); default ``"image"`` for DKL, ``"spatial"`` for the GP.
     patch_size : int, optional
         Odd patch size in pixels for the DKL agent (default from the image size).
     center_x, center_y, width, height : float
@@ -392,7 +392,7 @@ def autonomous_campaign(
 
     if agent not in AGENT_KINDS:
         raise ConfigurationError(f"unknown agent {agent!r}; known: {', '.join(AGENT_KINDS)}")
-    if seed_design not in SEED_DESIGNS:
+    if seed_design is not None and seed_design not in SEED_DESIGNS:
         raise ConfigurationError(
             f"unknown seed design {seed_design!r}; known: {', '.join(SEED_DESIGNS)}"
         )

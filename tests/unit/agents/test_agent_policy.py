@@ -162,6 +162,9 @@ def test_image_seed_design_measures_rare_structures_first():
     assert hits["image"] >= 4 and hits["spatial"] <= 1
     with pytest.raises(ConfigurationError, match="'patches'.*spatial, image"):
         ActiveLearningAgent(cands, kind="dkl", seed_design="patches")
+    # the default: image seeds for the model of the image, spread seeds for the coordinate GP
+    assert ActiveLearningAgent(cands, kind="dkl").seed_design == "image"
+    assert ActiveLearningAgent(cands, kind="gp").seed_design == "spatial"
 
 
 def test_image_diverse_indices_are_farthest_first_in_patch_space():
