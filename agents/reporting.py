@@ -131,6 +131,8 @@ def report_metadata(agent, experiment=None) -> dict:
         "plan_name": "agent_report",
         "agent": agent.kind,
         "acquisition": agent.acquisition,
+        "seed_design": agent.seed_design,
+        "n_seed": agent.n_seed,
         "batch_size": agent.batch_size,
         "budget": agent.budget,
         "seed": agent.seed,

@@ -56,6 +56,9 @@ def test_campaign_spends_the_budget_and_writes_spectra_and_reports(RE, spm, cata
     assert len(positions) == 8 and len(set(positions)) == 8  # no point measured twice
     reports = [r for r in runs.values() if r.metadata["start"]["plan_name"] == "agent_report"]
     last = max(reports, key=lambda r: r.metadata["start"]["campaign_step"])
+    # what a replay needs to choose the same seed points
+    assert last.metadata["start"]["seed_design"] == "spatial"  # the GP's default
+    assert last.metadata["start"]["n_seed"] == 4
     stream = last["agent"]
     assert stream["agent_measured"].read()[0].sum() == 8
     assert stream["agent_source"].read()[0] == "model"
