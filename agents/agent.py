@@ -41,7 +41,9 @@ __all__ = [
     "SEED_DESIGNS",
     "ActiveLearningAgent",
     "StepRecord",
+    "check_seed_design",
     "image_diverse_indices",
+    "resolve_seed_design",
     "seed_indices",
     "stratified_indices",
 ]
@@ -78,6 +80,26 @@ def stratified_indices(shape: tuple[int, int], count: int, rng: np.random.Genera
     picks = [int(rng.choice(r)) * w + int(rng.choice(c)) for r in rows for c in cols]
     rng.shuffle(picks)
     return np.asarray(picks[:count], dtype=int)
+
+
+def check_seed_design(design: str) -> str:
+    """``design`` if it is one of :data:`SEED_DESIGNS`, else :class:`ConfigurationError`."""
+    if design not in SEED_DESIGNS:
+        raise ConfigurationError(
+            f"unknown seed design {design!r}; known: {', '.join(SEED_DESIGNS)}"
+        )
+    return design
+
+
+def resolve_seed_design(kind: str, design: str | None = None) -> str:
+    """The seed design an agent of ``kind`` uses: ``design`` (checked), or its default when None.
+
+    The default is ``"image"`` for DKL, which learns from the patches, and
+    ``"spatial"`` otherwise (the coordinate GP needs the image covered).
+    """
+    if design is None:
+        return "image" if kind == "dkl" else "spatial"
+    return check_seed_design(design)
 
 
 def image_diverse_indices(
@@ -117,13 +139,10 @@ def seed_indices(
     ``"spatial"``: :func:`stratified_indices`. ``"image"``: the first
     ``count - count // 2`` of those, then :func:`image_diverse_indices` for the rest.
     """
+    check_seed_design(design)
     spatial = stratified_indices(candidates.shape, count, rng)
     if design == "spatial":
         return spatial
-    if design != "image":
-        raise ConfigurationError(
-            f"unknown seed design {design!r}; known: {', '.join(SEED_DESIGNS)}"
-        )
     n_image = count // 2
     start = spatial[: count - n_image]
     extra = image_diverse_indices(candidates.patches, start, n_image)
@@ -191,12 +210,7 @@ class ActiveLearningAgent:
         if kind not in AGENT_KINDS:
             raise ConfigurationError(f"unknown agent {kind!r}; known: {', '.join(AGENT_KINDS)}")
         check_acquisition(acquisition, quantile)
-        if seed_design is None:
-            seed_design = "image" if kind == "dkl" else "spatial"
-        if seed_design not in SEED_DESIGNS:
-            raise ConfigurationError(
-                f"unknown seed design {seed_design!r}; known: {', '.join(SEED_DESIGNS)}"
-            )
+        seed_design = resolve_seed_design(kind, seed_design)
         if batch_size < 1:
             raise ConfigurationError(f"batch size must be >= 1, got {batch_size}")
         if budget is not None and not 1 <= budget <= len(candidates):

@@ -38,7 +38,12 @@ from pathlib import Path
 
 import numpy as np
 from autoscope.agents.acquisition import ACQUISITIONS, check_acquisition
-from autoscope.agents.agent import AGENT_KINDS, SEED_DESIGNS, ActiveLearningAgent
+from autoscope.agents.agent import (
+    AGENT_KINDS,
+    SEED_DESIGNS,
+    ActiveLearningAgent,
+    resolve_seed_design,
+)
 from autoscope.agents.candidates import CandidateSet, default_patch_size
 from autoscope.agents.groundtruth import GroundTruth, load_recorded, scalar_map, twin_dataset
 
@@ -257,8 +262,7 @@ def run_benchmark(
         out["acquisition"] = agent_options.get("acquisition", "topq")
         if out["acquisition"] == "topq":
             out["quantile"] = float(agent_options.get("quantile", 0.99))
-        design = agent_options.get("seed_design")
-        out["seed_design"] = design or ("image" if agent == "dkl" else "spatial")
+        out["seed_design"] = resolve_seed_design(agent, agent_options.get("seed_design"))
     for key in (
         "top1_found_fraction",
         "steps_to_first_top1",

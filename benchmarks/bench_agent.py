@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 from autoscope.agents.acquisition import ACQUISITIONS, select
-from autoscope.agents.agent import SEED_DESIGNS, StepRecord, seed_indices
+from autoscope.agents.agent import SEED_DESIGNS, StepRecord, resolve_seed_design, seed_indices
 from autoscope.agents.benchmark import run_benchmark, write_json
 
 log = logging.getLogger("bench_agent")
@@ -204,7 +204,10 @@ def main(argv=None) -> int:
                 agent="gpax-viDKL",
                 seeds=args.gpax_seeds or args.seeds,
                 factory=gpax_factory(
-                    args.gpax_steps, args.acquisition, args.quantile, args.seed_design or "image"
+                    args.gpax_steps,
+                    args.acquisition,
+                    args.quantile,
+                    resolve_seed_design("dkl", args.seed_design),  # as autoscope's DKL
                 ),
                 **common,
             )

@@ -387,15 +387,12 @@ def autonomous_campaign(
         The campaign id (every run of the campaign carries it as ``campaign``).
     """
     from autoscope.agents.acquisition import check_acquisition
-    from autoscope.agents.agent import AGENT_KINDS, SEED_DESIGNS, ActiveLearningAgent
+    from autoscope.agents.agent import AGENT_KINDS, ActiveLearningAgent, resolve_seed_design
     from autoscope.agents.experiment import SpectraExperiment
 
     if agent not in AGENT_KINDS:
         raise ConfigurationError(f"unknown agent {agent!r}; known: {', '.join(AGENT_KINDS)}")
-    if seed_design is not None and seed_design not in SEED_DESIGNS:
-        raise ConfigurationError(
-            f"unknown seed design {seed_design!r}; known: {', '.join(SEED_DESIGNS)}"
-        )
+    seed_design = resolve_seed_design(agent, seed_design)
     check_acquisition(acquisition, quantile)
     if not isinstance(budget, int) or budget < 1:
         raise ConfigurationError(f"budget must be a positive integer, got {budget!r}")
