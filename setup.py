@@ -1,11 +1,12 @@
 """Package layout of autoscope (see docs/decisions/0001-layout.md).
 
-The import package ``autoscope`` is assembled from four folders at the root:
+The import package ``autoscope`` is assembled from five folders at the root:
 
-    src/autoscope  -> autoscope            (CLI, catalog, configuration)
-    devices/       -> autoscope.devices
+    src/autoscope  -> autoscope            (CLI, catalog, readers, errors)
+    studies/       -> autoscope.studies    (demo, benchmarks, ground truth, training)
     plans/         -> autoscope.plans
     agents/        -> autoscope.agents
+    devices/       -> autoscope.devices    (spm/, twin/, neutral parts)
 
 Every folder below these that holds an ``__init__.py`` becomes a subpackage,
 found here at build time, so adding one never needs an edit of a package list.
@@ -18,6 +19,7 @@ from setuptools import setup
 ROOT = Path(__file__).parent
 MAPPING = {
     "autoscope": "src/autoscope",
+    "autoscope.studies": "studies",
     "autoscope.devices": "devices",
     "autoscope.plans": "plans",
     "autoscope.agents": "agents",

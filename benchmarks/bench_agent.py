@@ -1,6 +1,6 @@
 """Agent benchmark side by side: autoscope's DKL, GP, random, and gpax's viDKL, on the same data.
 
-Every agent runs through the same harness (:func:`autoscope.agents.benchmark.run_benchmark`):
+Every agent runs through the same harness (:func:`autoscope.studies.benchmark.run_benchmark`):
 same ground truth, same seeds, the same seed points (stratified, from the
 same seeded generator), the same acquisition over all candidates (``--acquisition``,
 default the harness's ``topq``), and seed points counted against the budget. gpax (the ORNL group's library) is an
@@ -28,7 +28,7 @@ import time
 import numpy as np
 from autoscope.agents.acquisition import ACQUISITIONS, select
 from autoscope.agents.agent import SEED_DESIGNS, StepRecord, resolve_seed_design, seed_indices
-from autoscope.agents.benchmark import run_benchmark, write_json
+from autoscope.studies.benchmark import run_benchmark, write_json
 
 log = logging.getLogger("bench_agent")
 

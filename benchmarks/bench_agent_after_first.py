@@ -31,7 +31,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 from autoscope.agents.acquisition import top_level
-from autoscope.agents.benchmark import (
+from autoscope.studies.benchmark import (
     add_twin_study_arguments,
     default_factory,
     run_seed,

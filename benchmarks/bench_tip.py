@@ -43,12 +43,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from autoscope.agents.tip import dataset
+from autoscope.studies.tip import dataset
 from autoscope.agents.tip.classes import CLASSES
 from autoscope.agents.tip.policy import RuleBasedPolicy, run_episode
 from autoscope.agents.tip.rolling import BadTipDetector, LineVerdict, RollingTipClassifier
-from autoscope.agents.tip.train import evaluate_frames
-from autoscope.agents.tip.twin_env import TwinTipEnv, train_thompson_on_twin
+from autoscope.studies.tip.train import evaluate_frames
+from autoscope.studies.tip.twin_env import TwinTipEnv, train_thompson_on_twin
 from autoscope.agents.tip.weights import TipClassifier
 
 log = logging.getLogger("bench_tip")
@@ -581,7 +581,7 @@ def main(argv=None) -> int:
     weights = args.weights
     results: dict = {"command": " ".join(sys.argv)}
     if weights is None:
-        from autoscope.agents.tip.pipeline import PipelineConfig, run_pipeline
+        from autoscope.studies.tip.pipeline import PipelineConfig, run_pipeline
 
         clf, report = run_pipeline(PipelineConfig())
         weights = clf.save(tmp / "tip.weights.pt")

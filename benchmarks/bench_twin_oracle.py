@@ -37,8 +37,8 @@ import argparse
 import sys
 
 import numpy as np
-from autoscope.agents.benchmark import top_set, write_json
-from autoscope.agents.groundtruth import GroundTruth, scalar_map, twin_dataset
+from autoscope.studies.benchmark import top_set, write_json
+from autoscope.studies.groundtruth import GroundTruth, scalar_map, twin_dataset
 from autoscope.devices.twin.datasets import make_dataset
 
 HIDDEN_OFF = {

@@ -12,8 +12,8 @@ import importlib
 __all__ = ["SPM", "SafetyLimits", "make_spm"]
 
 _LAZY = {
-    "SPM": "autoscope.devices.spm",
-    "SafetyLimits": "autoscope.devices.spm_limits",
+    "SPM": "autoscope.devices.spm.device",
+    "SafetyLimits": "autoscope.devices.spm.limits",
     "make_spm": "autoscope.devices.factories",
 }
 

@@ -47,7 +47,7 @@ def make_spm(backend: Any = "twin", sample: str = "si100_h", seed: int = 0, name
         for an unknown backend name, or options given to a backend object.
     """
     from autoscope.devices.backend import SPMBackend
-    from autoscope.devices.spm import SPM
+    from autoscope.devices.spm.device import SPM
 
     if isinstance(backend, str):
         if backend == "twin":

@@ -47,8 +47,6 @@ import bluesky.preprocessors as bpp
 import numpy as np
 from bluesky.protocols import Readable
 from bluesky.utils import RunEngineControlException
-from ophyd import Component as Cpt
-from ophyd import Device, Signal
 
 from autoscope.agents.tip.classes import CLASSES, GOOD
 from autoscope.agents.tip.policy import POLICIES, Action, make_policy
@@ -61,51 +59,14 @@ from autoscope.agents.tip.rolling import (
 from autoscope.agents.tip.spots import choose_conditioning_spot
 from autoscope.agents.tip.weights import TipClassifier
 from autoscope.devices.backend import ScanFrame
-from autoscope.devices.spm_limits import check_int, check_real
-from autoscope.errors import AutoscopeError, ConfigurationError, InstrumentFault
+from autoscope.devices.spm.limits import check_int, check_real
+from autoscope.devices.spm.tip_logs import TipActionLog, TipVerdictLog
+from autoscope.errors import ConfigurationError, InstrumentFault, TipRecoveryFailed
 from autoscope.plans.utils import check_md, check_spm, checked_frame, run_metadata
 
-__all__ = ["tip_watched_image", "TipRecoveryFailed", "TipVerdictLog", "TipActionLog"]
+__all__ = ["tip_watched_image", "TipRecoveryFailed"]
 
 logger = logging.getLogger(__name__)
-
-
-class TipRecoveryFailed(AutoscopeError):
-    """The tip stayed bad after the allowed conditioning actions; imaging stopped."""
-
-
-class TipVerdictLog(Device):
-    """The classifier's verdict after one line (stream ``tip_state``)."""
-
-    line = Cpt(Signal, value=-1, kind="hinted")
-    label = Cpt(Signal, value="", kind="normal")
-    p_bad = Cpt(Signal, value=float("nan"), kind="hinted")
-    agreement = Cpt(Signal, value=float("nan"), kind="normal")
-    proba = Cpt(Signal, value=np.zeros(len(CLASSES)), kind="normal")
-
-    def record(self, verdict: LineVerdict) -> None:
-        self.line.put(int(verdict.line))
-        self.label.put(verdict.label)
-        self.p_bad.put(float(verdict.p_bad))
-        self.agreement.put(float(verdict.agreement))
-        self.proba.put(np.array([verdict.proba[c] for c in CLASSES]))
-
-
-class TipActionLog(Device):
-    """One conditioning step and why it was taken (stream ``tip_actions``)."""
-
-    step = Cpt(Signal, value=0, kind="hinted")
-    action = Cpt(Signal, value="", kind="normal")
-    action_kind = Cpt(Signal, value="", kind="normal")
-    magnitude = Cpt(Signal, value=float("nan"), kind="normal")
-    spot_x = Cpt(Signal, value=float("nan"), kind="normal")
-    spot_y = Cpt(Signal, value=float("nan"), kind="normal")
-    state_before = Cpt(Signal, value="", kind="normal")
-    state_after = Cpt(Signal, value="", kind="normal")
-    p_bad_after = Cpt(Signal, value=float("nan"), kind="normal")
-    t_start = Cpt(Signal, value=float("nan"), kind="normal")
-    t_end = Cpt(Signal, value=float("nan"), kind="normal")
-    reason = Cpt(Signal, value="", kind="normal")
 
 
 @dataclasses.dataclass
@@ -169,7 +130,10 @@ def _scan_lines(ctx: _Context, frame: ScanFrame, first: int, rolling, detector):
         verdict = rolling.push(reading[kt]["value"], reading[kr]["value"], index=i)
         if verdict is None:
             continue
-        ctx.verdict_log.record(verdict)
+        ctx.verdict_log.record(
+            verdict.line, verdict.label, verdict.p_bad, verdict.agreement,
+            [verdict.proba[c] for c in CLASSES],
+        )
         yield from bps.trigger_and_read([ctx.verdict_log], name="tip_state")
         # onset: first window of the current run that leans bad (p_bad > 0.5); the tip
         # usually went bad there, before the windows cleared the alarm threshold
@@ -590,7 +554,7 @@ def tip_watched_image(
         clearance=clearance,
         rng=rng,
         frame_uid=str(uuid.uuid4()),
-        verdict_log=TipVerdictLog(name="tip"),
+        verdict_log=TipVerdictLog(name="tip", n_classes=len(CLASSES)),
         action_log=TipActionLog(name="tip_action"),
     )
 

@@ -13,8 +13,8 @@ import bluesky.preprocessors as bpp
 from bluesky.utils import RunEngineControlException
 
 from autoscope.devices.backend import ScanFrame, SpectroscopySettings
-from autoscope.devices.spm import SPM
-from autoscope.devices.spm_limits import check_int, check_real
+from autoscope.devices.spm.device import SPM
+from autoscope.devices.spm.limits import check_int, check_real
 from autoscope.errors import ConfigurationError
 
 __all__ = [

@@ -6,11 +6,11 @@ Submodules (import them directly; this package stays light and imports no torch)
 - :mod:`~autoscope.agents.tip.windows`   turning scan lines into classifier input
 - :mod:`~autoscope.agents.tip.augment`   realistic augmentation of labelled images
 - :mod:`~autoscope.agents.tip.model`     small CNN and the voting ensemble (torch)
-- :mod:`~autoscope.agents.tip.dataset`   labelled windows from the SPM twin
-- :mod:`~autoscope.agents.tip.train`     seeded training of the ensemble
+- :mod:`~autoscope.studies.tip.dataset`   labelled windows from the SPM twin
+- :mod:`~autoscope.studies.tip.train`     seeded training of the ensemble
 - :mod:`~autoscope.agents.tip.weights`   saving, loading and locating weights
 - :mod:`~autoscope.agents.tip.rolling`   per-line classification as lines arrive
 - :mod:`~autoscope.agents.tip.spots`     choosing where to condition the tip
 - :mod:`~autoscope.agents.tip.policy`    rule-based and Thompson-sampling policies
-- :mod:`~autoscope.agents.tip.commands`  ``autoscope tip train``
+- :mod:`~autoscope.studies.tip.commands`  ``autoscope tip train``
 """

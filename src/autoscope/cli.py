@@ -25,11 +25,11 @@ from autoscope.errors import AutoscopeError
 # "module:function" taking (args) -> int to run it. Imported lazily so that
 # `autoscope catalog path` does not pay for torch.
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
-    "demo": ("run a whole autonomous run on a simulated microscope", "autoscope.demo:add_arguments", "autoscope.demo:main"),
+    "demo": ("run a whole autonomous run on a simulated microscope", "autoscope.studies.demo:add_arguments", "autoscope.studies.demo:main"),
     "ipython": ("start IPython with the autoscope profile loaded", "autoscope.profile:add_arguments", "autoscope.profile:main"),
     "catalog": ("the embedded Tiled catalog: serve, ls, path", "autoscope.catalog.commands:add_arguments", "autoscope.catalog.commands:main"),
-    "benchmark": ("benchmark an agent on a recorded dataset or a twin", "autoscope.agents.benchmark:add_arguments", "autoscope.agents.benchmark:main"),
-    "tip": ("tip-state classifier: train", "autoscope.agents.tip.commands:add_arguments", "autoscope.agents.tip.commands:main"),
+    "benchmark": ("benchmark an agent on a recorded dataset or a twin", "autoscope.studies.benchmark:add_arguments", "autoscope.studies.benchmark:main"),
+    "tip": ("tip-state classifier: train", "autoscope.studies.tip.commands:add_arguments", "autoscope.studies.tip.commands:main"),
 }
 
 

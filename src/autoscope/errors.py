@@ -41,3 +41,7 @@ class LostContact(InstrumentFault):
 
 class TipCrash(InstrumentFault):
     """The tip touched the surface hard; the tip state has changed."""
+
+
+class TipRecoveryFailed(AutoscopeError):
+    """The tip stayed bad after the allowed conditioning actions; imaging stopped."""

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import h5py
 import numpy as np
 import pytest
-from autoscope.agents.benchmark import run_benchmark, top_set
+from autoscope.studies.benchmark import run_benchmark, top_set
 
 from autoscope.cli import main as cli_main
 from autoscope.errors import ConfigurationError
@@ -194,8 +194,8 @@ def test_budget_beyond_the_grid_is_refused(tmp_path, capsys):
 
 
 def test_run_seed_returns_the_measured_order_and_the_json_leaves_it_out(tmp_path):
-    from autoscope.agents.benchmark import default_factory, run_seed
-    from autoscope.agents.groundtruth import load_recorded, scalar_map
+    from autoscope.studies.benchmark import default_factory, run_seed
+    from autoscope.studies.groundtruth import load_recorded, scalar_map
 
     data = tmp_path / "rec.h5"
     write_file(data, size=12, seed=1)
@@ -251,8 +251,8 @@ class _Scripted:
 
 
 def test_after_first_find_counts_near_and_far_measurements():
-    from autoscope.agents.benchmark import run_seed
-    from autoscope.agents.groundtruth import GroundTruth
+    from autoscope.studies.benchmark import run_seed
+    from autoscope.studies.groundtruth import GroundTruth
 
     follow = _after_first_module().follow
     width = 20
@@ -296,8 +296,8 @@ def test_after_first_find_counts_near_and_far_measurements():
 
 
 def test_predicted_top_recorder_sees_every_model_step_and_only_those(tmp_path):
-    from autoscope.agents.benchmark import default_factory, run_seed
-    from autoscope.agents.groundtruth import load_recorded, scalar_map
+    from autoscope.studies.benchmark import default_factory, run_seed
+    from autoscope.studies.groundtruth import load_recorded, scalar_map
 
     data = tmp_path / "rec.h5"
     write_file(data, size=12, seed=1)

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from autoscope.agents.demo import run_campaign_demo
+from autoscope.studies.demo import run_campaign_demo
 
 
 @pytest.mark.slow

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from autoscope.agents.agent import ActiveLearningAgent
-from autoscope.agents.benchmark import top_set
+from autoscope.studies.benchmark import top_set
 from autoscope.agents.candidates import CandidateSet
 from autoscope.agents.scalarizers import get_scalarizer
 

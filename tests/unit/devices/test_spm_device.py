@@ -13,7 +13,7 @@ from ophyd.utils.errors import ReadOnlyError
 
 from autoscope.devices import SafetyLimits, make_spm
 from autoscope.devices.backend import ScanFrame
-from autoscope.devices.spm import SPM
+from autoscope.devices.spm.device import SPM
 from autoscope.errors import AutoscopeError, ConfigurationError, SafetyLimitError
 
 LIMITS = SafetyLimits(bias=5.0, setpoint=5000.0, scan_range=400.0, dip_depth=2.0,
@@ -239,7 +239,7 @@ def test_construction_errors():
 
 def test_importing_the_twin_does_not_import_ophyd():
     code = ("import sys, autoscope.devices.twin, autoscope.devices.backend, "
-            "autoscope.devices.spm_limits; "
+            "autoscope.devices.spm.limits; "
             "print(any(m.split('.')[0] in ('ophyd', 'bluesky') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

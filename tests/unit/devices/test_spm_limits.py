@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from autoscope.devices.backend import HardwareRanges, ScanFrame, SpectroscopySettings
-from autoscope.devices.spm_limits import SafetyLimits, frame_corners
+from autoscope.devices.spm.limits import SafetyLimits, frame_corners
 from autoscope.errors import ConfigurationError, SafetyLimitError
 
 RANGES = HardwareRanges(scan_range=1000.0, bias=10.0, current=100_000.0, dip_depth=5.0)

@@ -1,4 +1,4 @@
-"""docs/scripts/compare_real_data.py end to end on archives built here.
+"""autoscope.studies.twin_vs_real (docs/scripts/compare_real_data.py) end to end on archives built here.
 
 A wheel named like pynxtools-stm's is built in the test, holding a small
 .sxm image and a .dat spectrum written by our own writers at the paths of the
@@ -7,8 +7,6 @@ and write the page and both figures. Files it cannot find are listed, not fatal.
 """
 
 import importlib.metadata as md
-import importlib.util
-import sys
 import zipfile
 from pathlib import Path
 
@@ -18,16 +16,7 @@ import pytest
 from autoscope.io import realdata
 from autoscope.io.dat import write_dat
 from autoscope.io.sxm import write_sxm
-
-SCRIPT = Path(__file__).resolve().parents[3] / "docs" / "scripts" / "compare_real_data.py"
-
-
-def _load_script(monkeypatch):
-    spec = importlib.util.spec_from_file_location("compare_real_data", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look the module up
-    spec.loader.exec_module(module)
-    return module
+from autoscope.studies import twin_vs_real
 
 
 def test_script_compares_files_from_an_archive_and_lists_missing_ones(tmp_path, monkeypatch):
@@ -55,9 +44,8 @@ def test_script_compares_files_from_an_archive_and_lists_missing_ones(tmp_path, 
         zf.write(sxm, realdata.known_file("tise2_sxm").member)
         zf.write(dat, realdata.known_file("au111_sts").member)
 
-    script = _load_script(monkeypatch)
     out = tmp_path / "page.md"
-    assert script.main(["--archives", str(archives), "--out", str(out),
+    assert twin_vs_real.main(["--archives", str(archives), "--out", str(out),
                         "--figures", str(tmp_path / "fig")]) == 0
     text = out.read_text()
     assert "| real: STM_nanonis_generic_5e.sxm | Z | 5 nm, 32 px | nm |" in text

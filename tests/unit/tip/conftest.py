@@ -7,7 +7,7 @@ import argparse
 import pytest
 import torch
 
-from autoscope.agents.tip import commands
+from autoscope.studies.tip import commands
 
 
 @pytest.fixture(scope="session")

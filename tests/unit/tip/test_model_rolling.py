@@ -7,7 +7,7 @@ import torch
 from autoscope.agents.tip.classes import BAD, CLASSES
 from autoscope.agents.tip.model import TipEnsemble, TipNet
 from autoscope.agents.tip.rolling import BadTipDetector, LineVerdict, RollingTipClassifier
-from autoscope.agents.tip.train import roc_auc
+from autoscope.studies.tip.train import roc_auc
 from autoscope.agents.tip.weights import TipClassifier
 from autoscope.errors import ConfigurationError
 

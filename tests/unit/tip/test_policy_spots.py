@@ -118,7 +118,7 @@ def test_spot_impossible_is_a_clear_error():
 
 
 def test_learned_policy_on_twin_dynamics_needs_fewer_actions_than_the_ladder():
-    from autoscope.agents.tip.twin_env import TwinTipEnv, train_thompson_on_twin
+    from autoscope.studies.tip.twin_env import TwinTipEnv, train_thompson_on_twin
 
     learned = train_thompson_on_twin(episodes=60, seed=0, first_env_seed=0, check_lines=8,
                                      check_pixels=32)

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from autoscope.agents.tip import dataset
+from autoscope.studies.tip import dataset
 from autoscope.agents.tip.rolling import BadTipDetector, RollingTipClassifier
-from autoscope.agents.tip.train import roc_auc
+from autoscope.studies.tip.train import roc_auc
 from autoscope.agents.tip.weights import TipClassifier
 from autoscope.devices.backend import ScanFrame
 from autoscope.devices.twin import TwinSPM

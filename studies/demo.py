@@ -1,4 +1,7 @@
-"""The demo campaign: an autonomous DKL campaign on the PFM twin, scored against the twin's truth.
+"""``autoscope demo``: an autonomous DKL campaign on the PFM twin, scored against the twin's truth.
+
+``autoscope demo --chain`` runs the shorter image-and-spectra chain instead
+(:mod:`autoscope.studies.chain`).
 
 :func:`run_campaign_demo` runs :func:`autoscope.plans.campaign.autonomous_campaign`'s
 stubs with a real RunEngine on a PFM twin (writing every run to the catalog
@@ -11,6 +14,7 @@ order, predicted mean, uncertainty, ground truth) and ``campaign_report.html``
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import time
@@ -20,12 +24,56 @@ import numpy as np
 
 from autoscope.errors import ConfigurationError
 
-__all__ = ["run_campaign_demo", "write_report"]
+__all__ = ["add_arguments", "main", "run_campaign_demo", "write_report"]
 
 log = logging.getLogger(__name__)
 
 EXTENT = 2000.0  # nm, frame width of the PFM twin datasets
 SPECTROSCOPY = {"start": -2.5, "stop": 2.5, "n_points": 96, "settle": 0.002, "integration": 0.01}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``demo`` options to ``parser``."""
+    parser.add_argument("--data-dir", default=None,
+                        help="catalog folder (default: $AUTOSCOPE_DATA_DIR or the user data dir)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the twin and the agent")
+    parser.add_argument("--out", default="autoscope-demo",
+                        help="folder for the report file (default: ./autoscope-demo)")
+    parser.add_argument("--size", type=int, default=None,
+                        help="campaign grid size (candidates per side); default: the agent's")
+    parser.add_argument("--chain", action="store_true",
+                        help="run the image+spectra chain instead of the agent campaign")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``autoscope demo``; returns the exit status."""
+    from autoscope.catalog import connect, data_dir, make_writer
+
+    folder = data_dir(args.data_dir)
+    client = connect(data_dir=folder)
+    if not args.chain:
+        kwargs = {"seed": args.seed, "catalog": client}
+        if args.size:
+            kwargs["size"] = args.size
+        summary = run_campaign_demo(Path(args.out), **kwargs)
+        _print_summary(summary)
+    else:
+        from autoscope.studies.chain import run_chain
+
+        writer = make_writer(client, data_dir=folder)
+        run_chain(client, writer, seed=args.seed)
+    print(f"\ncatalog folder: {folder}")
+    print("open it from Python:  from autoscope.catalog import connect; "
+          f"catalog = connect(data_dir={str(folder)!r})")
+    return 0
+
+
+def _print_summary(summary: dict) -> None:
+    print("\ncampaign summary")
+    for key, value in summary.items():
+        if isinstance(value, float):
+            value = f"{value:.3g}"
+        print(f"  {key}: {value}")
 
 
 def _writer_for(catalog):
@@ -78,7 +126,7 @@ def run_campaign_demo(
     """
     import torch
     from autoscope.agents.agent import ActiveLearningAgent
-    from autoscope.agents.benchmark import top_set
+    from autoscope.studies.benchmark import top_set
     from autoscope.agents.experiment import SpectraExperiment
     from autoscope.devices import make_spm
     from autoscope.devices.twin.datasets import make_dataset

@@ -1,68 +1,20 @@
-"""``autoscope demo``: a whole run of a simulated microscope on the embedded catalog.
+"""``autoscope demo --chain``: the image-and-spectra chain through the catalog and back.
 
-When the active-learning agent is available (``autoscope.agents.demo``), the demo
-is an autonomous campaign on the PFM twin. Otherwise (``--chain``) it runs the
-longest real chain there is: an STM twin image streamed line by line and a few
-spectra, written to the embedded Tiled catalog through the TiledWriter, then read
-back out of it and checked.
+An STM twin image streamed line by line and a few spectra, written to the
+embedded Tiled catalog through the TiledWriter, then read back out of it and
+checked against what was measured.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib.util
 import logging
 import time
-from pathlib import Path
 
 import numpy as np
 
 from autoscope.errors import AutoscopeError
 
 log = logging.getLogger(__name__)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", default=None,
-                        help="catalog folder (default: $AUTOSCOPE_DATA_DIR or the user data dir)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the twin and the agent")
-    parser.add_argument("--out", default="autoscope-demo",
-                        help="folder for the report file (default: ./autoscope-demo)")
-    parser.add_argument("--size", type=int, default=None,
-                        help="campaign grid size (candidates per side); default: the agent's")
-    parser.add_argument("--chain", action="store_true",
-                        help="run the image+spectra chain instead of the agent campaign")
-
-
-def main(args: argparse.Namespace) -> int:
-    from autoscope.catalog import connect, data_dir, make_writer
-
-    folder = data_dir(args.data_dir)
-    client = connect(data_dir=folder)
-    use_agent = not args.chain and importlib.util.find_spec("autoscope.agents.demo") is not None
-    if use_agent:
-        from autoscope.agents.demo import run_campaign_demo
-
-        kwargs = {"seed": args.seed, "catalog": client}
-        if args.size:
-            kwargs["size"] = args.size
-        summary = run_campaign_demo(Path(args.out), **kwargs)
-        _print_summary(summary)
-    else:
-        writer = make_writer(client, data_dir=folder)
-        run_chain(client, writer, seed=args.seed)
-    print(f"\ncatalog folder: {folder}")
-    print("open it from Python:  from autoscope.catalog import connect; "
-          f"catalog = connect(data_dir={str(folder)!r})")
-    return 0
-
-
-def _print_summary(summary: dict) -> None:
-    print("\ncampaign summary")
-    for key, value in summary.items():
-        if isinstance(value, float):
-            value = f"{value:.3g}"
-        print(f"  {key}: {value}")
 
 
 def run_chain(client, writer, seed: int = 0, lines: int = 64, pixels: int = 64) -> dict:

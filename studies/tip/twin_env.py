@@ -8,7 +8,7 @@ pixels) taken at the spot, all in instrument seconds.
 
 The verdict after each check comes either from the classifier on the check
 image (``classifier=...``, as in use) or, by default, from the twin's ground
-truth mapped to classes (:data:`~autoscope.agents.tip.dataset.KIND_CLASS`),
+truth mapped to classes (:data:`~autoscope.studies.tip.dataset.KIND_CLASS`),
 which isolates the policies from classifier errors.
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from autoscope.agents.tip.dataset import KIND_CLASS
+from autoscope.studies.tip.dataset import KIND_CLASS
 from autoscope.agents.tip.policy import Action, ThompsonPolicy, train_policy
 from autoscope.agents.tip.rolling import RollingTipClassifier, summarize
 

@@ -30,8 +30,8 @@ from ophyd import Component as Cpt
 from ophyd import Device
 
 from autoscope.devices.backend import LineData, SpectroscopySettings, SpectrumData
-from autoscope.devices.spm_limits import check_int, check_real
-from autoscope.devices.spm_signals import (
+from autoscope.devices.spm.limits import check_int, check_real
+from autoscope.devices.signals import (
     ReadoutSignal,
     SettingSignal,
     finished_status,

@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=None,
                    help="weights file (default: the user data dir, or $AUTOSCOPE_TIP_WEIGHTS)")
     p.add_argument("--tiny", action="store_true", help="a small model in seconds (tests)")
-    from autoscope.agents.tip.pipeline import PipelineConfig
+    from autoscope.studies.tip.pipeline import PipelineConfig
 
     d = PipelineConfig()
     p.add_argument("--frames", type=int, default=None,
@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run ``autoscope tip train``; returns the exit status."""
-    from autoscope.agents.tip.pipeline import PipelineConfig, run_pipeline
+    from autoscope.studies.tip.pipeline import PipelineConfig, run_pipeline
     from autoscope.agents.tip.weights import default_weights_path
     from autoscope.errors import ConfigurationError
 

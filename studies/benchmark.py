@@ -45,7 +45,7 @@ from autoscope.agents.agent import (
     resolve_seed_design,
 )
 from autoscope.agents.candidates import CandidateSet, default_patch_size
-from autoscope.agents.groundtruth import GroundTruth, load_recorded, scalar_map, twin_dataset
+from autoscope.studies.groundtruth import GroundTruth, load_recorded, scalar_map, twin_dataset
 
 from autoscope.errors import ConfigurationError
 

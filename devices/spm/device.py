@@ -11,13 +11,13 @@ Parts (attribute: what it is; bluesky protocols it satisfies):
   signals whose value lives in the instrument.
 - ``probe``: probe position, Movable with ``(x, y)`` in nm; reads the
   position the instrument reports and the one last requested.
-- ``line``: one scan line (see :mod:`autoscope.devices.spm_readout`).
+- ``line``: one scan line (see :mod:`autoscope.devices.spm.readout`).
 - ``spectrum``: one spectrum and its settings.
 - ``tip``: conditioning actions (bias pulse, controlled dip) and their parameters.
 - ``instrument_time``: the backend's clock (s).
 
 Every path that changes the instrument goes through ``spm.limits``
-(:class:`~autoscope.devices.spm_limits.SafetyLimits`) first; a value beyond a
+(:class:`~autoscope.devices.spm.limits.SafetyLimits`) first; a value beyond a
 limit raises :class:`~autoscope.errors.SafetyLimitError` naming the value and
 the limit, and the backend is not called.
 """
@@ -34,9 +34,9 @@ from ophyd import Component as Cpt
 from ophyd import Device
 
 from autoscope.devices.backend import ScanFrame, SPMBackend
-from autoscope.devices.spm_limits import SafetyLimits, check_int, check_real
-from autoscope.devices.spm_readout import LineReadout, SpectrumReadout
-from autoscope.devices.spm_signals import (
+from autoscope.devices.spm.limits import SafetyLimits, check_int, check_real
+from autoscope.devices.spm.readout import LineReadout, SpectrumReadout
+from autoscope.devices.signals import (
     BackendSignal,
     ReadoutSignal,
     SettingSignal,

@@ -88,7 +88,7 @@ class BackendSignal(_SPMSignalBase):
     getter, setter : str
         Names of the backend methods (``"get_bias"``, ``"set_bias"``).
     check : str, optional
-        Name of a :class:`~autoscope.devices.spm_limits.SafetyLimits` method that
+        Name of a :class:`~autoscope.devices.spm.limits.SafetyLimits` method that
         validates a new value (``"check_bias"``); called with the value and,
         for the setpoint, its units.
     cast : callable, optional
@@ -136,7 +136,7 @@ class SettingSignal(_SPMSignalBase):
     validator : callable
         ``validator(value) -> value``; raises (naming the value) when invalid.
     check : str, optional
-        Name of a :class:`~autoscope.devices.spm_limits.SafetyLimits` method
+        Name of a :class:`~autoscope.devices.spm.limits.SafetyLimits` method
         applied after ``validator`` on every put (``"check_coordinate"``).
     check_name : str, optional
         Name of the value in the check's error message (its ``what`` argument).

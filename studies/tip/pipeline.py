@@ -16,10 +16,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from autoscope.agents.tip import dataset
+from autoscope.studies.tip import dataset
 from autoscope.agents.tip.augment import AugmentConfig
 from autoscope.agents.tip.classes import CLASSES
-from autoscope.agents.tip.train import TrainConfig, evaluate_frames, train_ensemble
+from autoscope.studies.tip.train import TrainConfig, evaluate_frames, train_ensemble
 from autoscope.agents.tip.weights import TipClassifier
 
 logger = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ def run_pipeline(config: PipelineConfig = PipelineConfig()) -> tuple[TipClassifi
         With ``metadata`` holding the configuration, the data and the metrics.
     report : dict
         ``held_out`` (all samples) and ``held_out_by_sample`` metrics (see
-        :func:`~autoscope.agents.tip.train.evaluate`), timings and counts.
+        :func:`~autoscope.studies.tip.train.evaluate`), timings and counts.
     """
     t0 = time.perf_counter()
     train_images = make_split(config, test=False)
