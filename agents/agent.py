@@ -1,21 +1,29 @@
 """The decision logic of an active-learning campaign: ``ingest`` / ``suggest`` / ``report``.
 
-:class:`ActiveLearningAgent` does no I/O. It knows the candidate set (every
-pixel of the overview image), what has been measured there and what was
-found, and decides where to measure next. How a point is measured and how a
-run is unpacked into inputs and targets is the business of the experiment
-side (:mod:`autoscope.agents.experiment`) and of the Tiled adapter
-(:mod:`autoscope.agents.tiled_adapter`), after bluesky-adaptive's split.
+An agent does no I/O. It knows the candidate set (every pixel of the overview
+image), what has been measured there and what was found, and decides where to
+measure next. How a point is measured and how a run is unpacked into inputs
+and targets is the business of the experiment side
+(:mod:`autoscope.agents.experiment`) and of the Tiled adapter
+(:mod:`autoscope.agents.tiled_adapter`), after bluesky-adaptive's split. What
+the plan calls on an agent is the :class:`~autoscope.agents.protocol.Agent`
+protocol; any object that satisfies it will do.
 
-Policies (``kind``):
+The built-in agents, by name in :data:`AGENTS` (``kind``):
 
-- ``"dkl"``: deep kernel learning on image patches (:class:`~autoscope.agents.models.DKLModel`)
-- ``"gp"``: a plain GP on coordinates (:class:`~autoscope.agents.models.CoordinateGP`)
-- ``"random"``: uniformly random unmeasured candidates
-- ``"raster"``: a regular grid whose spacing spreads the budget over the image,
-  visited line by line (serpentine), then the gaps in between
+- ``"dkl"``: :class:`DKLAgent`, deep kernel learning on image patches
+  (:class:`~autoscope.agents.models.DKLModel`)
+- ``"gp"``: :class:`GPAgent`, a plain GP on coordinates
+  (:class:`~autoscope.agents.models.CoordinateGP`)
+- ``"random"``: :class:`RandomAgent`, uniformly random unmeasured candidates
+- ``"raster"``: :class:`RasterAgent`, a regular grid whose spacing spreads the
+  budget over the image, visited line by line (serpentine), then the gaps in between
 
-The first ``n_seed`` points of a model policy are seed points spread over the
+They share :class:`ActiveLearningAgent` (the bookkeeping, the step records,
+the report); ``ActiveLearningAgent(candidates, kind=...)`` and
+:func:`make_agent` make one by name.
+
+The first ``n_seed`` points of a model agent are seed points spread over the
 image (one random pixel per cell of a coarse grid); with ``seed_design="image"``
 (DKL's default) half of them are spread over the kinds of structure the image
 shows instead (:func:`image_diverse_indices`). If the model fails (a
@@ -27,22 +35,31 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from typing import ClassVar, NamedTuple
 
 import numpy as np
+
 from autoscope.agents.acquisition import CostModel, check_acquisition, select
 from autoscope.agents.candidates import CandidateSet, pca_scores
 from autoscope.agents.models import SurrogateModel, make_model
-
+from autoscope.agents.protocol import StepRecord
 from autoscope.errors import ConfigurationError
 
 __all__ = [
+    "AGENTS",
     "AGENT_KINDS",
     "SEED_DESIGNS",
     "ActiveLearningAgent",
+    "DKLAgent",
+    "GPAgent",
+    "ModelAgent",
+    "RandomAgent",
+    "RasterAgent",
     "StepRecord",
+    "agent_class",
     "check_seed_design",
     "image_diverse_indices",
+    "make_agent",
     "resolve_seed_design",
     "seed_indices",
     "stratified_indices",
@@ -50,21 +67,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-AGENT_KINDS = ("dkl", "gp", "random", "raster")
 SEED_DESIGNS = ("spatial", "image")
-
-
-@dataclass
-class StepRecord:
-    """What one call of :meth:`ActiveLearningAgent.suggest_indices` decided."""
-
-    step: int
-    chosen: list[int]
-    source: str  # "seed", "model", "random", "raster" or "fallback"
-    seconds: float
-    n_observations: int
-    error: str | None = None
-    model: dict = field(default_factory=dict)
 
 
 def stratified_indices(shape: tuple[int, int], count: int, rng: np.random.Generator) -> np.ndarray:
@@ -94,11 +97,13 @@ def check_seed_design(design: str) -> str:
 def resolve_seed_design(kind: str, design: str | None = None) -> str:
     """The seed design an agent of ``kind`` uses: ``design`` (checked), or its default when None.
 
-    The default is ``"image"`` for DKL, which learns from the patches, and
-    ``"spatial"`` otherwise (the coordinate GP needs the image covered).
+    The default is the agent class's ``default_seed_design``: ``"image"`` for
+    DKL, which learns from the patches, and ``"spatial"`` otherwise (the
+    coordinate GP needs the image covered; a kind not in :data:`AGENTS` too).
     """
     if design is None:
-        return "image" if kind == "dkl" else "spatial"
+        cls = AGENTS.get(kind) if isinstance(kind, str) else None
+        return cls.default_seed_design if cls is not None else "spatial"
     return check_seed_design(design)
 
 
@@ -149,13 +154,32 @@ def seed_indices(
     return np.concatenate([start, extra]).astype(int)
 
 
+class _Choice(NamedTuple):
+    """What an agent's ``_decide`` chose, and why (becomes a :class:`StepRecord`)."""
+
+    chosen: np.ndarray
+    source: str
+    error: str | None = None
+    model: dict | None = None
+
+
 class ActiveLearningAgent:
-    """Decide where to measure next on a discrete candidate set.
+    """Decide where to measure next on a discrete candidate set: what every built-in agent shares.
+
+    ``ActiveLearningAgent(candidates, kind=...)`` is also the factory it always
+    was: it makes the agent of that kind from :data:`AGENTS` (a
+    :class:`DKLAgent`, :class:`GPAgent`, :class:`RandomAgent` or
+    :class:`RasterAgent`, each an ``ActiveLearningAgent``); so does
+    :func:`make_agent`. The classes share the bookkeeping (what was measured,
+    the step records, the report, the exploration fallback) and differ only in
+    how a step chooses (``_decide``).
 
     Parameters
     ----------
     candidates : CandidateSet
     kind : ``"dkl"``, ``"gp"``, ``"random"`` or ``"raster"``
+        Which agent; default ``"dkl"``. A class of :data:`AGENTS` takes its own
+        kind or None.
     acquisition : ``"topq"``, ``"ei"``, ``"ucb"`` or ``"maxvar"``
         ``"topq"`` (default) aims at the whole set of strongest locations
         (expected excess over the ``quantile`` level of the predicted map),
@@ -190,10 +214,21 @@ class ActiveLearningAgent:
         Passed to the model (iterations, widths, lr ...).
     """
 
+    kind: ClassVar[str] = ""
+    """The name of the agent in :data:`AGENTS` (reports and metadata carry it)."""
+    default_seed_design: ClassVar[str] = "spatial"
+
+    def __new__(cls, *args, **kwargs):
+        target = cls
+        if cls is ActiveLearningAgent:  # the factory: ActiveLearningAgent(candidates, kind=...)
+            kind = kwargs["kind"] if "kind" in kwargs else args[1] if len(args) > 1 else "dkl"
+            target = agent_class(kind)
+        return super().__new__(target)
+
     def __init__(
         self,
         candidates: CandidateSet,
-        kind: str = "dkl",
+        kind: str | None = None,
         acquisition: str = "topq",
         batch_size: int = 1,
         n_seed: int | None = None,
@@ -207,10 +242,13 @@ class ActiveLearningAgent:
         quantile: float = 0.99,
         seed_design: str | None = None,
     ):
-        if kind not in AGENT_KINDS:
-            raise ConfigurationError(f"unknown agent {kind!r}; known: {', '.join(AGENT_KINDS)}")
+        if kind is not None and kind != self.kind:
+            agent_class(kind)  # an unknown kind gets the registry's message
+            raise ConfigurationError(
+                f"{type(self).__name__} is the {self.kind!r} agent, not {kind!r}"
+            )
         check_acquisition(acquisition, quantile)
-        seed_design = resolve_seed_design(kind, seed_design)
+        seed_design = resolve_seed_design(self.kind, seed_design)
         if batch_size < 1:
             raise ConfigurationError(f"batch size must be >= 1, got {batch_size}")
         if budget is not None and not 1 <= budget <= len(candidates):
@@ -218,7 +256,6 @@ class ActiveLearningAgent:
                 f"budget {budget} must be between 1 and the {len(candidates)} candidates"
             )
         self.candidates = candidates
-        self.kind = kind
         self.acquisition = acquisition
         self.batch_size = int(batch_size)
         self.budget = budget
@@ -242,18 +279,24 @@ class ActiveLearningAgent:
         self.steps: list[StepRecord] = []
         self.failures: list[dict] = []
         self.model: SurrogateModel | None = None
-        if kind in ("dkl", "gp"):
-            self.model = make_model(kind, candidates, seed=seed, **(model_options or {}))
-        self._seed_order = self._stratified_order(self.n_seed) if self.model else None
-        self._raster_order = self._make_raster_order() if kind == "raster" else None
+        self._seed_order: np.ndarray | None = None
+        self._raster_order: np.ndarray | None = None
+        self._setup(dict(model_options or {}))
         self._last_acq: np.ndarray | None = None
         self._last_mean: np.ndarray | None = None
         self._last_std: np.ndarray | None = None
 
+    def _setup(self, model_options: dict) -> None:
+        """What a kind prepares once, after the common state (model, seed or raster order)."""
+
+    def _decide(self, n: int) -> _Choice:
+        """Choose ``n`` candidates (enough are free); the step record is written by the caller."""
+        raise NotImplementedError(f"{type(self).__name__} does not choose points")
+
     # ------------------------------------------------------------------ ingest
 
     def ingest(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Record measurements at positions ``x`` ``(n, 2)`` (candidate units) with values ``y`` ``(n,)``.
+        """Record values ``y`` ``(n,)`` measured at positions ``x`` ``(n, 2)`` (candidate units).
 
         A position is mapped to the nearest candidate (the instrument reports
         where it really measured, which may differ from where it was asked
@@ -309,65 +352,31 @@ class ActiveLearningAgent:
         if free < n:
             raise ConfigurationError(f"only {free} unmeasured candidates left, asked for {n}")
         t0 = time.perf_counter()
-        error = None
-        model_summary: dict = {}
         self._last_acq = None
-        if self.kind == "random":
-            chosen, source = self._random(n, self.rng), "random"
-        elif self.kind == "raster":
-            chosen, source = self._raster(n), "raster"
-        elif self._n_seeded() < self.n_seed or len(self.observations()[0]) < 2:
-            chosen, source = self._seeds(n), "seed"
-        else:
-            try:
-                chosen = self._model_choice(n)
-                source = "model"
-                model_summary = self.model.summary()
-            except Exception as exc:  # noqa: BLE001 - the microscope must go on: explore instead
-                error = f"{type(exc).__name__}: {exc}"
-                log.warning("agent model step failed (%s); falling back to exploration", error)
-                chosen, source = self._random(n, self._fallback_rng), "fallback"
-                self.failures.append({"step": len(self.steps), "error": error})
+        choice = self._decide(n)
         record = StepRecord(
             step=len(self.steps),
-            chosen=[int(c) for c in chosen],
-            source=source,
+            chosen=[int(c) for c in choice.chosen],
+            source=choice.source,
             seconds=time.perf_counter() - t0,
             n_observations=len(self.observations()[0]),
-            error=error,
-            model=model_summary,
+            error=choice.error,
+            model=dict(choice.model or {}),
         )
         self.steps.append(record)
-        return np.asarray(chosen, dtype=int)
+        return np.asarray(choice.chosen, dtype=int)
 
     def fallback_indices(self, n: int) -> np.ndarray:
         """An exploration choice (random unmeasured candidates) from the fallback generator."""
         return self._random(n, self._fallback_rng)
 
-    def _n_seeded(self) -> int:
-        return sum(len(s.chosen) for s in self.steps if s.source == "seed")
-
-    def _model_choice(self, n: int) -> np.ndarray:
-        idx, val = self.observations()
-        posterior = self.model.fit(idx, val)
-        self._last_mean, self._last_std = posterior.mean.copy(), posterior.std.copy()
-        chosen, acq = select(
-            self.acquisition,
-            posterior,
-            q=n,
-            measured=self.measured,
-            best_f=float(val.max()),
-            beta=self.beta,
-            xi=self.xi,
-            allow_repeats=self.allow_repeats,
-            cost=self.cost,
-            positions=self.candidates.positions if self.cost else None,
-            probe=self.probe,
-            quantile=self.quantile,
-            observed=val,
-        )
-        self._last_acq = acq
-        return chosen
+    def _fallback(self, n: int, exc: Exception) -> _Choice:
+        """Explore instead of a failed step, and record the failure."""
+        error = f"{type(exc).__name__}: {exc}"
+        log.warning("agent model step failed (%s); falling back to exploration", error)
+        chosen = self._random(n, self._fallback_rng)
+        self.failures.append({"step": len(self.steps), "error": error})
+        return _Choice(chosen, "fallback", error)
 
     def _random(self, n: int, rng: np.random.Generator) -> np.ndarray:
         pool = (
@@ -377,51 +386,10 @@ class ActiveLearningAgent:
         )
         return rng.choice(pool, size=n, replace=False)
 
-    def _seeds(self, n: int) -> np.ndarray:
-        out = [int(i) for i in self._seed_order if not self.measured[i]][:n]
-        if len(out) < n:
-            extra = [i for i in self._random(n + len(out), self.rng).tolist() if i not in out]
-            out += extra[: n - len(out)]
-        return np.asarray(out, dtype=int)
-
-    def _stratified_order(self, count: int) -> np.ndarray:
-        return seed_indices(self.candidates, count, self.rng, self.seed_design)
-
-    def _make_raster_order(self) -> np.ndarray:
-        h, w = self.candidates.shape
-        n = len(self.candidates)
-        stride = max(1, int(np.floor(np.sqrt(n / self.budget)))) if self.budget else 1
-        order: list[int] = []
-        seen = np.zeros(n, dtype=bool)
-        for off in [(a, b) for a in range(stride) for b in range(stride)]:
-            rows = (
-                range(off[0] + stride // 2, h, stride)
-                if off == (0, 0)
-                else range(off[0], h, stride)
-            )
-            cols_base = list(
-                range(off[1] + stride // 2, w, stride)
-                if off == (0, 0)
-                else range(off[1], w, stride)
-            )
-            for k, r in enumerate(rows):
-                cols = cols_base if k % 2 == 0 else cols_base[::-1]
-                for c in cols:
-                    i = r * w + c
-                    if not seen[i]:
-                        seen[i] = True
-                        order.append(i)
-        order += np.flatnonzero(~seen).tolist()
-        return np.asarray(order, dtype=int)
-
-    def _raster(self, n: int) -> np.ndarray:
-        out = [int(i) for i in self._raster_order if not self.measured[i]][:n]
-        return np.asarray(out, dtype=int)
-
     # ------------------------------------------------------------------ state
 
     def max_uncertainty(self) -> float:
-        """Largest posterior standard deviation over unmeasured candidates (NaN without a model fit)."""
+        """Largest posterior standard deviation over unmeasured candidates (NaN before a fit)."""
         if self._last_std is None:
             return float("nan")
         std = self._last_std
@@ -468,3 +436,146 @@ class ActiveLearningAgent:
             "measured": self.measured.reshape(h, w).copy(),
             "failures": len(self.failures),
         }
+
+
+class RandomAgent(ActiveLearningAgent):
+    """Uniformly random unmeasured candidates (the baseline every model must beat)."""
+
+    kind = "random"
+
+    def _decide(self, n: int) -> _Choice:
+        return _Choice(self._random(n, self.rng), "random")
+
+
+class RasterAgent(ActiveLearningAgent):
+    """A regular grid spread over the image by the budget, line by line (serpentine), then gaps."""
+
+    kind = "raster"
+
+    def _setup(self, model_options: dict) -> None:
+        self._raster_order = self._make_raster_order()
+
+    def _decide(self, n: int) -> _Choice:
+        out = [int(i) for i in self._raster_order if not self.measured[i]][:n]
+        return _Choice(np.asarray(out, dtype=int), "raster")
+
+    def _make_raster_order(self) -> np.ndarray:
+        h, w = self.candidates.shape
+        n = len(self.candidates)
+        stride = max(1, int(np.floor(np.sqrt(n / self.budget)))) if self.budget else 1
+        order: list[int] = []
+        seen = np.zeros(n, dtype=bool)
+        for off in [(a, b) for a in range(stride) for b in range(stride)]:
+            rows = (
+                range(off[0] + stride // 2, h, stride)
+                if off == (0, 0)
+                else range(off[0], h, stride)
+            )
+            cols_base = list(
+                range(off[1] + stride // 2, w, stride)
+                if off == (0, 0)
+                else range(off[1], w, stride)
+            )
+            for k, r in enumerate(rows):
+                cols = cols_base if k % 2 == 0 else cols_base[::-1]
+                for c in cols:
+                    i = r * w + c
+                    if not seen[i]:
+                        seen[i] = True
+                        order.append(i)
+        order += np.flatnonzero(~seen).tolist()
+        return np.asarray(order, dtype=int)
+
+
+class ModelAgent(ActiveLearningAgent):
+    """Seed points, then a surrogate model (``make_model(kind)``) and the acquisition function.
+
+    If the model step fails (a numerical error, anything), the step explores
+    instead (random unmeasured candidates from a generator of its own) and
+    the failure is recorded.
+    """
+
+    def _setup(self, model_options: dict) -> None:
+        self.model = make_model(self.kind, self.candidates, seed=self.seed, **model_options)
+        self._seed_order = seed_indices(self.candidates, self.n_seed, self.rng, self.seed_design)
+
+    def _decide(self, n: int) -> _Choice:
+        if self._n_seeded() < self.n_seed or len(self.observations()[0]) < 2:
+            return _Choice(self._seeds(n), "seed")
+        try:
+            chosen = self._model_choice(n)
+            summary = self.model.summary()
+        except Exception as exc:  # noqa: BLE001 - the microscope must go on: explore instead
+            return self._fallback(n, exc)
+        return _Choice(chosen, "model", model=summary)
+
+    def _n_seeded(self) -> int:
+        return sum(len(s.chosen) for s in self.steps if s.source == "seed")
+
+    def _model_choice(self, n: int) -> np.ndarray:
+        idx, val = self.observations()
+        posterior = self.model.fit(idx, val)
+        self._last_mean, self._last_std = posterior.mean.copy(), posterior.std.copy()
+        chosen, acq = select(
+            self.acquisition,
+            posterior,
+            q=n,
+            measured=self.measured,
+            best_f=float(val.max()),
+            beta=self.beta,
+            xi=self.xi,
+            allow_repeats=self.allow_repeats,
+            cost=self.cost,
+            positions=self.candidates.positions if self.cost else None,
+            probe=self.probe,
+            quantile=self.quantile,
+            observed=val,
+        )
+        self._last_acq = acq
+        return chosen
+
+    def _seeds(self, n: int) -> np.ndarray:
+        out = [int(i) for i in self._seed_order if not self.measured[i]][:n]
+        if len(out) < n:
+            extra = [i for i in self._random(n + len(out), self.rng).tolist() if i not in out]
+            out += extra[: n - len(out)]
+        return np.asarray(out, dtype=int)
+
+
+class GPAgent(ModelAgent):
+    """A plain GP on coordinates (:class:`~autoscope.agents.models.CoordinateGP`); spatial seeds."""
+
+    kind = "gp"
+
+
+class DKLAgent(ModelAgent):
+    """Deep kernel learning on patches (:class:`~autoscope.agents.models.DKLModel`); image seeds."""
+
+    kind = "dkl"
+    default_seed_design = "image"
+
+
+AGENTS: dict[str, type[ActiveLearningAgent]] = {
+    "dkl": DKLAgent,
+    "gp": GPAgent,
+    "random": RandomAgent,
+    "raster": RasterAgent,
+}
+"""The built-in agents by name (``--agent`` of the command line, ``agent=`` of the plan)."""
+
+AGENT_KINDS = tuple(AGENTS)
+
+
+def agent_class(kind: str) -> type[ActiveLearningAgent]:
+    """The class of :data:`AGENTS` named ``kind``; :class:`ConfigurationError` if unknown."""
+    try:
+        return AGENTS[kind]
+    except (KeyError, TypeError):
+        raise ConfigurationError(
+            f"unknown agent {kind!r}; known: {', '.join(AGENTS)}"
+        ) from None
+
+
+def make_agent(kind: str, candidates: CandidateSet, **options) -> ActiveLearningAgent:
+    """The agent named ``kind`` on ``candidates``; ``options`` of :class:`ActiveLearningAgent`."""
+    return agent_class(kind)(candidates, **options)

@@ -89,7 +89,7 @@ def data_keys(shape: tuple[int, int], q: int, units: str = "nm", source: str = "
 
 
 def report_values(report: dict, q: int, observed: list[tuple[int, float]]) -> dict:
-    """Event data for :func:`data_keys` from :meth:`ActiveLearningAgent.report`.
+    """Event data for :func:`data_keys` from an agent's ``report()`` (see ``Agent.report``).
 
     Parameters
     ----------
@@ -125,17 +125,22 @@ def report_values(report: dict, q: int, observed: list[tuple[int, float]]) -> di
 
 
 def report_metadata(agent, experiment=None) -> dict:
-    """Start-document metadata of an ``agent_report`` run (what a reader needs to rebuild maps)."""
+    """Start-document metadata of an ``agent_report`` run (what a reader needs to rebuild maps).
+
+    ``agent`` is any :class:`~autoscope.agents.protocol.Agent`; what it does not
+    have of the built-in agents' settings (``kind``, ``acquisition`` ...) is
+    written as None (``kind``: its class name).
+    """
     c = agent.candidates
     md = {
         "plan_name": "agent_report",
-        "agent": agent.kind,
-        "acquisition": agent.acquisition,
-        "seed_design": agent.seed_design,
-        "n_seed": agent.n_seed,
+        "agent": getattr(agent, "kind", type(agent).__name__),
+        "acquisition": getattr(agent, "acquisition", None),
+        "seed_design": getattr(agent, "seed_design", None),
+        "n_seed": getattr(agent, "n_seed", None),
         "batch_size": agent.batch_size,
-        "budget": agent.budget,
-        "seed": agent.seed,
+        "budget": getattr(agent, "budget", None),
+        "seed": getattr(agent, "seed", None),
         "candidates_shape": list(c.shape),
         "candidate_units": c.units,
         "candidate_origin": c.positions[0].tolist(),

@@ -2,7 +2,8 @@
 
 It reads spectra runs by uid (unpacked by a
 :class:`~autoscope.agents.experiment.SpectraExperiment`), feeds them to an
-:class:`~autoscope.agents.agent.ActiveLearningAgent`, and writes each step's
+:class:`~autoscope.agents.protocol.Agent` (e.g. an
+:class:`~autoscope.agents.agent.ActiveLearningAgent`), and writes each step's
 report (see :mod:`autoscope.agents.reporting`) as events of an
 ``agent_report`` run, through any document callback (``TiledWriter``,
 autoscope's ``CatalogWriter``). :func:`read_reports` reads them back, so a
@@ -17,8 +18,8 @@ import time
 import uuid
 
 import numpy as np
-from autoscope.agents.agent import ActiveLearningAgent
 from autoscope.agents.experiment import Measurements, SpectraExperiment
+from autoscope.agents.protocol import Agent
 from autoscope.agents.reporting import REPORT_STREAM, data_keys, report_metadata, report_values
 from event_model import compose_run
 
@@ -33,7 +34,7 @@ class TiledAdapter:
     Parameters
     ----------
     client : tiled client of the catalog root (``client[uid]`` is a run)
-    agent : ActiveLearningAgent
+    agent : Agent (:mod:`autoscope.agents.protocol`), e.g. an ActiveLearningAgent
     experiment : SpectraExperiment
     writer : callable ``(name, doc)``, optional
         Where report documents go (e.g. ``TiledWriter(client)``); without it
@@ -47,7 +48,7 @@ class TiledAdapter:
     def __init__(
         self,
         client,
-        agent: ActiveLearningAgent,
+        agent: Agent,
         experiment: SpectraExperiment,
         writer=None,
         campaign: str | None = None,

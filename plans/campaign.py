@@ -29,6 +29,7 @@ import uuid
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 import numpy as np
+from autoscope.agents.protocol import Agent, check_agent
 from autoscope.plans.imaging import raster_image
 from autoscope.plans.spectroscopy import spectra_at
 from bluesky.protocols import Readable
@@ -142,7 +143,7 @@ def _write_report(signals, values, md):
 
 def campaign_loop(
     spm,
-    agent,
+    agent: Agent,
     experiment,
     budget: int,
     spectroscopy: dict | None = None,
@@ -157,7 +158,10 @@ def campaign_loop(
     Parameters
     ----------
     spm : the SPM device
-    agent : :class:`autoscope.agents.agent.ActiveLearningAgent`
+    agent : any object that satisfies :class:`autoscope.agents.protocol.Agent`
+        (an :class:`~autoscope.agents.agent.ActiveLearningAgent`, an
+        :class:`~autoscope.agents.optimizer.OptimizerAgent` ...); anything else
+        is refused with a :class:`ConfigurationError` before anything moves
     experiment : :class:`autoscope.agents.experiment.SpectraExperiment`
     budget : int, total spectra (seed points included; counts what the agent
         has measured already)
@@ -179,6 +183,7 @@ def campaign_loop(
     from autoscope.agents.reporting import report_metadata, report_values
     from tqdm.auto import tqdm
 
+    check_agent(agent)
     if report_every < 1:
         raise ConfigurationError(f"report_every must be >= 1, got {report_every}")
     if budget < 1:
@@ -387,11 +392,10 @@ def autonomous_campaign(
         The campaign id (every run of the campaign carries it as ``campaign``).
     """
     from autoscope.agents.acquisition import check_acquisition
-    from autoscope.agents.agent import AGENT_KINDS, ActiveLearningAgent, resolve_seed_design
+    from autoscope.agents.agent import agent_class, make_agent, resolve_seed_design
     from autoscope.agents.experiment import SpectraExperiment
 
-    if agent not in AGENT_KINDS:
-        raise ConfigurationError(f"unknown agent {agent!r}; known: {', '.join(AGENT_KINDS)}")
+    agent_class(agent)  # an unknown name is refused here, before anything moves
     seed_design = resolve_seed_design(agent, seed_design)
     check_acquisition(acquisition, quantile)
     if not isinstance(budget, int) or budget < 1:
@@ -415,9 +419,9 @@ def autonomous_campaign(
         patch_size,
         md={**run_md, "campaign_role": "overview"},
     )
-    decision = ActiveLearningAgent(
+    decision = make_agent(
+        agent,
         candidates,
-        kind=agent,
         acquisition=acquisition,
         quantile=quantile,
         batch_size=batch_size,
