@@ -107,7 +107,7 @@ class OptimizerAgent(ActiveLearningAgent):
         try:
             points = list(self.optimizer.suggest(n))
             if len(points) != n:
-                raise ValueError(f"the optimizer gave {len(points)} points for {n} asked")
+                raise ConfigurationError(f"the optimizer gave {len(points)} points for {n} asked")
             xy = np.array([[float(p[k]) for k in self.inputs] for p in points], dtype=float)
             chosen = self._nearest_free(xy)
         except Exception as exc:  # noqa: BLE001 - the microscope must go on: explore instead
@@ -128,7 +128,9 @@ class OptimizerAgent(ActiveLearningAgent):
             d2[taken] = np.inf
             i = int(np.argmin(d2))
             if not np.isfinite(d2[i]):
-                raise ValueError("no free candidate left for the optimizer's point")
+                raise ConfigurationError(
+                    f"no free candidate left for the optimizer's point {p.tolist()}"
+                )
             out.append(i)
             if not self.allow_repeats:
                 taken[i] = True

@@ -22,7 +22,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.signal import find_peaks
 
-from autoscope.errors import AutoscopeWarning, ConfigurationError
+from autoscope.errors import ConfigurationError, InvalidSpectrumWarning
 
 __all__ = [
     "SCALARIZERS",
@@ -36,10 +36,6 @@ __all__ = [
     "peak_prominence",
     "register_scalarizer",
 ]
-
-
-class InvalidSpectrumWarning(AutoscopeWarning):
-    """A spectrum with NaN, inf or a saturated channel was left out."""
 
 
 # --------------------------------------------------------------------------- checks

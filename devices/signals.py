@@ -27,19 +27,28 @@ from ophyd.signal import Signal
 from ophyd.status import Status
 from ophyd.utils.errors import ReadOnlyError
 
+from autoscope.errors import ConfigurationError
+
 __all__ = ["BackendSignal", "SettingSignal", "ReadoutSignal", "owner_spm", "finished_status"]
 
 _JSON_DTYPE = {"f": "number", "i": "integer", "u": "integer", "b": "boolean", "U": "string"}
 
 
 def owner_spm(obj):
-    """The nearest ancestor of ``obj`` that holds a ``backend`` (the SPM device)."""
+    """The nearest ancestor of ``obj`` that holds a ``backend`` (the SPM device).
+
+    Raises
+    ------
+    ConfigurationError
+        If ``obj`` is not a component of an SPM device (a signal built or used
+        on its own); the message names it.
+    """
     node = obj.parent
     while node is not None:
         if getattr(node, "_is_spm_root", False):
             return node
         node = node.parent
-    raise RuntimeError(f"{obj.name!r} is not part of an SPM device")
+    raise ConfigurationError(f"{obj.name!r} is not part of an SPM device")
 
 
 def finished_status(obj) -> Status:

@@ -465,10 +465,7 @@ def tip_watched_image(
     slow_windows = check_int("slow_windows", slow_windows, low=0)
     slow_level = check_real("slow_level", slow_level, low=0.0, high=1.0, low_inclusive=False)
     check_level = check_real("check_level", check_level, low=0.0, high=1.0, low_inclusive=False)
-    try:  # the detector's own checks (open intervals), before anything moves
-        BadTipDetector(threshold, patience, slow_windows, slow_level)
-    except ValueError as exc:
-        raise ConfigurationError(str(exc)) from None
+    BadTipDetector(threshold, patience, slow_windows, slow_level)  # its own checks, before moving
     max_actions = check_int("max_actions", max_actions, low=1)
     max_recoveries = check_int("max_recoveries", max_recoveries, low=0)
     max_fault_retries = check_int("max_fault_retries", max_fault_retries, low=0)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from autoscope.agents.scalarizers import get_scalarizer
 
-from autoscope.errors import ConfigurationError
+from autoscope.errors import ConfigurationError, RecordedDatasetFormatError
 
 __all__ = ["GroundTruth", "load_recorded", "scalar_map", "twin_dataset"]
 
@@ -50,9 +50,11 @@ def load_recorded(path: str | os.PathLike) -> GroundTruth:
     Raises
     ------
     ConfigurationError
-        The file is missing, not HDF5, or lacks ``image``, ``spectra`` or
-        ``spectral_axis``, or their shapes disagree; the message names the
-        file and what is wrong.
+        The file is missing.
+    RecordedDatasetFormatError
+        The file is not HDF5, lacks ``image``, ``spectra`` or ``spectral_axis``,
+        or their shapes disagree (a :class:`~autoscope.errors.DataFormatError`);
+        the message names the file and what is wrong.
     """
     import h5py
 
@@ -62,33 +64,37 @@ def load_recorded(path: str | os.PathLike) -> GroundTruth:
     try:
         f = h5py.File(p, "r")
     except OSError as exc:
-        raise ConfigurationError(f"dataset file {str(p)!r} is not an HDF5 file ({exc})") from None
+        raise RecordedDatasetFormatError(
+            f"dataset file {str(p)!r} is not an HDF5 file ({exc})"
+        ) from None
     with f:
         missing = [k for k in ("image", "spectra", "spectral_axis") if k not in f]
         if missing:
-            raise ConfigurationError(
+            raise RecordedDatasetFormatError(
                 f"dataset file {str(p)!r} lacks {', '.join(repr(m) for m in missing)}; "
                 "a recorded dataset needs 'image' (H, W), 'spectra' (H, W, K) and "
                 "'spectral_axis' (K,)"
             )
         for key in ("image", "spectra", "spectral_axis"):
             if not isinstance(f[key], h5py.Dataset):
-                raise ConfigurationError(f"dataset file {str(p)!r}: {key!r} is not a dataset")
+                raise RecordedDatasetFormatError(
+                    f"dataset file {str(p)!r}: {key!r} is not a dataset"
+                )
         image = np.asarray(f["image"][()], dtype=float)
         spectra = np.asarray(f["spectra"][()], dtype=float)
         axis = np.asarray(f["spectral_axis"][()], dtype=float)
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
     if image.ndim != 2:
-        raise ConfigurationError(
+        raise RecordedDatasetFormatError(
             f"dataset file {str(p)!r}: 'image' must be (H, W), got {image.shape}"
         )
     if spectra.ndim != 3 or spectra.shape[:2] != image.shape:
-        raise ConfigurationError(
+        raise RecordedDatasetFormatError(
             f"dataset file {str(p)!r}: 'spectra' must be (H, W, K) with (H, W) = {image.shape}, "
             f"got {spectra.shape}"
         )
     if axis.shape != (spectra.shape[2],):
-        raise ConfigurationError(
+        raise RecordedDatasetFormatError(
             f"dataset file {str(p)!r}: 'spectral_axis' must have shape ({spectra.shape[2]},), "
             f"got {axis.shape}"
         )

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from autoscope.errors import ConfigurationError
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -87,10 +89,14 @@ def augment_image(
     t = np.array(trace, dtype=np.float64)
     r = np.array(retrace, dtype=np.float64)
     if t.ndim != 2 or t.shape != r.shape:
-        raise ValueError(f"trace and retrace must be 2-D of equal shape; got {t.shape}, {r.shape}")
+        raise ConfigurationError(
+            f"trace and retrace must be 2-D of equal shape; got {t.shape}, {r.shape}"
+        )
     h, w = t.shape
     if w < config.out_width:
-        raise ValueError(f"image width {w} px is below the output width {config.out_width} px")
+        raise ConfigurationError(
+            f"image width {w} px is below the output width {config.out_width} px"
+        )
     order = np.arange(h)
 
     if rng.random() < config.p_hflip:

@@ -14,6 +14,8 @@ The classes follow what a microscopist says after a few scan lines:
 
 from __future__ import annotations
 
+from autoscope.errors import ConfigurationError
+
 CLASSES: tuple[str, ...] = (
     "good_atomic",
     "good_rows",
@@ -38,13 +40,13 @@ def class_index(name: str) -> int:
 
     Raises
     ------
-    ValueError
+    ConfigurationError
         If ``name`` is not one of :data:`CLASSES`.
     """
     try:
         return CLASSES.index(name)
     except ValueError:
-        raise ValueError(f"unknown tip class {name!r}; expected one of {CLASSES}") from None
+        raise ConfigurationError(f"unknown tip class {name!r}; expected one of {CLASSES}") from None
 
 
 GOOD_INDICES: tuple[int, ...] = tuple(class_index(c) for c in CLASSES if c in GOOD)

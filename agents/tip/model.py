@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from autoscope.agents.tip.classes import BAD_INDICES, CLASSES, N_CLASSES
+from autoscope.errors import ConfigurationError
 
 
 class TipNet(nn.Module):
@@ -38,9 +39,9 @@ class TipNet(nn.Module):
     ):
         super().__init__()
         if width < 1:
-            raise ValueError(f"width must be >= 1; got {width}")
+            raise ConfigurationError(f"width must be >= 1; got {width}")
         if extra < 0:
-            raise ValueError(f"extra must be >= 0; got {extra}")
+            raise ConfigurationError(f"extra must be >= 0; got {extra}")
         w = width
 
         def block(cin: int, cout: int) -> nn.Sequential:
@@ -108,7 +109,7 @@ class TipEnsemble(nn.Module):
     def __init__(self, members: list[TipNet]):
         super().__init__()
         if not members:
-            raise ValueError("an ensemble needs at least one member")
+            raise ConfigurationError(f"an ensemble needs at least one member; got {members!r}")
         self.members = nn.ModuleList(members)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -128,7 +129,9 @@ class TipEnsemble(nn.Module):
             x = x.unsqueeze(0)
         c = self.members[0].in_channels
         if x.ndim != 4 or x.shape[1] != c:
-            raise ValueError(f"windows must have shape (b, {c}, N, P); got {tuple(x.shape)}")
+            raise ConfigurationError(
+                f"windows must have shape (b, {c}, N, P); got {tuple(x.shape)}"
+            )
         b, p = x.shape[0], x.shape[3]
         n_tiles = 1
         if tile is not None and p > tile:

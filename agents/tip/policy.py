@@ -29,6 +29,7 @@ from typing import Protocol
 import numpy as np
 
 from autoscope.agents.tip.classes import CLASSES, GOOD
+from autoscope.errors import ConfigurationError
 
 
 @dataclass(frozen=True)
@@ -51,13 +52,15 @@ class Action:
 
     def __post_init__(self) -> None:
         if self.kind not in ("pulse", "dip"):
-            raise ValueError(f"action kind must be 'pulse' or 'dip'; got {self.kind!r}")
+            raise ConfigurationError(f"action kind must be 'pulse' or 'dip'; got {self.kind!r}")
         if not math.isfinite(self.magnitude) or self.magnitude == 0:
-            raise ValueError(f"action magnitude must be finite and non-zero; got {self.magnitude}")
+            raise ConfigurationError(
+                f"action magnitude must be finite and non-zero; got {self.magnitude}"
+            )
         if self.kind == "dip" and self.magnitude < 0:
-            raise ValueError(f"dip depth must be positive (nm); got {self.magnitude}")
+            raise ConfigurationError(f"dip depth must be positive (nm); got {self.magnitude}")
         if not (self.width > 0):
-            raise ValueError(f"pulse width must be positive (s); got {self.width}")
+            raise ConfigurationError(f"pulse width must be positive (s); got {self.width}")
 
     @property
     def name(self) -> str:
@@ -99,7 +102,7 @@ class Policy(Protocol):
 
 def _check_state(state: str) -> None:
     if state not in CLASSES:
-        raise ValueError(f"unknown tip state {state!r}; expected one of {CLASSES}")
+        raise ConfigurationError(f"unknown tip state {state!r}; expected one of {CLASSES}")
 
 
 class RuleBasedPolicy:
@@ -113,7 +116,7 @@ class RuleBasedPolicy:
 
     def __init__(self, actions: Sequence[Action] = DEFAULT_ACTIONS):
         if not actions:
-            raise ValueError("a policy needs at least one action")
+            raise ConfigurationError(f"a policy needs at least one action; got {actions!r}")
         self.actions = tuple(actions)
         self._attempt = 0
 
@@ -168,7 +171,7 @@ class ThompsonPolicy:
 
     def __post_init__(self) -> None:
         if not self.actions:
-            raise ValueError("a policy needs at least one action")
+            raise ConfigurationError(f"a policy needs at least one action; got {self.actions!r}")
         self.actions = tuple(self.actions)
         self._rng = np.random.default_rng(self.seed)
 
@@ -194,7 +197,7 @@ class ThompsonPolicy:
         _check_state(state)
         _check_state(next_state)
         if not (cost >= 0 and math.isfinite(cost)):
-            raise ValueError(f"cost must be a finite number of seconds >= 0; got {cost}")
+            raise ConfigurationError(f"cost must be a finite number of seconds >= 0; got {cost}")
         arm = self._arm(state, self.actions.index(action))
         if next_state in GOOD:
             arm.alpha += 1
@@ -286,7 +289,7 @@ def run_episode(policy: Policy, env: ConditioningEnvironment, max_actions: int =
         ``recovered`` is False when the limit was reached with a bad tip.
     """
     if max_actions < 1:
-        raise ValueError(f"max_actions must be >= 1; got {max_actions}")
+        raise ConfigurationError(f"max_actions must be >= 1; got {max_actions}")
     policy.start_episode()
     state = env.observe()
     ep = Episode(recovered=state in GOOD, actions=0, time=0.0)
@@ -321,7 +324,7 @@ def make_policy(name: str, path: str | Path | None = None, seed: int = 0) -> Pol
 
     Raises
     ------
-    ValueError
+    ConfigurationError
         For an unknown name.
     """
     if name == "rule":
@@ -330,4 +333,4 @@ def make_policy(name: str, path: str | Path | None = None, seed: int = 0) -> Pol
         if path is not None and Path(path).is_file():
             return ThompsonPolicy.load(path)
         return ThompsonPolicy(seed=seed)
-    raise ValueError(f"unknown policy {name!r}; choose one of {POLICIES}")
+    raise ConfigurationError(f"unknown policy {name!r}; choose one of {POLICIES}")

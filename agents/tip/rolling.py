@@ -20,6 +20,7 @@ import numpy as np
 from bluesky.callbacks.core import CallbackBase
 
 from autoscope.agents.tip.classes import BAD, BAD_INDICES, CLASSES
+from autoscope.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ class RollingTipClassifier:
         self.classifier = classifier
         self.n_lines = int(n_lines or classifier.n_lines)
         if self.n_lines < 4:
-            raise ValueError(f"n_lines must be >= 4; got {self.n_lines}")
+            raise ConfigurationError(f"n_lines must be >= 4; got {self.n_lines}")
         self._trace: deque[np.ndarray] = deque(maxlen=self.n_lines)
         self._retrace: deque[np.ndarray] = deque(maxlen=self.n_lines)
         self._count = 0
@@ -102,7 +103,7 @@ class RollingTipClassifier:
         t = np.asarray(trace, dtype=np.float64).ravel()
         r = np.asarray(retrace, dtype=np.float64).ravel()
         if t.shape != r.shape:
-            raise ValueError(f"trace and retrace differ in length: {t.size} and {r.size}")
+            raise ConfigurationError(f"trace and retrace differ in length: {t.size} and {r.size}")
         if self._trace and self._trace[-1].size != t.size:
             self.reset()
         self._trace.append(t)
@@ -155,13 +156,13 @@ class BadTipDetector:
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
-            raise ValueError(f"threshold must lie in (0, 1); got {self.threshold}")
+            raise ConfigurationError(f"threshold must lie in (0, 1); got {self.threshold}")
         if self.patience < 1:
-            raise ValueError(f"patience must be >= 1; got {self.patience}")
+            raise ConfigurationError(f"patience must be >= 1; got {self.patience}")
         if self.slow_windows < 0:
-            raise ValueError(f"slow_windows must be >= 0 (0: off); got {self.slow_windows}")
+            raise ConfigurationError(f"slow_windows must be >= 0 (0: off); got {self.slow_windows}")
         if not 0.0 < self.slow_level < 1.0:
-            raise ValueError(f"slow_level must lie in (0, 1); got {self.slow_level}")
+            raise ConfigurationError(f"slow_level must lie in (0, 1); got {self.slow_level}")
         self._recent = deque(maxlen=max(self.slow_windows, 1))
 
     def reset(self) -> None:
@@ -319,11 +320,13 @@ def summarize(verdicts: list[LineVerdict]) -> LineVerdict:
 
     Raises
     ------
-    ValueError
+    ConfigurationError
         If there are no verdicts (the image had fewer lines than a window).
     """
     if not verdicts:
-        raise ValueError("no verdicts to summarize: the image had fewer lines than one window")
+        raise ConfigurationError(
+            "no verdicts to summarize: the image had fewer lines than one window"
+        )
     proba = {c: float(np.mean([v.proba[c] for v in verdicts])) for c in CLASSES}
     label = max(proba, key=proba.get)
     return LineVerdict(

@@ -60,15 +60,17 @@ def choose_conditioning_spot(
         If no candidate keeps ``clearance`` from everything.
     """
     if not (scan_range > 0 and check_size > 0 and clearance >= 0):
-        raise ValueError(
+        raise ConfigurationError(
             f"scan_range ({scan_range}) and check_size ({check_size}) must be > 0 "
             f"and clearance ({clearance}) >= 0"
         )
     if len(roi) != 4 or roi[0] > roi[2] or roi[1] > roi[3]:
-        raise ValueError(f"roi must be (x0, y0, x1, y1) with x0 <= x1, y0 <= y1; got {roi}")
+        raise ConfigurationError(f"roi must be (x0, y0, x1, y1) with x0 <= x1, y0 <= y1; got {roi}")
     half = scan_range / 2 - check_size / 2
     if half <= 0:
-        raise ValueError(f"check size {check_size} nm does not fit in scan range {scan_range} nm")
+        raise ConfigurationError(
+            f"check size {check_size} nm does not fit in scan range {scan_range} nm"
+        )
     axis = np.linspace(-half, half, grid)
     x, y = (a.ravel() for a in np.meshgrid(axis, axis))
     # a spot's check image must not overlap the ROI: distance from the ROI grown by half a check

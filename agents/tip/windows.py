@@ -28,6 +28,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from autoscope.errors import ConfigurationError
+
 CLIP = 8.0
 """Normalised values are clipped to ``[-CLIP, CLIP]`` (spikes, crashes)."""
 
@@ -44,14 +46,19 @@ def _check_pair(trace: np.ndarray, retrace: np.ndarray) -> tuple[np.ndarray, np.
     t = np.asarray(trace, dtype=np.float64)
     r = np.asarray(retrace, dtype=np.float64)
     if t.ndim != 2 or t.shape != r.shape:
-        raise ValueError(
+        raise ConfigurationError(
             f"trace and retrace must be 2-D arrays of equal shape (lines, pixels); "
             f"got {t.shape} and {r.shape}"
         )
     if t.shape[0] < 2 or t.shape[1] < 8:
-        raise ValueError(f"a window needs at least 2 lines of 8 pixels; got shape {t.shape}")
+        raise ConfigurationError(
+            f"a window needs at least 2 lines of 8 pixels; got shape {t.shape}"
+        )
     if not (np.all(np.isfinite(t)) and np.all(np.isfinite(r))):
-        raise ValueError("trace or retrace holds NaN or infinite values")
+        bad = int(np.sum(~np.isfinite(t)) + np.sum(~np.isfinite(r)))
+        raise ConfigurationError(
+            f"trace or retrace holds NaN or infinite values ({bad} of {t.size + r.size} samples)"
+        )
     return t, r
 
 
@@ -124,9 +131,11 @@ def windows_from_image(
     """
     t, r = _check_pair(trace, retrace)
     if n_lines < 2 or n_lines > t.shape[0]:
-        raise ValueError(f"n_lines {n_lines} must be between 2 and the image's {t.shape[0]} lines")
+        raise ConfigurationError(
+            f"n_lines {n_lines} must be between 2 and the image's {t.shape[0]} lines"
+        )
     if stride < 1:
-        raise ValueError(f"stride must be >= 1; got {stride}")
+        raise ConfigurationError(f"stride must be >= 1; got {stride}")
     starts = np.arange(0, t.shape[0] - n_lines + 1, stride)
     out = np.stack(
         [

@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from autoscope.errors import ConfigurationError
+
 _CHUNK = 65536
 
 
@@ -102,7 +104,7 @@ class CellScatter:
         max_cells: int = MAX_CELLS,
     ) -> None:
         if int(max_cells) < 1:
-            raise ValueError(f"max_cells must be >= 1; got {max_cells}")
+            raise ConfigurationError(f"max_cells must be >= 1; got {max_cells}")
         self.seed = int(seed)
         self.cell = float(cell)
         self.draw = draw

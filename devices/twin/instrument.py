@@ -56,7 +56,7 @@ class Drift:
         relax: float = 7200.0,
     ) -> None:
         if not relax > 0:
-            raise ValueError(f"relax must be > 0 s (inf: no return); got {relax}")
+            raise ConfigurationError(f"relax must be > 0 s (inf: no return); got {relax}")
         self.v0 = np.asarray(velocity, float).reshape(2)
         self.wander = float(wander)
         self.knot = float(knot)

@@ -4,6 +4,19 @@ Callers can catch autoscope's errors apart from library errors. Instrument
 faults (raised by a backend, real or simulated) derive from
 :class:`InstrumentFault`; a plan that meets one closes its run with exit status
 ``fail`` and the fault's message as the reason.
+
+Every exception and warning class of the package is defined here (a module may
+re-export one under its old name, e.g. ``autoscope.io.sxm.SxmFormatError``).
+The convention:
+
+- bad input or configuration (an argument, option, config value, a file path
+  or name the user gave) is a :class:`ConfigurationError`, which is also a
+  :class:`ValueError`; its message names the offending value;
+- a file (or byte string) whose *content* is malformed or unreadable is a
+  :class:`DataFormatError`, which is not a configuration error; its message
+  names the file and what is wrong;
+- a value beyond a device's safety limit is a :class:`SafetyLimitError`;
+- the instrument failing is an :class:`InstrumentFault`.
 """
 
 
@@ -15,8 +28,40 @@ class AutoscopeWarning(UserWarning):
     """Base class of autoscope's warnings."""
 
 
-class ConfigurationError(AutoscopeError):
-    """Bad configuration or bad input, found before anything moved."""
+class InvalidSpectrumWarning(AutoscopeWarning):
+    """A spectrum with NaN, inf or a saturated channel was left out."""
+
+
+class ConfigurationError(AutoscopeError, ValueError):
+    """Bad configuration or bad input, found before anything moved.
+
+    Also a :class:`ValueError`, so ``except ValueError`` around a call with bad
+    arguments still catches it.
+    """
+
+
+class DataFormatError(AutoscopeError):
+    """A file's content is malformed or unreadable (corrupt, truncated, or another format).
+
+    Not a :class:`ConfigurationError`: the options were fine, the data is not.
+    The message names the file (or source) and the problem.
+    """
+
+
+class SxmFormatError(DataFormatError):
+    """A file is not a readable Nanonis ``.sxm`` file; the message names the file."""
+
+
+class DatFormatError(DataFormatError):
+    """A file is not a readable Nanonis ``.dat`` file; the message names the file."""
+
+
+class RawImageFormatError(DataFormatError):
+    """Bytes are not a shape-prefixed float64 image; the message names the source."""
+
+
+class RecordedDatasetFormatError(DataFormatError):
+    """A file is not a readable recorded dataset (HDF5 with ``image``, ...); names the file."""
 
 
 class SafetyLimitError(AutoscopeError, ValueError):

@@ -71,10 +71,7 @@ def main(args: argparse.Namespace) -> int:
                 raise ConfigurationError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
             options[name] = value
     options["seed"] = args.seed
-    try:
-        config = PipelineConfig(**options)
-    except ValueError as exc:
-        raise ConfigurationError(str(exc)) from None
+    config = PipelineConfig(**options)  # raises ConfigurationError naming a bad value
     torch.set_num_threads(args.threads)
     out = args.out if args.out is not None else default_weights_path()
     print(f"training the tip classifier on {config.frames} twin frames "

@@ -32,6 +32,7 @@ import numpy as np
 from autoscope.agents.tip.augment import AugmentConfig, augment_image
 from autoscope.agents.tip.classes import class_index
 from autoscope.agents.tip.windows import windows_from_image
+from autoscope.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
 
@@ -125,14 +126,14 @@ def random_specs(
     (at coarser pixels a blunt and a sharp tip image alike).
     """
     if n < 1:
-        raise ValueError(f"n must be >= 1; got {n}")
+        raise ConfigurationError(f"n must be >= 1; got {n}")
     seeds = list(seeds)
     bad_tips = [t for t in tips if t not in KIND_CLASS]
     if not tips or bad_tips:
-        raise ValueError(f"tips must be a non-empty subset of {TIP_KINDS}; got {tips}")
+        raise ConfigurationError(f"tips must be a non-empty subset of {TIP_KINDS}; got {tips}")
     unknown = [s for s in samples if s not in FINEST_PERIOD]
     if unknown:
-        raise ValueError(f"unknown STM samples {unknown}; known: {list(FINEST_PERIOD)}")
+        raise ConfigurationError(f"unknown STM samples {unknown}; known: {list(FINEST_PERIOD)}")
     specs = []
     for i in range(n):
         sample = samples[int(rng.integers(len(samples)))]

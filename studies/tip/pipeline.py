@@ -21,6 +21,7 @@ from autoscope.agents.tip.augment import AugmentConfig
 from autoscope.agents.tip.classes import CLASSES
 from autoscope.studies.tip.train import TrainConfig, evaluate_frames, train_ensemble
 from autoscope.agents.tip.weights import TipClassifier
+from autoscope.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
 
@@ -92,12 +93,14 @@ class PipelineConfig:
         a, b = self.train_seeds
         c, d = self.test_seeds
         if not (a < b and c < d) or (a < d and c < b):
-            raise ValueError(
+            raise ConfigurationError(
                 f"train_seeds {self.train_seeds} and test_seeds {self.test_seeds} must be "
                 "non-empty, disjoint ranges"
             )
         if self.n_lines > self.lines:
-            raise ValueError(f"n_lines {self.n_lines} exceeds the {self.lines} lines per frame")
+            raise ConfigurationError(
+                f"n_lines {self.n_lines} exceeds the {self.lines} lines per frame"
+            )
 
 
 def make_split(config: PipelineConfig, test: bool) -> list[dataset.LabelledImage]:

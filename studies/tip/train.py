@@ -16,6 +16,7 @@ from torch import nn
 
 from autoscope.agents.tip.classes import BAD_INDICES, CLASSES, GOOD_INDICES, N_CLASSES
 from autoscope.agents.tip.model import TipEnsemble, TipNet
+from autoscope.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
 
@@ -39,11 +40,13 @@ class TrainConfig:
 
 def _check_xy(x: np.ndarray, y: np.ndarray) -> None:
     if x.ndim != 4 or x.shape[1] not in (3, 4, 5) or y.shape != (x.shape[0],):
-        raise ValueError(
+        raise ConfigurationError(
             f"windows must be (B, 3 to 5, N, P) with labels (B,); got {x.shape}, {y.shape}"
         )
     if y.size and (y.min() < 0 or y.max() >= N_CLASSES):
-        raise ValueError(f"labels must lie in [0, {N_CLASSES}); got range {y.min()}..{y.max()}")
+        raise ConfigurationError(
+            f"labels must lie in [0, {N_CLASSES}); got range {y.min()}..{y.max()}"
+        )
 
 
 def train_member(x: np.ndarray, y: np.ndarray, config: TrainConfig, seed: int) -> TipNet:
@@ -105,7 +108,10 @@ def roc_auc(score: np.ndarray, positive: np.ndarray) -> float:
     positive = np.asarray(positive, dtype=bool)
     n_pos, n_neg = positive.sum(), (~positive).sum()
     if n_pos == 0 or n_neg == 0:
-        raise ValueError("ROC AUC needs both positive and negative examples")
+        raise ConfigurationError(
+            f"ROC AUC needs both positive and negative examples; got {n_pos} positive, "
+            f"{n_neg} negative"
+        )
     order = np.argsort(score, kind="mergesort")
     ranks = np.empty(len(score))
     s = score[order]

@@ -22,6 +22,7 @@ import threading
 from pathlib import Path
 
 from autoscope.catalog import paths
+from autoscope.errors import CatalogError
 
 
 @contextlib.contextmanager
@@ -58,7 +59,7 @@ def inprocess_catalog(folder):
     thread.start()
     try:
         if not server.ready.wait(60) or not server.started:
-            raise RuntimeError(f"in-process catalog at {uri} did not start")
+            raise CatalogError(f"in-process catalog at {uri} did not start")
         client = open_client(uri, api_key)
         yield client
         client.context.close()

@@ -28,15 +28,11 @@ from typing import Mapping
 
 import numpy as np
 
-from autoscope.errors import ConfigurationError
+from autoscope.errors import ConfigurationError, DatFormatError
 from autoscope.io.units import project_unit
 
 _COLUMN = re.compile(r"^(?P<name>.*?)\s*\((?P<unit>[^()]*)\)(?P<suffix>(?:\s*\[[^\]]*\])*)\s*$")
 _DATA_TAG = "[DATA]"
-
-
-class DatFormatError(ConfigurationError):
-    """A file is not a readable Nanonis ``.dat`` file; the message names the file."""
 
 
 @dataclass

@@ -13,11 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autoscope.errors import ConfigurationError
-
-
-class RawImageFormatError(ConfigurationError):
-    """Bytes are not a shape-prefixed float64 image; the message names the source."""
+from autoscope.errors import ConfigurationError, RawImageFormatError
 
 
 def parse_raw_image(data: bytes, source: str = "<bytes>") -> np.ndarray:

@@ -229,6 +229,15 @@ def load(real: RealFile, archive_dirs: Iterable[str | os.PathLike] = ()):
     SxmImage, NanonisSpectrum or numpy.ndarray
         By ``real.kind``: an :class:`~autoscope.io.sxm.SxmImage`, a
         :class:`~autoscope.io.dat.NanonisSpectrum`, or a height image in nm.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file is neither installed nor in an archive (see :func:`locate`).
+    DataFormatError
+        If its content is malformed (:class:`~autoscope.errors.SxmFormatError`,
+        :class:`~autoscope.errors.DatFormatError` or
+        :class:`~autoscope.errors.RawImageFormatError`).
     """
     data, source = locate(real, archive_dirs)
     if real.kind == "sxm":

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autoscope.errors import ConfigurationError
+from autoscope.errors import ConfigurationError, RecordedDatasetFormatError
 
 
 @dataclass
@@ -116,14 +116,16 @@ def read_recorded_dataset(path: str | os.PathLike) -> RecordedDataset:
 
     Raises
     ------
-    ConfigurationError
-        If the file has no ``image`` dataset.
+    RecordedDatasetFormatError
+        If the file has no ``image`` dataset (a :class:`~autoscope.errors.DataFormatError`).
     """
     import h5py
 
     with h5py.File(Path(path), "r") as f:
         if "image" not in f:
-            raise ConfigurationError(f"{path}: no 'image' dataset; not a recorded dataset")
+            raise RecordedDatasetFormatError(
+                f"{path}: no 'image' dataset; not a recorded dataset"
+            )
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
         return RecordedDataset(
             image=f["image"][()],

@@ -36,7 +36,7 @@ from typing import Mapping
 
 import numpy as np
 
-from autoscope.errors import ConfigurationError
+from autoscope.errors import ConfigurationError, SxmFormatError
 from autoscope.io.units import project_unit
 
 log = logging.getLogger(__name__)
@@ -44,10 +44,6 @@ log = logging.getLogger(__name__)
 _END_TAG = b":SCANIT_END:"
 _DATA_MARK = b"\x1a\x04"
 _KEY_LINE = re.compile(r"^:(.+):$")
-
-
-class SxmFormatError(ConfigurationError):
-    """A file is not a readable Nanonis ``.sxm`` file; the message names the file."""
 
 
 @dataclass

@@ -29,7 +29,7 @@ def test_ensemble_soft_and_hard_vote_are_consistent():
     np.testing.assert_allclose(out.p_bad, out.proba[:, bad].sum(axis=1), atol=1e-6)
     # a width-agnostic network: same windows at another line length still classify
     assert clf.ensemble.predict(x[:, :, :, :24]).proba.shape == (5, len(CLASSES))
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(ConfigurationError, match="shape"):
         clf.ensemble.predict(x[:, :2])
 
 
@@ -102,7 +102,7 @@ def test_detector_needs_patience_and_resets():
     assert det.state == "multi_apex"
     det.reset()
     assert det.state is None
-    with pytest.raises(ValueError, match="threshold"):
+    with pytest.raises(ConfigurationError, match="threshold"):
         BadTipDetector(threshold=1.5)
 
 
@@ -143,7 +143,7 @@ def test_evidence_start_is_the_first_window_of_the_streak_or_of_the_slow_stretch
      ({"patience": 0}, "patience must be >= 1")],
 )
 def test_detector_refuses_bad_settings(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ConfigurationError, match=match):
         BadTipDetector(**kwargs)
 
 

@@ -87,11 +87,11 @@ def test_thompson_save_load_roundtrip(tmp_path):
 
 
 def test_bad_actions_and_states_are_refused():
-    with pytest.raises(ValueError, match="kind"):
+    with pytest.raises(ConfigurationError, match="kind"):
         Action("zap", 3.0)
-    with pytest.raises(ValueError, match="dip depth"):
+    with pytest.raises(ConfigurationError, match="dip depth"):
         Action("dip", -1.0)
-    with pytest.raises(ValueError, match="unknown tip state 'dull'"):
+    with pytest.raises(ConfigurationError, match="unknown tip state 'dull'"):
         RuleBasedPolicy().choose("dull")
 
 
@@ -113,7 +113,7 @@ def test_spot_keeps_clear_of_roi_previous_and_damage():
 def test_spot_impossible_is_a_clear_error():
     with pytest.raises(ConfigurationError, match="no conditioning spot"):
         choose_conditioning_spot(100.0, (-45.0, -45.0, 45.0, 45.0), clearance=20.0)
-    with pytest.raises(ValueError, match="roi"):
+    with pytest.raises(ConfigurationError, match="roi"):
         choose_conditioning_spot(100.0, (10.0, 0.0, 0.0, 1.0))
 
 

@@ -5,6 +5,7 @@ import pytest
 
 from autoscope.agents.tip.augment import AugmentConfig, augment_image
 from autoscope.agents.tip.windows import make_window, windows_from_image
+from autoscope.errors import ConfigurationError
 
 
 def _image(seed=0, h=32, w=96):
@@ -68,13 +69,13 @@ def test_window_keeps_a_step_between_lines():
 
 
 def test_window_rejects_bad_input():
-    with pytest.raises(ValueError, match="equal shape"):
+    with pytest.raises(ConfigurationError, match="equal shape"):
         make_window(np.zeros((16, 64)), np.zeros((16, 32)))
     bad = np.zeros((16, 64))
     bad[3, 3] = np.nan
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(ConfigurationError, match="NaN"):
         make_window(bad, bad)
-    with pytest.raises(ValueError, match="n_lines 40"):
+    with pytest.raises(ConfigurationError, match="n_lines 40"):
         windows_from_image(*_image(), n_lines=40)
 
 

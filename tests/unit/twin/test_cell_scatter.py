@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from autoscope.devices.twin.fields import CellScatter
+from autoscope.errors import ConfigurationError
 
 
 def _draw(rng, x0, y0, cell):
@@ -42,5 +43,5 @@ def test_cache_drops_the_least_recently_used_cell():
 
 
 def test_max_cells_must_be_positive():
-    with pytest.raises(ValueError, match="max_cells must be >= 1; got 0"):
+    with pytest.raises(ConfigurationError, match="max_cells must be >= 1; got 0"):
         CellScatter(1, 10.0, _draw, max_cells=0)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from autoscope.devices.backend import ScanFrame
 from autoscope.devices.twin import TwinSPM
+from autoscope.errors import ConfigurationError
 
 from .conftest import subpixel_shift
 
@@ -72,5 +73,5 @@ def test_drift_velocity_wanders_about_its_mean_for_days():
     assert speeds.max() < 0.06
     # without the pull back (a plain random walk) the speed keeps growing
     assert np.median(walks[:, len(t) // 2 :]) > 2 * np.median(day2)
-    with pytest.raises(ValueError, match="relax must be > 0"):
+    with pytest.raises(ConfigurationError, match="relax must be > 0"):
         Drift((0.01, 0.0), relax=0.0)
