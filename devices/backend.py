@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Protocol, runtime_checkable
 
 import numpy as np
+from autoscope.devices import geometry
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,8 @@ class ScanFrame:
 
     Pixel ``j`` of line ``i`` sits, before rotation by ``angle`` about the
     centre, at ``x = center_x - width/2 + (j + 0.5) * width / pixels`` and
-    ``y = center_y - height/2 + (i + 0.5) * height / lines``.
+    ``y = center_y - height/2 + (i + 0.5) * height / lines``. The formulas live
+    in :mod:`autoscope.devices.geometry`; these methods call it.
     """
 
     center_x: float = 0.0  # nm
@@ -44,12 +46,15 @@ class ScanFrame:
 
     def nominal_xy(self, line: int) -> tuple[np.ndarray, np.ndarray]:
         """Requested (x, y) in nm of every pixel of ``line``, shape ``(pixels,)`` each."""
-        u = -self.width / 2 + (np.arange(self.pixels) + 0.5) * self.width / self.pixels
-        v = np.full(self.pixels, -self.height / 2 + (line + 0.5) * self.height / self.lines)
-        a = np.deg2rad(self.angle)
-        x = self.center_x + u * np.cos(a) - v * np.sin(a)
-        y = self.center_y + u * np.sin(a) + v * np.cos(a)
-        return x, y
+        return geometry.pixel_xy(self, line)
+
+    def corners(self) -> np.ndarray:
+        """The four corners (nm) after rotation, shape ``(4, 2)`` (:func:`geometry.corners`)."""
+        return geometry.corners(self)
+
+    def bounds(self) -> tuple[float, float, float, float]:
+        """Axis-aligned ``(x_min, y_min, x_max, y_max)`` (nm) around the rotated frame."""
+        return geometry.bounds(self)
 
 
 @dataclass

@@ -58,6 +58,7 @@ from autoscope.agents.tip.rolling import (
 )
 from autoscope.agents.tip.spots import choose_conditioning_spot
 from autoscope.agents.tip.weights import TipClassifier
+from autoscope.devices import geometry
 from autoscope.devices.backend import ScanFrame
 from autoscope.devices.spm.limits import check_int, check_real
 from autoscope.devices.spm.tip_logs import TipActionLog, TipVerdictLog
@@ -486,18 +487,7 @@ def tip_watched_image(
         line_time=frame.line_time,
         angle=frame.angle,
     )
-    half_w = 0.5 * abs(frame.width * np.cos(np.deg2rad(frame.angle))) + 0.5 * abs(
-        frame.height * np.sin(np.deg2rad(frame.angle))
-    )
-    half_h = 0.5 * abs(frame.width * np.sin(np.deg2rad(frame.angle))) + 0.5 * abs(
-        frame.height * np.cos(np.deg2rad(frame.angle))
-    )
-    roi = (
-        frame.center_x - half_w,
-        frame.center_y - half_h,
-        frame.center_x + half_w,
-        frame.center_y + half_h,
-    )
+    roi = geometry.bounds(frame)
     pol = make_policy(policy, policy_file, seed=seed)
     rng = np.random.default_rng(seed)
 

@@ -17,6 +17,7 @@ from typing import Optional
 
 import numpy as np
 
+from autoscope.devices import geometry
 from autoscope.devices.backend import HardwareRanges, ScanFrame, SpectroscopySettings
 from autoscope.errors import ConfigurationError, SafetyLimitError
 
@@ -60,14 +61,11 @@ def check_int(name: str, value, *, low=None, high=None) -> int:
 
 
 def frame_corners(frame: ScanFrame) -> np.ndarray:
-    """The four corners (nm) of ``frame`` after rotation, shape ``(4, 2)``."""
-    hw, hh = frame.width / 2, frame.height / 2
-    u = np.array([-hw, hw, hw, -hw])
-    v = np.array([-hh, -hh, hh, hh])
-    a = np.deg2rad(frame.angle)
-    x = frame.center_x + u * np.cos(a) - v * np.sin(a)
-    y = frame.center_y + u * np.sin(a) + v * np.cos(a)
-    return np.stack([x, y], axis=1)
+    """The four corners (nm) of ``frame`` after rotation, shape ``(4, 2)``.
+
+    :func:`autoscope.devices.geometry.corners`, under the name the limits always used.
+    """
+    return geometry.corners(frame)
 
 
 def _fmt(v: float) -> str:

@@ -17,6 +17,7 @@ import numpy as np
 
 from autoscope.errors import ConfigurationError, SafetyLimitError
 
+from .. import geometry
 from ..backend import LineData, ScanFrame, SpectroscopySettings, SpectrumData
 from .clock import InstrumentClock
 from .config import CHANNELS, RANGES, Timing
@@ -386,14 +387,8 @@ class TwinSPM:
             )
         if not 0 <= int(index) < frame.lines:
             raise ConfigurationError(f"line index {index} outside 0..{frame.lines - 1}")
-        a = math.radians(frame.angle)
-        for sx, sy in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
-            u, v = sx * frame.width / 2, sy * frame.height / 2
-            self._check_xy(
-                frame.center_x + u * math.cos(a) - v * math.sin(a),
-                frame.center_y + u * math.sin(a) + v * math.cos(a),
-                "frame corner",
-            )
+        for x, y in geometry.corners(frame):
+            self._check_xy(x, y, "frame corner")
 
     def scan_line(self, frame: ScanFrame, index: int) -> LineData:
         """Scan line ``index`` of ``frame`` (trace then retrace)."""
