@@ -16,8 +16,6 @@ from pathlib import Path
 import numpy as np
 from autoscope.agents.scalarizers import get_scalarizer
 
-from autoscope.errors import ConfigurationError, RecordedDatasetFormatError
-
 __all__ = ["GroundTruth", "load_recorded", "scalar_map", "twin_dataset"]
 
 
@@ -45,7 +43,7 @@ class GroundTruth:
 
 
 def load_recorded(path: str | os.PathLike) -> GroundTruth:
-    """Read a recorded-dataset file (read-only).
+    """Read a recorded-dataset file (read-only) through :mod:`autoscope.io.recorded`.
 
     Raises
     ------
@@ -56,58 +54,9 @@ def load_recorded(path: str | os.PathLike) -> GroundTruth:
         or their shapes disagree (a :class:`~autoscope.errors.DataFormatError`);
         the message names the file and what is wrong.
     """
-    import h5py
+    from autoscope.io.recorded import RecordedDataset
 
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigurationError(f"dataset file {str(p)!r} does not exist")
-    try:
-        f = h5py.File(p, "r")
-    except OSError as exc:
-        raise RecordedDatasetFormatError(
-            f"dataset file {str(p)!r} is not an HDF5 file ({exc})"
-        ) from None
-    with f:
-        missing = [k for k in ("image", "spectra", "spectral_axis") if k not in f]
-        if missing:
-            raise RecordedDatasetFormatError(
-                f"dataset file {str(p)!r} lacks {', '.join(repr(m) for m in missing)}; "
-                "a recorded dataset needs 'image' (H, W), 'spectra' (H, W, K) and "
-                "'spectral_axis' (K,)"
-            )
-        for key in ("image", "spectra", "spectral_axis"):
-            if not isinstance(f[key], h5py.Dataset):
-                raise RecordedDatasetFormatError(
-                    f"dataset file {str(p)!r}: {key!r} is not a dataset"
-                )
-        image = np.asarray(f["image"][()], dtype=float)
-        spectra = np.asarray(f["spectra"][()], dtype=float)
-        axis = np.asarray(f["spectral_axis"][()], dtype=float)
-        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
-    if image.ndim != 2:
-        raise RecordedDatasetFormatError(
-            f"dataset file {str(p)!r}: 'image' must be (H, W), got {image.shape}"
-        )
-    if spectra.ndim != 3 or spectra.shape[:2] != image.shape:
-        raise RecordedDatasetFormatError(
-            f"dataset file {str(p)!r}: 'spectra' must be (H, W, K) with (H, W) = {image.shape}, "
-            f"got {spectra.shape}"
-        )
-    if axis.shape != (spectra.shape[2],):
-        raise RecordedDatasetFormatError(
-            f"dataset file {str(p)!r}: 'spectral_axis' must have shape ({spectra.shape[2]},), "
-            f"got {axis.shape}"
-        )
-    pixel_size = float(attrs.get("pixel_size", 1.0))
-    return GroundTruth(
-        image=image,
-        spectra=spectra,
-        spectral_axis=axis,
-        pixel_size=pixel_size if pixel_size > 0 else 1.0,
-        pixel_units=str(attrs.get("pixel_units", "px")),
-        spectral_units=str(attrs.get("spectral_units", "")),
-        source=str(p),
-    )
+    return _ground_truth(RecordedDataset.read(path, require_spectra=True), str(Path(path)))
 
 
 def twin_dataset(kind: str, size: int, seed: int = 0) -> GroundTruth:
@@ -115,17 +64,22 @@ def twin_dataset(kind: str, size: int, seed: int = 0) -> GroundTruth:
 
     Only the measured image and spectra are used, never the twin's hidden maps.
     """
-    from autoscope.devices.twin.datasets import make_dataset
+    from autoscope.devices.twin.datasets import as_recorded, make_dataset
 
     data = make_dataset(kind=kind, size=size, seed=seed)
+    return _ground_truth(as_recorded(data).validate(), f"twin:{kind}:{size}:seed{seed}")
+
+
+def _ground_truth(ds, source: str) -> GroundTruth:
+    """A validated :class:`~autoscope.io.recorded.RecordedDataset` as float arrays."""
     return GroundTruth(
-        image=np.asarray(data["image"], dtype=float),
-        spectra=np.asarray(data["spectra"], dtype=float),
-        spectral_axis=np.asarray(data["spectral_axis"], dtype=float),
-        pixel_size=float(data.get("pixel_size", 1.0)),
-        pixel_units=str(data.get("pixel_units", "nm")),
-        spectral_units=str(data.get("spectral_units", "")),
-        source=f"twin:{kind}:{size}:seed{seed}",
+        image=np.asarray(ds.image, dtype=float),
+        spectra=np.asarray(ds.spectra, dtype=float),
+        spectral_axis=np.asarray(ds.spectral_axis, dtype=float),
+        pixel_size=1.0 if ds.pixel_size is None else float(ds.pixel_size),
+        pixel_units="px" if ds.pixel_units is None else str(ds.pixel_units),
+        spectral_units="" if ds.spectral_units is None else str(ds.spectral_units),
+        source=source,
     )
 
 

@@ -11,7 +11,7 @@ TwinSPM(sample="si100_h" | "au111" | "pfm_film", seed=0, ...)
 make_dataset(kind="pfm" | "stm", size=64, seed=0, points=None) -> dict
     An image plus a spectrum at every pixel, with ground-truth maps.
 write_dataset(path, data), read_dataset(path)
-    The recorded-dataset HDF5 file of DESIGN.md.
+    The recorded-dataset HDF5 file of DESIGN.md, through :mod:`autoscope.io.recorded`.
 """
 
 from __future__ import annotations

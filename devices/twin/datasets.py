@@ -180,50 +180,56 @@ def make_dataset(
     }
 
 
-def write_dataset(path, data: dict, truth: bool = False) -> None:
-    """Write the recorded-dataset HDF5 file (DESIGN.md) from a :func:`make_dataset` dict.
+def as_recorded(data: dict, truth: bool = False):
+    """The :class:`~autoscope.io.recorded.RecordedDataset` of a :func:`make_dataset` dict.
 
-    Datasets ``image`` (H, W), ``spectra`` (H, W, K), ``spectral_axis`` (K,);
-    attributes ``spectral_units``, ``pixel_size``, ``pixel_units`` (and
-    ``signal_name``, ``signal_units`` when present). With ``truth=True`` the
-    ground-truth maps go into a ``truth`` group (for benchmark scoring only;
-    a file an agent reads should not have it).
+    ``signal_name`` and ``signal_units`` (when present) become attributes;
+    with ``truth=True`` the ground-truth maps come along (for benchmark
+    scoring only; a file an agent reads should not have them).
     """
-    import h5py
+    from autoscope.io.recorded import RecordedDataset
 
     for key in ("image", "spectra", "spectral_axis"):
         if key not in data:
             raise ConfigurationError(f"dataset dict lacks {key!r}")
-    img, spec, ax = (np.asarray(data[k]) for k in ("image", "spectra", "spectral_axis"))
-    if img.ndim != 2 or spec.shape[:2] != img.shape or spec.shape[2:] != ax.shape:
-        raise ConfigurationError(
-            f"inconsistent shapes image {img.shape}, spectra {spec.shape}, spectral_axis {ax.shape}"
-        )
-    with h5py.File(path, "w") as f:
-        f.create_dataset("image", data=img)
-        f.create_dataset("spectra", data=spec)
-        f.create_dataset("spectral_axis", data=ax)
-        for key in ("spectral_units", "pixel_size", "pixel_units", "signal_name", "signal_units"):
-            if key in data:
-                f.attrs[key] = data[key]
-        if truth and "truth" in data:
-            g = f.create_group("truth")
-            for k, v in data["truth"].items():
-                g.create_dataset(k, data=np.asarray(v))
+    return RecordedDataset(
+        image=data["image"],
+        spectra=data["spectra"],
+        spectral_axis=data["spectral_axis"],
+        spectral_units=data.get("spectral_units"),
+        pixel_size=data.get("pixel_size"),
+        pixel_units=data.get("pixel_units"),
+        attrs={k: data[k] for k in ("signal_name", "signal_units") if k in data},
+        truth=dict(data["truth"]) if truth and "truth" in data else None,
+    )
+
+
+def write_dataset(path, data: dict, truth: bool = False) -> None:
+    """Write the recorded-dataset HDF5 file (DESIGN.md) from a :func:`make_dataset` dict.
+
+    The file is written by :mod:`autoscope.io.recorded`: datasets ``image``
+    (H, W), ``spectra`` (H, W, K), ``spectral_axis`` (K,); attributes
+    ``spectral_units``, ``pixel_size``, ``pixel_units`` (and ``signal_name``,
+    ``signal_units`` when present). With ``truth=True`` the ground-truth maps
+    go into a ``truth`` group (for benchmark scoring only; a file an agent
+    reads should not have it).
+    """
+    as_recorded(data, truth=truth).write(path)
 
 
 def read_dataset(path) -> dict:
-    """Read a recorded-dataset HDF5 file back into a dict (``truth`` only if the file has it)."""
-    import h5py
+    """Read a recorded-dataset HDF5 file back into a dict (``truth`` only if the file has it).
 
-    with h5py.File(path, "r") as f:
-        out = {k: f[k][()] for k in ("image", "spectra", "spectral_axis")}
-        for k, v in f.attrs.items():
-            out[k] = (
-                v.decode()
-                if isinstance(v, bytes)
-                else (v.item() if isinstance(v, np.generic) else v)
-            )
-        if "truth" in f:
-            out["truth"] = {k: f["truth"][k][()] for k in f["truth"]}
+    Read and checked by :mod:`autoscope.io.recorded`; the file must have spectra.
+    """
+    from autoscope.io.recorded import RecordedDataset
+
+    ds = RecordedDataset.read(path, require_spectra=True)
+    out = {"image": ds.image, "spectra": ds.spectra, "spectral_axis": ds.spectral_axis}
+    for key in ("spectral_units", "pixel_size", "pixel_units"):
+        if getattr(ds, key) is not None:
+            out[key] = getattr(ds, key)
+    out.update(ds.attrs)
+    if ds.truth is not None:
+        out["truth"] = ds.truth
     return out

@@ -10,6 +10,7 @@ Modules (each imported on demand, nothing heavy here):
 - :mod:`autoscope.io.units`          conversion of SI file units to autoscope's (nm, pA)
 - :mod:`autoscope.io.stats`          image statistics a microscopist looks at
 - :mod:`autoscope.io.spectrum_stats` spectrum statistics (noise, dI/dV peaks, asymmetry)
-- :mod:`autoscope.io.recorded`       the recorded-dataset HDF5 file of DESIGN.md
+- :mod:`autoscope.io.recorded`       the recorded-dataset HDF5 file of DESIGN.md (read, write,
+  validate: :class:`~autoscope.io.recorded.RecordedDataset`)
 - :mod:`autoscope.io.realdata`       finds real instrument files shipped inside PyPI packages
 """
