@@ -138,6 +138,13 @@ class SPMBackend(Protocol):
     """What an SPM backend provides. All calls block until done (instrument time passes).
 
     Faults are raised as subclasses of ``autoscope.errors.InstrumentFault``.
+
+    A PFM backend also states ``phase_reference`` (float, degrees): the phase
+    its lock-in reads on an up-polarised domain. In-phase piezoresponse is
+    ``amplitude * cos(phase - phase_reference)``
+    (:func:`autoscope.io.pfm.piezoresponse`); the device reads it as
+    ``spm.phase_reference``. It is not a protocol member, so an STM backend
+    need not have it.
     """
 
     mode: str  # "stm" or "pfm"

@@ -35,6 +35,7 @@ from autoscope.plans.spectroscopy import spectra_at
 from bluesky.protocols import Readable
 
 from autoscope.errors import ConfigurationError
+from autoscope.io.pfm import piezoresponse
 
 __all__ = ["autonomous_campaign", "campaign_loop", "overview_candidates"]
 
@@ -54,7 +55,10 @@ class _Collector:
 def _image_from_documents(docs, channel: str) -> np.ndarray:
     """Assemble the trace image of ``channel`` from a raster_image run's documents.
 
-    ``channel`` may also be ``"piezoresponse"``: amplitude * cos(phase) of a PFM image.
+    ``channel`` may also be ``"piezoresponse"`` of a PFM image that has only
+    amplitude and phase: ``amplitude * cos(phase - phase_reference)``
+    (:func:`autoscope.io.pfm.piezoresponse`) with the ``phase_reference`` the
+    run's start document records.
     """
     start = next(d for n, d in docs if n == "start")
     keys = start["image_keys"]
@@ -74,7 +78,13 @@ def _image_from_documents(docs, channel: str) -> np.ndarray:
         return img
 
     if channel == "piezoresponse" and "piezoresponse" not in keys:
-        return assemble("amplitude") * np.cos(np.deg2rad(assemble("phase")))
+        reference = start.get("phase_reference")
+        if reference is None:
+            raise ConfigurationError(
+                "the overview run records no phase_reference, so piezoresponse cannot be "
+                "formed from amplitude and phase; the device's backend states none"
+            )
+        return piezoresponse(assemble("amplitude"), assemble("phase"), reference)
     return assemble(channel)
 
 
@@ -90,9 +100,16 @@ def overview_candidates(
     patch_size: int | None = None,
     md: dict | None = None,
 ):
-    """Plan stub: record the overview image and return ``(candidates, image, run uid)``."""
+    """Plan stub: record the overview image and return ``(candidates, image, run uid)``.
+
+    On a PFM the overview run's start document records the device's
+    ``phase_reference`` (deg), the one a ``"piezoresponse"`` overview is formed with.
+    """
     from autoscope.agents.candidates import CandidateSet
 
+    reference = getattr(spm, "phase_reference", None)
+    if reference is not None:
+        md = {**(md or {}), "phase_reference": reference}
     collector = _Collector()
     uid = yield from bpp.subs_wrapper(
         raster_image(spm, center_x, center_y, width, height, pixels, pixels, line_time, md=md),
@@ -366,7 +383,8 @@ def autonomous_campaign(
     line_time : float
         Seconds per overview line.
     overview_channel : str
-        Image channel the agent sees (``"piezoresponse"`` = amplitude * cos(phase) for PFM,
+        Image channel the agent sees (``"piezoresponse"`` = amplitude * cos(phase -
+        phase_reference) for PFM, with the device's reference, recorded in the run;
         ``"topography"`` for STM).
     start, stop : float
         Spectroscopy sweep (V).

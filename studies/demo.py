@@ -122,7 +122,8 @@ def run_campaign_demo(
     ``top1_found_fraction``, ``top1_locations``, ``best_found_over_true_max``,
     ``instrument_hours_campaign``, ``instrument_hours_full_grid``,
     ``instrument_hours_saved``, ``wall_seconds``, ``agent_failures``,
-    ``report`` (path of the HTML report).
+    ``overview_phase_reference`` (deg, the one the piezoresponse overview was
+    formed with; its run records it too), ``report`` (path of the HTML report).
     """
     import torch
     from autoscope.agents.agent import ActiveLearningAgent
@@ -217,6 +218,8 @@ def run_campaign_demo(
         "agent_failures": len(summary_loop["failures"]),
         "stopped_by": summary_loop["stopped_by"],
         "overview_uid": state["overview_uid"],
+        # the overview is amplitude * cos(phase - phase_reference), with the twin's reference
+        "overview_phase_reference": spm.phase_reference,
         "report_uids": summary_loop["report_uids"][-3:],
         "wall_seconds": time.perf_counter() - t_wall,
     }

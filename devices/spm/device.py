@@ -15,6 +15,7 @@ Parts (attribute: what it is; bluesky protocols it satisfies):
 - ``spectrum``: one spectrum and its settings.
 - ``tip``: conditioning actions (bias pulse, controlled dip) and their parameters.
 - ``instrument_time``: the backend's clock (s).
+- ``phase_reference`` (PFM): the lock-in's phase reference (deg) the backend states.
 
 Every path that changes the instrument goes through ``spm.limits``
 (:class:`~autoscope.devices.spm.limits.SafetyLimits`) first; a value beyond a
@@ -313,6 +314,17 @@ class SPM(Device):
     def mode(self) -> str:
         """``"stm"`` or ``"pfm"``."""
         return self._backend.mode
+
+    @property
+    def phase_reference(self) -> float | None:
+        """PFM: the lock-in's phase reference in degrees, as the backend states it.
+
+        Piezoresponse is ``amplitude * cos(phase - phase_reference)``
+        (:func:`autoscope.io.pfm.piezoresponse`). ``None`` when the backend
+        states none (an STM, or a PFM backend without the attribute).
+        """
+        value = getattr(self._backend, "phase_reference", None)
+        return None if value is None else float(value)
 
     def units(self) -> dict:
         """Units of everything this device records (for run metadata)."""

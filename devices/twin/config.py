@@ -22,6 +22,13 @@ RANGES = {
 }
 """What the simulated hardware can do per mode (nm, V, pA or V deflection, nm)."""
 
+PFM_PHASE_REFERENCE = 12.0
+"""Phase (deg) of the simulated PFM lock-in's reference: an up domain reads this phase.
+
+The twin states it as ``TwinSPM.phase_reference``; piezoresponse is
+``amplitude * cos(phase - phase_reference)`` (:func:`autoscope.io.pfm.piezoresponse`).
+"""
+
 
 @dataclass(frozen=True)
 class Timing:

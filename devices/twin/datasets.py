@@ -18,6 +18,7 @@ import logging
 import numpy as np
 
 from autoscope.errors import ConfigurationError
+from autoscope.io.pfm import piezoresponse
 
 from ..backend import ScanFrame, SpectroscopySettings
 
@@ -86,7 +87,8 @@ def make_dataset(
     -------
     dict
         ``image`` float32 (H, W): PFM in-phase piezoresponse (amplitude *
-        cos(phase - reference)) or STM topography (nm);
+        cos(phase - phase_reference), :func:`autoscope.io.pfm.piezoresponse`
+        with the twin's ``phase_reference``) or STM topography (nm);
         ``spectra`` float32 (H, W, K); ``spectral_axis`` float64 (K,);
         ``spectral_units`` (``"V"``), ``spectral_name`` (``"bias"``),
         ``signal_name`` / ``signal_units`` of the spectra;
@@ -141,7 +143,7 @@ def make_dataset(
     channels, _ = twin.scan_frame(frame)
     trace = {k: v[0] for k, v in channels.items()}
     if kind == "pfm":
-        image = trace["amplitude"] * np.cos(np.deg2rad(trace["phase"] - 12.0))
+        image = piezoresponse(trace["amplitude"], trace["phase"], twin.phase_reference)
         signal = ("piezoresponse", "a.u.")
     else:
         image = trace["topography"]

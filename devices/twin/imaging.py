@@ -169,7 +169,7 @@ class LineSynth:
         topo = z + (self.adc * self.rng.standard_normal(n) if self.adc else 0.0)
         return {"topography": topo, "current": current}
 
-    def pfm_line(self, sample, xs, ys, segments, t0, dt, phase_offset, feedback):
+    def pfm_line(self, sample, xs, ys, segments, t0, dt, phase_reference, feedback):
         """Height (nm), amplitude (a.u.) and phase (deg) in scan order."""
         n = xs.size
         h = np.empty(n)
@@ -193,5 +193,5 @@ class LineSynth:
             sig = sig + self.r_noise * (
                 self.rng.standard_normal(n) + 1j * self.rng.standard_normal(n)
             )
-        sig = sig * np.exp(1j * np.deg2rad(phase_offset))
+        sig = sig * np.exp(1j * np.deg2rad(phase_reference))
         return {"height": height, "amplitude": np.abs(sig), "phase": np.rad2deg(np.angle(sig))}

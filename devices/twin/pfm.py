@@ -22,6 +22,9 @@ from __future__ import annotations
 import numpy as np
 
 from autoscope.errors import ConfigurationError
+from autoscope.io.pfm import piezoresponse
+
+from .config import PFM_PHASE_REFERENCE
 
 
 def triangle_waveform(start: float, stop: float, points: int) -> np.ndarray:
@@ -99,7 +102,7 @@ def measure_be_ss(
     loops: np.ndarray,
     rng: np.random.Generator,
     noise: float = 0.04,
-    phase_offset: float = 12.0,
+    phase_reference: float = PFM_PHASE_REFERENCE,
     telegraph: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Turn noise-free loops into the measured channels.
@@ -112,7 +115,7 @@ def measure_be_ss(
         Noise-free piezoresponse (in-phase) loops.
     noise : float
         Standard deviation of the complex read-out noise per point, a.u.
-    phase_offset : float
+    phase_reference : float
         Phase of the instrument's reference, degrees (an up domain reads this phase).
     telegraph : ndarray, shape (P, K), optional
         Multiplicative amplitude factor of an unstable tip.
@@ -126,8 +129,8 @@ def measure_be_ss(
     if telegraph is not None:
         sig = sig * telegraph
     sig = sig + noise * (rng.standard_normal(sig.shape) + 1j * rng.standard_normal(sig.shape))
-    meas = sig * np.exp(1j * np.deg2rad(phase_offset))
+    meas = sig * np.exp(1j * np.deg2rad(phase_reference))
     amp = np.abs(meas)
     phase = np.rad2deg(np.angle(meas))
-    pr = amp * np.cos(np.deg2rad(phase - phase_offset))
+    pr = piezoresponse(amp, phase, phase_reference)
     return {"piezoresponse": pr, "amplitude": amp, "phase": phase}

@@ -147,7 +147,12 @@ class SpectraEngine:
                 tel[i] = 1 - 0.3 * lv
         noise = 0.04 * n / np.sqrt(s.sweeps) * np.sqrt(0.01 / s.integration)
         return measure_be_ss(
-            clean["response"], clean["loops"], self.rng, noise=noise, telegraph=tel
+            clean["response"],
+            clean["loops"],
+            self.rng,
+            noise=noise,
+            phase_reference=self.twin.phase_reference,
+            telegraph=tel,
         )
 
     # ------------------------------------------------------------ acquisition

@@ -20,7 +20,7 @@ from autoscope.errors import ConfigurationError, SafetyLimitError
 from .. import geometry
 from ..backend import LineData, ScanFrame, SpectroscopySettings, SpectrumData
 from .clock import InstrumentClock
-from .config import CHANNELS, RANGES, Timing
+from .config import CHANNELS, PFM_PHASE_REFERENCE, RANGES, Timing
 from .faults import FaultInjector, FaultPlan
 from .imaging import LineSynth
 from .instrument import Creep, Drift, hysteresis_xy
@@ -122,6 +122,8 @@ class TwinSPM:
         self.spectrum_channels = dict(spec)
         self.setpoint_units = spu
         self.ranges = RANGES[self.mode]
+        # PFM: the lock-in's phase reference (deg); piezoresponse is measured along it
+        self.phase_reference = PFM_PHASE_REFERENCE if self.mode == "pfm" else None
         self.clock = clock if clock is not None else InstrumentClock(speedup)
         self._t_origin = float(self.clock.now())
         for name, v in (("hysteresis", hysteresis), ("noise", noise), ("temperature", temperature)):
@@ -415,7 +417,9 @@ class TwinSPM:
                 self.sample, xs, ys, segs, t0, dt, self._bias, self._setpoint, self._feedback
             )
         else:
-            ch = self._synth.pfm_line(self.sample, xs, ys, segs, t0, dt, 12.0, self._feedback)
+            ch = self._synth.pfm_line(
+                self.sample, xs, ys, segs, t0, dt, self.phase_reference, self._feedback
+            )
         self._advance(2 * frame.line_time)
         t1 = self.time()
         channels = {

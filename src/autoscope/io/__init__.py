@@ -12,5 +12,6 @@ Modules (each imported on demand, nothing heavy here):
 - :mod:`autoscope.io.spectrum_stats` spectrum statistics (noise, dI/dV peaks, asymmetry)
 - :mod:`autoscope.io.recorded`       the recorded-dataset HDF5 file of DESIGN.md (read, write,
   validate: :class:`~autoscope.io.recorded.RecordedDataset`)
+- :mod:`autoscope.io.pfm`            piezoresponse from amplitude, phase and the phase reference
 - :mod:`autoscope.io.realdata`       finds real instrument files shipped inside PyPI packages
 """
