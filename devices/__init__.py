@@ -7,22 +7,13 @@ does not import ophyd.
 
 from __future__ import annotations
 
-import importlib
+from autoscope._lazy import attach
 
-__all__ = ["SPM", "SafetyLimits", "make_spm"]
-
-_LAZY = {
-    "SPM": "autoscope.devices.spm.device",
-    "SafetyLimits": "autoscope.devices.spm.limits",
-    "make_spm": "autoscope.devices.factories",
-}
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    {
+        "SPM": "autoscope.devices.spm.device",
+        "SafetyLimits": "autoscope.devices.spm.limits",
+        "make_spm": "autoscope.devices.factories",
+    },
+)

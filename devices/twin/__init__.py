@@ -16,38 +16,26 @@ write_dataset(path, data), read_dataset(path)
 
 from __future__ import annotations
 
-import importlib
+from autoscope._lazy import attach
 
-_EXPORTS = {
-    "TwinSPM": ".twin",
-    "Timing": ".config",
-    "InstrumentClock": ".clock",
-    "FaultPlan": ".faults",
-    "random_fault_plans": ".faults",
-    "FAULT_KINDS": ".faults",
-    "TipState": ".tip",
-    "TipEvent": ".tip",
-    "TIP_KINDS": ".tip",
-    "make_tip": ".tip",
-    "make_sample": ".samples",
-    "Sample": ".samples",
-    "SAMPLE_NAMES": ".samples",
-    "make_dataset": ".datasets",
-    "write_dataset": ".datasets",
-    "read_dataset": ".datasets",
-}
-
-__all__ = list(_EXPORTS)
-
-
-def __getattr__(name: str):
-    mod = _EXPORTS.get(name)
-    if mod is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(mod, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    {
+        "TwinSPM": ".twin",
+        "Timing": ".config",
+        "InstrumentClock": ".clock",
+        "FaultPlan": ".faults",
+        "random_fault_plans": ".faults",
+        "FAULT_KINDS": ".faults",
+        "TipState": ".tip",
+        "TipEvent": ".tip",
+        "TIP_KINDS": ".tip",
+        "make_tip": ".tip",
+        "make_sample": ".samples",
+        "Sample": ".samples",
+        "SAMPLE_NAMES": ".samples",
+        "make_dataset": ".datasets",
+        "write_dataset": ".datasets",
+        "read_dataset": ".datasets",
+    },
+)

@@ -18,24 +18,18 @@ See docs/decisions/0002-catalog.md for the design.
 
 from __future__ import annotations
 
-import importlib
+from autoscope._lazy import attach
 
-_EXPORTS = {
-    "data_dir": "autoscope.catalog.paths",
-    "ServerInfo": "autoscope.catalog.paths",
-    "ensure_server": "autoscope.catalog.server",
-    "serve": "autoscope.catalog.server",
-    "stop_server": "autoscope.catalog.server",
-    "connect": "autoscope.catalog.client",
-    "make_writer": "autoscope.catalog.writer",
-    "CatalogWriter": "autoscope.catalog.writer",
-}
-
-__all__ = list(_EXPORTS)
-
-
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'autoscope.catalog' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    {
+        "data_dir": "autoscope.catalog.paths",
+        "ServerInfo": "autoscope.catalog.paths",
+        "ensure_server": "autoscope.catalog.server",
+        "serve": "autoscope.catalog.server",
+        "stop_server": "autoscope.catalog.server",
+        "connect": "autoscope.catalog.client",
+        "make_writer": "autoscope.catalog.writer",
+        "CatalogWriter": "autoscope.catalog.writer",
+    },
+)
