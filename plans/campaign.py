@@ -33,6 +33,7 @@ from autoscope.agents.protocol import Agent, check_agent
 from autoscope.plans.imaging import raster_image
 from autoscope.plans.spectroscopy import spectra_at
 from bluesky.protocols import Readable
+from bluesky.utils import MsgGenerator
 
 from autoscope.errors import ConfigurationError
 from autoscope.io.pfm import piezoresponse
@@ -99,7 +100,7 @@ def overview_candidates(
     channel: str,
     patch_size: int | None = None,
     md: dict | None = None,
-):
+) -> MsgGenerator[tuple]:
     """Plan stub: record the overview image and return ``(candidates, image, run uid)``.
 
     On a PFM the overview run's start document records the device's
@@ -145,17 +146,16 @@ def _report_signals(shape, q, units):
     return signals
 
 
-def _write_report(signals, values, md):
-    """One ``agent_report`` run with one event in stream ``"agent"``."""
+def _write_report(signals, values, md) -> MsgGenerator[str]:
+    """One ``agent_report`` run with one event in stream ``"agent"``; returns its uid."""
     from autoscope.agents.reporting import REPORT_STREAM
 
-    @bpp.run_decorator(md=md)
-    def inner():
+    def inner() -> MsgGenerator[None]:
         for key, value in values.items():
             signals[key].put(value)
         yield from bps.trigger_and_read(list(signals.values()), name=REPORT_STREAM)
 
-    return (yield from inner())
+    return (yield from bpp.run_wrapper(inner(), md=md))
 
 
 def campaign_loop(
@@ -169,7 +169,7 @@ def campaign_loop(
     campaign_id: str | None = None,
     progress: bool = True,
     md: dict | None = None,
-):
+) -> MsgGenerator[dict]:
     """Plan stub: the suggest / measure / ingest loop; returns a summary dict.
 
     Parameters
@@ -340,7 +340,7 @@ def autonomous_campaign(
     seed: int = 0,
     progress: bool = True,
     md: dict | None = None,
-):
+) -> MsgGenerator[str]:
     """Find where a spectral property is largest, with far fewer spectra than a grid.
 
     Records an overview image, makes every pixel a candidate, measures seed

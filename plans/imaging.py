@@ -9,6 +9,7 @@ from typing import Optional
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 from bluesky.protocols import Readable
+from bluesky.utils import MsgGenerator
 
 from autoscope.plans.utils import (
     check_md,
@@ -34,7 +35,7 @@ def raster_image(
     bias: Optional[float] = None,
     setpoint: Optional[float] = None,
     md: Optional[dict] = None,
-):
+) -> MsgGenerator[str]:
     """Record a raster image, one event per scan line as it is measured.
 
     Lines run from the bottom of the frame (index 0) upwards; each event in
@@ -108,7 +109,7 @@ def raster_image(
     }
     metadata = run_metadata(spm, "raster_image", plan_args, extra, md)
 
-    def inner():
+    def inner() -> MsgGenerator[None]:
         if bias is not None:
             yield from bps.mv(spm.bias, bias)
         if setpoint is not None:

@@ -14,6 +14,7 @@ from typing import Optional
 
 import bluesky.preprocessors as bpp
 from bluesky.protocols import Readable
+from bluesky.utils import MsgGenerator
 
 from autoscope.errors import ConfigurationError
 from autoscope.plans.utils import (
@@ -23,6 +24,7 @@ from autoscope.plans.utils import (
     checked_frame,
     configure_spectroscopy,
     measure_spectrum,
+    renamed_keywords,
     run_metadata,
     run_with_reason,
     spectroscopy_metadata,
@@ -32,15 +34,16 @@ from autoscope.plans.utils import (
 __all__ = ["point_spectrum", "spectra_at", "grid_spectroscopy"]
 
 
-def _sweep_args(settings, count_name: str = "points") -> dict:
+def _sweep_args(settings) -> dict:
     """The sweep part of ``plan_args``: every field of ``settings``, the point
-    count under the parameter name the plan uses for it."""
+    count under the plans' parameter name for it (``n_points``)."""
     args = dataclasses.asdict(settings)
-    args[count_name] = args.pop("points")
+    args["n_points"] = args.pop("points")
     return args
 
 
-def _spectra_run(spm, positions, settings, plan_name, plan_args, extra, md):
+def _spectra_run(spm, positions, settings, plan_name, plan_args, extra,
+                 md) -> MsgGenerator[str]:
     extra = {
         **spectroscopy_metadata(spm, settings),
         "positions_requested": [list(p) for p in positions],
@@ -50,7 +53,7 @@ def _spectra_run(spm, positions, settings, plan_name, plan_args, extra, md):
     }
     metadata = run_metadata(spm, plan_name, plan_args, extra, md)
 
-    def inner():
+    def inner() -> MsgGenerator[None]:
         yield from configure_spectroscopy(spm, settings)
         for i, (x, y) in enumerate(positions):
             yield from measure_spectrum(spm, x, y, i)
@@ -58,20 +61,21 @@ def _spectra_run(spm, positions, settings, plan_name, plan_args, extra, md):
     return (yield from bpp.stage_wrapper(run_with_reason(inner(), metadata), [spm]))
 
 
+@renamed_keywords(points="n_points")
 def point_spectrum(
     spm: Readable,
     x: float,
     y: float,
     start: float = -2.0,
     stop: float = 2.0,
-    points: int = 200,
+    n_points: int = 200,
     settle: float = 0.002,
     integration: float = 0.01,
     lockin_amplitude: float = 0.01,
     lockin_frequency: float = 973.0,
     sweeps: int = 1,
     md: Optional[dict] = None,
-):
+) -> MsgGenerator[str]:
     """Measure one spectrum at (x, y).
 
     Parameters
@@ -82,8 +86,9 @@ def point_spectrum(
         Position in nm.
     start, stop : float
         Bias sweep range in V (STM); for PFM the switching waveform's extremes.
-    points : int
-        Points per spectrum.
+    n_points : int
+        Points per spectrum (the old keyword ``points`` still works, with a
+        ``DeprecationWarning``, until the next release).
     settle, integration : float
         Seconds waited and integrated at every point.
     lockin_amplitude : float
@@ -110,16 +115,17 @@ def point_spectrum(
     """
     spm = check_spm(spm)
     pos = check_positions(spm, [[x, y]])
-    settings = spectroscopy_settings(spm, start, stop, points, settle, integration,
+    settings = spectroscopy_settings(spm, start, stop, n_points, settle, integration,
                                      lockin_amplitude, lockin_frequency, sweeps)
     check_md(md)
     plan_args = {"x": pos[0][0], "y": pos[0][1], **_sweep_args(settings)}
     return (yield from _spectra_run(spm, pos, settings, "point_spectrum", plan_args, {}, md))
 
 
+@renamed_keywords(points="positions")
 def spectra_at(
     spm: Readable,
-    points: list[list[float]],
+    positions: list[list[float]],
     start: float = -2.0,
     stop: float = 2.0,
     n_points: int = 200,
@@ -129,15 +135,17 @@ def spectra_at(
     lockin_frequency: float = 973.0,
     sweeps: int = 1,
     md: Optional[dict] = None,
-):
-    """Measure one spectrum at each of ``points``, in the order given, in one run.
+) -> MsgGenerator[str]:
+    """Measure one spectrum at each of ``positions``, in the order given, in one run.
 
     Parameters
     ----------
     spm : Readable
         The SPM device (``autoscope.devices.spm.SPM``).
-    points : list of [x, y]
-        Positions in nm, e.g. ``[[0.0, 1.5], [3.2, -4.0]]``.
+    positions : list of [x, y]
+        Positions in nm, e.g. ``[[0.0, 1.5], [3.2, -4.0]]`` (the old keyword
+        ``points`` still works, with a ``DeprecationWarning``, until the next
+        release).
     start, stop : float
         Bias sweep range in V.
     n_points : int
@@ -170,14 +178,15 @@ def spectra_at(
         which closes with exit status ``fail``.
     """
     spm = check_spm(spm)
-    pos = check_positions(spm, points)
+    pos = check_positions(spm, positions)
     settings = spectroscopy_settings(spm, start, stop, n_points, settle, integration,
                                      lockin_amplitude, lockin_frequency, sweeps)
     check_md(md)
-    plan_args = {"points": [list(p) for p in pos], **_sweep_args(settings, "n_points")}
+    plan_args = {"positions": [list(p) for p in pos], **_sweep_args(settings)}
     return (yield from _spectra_run(spm, pos, settings, "spectra_at", plan_args, {}, md))
 
 
+@renamed_keywords(points="n_points")
 def grid_spectroscopy(
     spm: Readable,
     center_x: float = 0.0,
@@ -189,14 +198,14 @@ def grid_spectroscopy(
     angle: float = 0.0,
     start: float = -2.0,
     stop: float = 2.0,
-    points: int = 200,
+    n_points: int = 200,
     settle: float = 0.002,
     integration: float = 0.01,
     lockin_amplitude: float = 0.01,
     lockin_frequency: float = 973.0,
     sweeps: int = 1,
     md: Optional[dict] = None,
-):
+) -> MsgGenerator[str]:
     """Measure a spectrum at every node of an ``nx`` x ``ny`` grid, in one run.
 
     Nodes sit at pixel centres of the frame (as in ``raster_image``): row
@@ -218,8 +227,9 @@ def grid_spectroscopy(
         Grid rotation in degrees, counter-clockwise.
     start, stop : float
         Bias sweep range in V.
-    points : int
-        Points per spectrum.
+    n_points : int
+        Points per spectrum (the old keyword ``points`` still works, with a
+        ``DeprecationWarning``, until the next release).
     settle, integration : float
         Seconds waited and integrated at every point.
     lockin_amplitude : float
@@ -250,7 +260,7 @@ def grid_spectroscopy(
     spm = check_spm(spm)
     grid = checked_frame(spm, center_x, center_y, width, height, angle, nx, ny,
                          names=("nx", "ny"))
-    settings = spectroscopy_settings(spm, start, stop, points, settle, integration,
+    settings = spectroscopy_settings(spm, start, stop, n_points, settle, integration,
                                      lockin_amplitude, lockin_frequency, sweeps)
     check_md(md)
     positions = []

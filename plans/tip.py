@@ -8,6 +8,7 @@ from typing import Optional
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 from bluesky.protocols import Readable
+from bluesky.utils import MsgGenerator
 
 from autoscope.errors import ConfigurationError
 from autoscope.plans.utils import check_md, check_spm, run_metadata, run_with_reason
@@ -26,7 +27,7 @@ def condition_tip(
     x: Optional[float] = None,
     y: Optional[float] = None,
     md: Optional[dict] = None,
-):
+) -> MsgGenerator[str]:
     """Condition the tip with a bias pulse or a controlled dip, as one event.
 
     Moves to (x, y) first when both are given, else acts where the probe is.
@@ -86,7 +87,7 @@ def condition_tip(
                             {"tip_action": {"action": action, **params}}, md)
     tip = spm.tip
 
-    def inner():
+    def inner() -> MsgGenerator[None]:
         if x is not None:
             yield from bps.mv(spm.probe, (x, y))
         if action == "pulse":

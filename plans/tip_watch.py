@@ -46,7 +46,7 @@ import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 import numpy as np
 from bluesky.protocols import Readable
-from bluesky.utils import RunEngineControlException
+from bluesky.utils import MsgGenerator, RunEngineControlException
 
 from autoscope.agents.tip.classes import CLASSES, GOOD
 from autoscope.agents.tip.policy import POLICIES, Action, make_policy
@@ -111,7 +111,8 @@ def _line_keys(spm) -> tuple[str, str]:
     return keys["topography"]
 
 
-def _scan_lines(ctx: _Context, frame: ScanFrame, first: int, rolling, detector):
+def _scan_lines(ctx: _Context, frame: ScanFrame, first: int, rolling,
+                detector) -> MsgGenerator[tuple]:
     """Scan lines ``first..`` of ``frame`` (stream ``primary``); stop on an alarm or a fault.
 
     Returns ``(next_line, outcome, info)`` with outcome ``"done"``, ``"alarm"``
@@ -166,7 +167,8 @@ def _alarm(verdict, detector: BadTipDetector, onset: int | None, rolling) -> tup
     return verdict, detector.state, max(0, start - rolling.n_lines + 1), detector.describe()
 
 
-def _segment(ctx: _Context, first: int, reason: str, resumes: Optional[str], md: dict):
+def _segment(ctx: _Context, first: int, reason: str, resumes: Optional[str],
+             md: dict) -> MsgGenerator[tuple]:
     """One run holding lines ``first..`` of the frame until done, an alarm or a fault."""
     spm = ctx.spm
     rolling = RollingTipClassifier(ctx.classifier)
@@ -209,7 +211,7 @@ def _segment(ctx: _Context, first: int, reason: str, resumes: Optional[str], md:
     return uid, nxt, outcome, info
 
 
-def _close_after(exc: BaseException):
+def _close_after(exc: BaseException) -> MsgGenerator[None]:
     """Close the open run after ``exc``: a RunEngine pause/abort keeps its own status."""
     if isinstance(exc, RunEngineControlException):
         yield from bps.close_run(exit_status=exc.exit_status)
@@ -217,12 +219,12 @@ def _close_after(exc: BaseException):
         yield from bps.close_run(exit_status="fail", reason=f"{type(exc).__name__}: {exc}")
 
 
-def _instrument_time(spm):
+def _instrument_time(spm) -> MsgGenerator[float]:
     value = yield from bps.rd(spm.instrument_time)
     return float(value)
 
 
-def _apply(spm, action: Action):
+def _apply(spm, action: Action) -> MsgGenerator[None]:
     if action.kind == "pulse":
         yield from bps.mv(
             spm.tip.pulse_voltage, action.magnitude, spm.tip.pulse_width, action.width
@@ -233,7 +235,7 @@ def _apply(spm, action: Action):
         yield from bps.mv(spm.tip.action, "dip")
 
 
-def _check(ctx: _Context, spot: tuple[float, float]):
+def _check(ctx: _Context, spot: tuple[float, float]) -> MsgGenerator[LineVerdict]:
     """Image the check area at ``spot``; return the summarized verdict (faults propagate)."""
     frame = dataclasses.replace(ctx.check_frame, center_x=spot[0], center_y=spot[1])
     yield from bps.mv(ctx.spm.frame, frame)
@@ -262,7 +264,7 @@ def _check_state(summary: LineVerdict, check_level: float) -> str:
     return summary.label
 
 
-def _recover(ctx: _Context, state: str, why: str, md: dict):
+def _recover(ctx: _Context, state: str, why: str, md: dict) -> MsgGenerator[bool]:
     """One ``tip_recovery`` run; returns True when the tip was made good."""
     spm = ctx.spm
     rec_md = dict(md)
@@ -390,7 +392,7 @@ def tip_watched_image(
     clearance: float = 10.0,
     seed: int = 0,
     md: Optional[dict] = None,
-):
+) -> MsgGenerator[list[str]]:
     """Record a raster image while watching the tip; recover a degraded tip and resume.
 
     Parameters
@@ -545,7 +547,7 @@ def tip_watched_image(
         action_log=TipActionLog(name="tip_action"),
     )
 
-    def inner():
+    def inner() -> MsgGenerator[list[str]]:
         first, reason, resumes = 0, "start of frame", None
         recoveries = faults = 0
         while True:

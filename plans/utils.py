@@ -6,11 +6,15 @@ Nothing here talks to an instrument except through the device's signals.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
+import warnings
+from collections.abc import Callable
 from typing import Any, Optional
 
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
-from bluesky.utils import RunEngineControlException
+from bluesky.utils import MsgGenerator, RunEngineControlException
 
 from autoscope.devices.backend import ScanFrame, SpectroscopySettings
 from autoscope.devices.spm.device import SPM
@@ -27,6 +31,7 @@ __all__ = [
     "check_positions",
     "configure_spectroscopy",
     "measure_spectrum",
+    "renamed_keywords",
 ]
 
 
@@ -62,7 +67,7 @@ def run_metadata(spm: SPM, plan_name: str, plan_args: dict, extra: dict,
     return out
 
 
-def run_with_reason(plan, md: dict):
+def run_with_reason(plan: MsgGenerator[Any], md: dict) -> MsgGenerator[str]:
     """Like ``bpp.run_wrapper``, but a failed run's reason names the exception class.
 
     The stop document of a run that an exception ended reads
@@ -71,7 +76,7 @@ def run_with_reason(plan, md: dict):
     """
     uid = yield from bps.open_run(md)
 
-    def except_plan(e):
+    def except_plan(e: Exception) -> MsgGenerator[None]:
         if isinstance(e, RunEngineControlException):
             yield from bps.close_run(exit_status=e.exit_status)
         else:
@@ -106,13 +111,13 @@ def checked_frame(spm: SPM, center_x, center_y, width, height, angle, pixels, li
     return frame
 
 
-def spectroscopy_settings(spm: SPM, start, stop, points, settle, integration, lockin_amplitude,
+def spectroscopy_settings(spm: SPM, start, stop, n_points, settle, integration, lockin_amplitude,
                           lockin_frequency, sweeps) -> SpectroscopySettings:
     """Check spectroscopy arguments (types, ranges, safety limits) and bundle them."""
     settings = SpectroscopySettings(
         start=check_real("start", start, units="V"),
         stop=check_real("stop", stop, units="V"),
-        points=check_int("points", points, low=2),
+        points=check_int("n_points", n_points, low=2),
         settle=check_real("settle", settle, low=0.0, units="s"),
         integration=check_real("integration", integration, low=0.0, low_inclusive=False,
                                units="s"),
@@ -137,7 +142,7 @@ def spectroscopy_metadata(spm: SPM, settings: SpectroscopySettings) -> dict:
     }
 
 
-def configure_spectroscopy(spm: SPM, settings: SpectroscopySettings):
+def configure_spectroscopy(spm: SPM, settings: SpectroscopySettings) -> MsgGenerator[None]:
     """Plan stub: put ``settings`` into ``spm.spectrum``."""
     s = spm.spectrum
     yield from bps.mv(
@@ -148,7 +153,8 @@ def configure_spectroscopy(spm: SPM, settings: SpectroscopySettings):
     )
 
 
-def measure_spectrum(spm: SPM, x: float, y: float, index: int, stream: str = "primary"):
+def measure_spectrum(spm: SPM, x: float, y: float, index: int,
+                     stream: str = "primary") -> MsgGenerator[dict[str, Any]]:
     """Plan stub: one spectrum at (x, y) nm as one event in ``stream``; returns the reading."""
     s = spm.spectrum
     yield from bps.checkpoint()  # pause/resume between spectra
@@ -156,15 +162,60 @@ def measure_spectrum(spm: SPM, x: float, y: float, index: int, stream: str = "pr
     return (yield from bps.trigger_and_read([s], name=stream))
 
 
-def check_positions(spm: SPM, points: Any) -> list[tuple[float, float]]:
+def check_positions(spm: SPM, positions: Any) -> list[tuple[float, float]]:
     """Check a list of ``[x, y]`` pairs (nm) against types and the scan range."""
-    if isinstance(points, (str, bytes)) or not hasattr(points, "__iter__"):
-        raise ConfigurationError(f"points must be a list of [x, y] pairs, got {points!r}")
+    if isinstance(positions, (str, bytes)) or not hasattr(positions, "__iter__"):
+        raise ConfigurationError(f"positions must be a list of [x, y] pairs, got {positions!r}")
     out = []
-    for i, p in enumerate(points):
+    for i, p in enumerate(positions):
         if isinstance(p, (str, bytes)) or not hasattr(p, "__len__") or len(p) != 2:
-            raise ConfigurationError(f"points[{i}] must be an [x, y] pair in nm, got {p!r}")
-        out.append(spm.limits.check_position(p[0], p[1], what=f"points[{i}]"))
+            raise ConfigurationError(f"positions[{i}] must be an [x, y] pair in nm, got {p!r}")
+        out.append(spm.limits.check_position(p[0], p[1], what=f"positions[{i}]"))
     if not out:
-        raise ConfigurationError("points is empty; give at least one [x, y] pair")
+        raise ConfigurationError("positions is empty; give at least one [x, y] pair")
     return out
+
+
+def renamed_keywords(**renames: str) -> Callable:
+    """Decorator of a plan: old keyword names (``old="new"``) keep working for one release.
+
+    A call that uses an old keyword runs as if the new one had been given and
+    warns once (``DeprecationWarning`` naming the old and the new keyword);
+    giving an old keyword and its new one (by keyword or by position) raises
+    :class:`ConfigurationError`. Like the plans' other argument checks this
+    happens when the plan starts, before its first message. The plan keeps its
+    signature, annotations and docstring (the queue server describes the new
+    names only), and stays a generator function.
+    """
+
+    def decorate(plan: Callable[..., MsgGenerator[Any]]) -> Callable[..., MsgGenerator[Any]]:
+        names = list(inspect.signature(plan).parameters)
+        for old, new in renames.items():
+            if new not in names or old in names:
+                raise TypeError(f"{plan.__name__}: cannot rename {old!r} to {new!r}")
+
+        @functools.wraps(plan)
+        def wrapper(*args: Any, **kwargs: Any) -> MsgGenerator[Any]:
+            used = [old for old in renames if old in kwargs]
+            if used:
+                given = set(names[: len(args)]) | set(kwargs)
+                both = [old for old in used if renames[old] in given]
+                if both:
+                    raise ConfigurationError(
+                        f"{plan.__name__}: give {renames[both[0]]!r} only; {both[0]!r} is its "
+                        f"deprecated old name"
+                    )
+                for old in used:
+                    kwargs[renames[old]] = kwargs.pop(old)
+                pairs = "; ".join(f"keyword {old!r} is deprecated, use {renames[old]!r}"
+                                  for old in used)
+                warnings.warn(
+                    f"{plan.__name__}: {pairs} (the old name goes in the next release)",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
+            return (yield from plan(*args, **kwargs))
+
+        return wrapper
+
+    return decorate

@@ -43,6 +43,15 @@ def test_queue_items_validate(described):
          "kwargs": {"n_points": 20}},
         allowed_plans=plans_desc, allowed_devices=devices_desc)
     assert ok, msg
+    ok, msg = validate_plan(
+        {"name": "point_spectrum", "args": ["spm", 0.0, 1.0], "kwargs": {"n_points": 20}},
+        allowed_plans=plans_desc, allowed_devices=devices_desc)
+    assert ok, msg
+    ok, msg = validate_plan(
+        {"name": "spectra_at", "args": ["spm"],
+         "kwargs": {"positions": [[0.0, 1.0]], "n_points": 20}},
+        allowed_plans=plans_desc, allowed_devices=devices_desc)
+    assert ok, msg
     ok, msg = validate_plan({"name": "raster_image", "args": ["spm"], "kwargs": {"pixels": 16.5}},
                             allowed_plans=plans_desc, allowed_devices=devices_desc)
     assert not ok and "pixels" in msg

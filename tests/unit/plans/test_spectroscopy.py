@@ -11,7 +11,7 @@ from autoscope.plans import grid_spectroscopy, point_spectrum, spectra_at
 
 
 def test_point_spectrum_has_axis_units_and_positions(RE, catalog, spm):
-    (uid,) = RE(point_spectrum(spm, 2.0, -3.0, start=-1.5, stop=1.0, points=60))
+    (uid,) = RE(point_spectrum(spm, 2.0, -3.0, start=-1.5, stop=1.0, n_points=60))
     run = catalog[uid]
     assert run.metadata["stop"]["exit_status"] == "success"
     stream = run["primary"]
@@ -37,20 +37,22 @@ def test_point_spectrum_has_axis_units_and_positions(RE, catalog, spm):
 
 
 def test_spectra_at_keeps_the_order_given(RE, catalog, spm):
-    points = [[5.0, 5.0], [-4.0, 1.0], [0.5, -7.0]]
-    (uid,) = RE(spectra_at(spm, points, n_points=40))
+    positions = [[5.0, 5.0], [-4.0, 1.0], [0.5, -7.0]]
+    (uid,) = RE(spectra_at(spm, positions, n_points=40))
     stream = catalog[uid]["primary"]
     np.testing.assert_array_equal(stream["spm_spectrum_index"].read(), [0, 1, 2])
     np.testing.assert_array_equal(stream["spm_spectrum_x_requested"].read(),
-                                  [p[0] for p in points])
+                                  [p[0] for p in positions])
     np.testing.assert_array_equal(stream["spm_spectrum_y_requested"].read(),
-                                  [p[1] for p in points])
-    assert catalog[uid].metadata["start"]["positions_requested"] == points
+                                  [p[1] for p in positions])
+    start = catalog[uid].metadata["start"]
+    assert start["positions_requested"] == positions
+    assert start["plan_args"]["positions"] == positions and start["plan_args"]["n_points"] == 40
 
 
 def test_grid_positions_and_shape(RE, catalog, spm):
     (uid,) = RE(grid_spectroscopy(spm, center_x=1.0, center_y=2.0, width=6.0, height=4.0,
-                                  nx=3, ny=2, points=30))
+                                  nx=3, ny=2, n_points=30))
     run = catalog[uid]
     stream = run["primary"]
     grid = ScanFrame(center_x=1.0, center_y=2.0, width=6.0, height=4.0, pixels=3, lines=2)
@@ -65,7 +67,7 @@ def test_grid_positions_and_shape(RE, catalog, spm):
 def test_fault_mid_grid_keeps_completed_spectra(RE, catalog, spm, docs):
     spm.backend.inject_fault("lost_contact", after_spectra=4)
     with pytest.raises(LostContact):
-        RE(grid_spectroscopy(spm, nx=3, ny=3, points=30))
+        RE(grid_spectroscopy(spm, nx=3, ny=3, n_points=30))
     run = catalog[docs.start_uid]
     stop = run.metadata["stop"]
     assert stop["exit_status"] == "fail" and stop["reason"].startswith("LostContact: ")
@@ -80,26 +82,26 @@ def test_sweep_beyond_limit_raises_before_anything_moves(RE, spm, backend_state)
     before = backend_state(spm)
     with pytest.raises(SafetyLimitError, match="sweep stop 7.0 V is beyond the device limit"):
         RE(point_spectrum(spm, 0.0, 0.0, start=-1.0, stop=7.0))
-    with pytest.raises(SafetyLimitError, match=r"points\[1\] \(0.0, 250.0\) nm"):
+    with pytest.raises(SafetyLimitError, match=r"positions\[1\] \(0.0, 250.0\) nm"):
         RE(spectra_at(spm, [[0.0, 0.0], [0.0, 250.0]]))
     with pytest.raises(SafetyLimitError, match="scan frame corner"):
         RE(grid_spectroscopy(spm, width=500.0, height=10.0))
     assert backend_state(spm) == before
 
 
-@pytest.mark.parametrize("points,match", [
-    ([], "points is empty"),
-    ([[1.0, 2.0, 3.0]], r"points\[0\] must be an \[x, y\] pair"),
-    ("abc", "points must be a list"),
-    ([[1.0, "a"]], "points\\[0\\] y must be a number"),
+@pytest.mark.parametrize("positions,match", [
+    ([], "positions is empty"),
+    ([[1.0, 2.0, 3.0]], r"positions\[0\] must be an \[x, y\] pair"),
+    ("abc", "positions must be a list"),
+    ([[1.0, "a"]], "positions\\[0\\] y must be a number"),
 ])
-def test_spectra_at_refuses_bad_points(spm, points, match):
+def test_spectra_at_refuses_bad_positions(spm, positions, match):
     with pytest.raises(ConfigurationError, match=match):
-        next(spectra_at(spm, points))
+        next(spectra_at(spm, positions))
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"points": 1}, "points 1 must be >= 2"),
+    ({"n_points": 1}, "n_points 1 must be >= 2"),
     ({"integration": 0.0}, "integration 0.0 s must be > 0"),
     ({"sweeps": 0}, "sweeps 0 must be >= 1"),
     ({"start": 1.0, "stop": 1.0}, "both 1.0 V"),
@@ -121,7 +123,7 @@ def test_pfm_switching_spectrum_and_image_carry_the_pfm_channels():
     got = []
     engine(raster_image(spm, width=800.0, height=800.0, pixels=24, lines=3),
            lambda name, doc: got.append((name, doc)))
-    engine(point_spectrum(spm, 50.0, -20.0, start=-8.0, stop=8.0, points=64),
+    engine(point_spectrum(spm, 50.0, -20.0, start=-8.0, stop=8.0, n_points=64),
            lambda name, doc: got.append((name, doc)))
     descriptors = [d for n, d in got if n == "descriptor"]
     line_keys, spec_keys = descriptors[0]["data_keys"], descriptors[1]["data_keys"]
