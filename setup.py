@@ -54,6 +54,7 @@ setup(
     packages=_packages(),
     data_files=_profile_files(),
     package_dir=MAPPING,
-    package_data={"autoscope": ["data/*"], "autoscope.agents": ["weights/*.json"]},
+    # the shipped tip classifier: weights and their provenance record (agents/tip/data/)
+    package_data={"autoscope.agents.tip": ["data/*.pt", "data/*.json"]},
     include_package_data=True,
 )

@@ -111,8 +111,9 @@ def _line_keys(spm) -> tuple[str, str]:
     return keys["topography"]
 
 
-def _scan_lines(ctx: _Context, frame: ScanFrame, first: int, rolling,
-                detector) -> MsgGenerator[tuple]:
+def _scan_lines(
+    ctx: _Context, frame: ScanFrame, first: int, rolling, detector
+) -> MsgGenerator[tuple]:
     """Scan lines ``first..`` of ``frame`` (stream ``primary``); stop on an alarm or a fault.
 
     Returns ``(next_line, outcome, info)`` with outcome ``"done"``, ``"alarm"``
@@ -133,7 +134,10 @@ def _scan_lines(ctx: _Context, frame: ScanFrame, first: int, rolling,
         if verdict is None:
             continue
         ctx.verdict_log.record(
-            verdict.line, verdict.label, verdict.p_bad, verdict.agreement,
+            verdict.line,
+            verdict.label,
+            verdict.p_bad,
+            verdict.agreement,
             [verdict.proba[c] for c in CLASSES],
         )
         yield from bps.trigger_and_read([ctx.verdict_log], name="tip_state")
@@ -167,8 +171,9 @@ def _alarm(verdict, detector: BadTipDetector, onset: int | None, rolling) -> tup
     return verdict, detector.state, max(0, start - rolling.n_lines + 1), detector.describe()
 
 
-def _segment(ctx: _Context, first: int, reason: str, resumes: Optional[str],
-             md: dict) -> MsgGenerator[tuple]:
+def _segment(
+    ctx: _Context, first: int, reason: str, resumes: Optional[str], md: dict
+) -> MsgGenerator[tuple]:
     """One run holding lines ``first..`` of the frame until done, an alarm or a fault."""
     spm = ctx.spm
     rolling = RollingTipClassifier(ctx.classifier)
@@ -398,7 +403,7 @@ def tip_watched_image(
     Parameters
     ----------
     spm : Readable
-        The SPM device (``autoscope.devices.spm.SPM``) with a ``topography`` channel.
+        The SPM device (``autoscope.devices.SPM``) with a ``topography`` channel.
     center_x, center_y, width, height : float
         Frame centre and size in nm; the frame is the region of interest that
         conditioning keeps away from.
@@ -409,8 +414,9 @@ def tip_watched_image(
     angle : float
         Scan angle in degrees.
     weights : str, optional
-        Path of the classifier weights (default: the user data dir, see
-        ``autoscope tip train``).
+        Path of the classifier weights (default:
+        :func:`~autoscope.agents.tip.weights.default_weights_path`, i.e.
+        ``$AUTOSCOPE_TIP_WEIGHTS``, a classifier the user trained, or the shipped one).
     threshold : float
         Confidence in a bad state above which a window counts as bad.
     patience : int
@@ -523,6 +529,7 @@ def tip_watched_image(
             "n_lines": classifier.n_lines,
             "members": len(classifier.ensemble.members),
             "trained": classifier.metadata.get("created"),
+            "weights": classifier.source,
         },
         "hints": {"dimensions": [([line.index.name], "primary")]},
     }

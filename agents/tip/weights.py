@@ -1,13 +1,17 @@
 """The trained classifier as one object, and where its weights live.
 
-Weights are regenerated from the twin by ``autoscope tip train`` and written
-to the user data directory (or ``--out``); they are not committed. The file is
-a ``torch.save`` of plain tensors and JSON-able metadata, loaded with
-``weights_only=True``.
+The default classifier ships with autoscope as package data
+(``autoscope/agents/tip/data/``: the weights and their provenance record), so
+the tip watcher runs on a fresh install. ``autoscope tip train`` regenerates
+it from the twin (into the user data directory, or ``--out``); a file there, or
+one named by ``$AUTOSCOPE_TIP_WEIGHTS``, takes precedence over the shipped one.
+The file is a ``torch.save`` of plain tensors and JSON-able metadata, loaded
+with ``weights_only=True``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +22,7 @@ import torch
 
 from autoscope.agents.tip.classes import CLASSES
 from autoscope.agents.tip.model import EnsembleOutput, TipEnsemble, TipNet
-from autoscope.agents.tip.windows import make_window, n_planes
+from autoscope.agents.tip.windows import make_window, n_planes, windows_from_image
 from autoscope.errors import ConfigurationError
 
 WEIGHTS_ENV = "AUTOSCOPE_TIP_WEIGHTS"
@@ -26,13 +30,48 @@ WEIGHTS_ENV = "AUTOSCOPE_TIP_WEIGHTS"
 
 FILE_NAME = "tip-classifier.weights.pt"
 
+SHIPPED_DIR = Path(__file__).resolve().parent / "data"
+"""Package data: the default classifier and its provenance record."""
+
+SHIPPED_WEIGHTS = SHIPPED_DIR / FILE_NAME
+SHIPPED_PROVENANCE = SHIPPED_DIR / "tip-classifier.provenance.json"
+
+
+def user_weights_path() -> Path:
+    """Where ``autoscope tip train`` writes by default: ``<user data dir>/autoscope/tip/``."""
+    return Path(platformdirs.user_data_dir("autoscope")) / "tip" / FILE_NAME
+
 
 def default_weights_path() -> Path:
-    """``$AUTOSCOPE_TIP_WEIGHTS`` if set, else ``<user data dir>/autoscope/tip/<FILE_NAME>``."""
+    """The weights the tip watcher uses when none are named.
+
+    ``$AUTOSCOPE_TIP_WEIGHTS`` if set; else a classifier the user trained
+    (:func:`user_weights_path`) if there is one; else the shipped classifier.
+    """
     env = os.environ.get(WEIGHTS_ENV)
     if env:
         return Path(env)
-    return Path(platformdirs.user_data_dir("autoscope")) / "tip" / FILE_NAME
+    user = user_weights_path()
+    return user if user.is_file() else SHIPPED_WEIGHTS
+
+
+def state_digest(state_dict: dict) -> str:
+    """sha256 of a state dict's tensors (names, dtypes, shapes, bytes), in name order.
+
+    Independent of the file's name and metadata: two trainings that give the
+    same weights give the same digest.
+    """
+    h = hashlib.sha256()
+    for name in sorted(state_dict):
+        t = state_dict[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+def file_digest(path: str | Path) -> str:
+    """sha256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 @dataclass
@@ -52,6 +91,8 @@ class TipClassifier:
         The members take the fine-detail plane as their fourth input.
     metadata : dict
         JSON-able facts about the training (config, samples, seeds, metrics).
+    source : str
+        The file it was loaded from ("" when built in memory).
     """
 
     ensemble: TipEnsemble
@@ -60,6 +101,7 @@ class TipClassifier:
     scale_channel: bool = False
     metadata: dict = field(default_factory=dict)
     detail_channel: bool = False
+    source: str = ""
 
     def make_window(self, trace: np.ndarray, retrace: np.ndarray) -> np.ndarray:
         """The input this classifier takes for one window (see :func:`.windows.make_window`)."""
@@ -67,7 +109,6 @@ class TipClassifier:
 
     def windows(self, trace: np.ndarray, retrace: np.ndarray, stride: int = 1):
         """All windows of an image for this classifier: ``(windows, last_lines)``."""
-        from autoscope.agents.tip.windows import windows_from_image
 
         return windows_from_image(
             trace, retrace, self.n_lines, stride, self.scale_channel, self.detail_channel
@@ -113,9 +154,12 @@ class TipClassifier:
         """
         path = Path(path) if path is not None else default_weights_path()
         if not path.is_file():
-            raise ConfigurationError(
-                f"no tip-classifier weights at {path}; run `autoscope tip train` to make them"
+            hint = (
+                "the shipped classifier is missing from this install; reinstall autoscope"
+                if path == SHIPPED_WEIGHTS
+                else "name an existing file, or run `autoscope tip train` to make one"
             )
+            raise ConfigurationError(f"no tip-classifier weights at {path}; {hint}")
         blob = torch.load(path, map_location="cpu", weights_only=True)
         if blob.get("classes") != list(CLASSES):
             raise ConfigurationError(
@@ -140,4 +184,5 @@ class TipClassifier:
             scale_channel=scale,
             detail_channel=detail,
             metadata=blob.get("metadata", {}),
+            source=str(path),
         )

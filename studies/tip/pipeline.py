@@ -10,18 +10,39 @@ from __future__ import annotations
 
 import datetime
 import logging
+import os
 import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 
-from autoscope.studies.tip import dataset
 from autoscope.agents.tip.augment import AugmentConfig
 from autoscope.agents.tip.classes import CLASSES
-from autoscope.studies.tip.train import TrainConfig, evaluate_frames, train_ensemble
 from autoscope.agents.tip.weights import TipClassifier
 from autoscope.errors import ConfigurationError
+from autoscope.studies.tip import dataset
+from autoscope.studies.tip.train import TrainConfig, evaluate_frames, train_ensemble
+
+SOURCE_DATE_EPOCH = "SOURCE_DATE_EPOCH"
+"""The reproducible-builds variable: when set, the weights' ``created`` stamp is that
+time, so ``autoscope tip train`` writes the same bytes as the shipped file."""
+
+
+def created_stamp() -> str:
+    """UTC ISO time of now, or of ``$SOURCE_DATE_EPOCH`` (seconds since 1970) when set."""
+    epoch = os.environ.get(SOURCE_DATE_EPOCH)
+    if epoch:
+        try:
+            when = datetime.datetime.fromtimestamp(int(epoch), datetime.timezone.utc)
+        except ValueError:
+            raise ConfigurationError(
+                f"{SOURCE_DATE_EPOCH}={epoch!r} is not whole seconds"
+            ) from None
+    else:
+        when = datetime.datetime.now(datetime.timezone.utc)
+    return when.isoformat(timespec="seconds")
+
 
 logger = logging.getLogger(__name__)
 
@@ -108,8 +129,9 @@ def make_split(config: PipelineConfig, test: bool) -> list[dataset.LabelledImage
     n = config.test_frames if test else config.frames
     seeds = range(*(config.test_seeds if test else config.train_seeds))
     rng = np.random.default_rng((config.seed, 1 if test else 0))
-    specs = dataset.random_specs(n, seeds, rng, samples=config.samples, lines=config.lines,
-                                  tips=config.tips)
+    specs = dataset.random_specs(
+        n, seeds, rng, samples=config.samples, lines=config.lines, tips=config.tips
+    )
     return [dataset.scan(s) for s in specs]
 
 
@@ -130,31 +152,53 @@ def run_pipeline(config: PipelineConfig = PipelineConfig()) -> tuple[TipClassifi
     t_scan = time.perf_counter() - t0
     rng = np.random.default_rng((config.seed, 2))
     x, y = dataset.windows_from_images(
-        train_images, config.n_lines, rng, copies=config.copies, stride=config.stride,
+        train_images,
+        config.n_lines,
+        rng,
+        copies=config.copies,
+        stride=config.stride,
         config=AugmentConfig(out_width=config.tile, contrast_sigma=config.contrast_sigma),
-        scale_channel=config.scale_channel, detail_channel=config.detail_channel,
+        scale_channel=config.scale_channel,
+        detail_channel=config.detail_channel,
     )
     counts = np.bincount(y, minlength=len(CLASSES))
     logger.info("training on %d windows, per class %s", len(y), counts)
     t1 = time.perf_counter()
     ens = train_ensemble(
-        x, y, TrainConfig(members=config.members, width=config.width, epochs=config.epochs,
-                          batch_size=config.batch_size, seed=config.seed, extra=config.extra),
+        x,
+        y,
+        TrainConfig(
+            members=config.members,
+            width=config.width,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            extra=config.extra,
+        ),
     )
     t_train = time.perf_counter() - t1
-    clf = TipClassifier(ens, n_lines=config.n_lines, tile_width=config.tile,
-                        scale_channel=config.scale_channel, detail_channel=config.detail_channel)
+    clf = TipClassifier(
+        ens,
+        n_lines=config.n_lines,
+        tile_width=config.tile,
+        scale_channel=config.scale_channel,
+        detail_channel=config.detail_channel,
+    )
     held = evaluate_frames(
-        clf, dataset.full_width_windows(test_images, config.n_lines, config.stride,
-                                        config.scale_channel, config.detail_channel)
+        clf,
+        dataset.full_width_windows(
+            test_images, config.n_lines, config.stride, config.scale_channel, config.detail_channel
+        ),
     )
     by_sample = {}
     for s in config.samples:
         imgs = [im for im in test_images if im.spec.sample == s]
         if imgs:
             by_sample[s] = evaluate_frames(
-                clf, dataset.full_width_windows(imgs, config.n_lines, config.stride,
-                                                config.scale_channel, config.detail_channel)
+                clf,
+                dataset.full_width_windows(
+                    imgs, config.n_lines, config.stride, config.scale_channel, config.detail_channel
+                ),
             )
     report = {
         "config": asdict(config),
@@ -166,7 +210,7 @@ def run_pipeline(config: PipelineConfig = PipelineConfig()) -> tuple[TipClassifi
         "held_out_by_sample": by_sample,
         "seconds": {"scan": t_scan, "train": t_train, "total": time.perf_counter() - t0},
         "torch_threads": torch.get_num_threads(),
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": created_stamp(),
     }
     clf.metadata = {k: report[k] for k in ("config", "train_data", "created")}
     clf.metadata["held_out"] = {

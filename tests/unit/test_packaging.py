@@ -1,6 +1,6 @@
 """The wheel built from the tree holds every subpackage of the source folders.
 
-setup.py maps devices/, plans/, agents/ and src/autoscope to import names and
+setup.py maps studies/, plans/, agents/, devices/ and src/autoscope to import names and
 discovers subpackages on disk; a subpackage missing from the wheel would only
 show on a user's machine, so this test builds a real wheel and looks inside.
 """
@@ -14,8 +14,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = {"src/autoscope": "autoscope", "devices": "autoscope/devices",
-           "plans": "autoscope/plans", "agents": "autoscope/agents"}
+SOURCES = {
+    "src/autoscope": "autoscope",
+    "studies": "autoscope/studies",
+    "devices": "autoscope/devices",
+    "plans": "autoscope/plans",
+    "agents": "autoscope/agents",
+}
 
 
 def _expected_modules() -> set[str]:
@@ -27,7 +32,10 @@ def _expected_modules() -> set[str]:
             if any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
                 continue
             # only files inside packages (every folder up to base has __init__.py)
-            if all((base / Path(*rel.parts[:i]) / "__init__.py").exists() for i in range(len(rel.parts))):
+            if all(
+                (base / Path(*rel.parts[:i]) / "__init__.py").exists()
+                for i in range(len(rel.parts))
+            ):
                 expected.add(f"{target}/{rel.as_posix()}")
     return expected
 
@@ -43,9 +51,22 @@ def wheel(tmp_path_factory) -> Path:
             shutil.copy(src, tree / name)
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "--disable-pip-version-check", "-q", "-w", str(out), str(tree)],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--disable-pip-version-check",
+            "-q",
+            "-w",
+            str(out),
+            str(tree),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     (whl,) = out.glob("autoscope-*.whl")
     return whl
@@ -54,7 +75,7 @@ def wheel(tmp_path_factory) -> Path:
 def test_every_module_is_in_the_wheel(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = _expected_modules()
-    assert "autoscope/devices/backend.py" in expected
+    assert {"autoscope/devices/backend.py", "autoscope/studies/demo.py"} <= expected
     missing = sorted(expected - names)
     assert not missing, f"modules missing from the wheel: {missing}"
 
@@ -68,11 +89,24 @@ def test_wheel_carries_the_console_script(wheel):
 def test_wheel_carries_the_profile_collection(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     startup = sorted(p.name for p in (ROOT / "profile_collection/startup").glob("*.py"))
-    shipped = sorted(n.rsplit("/", 1)[-1] for n in names
-                     if "/data/share/autoscope/profile_collection/startup/" in n)
+    shipped = sorted(
+        n.rsplit("/", 1)[-1]
+        for n in names
+        if "/data/share/autoscope/profile_collection/startup/" in n
+    )
     assert startup and shipped == startup
-    assert any(n.endswith("share/autoscope/profile_collection/user_group_permissions.yaml")
-               for n in names)
+    assert any(
+        n.endswith("share/autoscope/profile_collection/user_group_permissions.yaml") for n in names
+    )
+
+
+def test_wheel_carries_the_shipped_tip_classifier(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    data = ROOT / "agents" / "tip" / "data"
+    shipped = {f"autoscope/agents/tip/data/{p.name}" for p in data.glob("*") if p.is_file()}
+    assert "autoscope/agents/tip/data/tip-classifier.weights.pt" in shipped
+    assert "autoscope/agents/tip/data/tip-classifier.provenance.json" in shipped
+    assert shipped <= names
 
 
 def test_no_tests_or_scratch_in_the_wheel(wheel):
@@ -84,7 +118,9 @@ def test_editable_install_maps_the_folders():
     import autoscope.agents
     import autoscope.devices
     import autoscope.plans
+    import autoscope.studies
 
     assert Path(autoscope.devices.__file__).parent == ROOT / "devices"
     assert Path(autoscope.plans.__file__).parent == ROOT / "plans"
     assert Path(autoscope.agents.__file__).parent == ROOT / "agents"
+    assert Path(autoscope.studies.__file__).parent == ROOT / "studies"
