@@ -25,11 +25,31 @@ from autoscope.errors import AutoscopeError
 # "module:function" taking (args) -> int to run it. Imported lazily so that
 # `autoscope catalog path` does not pay for torch.
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
-    "demo": ("run a whole autonomous run on a simulated microscope", "autoscope.studies.demo:add_arguments", "autoscope.studies.demo:main"),
-    "ipython": ("start IPython with the autoscope profile loaded", "autoscope.profile:add_arguments", "autoscope.profile:main"),
-    "catalog": ("the embedded Tiled catalog: serve, ls, path", "autoscope.catalog.commands:add_arguments", "autoscope.catalog.commands:main"),
-    "benchmark": ("benchmark an agent on a recorded dataset or a twin", "autoscope.studies.benchmark:add_arguments", "autoscope.studies.benchmark:main"),
-    "tip": ("tip-state classifier: train", "autoscope.studies.tip.commands:add_arguments", "autoscope.studies.tip.commands:main"),
+    "demo": (
+        "run a whole autonomous run on a simulated microscope",
+        "autoscope.studies.demo:add_arguments",
+        "autoscope.studies.demo:main",
+    ),
+    "ipython": (
+        "start IPython with the autoscope profile loaded",
+        "autoscope.profile:add_arguments",
+        "autoscope.profile:main",
+    ),
+    "catalog": (
+        "the embedded Tiled catalog: serve, ls, path",
+        "autoscope.catalog.commands:add_arguments",
+        "autoscope.catalog.commands:main",
+    ),
+    "benchmark": (
+        "benchmark an agent on a recorded dataset or a twin",
+        "autoscope.studies.benchmark:add_arguments",
+        "autoscope.studies.benchmark:main",
+    ),
+    "tip": (
+        "tip-state classifier: train",
+        "autoscope.studies.tip.commands:add_arguments",
+        "autoscope.studies.tip.commands:main",
+    ),
 }
 
 
@@ -51,14 +71,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     for name, (help_text, add_ref, run_ref) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(_run=run_ref)
-        if name != command:
-            continue
-        try:
+        if name == command:
             _load(add_ref)(p)
-        except ModuleNotFoundError as exc:  # a subcommand whose module is not built yet
-            if not exc.name or not exc.name.startswith("autoscope"):
-                raise
-            p.set_defaults(_unavailable=str(exc))
     return parser
 
 
@@ -74,9 +88,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if getattr(args, "_unavailable", None):
-        print(f"autoscope {args.command}: not available in this build ({args._unavailable})", file=sys.stderr)
-        return 2
     try:
         return int(_load(args._run)(args) or 0)
     except AutoscopeError as exc:
