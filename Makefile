@@ -1,6 +1,6 @@
 # autoscope: two commands on a fresh machine.
 #   make demo   set up .venv and run `autoscope demo` on the embedded catalog
-#   make test   set up .venv with the test extras and run the whole suite
+#   make test   set up .venv with the test extras, lint (ruff, import contracts), run the suite
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 TORCH_PIN ?= torch==2.13.0
 PIP_FLAGS ?= --disable-pip-version-check --progress-bar off
 
-.PHONY: demo test venv test-venv services realdata bench clean
+.PHONY: demo test lint venv test-venv services realdata bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,7 +53,14 @@ realdata: venv
 	@$(BIN)/python -c "from autoscope.io.realdata import download, default_archive_dir; download(default_archive_dir())" \
 	  || echo "realdata: could not download the real instrument files; tests that need them will skip"
 
-test: test-venv services realdata
+# Lint, formatting and the import-linter contracts of pyproject.toml (the layers of
+# docs/decisions/0009-layers.md); any finding fails `make test`.
+lint: test-venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python tools/lint_imports.py
+
+test: test-venv services realdata lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: venv

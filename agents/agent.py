@@ -571,9 +571,7 @@ def agent_class(kind: str) -> type[ActiveLearningAgent]:
     try:
         return AGENTS[kind]
     except (KeyError, TypeError):
-        raise ConfigurationError(
-            f"unknown agent {kind!r}; known: {', '.join(AGENTS)}"
-        ) from None
+        raise ConfigurationError(f"unknown agent {kind!r}; known: {', '.join(AGENTS)}") from None
 
 
 def make_agent(kind: str, candidates: CandidateSet, **options) -> ActiveLearningAgent:

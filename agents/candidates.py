@@ -18,7 +18,7 @@ __all__ = ["CandidateSet", "default_patch_size", "extract_patches", "pca_scores"
 
 
 def pca_scores(flat: np.ndarray, components: int) -> np.ndarray:
-    """Scores of the leading principal components of ``flat`` ``(N, D)``, unit variance on the first."""
+    """Leading principal-component scores of ``flat`` ``(N, D)``, unit variance on the first."""
     centered = flat - flat.mean(0)
     k = int(min(components, *centered.shape))
     _, sv, vt = np.linalg.svd(centered, full_matrices=False)

@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from autoscope.agents.scalarizers import Scalarizer, get_scalarizer
 
+from autoscope.agents.scalarizers import Scalarizer, get_scalarizer
 from autoscope.errors import ConfigurationError
 
 __all__ = ["Measurements", "SpectraExperiment"]

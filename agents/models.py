@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 import gpytorch
 import numpy as np
 import torch
-from autoscope.agents.candidates import pca_scores
 
+from autoscope.agents.candidates import pca_scores
 from autoscope.errors import ConfigurationError
 
 __all__ = ["CoordinateGP", "DKLModel", "DiscretePosterior", "SurrogateModel", "make_model"]

@@ -18,10 +18,11 @@ import time
 import uuid
 
 import numpy as np
+from event_model import compose_run
+
 from autoscope.agents.experiment import Measurements, SpectraExperiment
 from autoscope.agents.protocol import Agent
 from autoscope.agents.reporting import REPORT_STREAM, data_keys, report_metadata, report_values
-from event_model import compose_run
 
 __all__ = ["TiledAdapter", "read_reports"]
 

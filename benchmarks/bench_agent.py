@@ -3,10 +3,11 @@
 Every agent runs through the same harness (:func:`autoscope.studies.benchmark.run_benchmark`):
 same ground truth, same seeds, the same seed points (stratified, from the
 same seeded generator), the same acquisition over all candidates (``--acquisition``,
-default the harness's ``topq``), and seed points counted against the budget. gpax (the ORNL group's library) is an
-optional bench extra: ``pip install gpax "numpyro==0.19.*" "jax<0.8"``; its
-viDKL is refitted from scratch at every step, as its examples do
-(``num_steps`` iterations of stochastic variational inference).
+default the harness's ``topq``), and seed points counted against the budget.
+gpax (the ORNL group's library) is an optional bench extra:
+``pip install gpax "numpyro==0.19.*" "jax<0.8"``; its viDKL is refitted from
+scratch at every step, as its examples do (``num_steps`` iterations of
+stochastic variational inference).
 
 Usage::
 
@@ -26,6 +27,7 @@ import sys
 import time
 
 import numpy as np
+
 from autoscope.agents.acquisition import ACQUISITIONS, select
 from autoscope.agents.agent import SEED_DESIGNS, StepRecord, resolve_seed_design, seed_indices
 from autoscope.studies.benchmark import run_benchmark, write_json

@@ -30,6 +30,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+
 from autoscope.agents.acquisition import top_level
 from autoscope.studies.benchmark import (
     add_twin_study_arguments,
@@ -166,10 +167,8 @@ def main(argv=None) -> int:
                 "top1_found_auc": r["top1_found_auc"],
             }
             rows.append(row)
-            print(
-                f"{agent:<6} seed {seed:>4}: {json.dumps({k: v for k, v in row.items() if k != 'far_percentiles'})}",
-                flush=True,
-            )
+            shown = {k: v for k, v in row.items() if k != "far_percentiles"}
+            print(f"{agent:<6} seed {seed:>4}: {json.dumps(shown)}", flush=True)
         ok = [r for r in rows if r["first"] is not None]
         near, far = sum(r["near"] for r in ok), sum(r["far"] for r in ok)
         pct = [q for r in ok for q in r["far_percentiles"]]

@@ -23,6 +23,7 @@ import sys
 
 import numpy as np
 import torch
+
 from autoscope.studies.benchmark import (
     add_twin_study_arguments,
     default_factory,

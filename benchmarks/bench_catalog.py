@@ -85,7 +85,7 @@ class LineSource:
 
 
 class StackedLineSource(LineSource):
-    """The same lines as :class:`LineSource`, one key per channel: shape (2, width), trace then retrace."""
+    """The lines of :class:`LineSource`, one key per channel: shape (2, width), trace, retrace."""
 
     def __init__(self, width: int, n_distinct: int = 64, seed: int = 0, name: str = "spm"):
         super().__init__(width, n_distinct, seed, name)
@@ -283,10 +283,11 @@ def main(argv=None) -> int:
     print(header)
     for name, res in results.items():
         m = res["median"]
+        nan = float("nan")
         print(
-            f"{name:<16}{m.get('events_per_s', float('nan')):>10.1f}{m.get('MB_per_s', float('nan')):>9.2f}"
+            f"{name:<16}{m.get('events_per_s', nan):>10.1f}{m.get('MB_per_s', nan):>9.2f}"
             f"{m['callback_p50_ms']:>9.2f}{m['callback_p95_ms']:>9.2f}"
-            f"{m.get('durable_p50_ms', float('nan')):>13.1f}{m.get('durable_p95_ms', float('nan')):>13.1f}"
+            f"{m.get('durable_p50_ms', nan):>13.1f}{m.get('durable_p95_ms', nan):>13.1f}"
         )
     ratios = {}
     for kind in KINDS:

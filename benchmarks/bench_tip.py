@@ -43,21 +43,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from autoscope.studies.tip import dataset
 from autoscope.agents.tip.classes import CLASSES
 from autoscope.agents.tip.policy import RuleBasedPolicy, run_episode
 from autoscope.agents.tip.rolling import BadTipDetector, LineVerdict, RollingTipClassifier
+from autoscope.agents.tip.weights import TipClassifier
+from autoscope.studies.tip import dataset
 from autoscope.studies.tip.train import evaluate_frames
 from autoscope.studies.tip.twin_env import TwinTipEnv, train_thompson_on_twin
-from autoscope.agents.tip.weights import TipClassifier
 
 log = logging.getLogger("bench_tip")
 SECTIONS = ("accuracy", "delay", "inference", "policy", "soak", "real")
 GOOD_KINDS = ("sharp", "adsorbate")
 
 
-def bench_accuracy(clf: TipClassifier, frames: int, seed: int, threshold: float = 0.8,
-                   patience: int = 3) -> dict:
+def bench_accuracy(
+    clf: TipClassifier, frames: int, seed: int, threshold: float = 0.8, patience: int = 3
+) -> dict:
     """Held-out frames on sample seeds 20000-20159 (training and its report use other seeds).
 
     A frame's windows are alike, so the figures vary from one set of frames to
@@ -68,13 +69,22 @@ def bench_accuracy(clf: TipClassifier, frames: int, seed: int, threshold: float 
     seeds = (20_000, 20_160)
     specs = dataset.random_specs(frames, range(*seeds), np.random.default_rng((seed, 11)))
     images = [dataset.scan(s) for s in specs]
-    out = {"frames": frames, "seeds": list(seeds),
-           "all": evaluate_frames(clf, dataset.full_width_windows(
-               images, clf.n_lines, 4, clf.scale_channel, clf.detail_channel))}
+    out = {
+        "frames": frames,
+        "seeds": list(seeds),
+        "all": evaluate_frames(
+            clf,
+            dataset.full_width_windows(
+                images, clf.n_lines, 4, clf.scale_channel, clf.detail_channel
+            ),
+        ),
+    }
     for sample in dataset.STM_SAMPLES:
         sel = [im for im in images if im.spec.sample == sample]
-        out[sample] = evaluate_frames(clf, dataset.full_width_windows(
-            sel, clf.n_lines, 4, clf.scale_channel, clf.detail_channel))
+        out[sample] = evaluate_frames(
+            clf,
+            dataset.full_width_windows(sel, clf.n_lines, 4, clf.scale_channel, clf.detail_channel),
+        )
     out["frame_alarms"] = frame_alarms(clf, images, threshold, patience)
     return out
 
@@ -91,8 +101,10 @@ def frame_alarms(clf: TipClassifier, images: list, threshold: float, patience: i
 
     rules = {"fast_only": {"slow_windows": 0}, "fast_and_slow": {}}
     hits: dict[str, dict[str, list[bool]]] = {r: {} for r in rules}
-    for image, (x, _) in zip(images, dataset.full_width_windows(
-            images, clf.n_lines, 1, clf.scale_channel, clf.detail_channel)):
+    for image, (x, _) in zip(
+        images,
+        dataset.full_width_windows(images, clf.n_lines, 1, clf.scale_channel, clf.detail_channel),
+    ):
         kinds = set(image.kinds) | set(image.kinds_end)
         if len(kinds) > 1:
             continue
@@ -103,12 +115,23 @@ def frame_alarms(clf: TipClassifier, images: list, threshold: float, patience: i
             det = BadTipDetector(threshold, patience, **opts)
             fired = any(det.update(v) for v in verdicts)
             hits[rule].setdefault(kind, []).append(fired)
-    return {rule: {k: {"frames": len(v), "alarm_share": float(np.mean(v))}
-                   for k, v in sorted(per.items())} for rule, per in hits.items()}
+    return {
+        rule: {
+            k: {"frames": len(v), "alarm_share": float(np.mean(v))} for k, v in sorted(per.items())
+        }
+        for rule, per in hits.items()
+    }
 
 
-def _delay_trial(clf, seed: int, threshold: float, patience: int, pixels: int = 96,
-                 before: int = 40, after: int = 48) -> dict:
+def _delay_trial(
+    clf,
+    seed: int,
+    threshold: float,
+    patience: int,
+    pixels: int = 96,
+    before: int = 40,
+    after: int = 48,
+) -> dict:
     from autoscope.devices.backend import ScanFrame
     from autoscope.devices.twin import TwinSPM
 
@@ -116,10 +139,16 @@ def _delay_trial(clf, seed: int, threshold: float, patience: int, pixels: int = 
     twin = TwinSPM("si100_h", seed=seed, tip="sharp", tip_change_rate=0.0)
     px = float(rng.uniform(0.06, 0.14))
     lines = before + after
-    frame = ScanFrame(center_x=float(rng.uniform(-200, 200)),
-                      center_y=float(rng.uniform(-200, 200)),
-                      width=px * pixels, height=px * lines, pixels=pixels, lines=lines,
-                      line_time=1.0, angle=float(rng.uniform(0, 360)))
+    frame = ScanFrame(
+        center_x=float(rng.uniform(-200, 200)),
+        center_y=float(rng.uniform(-200, 200)),
+        width=px * pixels,
+        height=px * lines,
+        pixels=pixels,
+        lines=lines,
+        line_time=1.0,
+        angle=float(rng.uniform(0, 360)),
+    )
     roll = RollingTipClassifier(clf)
     det = BadTipDetector(threshold, patience)
     mid_line = bool(seed % 2)
@@ -134,8 +163,11 @@ def _delay_trial(clf, seed: int, threshold: float, patience: int, pixels: int = 
         line = twin.scan_line(frame, i)
         if mid_line and i == before:
             twin.tip_change_rate = 0.0
-        if change_line is None and len(twin.truth.tip_history) > n_events or (
-                i == before and not mid_line):
+        if (
+            change_line is None
+            and len(twin.truth.tip_history) > n_events
+            or (i == before and not mid_line)
+        ):
             change_line = i
             new_kind = twin.truth.tip_history[-1].after if twin.truth.tip_history else None
         v = roll.push(*line.channels["topography"], index=i)
@@ -143,20 +175,36 @@ def _delay_trial(clf, seed: int, threshold: float, patience: int, pixels: int = 
             alarm = i
             if change_line is None:
                 break
-    return {"seed": seed, "mid_line": mid_line, "change_line": change_line, "new_kind": new_kind,
-            "alarm_line": alarm}
+    return {
+        "seed": seed,
+        "mid_line": mid_line,
+        "change_line": change_line,
+        "new_kind": new_kind,
+        "alarm_line": alarm,
+    }
 
 
 def bench_delay(clf: TipClassifier, trials: int, threshold: float, patience: int) -> dict:
     """Lines from a tip change to the alarm; changes to an adsorbate tip are invisible, left out."""
     rows = [_delay_trial(clf, 50_000 + k, threshold, patience) for k in range(trials)]
-    false_alarms = [r for r in rows if r["alarm_line"] is not None and (
-        r["change_line"] is None or r["alarm_line"] < r["change_line"])]
-    visible = [r for r in rows if r not in false_alarms and r["change_line"] is not None
-               and r["new_kind"] not in GOOD_KINDS]
+    false_alarms = [
+        r
+        for r in rows
+        if r["alarm_line"] is not None
+        and (r["change_line"] is None or r["alarm_line"] < r["change_line"])
+    ]
+    visible = [
+        r
+        for r in rows
+        if r not in false_alarms
+        and r["change_line"] is not None
+        and r["new_kind"] not in GOOD_KINDS
+    ]
     delays = [r["alarm_line"] - r["change_line"] for r in visible if r["alarm_line"] is not None]
     return {
-        "trials": trials, "threshold": threshold, "patience": patience,
+        "trials": trials,
+        "threshold": threshold,
+        "patience": patience,
         "n_lines": clf.n_lines,
         "false_alarms_before_change": len(false_alarms),
         "visible_changes": len(visible),
@@ -164,9 +212,14 @@ def bench_delay(clf: TipClassifier, trials: int, threshold: float, patience: int
         "missed_within_48_lines": len(visible) - len(delays),
         "median_delay_lines": float(np.median(delays)) if delays else None,
         "p90_delay_lines": float(np.percentile(delays, 90)) if delays else None,
-        "delay_by_kind": {k: [r["alarm_line"] - r["change_line"] for r in visible
-                              if r["new_kind"] == k and r["alarm_line"] is not None]
-                          for k in ("blunt", "multi", "unstable")},
+        "delay_by_kind": {
+            k: [
+                r["alarm_line"] - r["change_line"]
+                for r in visible
+                if r["new_kind"] == k and r["alarm_line"] is not None
+            ]
+            for k in ("blunt", "multi", "unstable")
+        },
         "changes_to_good_kind_left_out": sum(r["new_kind"] in GOOD_KINDS for r in rows),
     }
 
@@ -174,8 +227,12 @@ def bench_delay(clf: TipClassifier, trials: int, threshold: float, patience: int
 def bench_inference(clf: TipClassifier, threads: int = 2, repeats: int = 200) -> dict:
     """Seconds per pushed line (one window classified), for several line widths."""
     torch.set_num_threads(threads)
-    out = {"threads": threads, "members": len(clf.ensemble.members), "n_lines": clf.n_lines,
-           "tile_width": clf.tile_width}
+    out = {
+        "threads": threads,
+        "members": len(clf.ensemble.members),
+        "n_lines": clf.n_lines,
+        "tile_width": clf.tile_width,
+    }
     rng = np.random.default_rng(0)
     for pixels in (96, 256, 512):
         roll = RollingTipClassifier(clf)
@@ -191,23 +248,32 @@ def bench_inference(clf: TipClassifier, threads: int = 2, repeats: int = 200) ->
     return out
 
 
-def bench_policy(train_episodes: int, test_episodes: int, classifier_episodes: int,
-                 clf: TipClassifier | None, policy_path: Path) -> dict:
+def bench_policy(
+    train_episodes: int,
+    test_episodes: int,
+    classifier_episodes: int,
+    clf: TipClassifier | None,
+    policy_path: Path,
+) -> dict:
     """Rule-based vs Thompson on held-out twin tips (truth verdicts, and classifier verdicts)."""
     learned = train_thompson_on_twin(train_episodes, seed=0, first_env_seed=0)
     learned.save(policy_path)
-    out = {"train_episodes": train_episodes, "test_episodes": test_episodes,
-           "learned_p_success": learned.success_table()}
+    out = {
+        "train_episodes": train_episodes,
+        "test_episodes": test_episodes,
+        "learned_p_success": learned.success_table(),
+    }
 
     def run(policy, seeds, **opts):
         eps = [run_episode(policy, TwinTipEnv(s, **opts)) for s in seeds]
-        return {"mean_actions": float(np.mean([e.actions for e in eps])),
-                "mean_time_s": float(np.mean([e.time for e in eps])),
-                "recovered": float(np.mean([e.recovered for e in eps]))}
+        return {
+            "mean_actions": float(np.mean([e.actions for e in eps])),
+            "mean_time_s": float(np.mean([e.time for e in eps])),
+            "recovered": float(np.mean([e.recovered for e in eps])),
+        }
 
     seeds = range(200_000, 200_000 + test_episodes)
-    out["truth_verdicts"] = {"rule": run(RuleBasedPolicy(), seeds),
-                             "thompson": run(learned, seeds)}
+    out["truth_verdicts"] = {"rule": run(RuleBasedPolicy(), seeds), "thompson": run(learned, seeds)}
     if clf is not None and classifier_episodes:
         seeds = range(300_000, 300_000 + classifier_episodes)
         out["classifier_verdicts"] = {
@@ -263,14 +329,21 @@ def _memory_report(rss, hours_done, types_half, types_end, traced, truth) -> dic
     second = [(h, m) for h, m in rss if h >= hours_done / 2]
     slope = _slope(second)
     rise = max(m for _, m in second) - max(first) if first and second else None
-    grown = {k: types_end.get(k, 0) - types_half.get(k, 0) for k in set(types_end) | set(types_half)}
+    grown = {
+        k: types_end.get(k, 0) - types_half.get(k, 0) for k in set(types_end) | set(types_half)
+    }
     grown = dict(sorted(((k, v) for k, v in grown.items() if v), key=lambda kv: -abs(kv[1]))[:12])
-    flat = slope is not None and rise is not None and (
-        slope <= SOAK_FLAT_SLOPE_MB_PER_H and rise <= SOAK_FLAT_MAX_RISE_MB)
+    flat = (
+        slope is not None
+        and rise is not None
+        and (slope <= SOAK_FLAT_SLOPE_MB_PER_H and rise <= SOAK_FLAT_MAX_RISE_MB)
+    )
     return {
-        "criterion": (f"flat: RSS least-squares slope over the second half <= "
-                      f"{SOAK_FLAT_SLOPE_MB_PER_H} MB per instrument hour and second-half max RSS "
-                      f"<= first-half max + {SOAK_FLAT_MAX_RISE_MB} MB"),
+        "criterion": (
+            f"flat: RSS least-squares slope over the second half <= "
+            f"{SOAK_FLAT_SLOPE_MB_PER_H} MB per instrument hour and second-half max RSS "
+            f"<= first-half max + {SOAK_FLAT_MAX_RISE_MB} MB"
+        ),
         "flat": bool(flat),
         "rss_samples_used": len(rss),
         "rss_used_until_h": rss[-1][0] if rss else None,
@@ -301,8 +374,15 @@ def _cell_cache_entries(sample) -> int:
     return sum(len(v._cache) for v in vars(sample).values() if isinstance(v, CellScatter))
 
 
-def bench_soak(weights: Path, policy_path: Path, hours: float, seed: int, line_time: float,
-               fault_rate_per_h: float, trace_fraction: float = 0.1) -> dict:
+def bench_soak(
+    weights: Path,
+    policy_path: Path,
+    hours: float,
+    seed: int,
+    line_time: float,
+    fault_rate_per_h: float,
+    trace_fraction: float = 0.1,
+) -> dict:
     """Unattended watched imaging on one twin for ``hours`` instrument hours.
 
     Memory is sampled after every frame (RSS of the process). The soak counts
@@ -348,8 +428,9 @@ def bench_soak(weights: Path, policy_path: Path, hours: float, seed: int, line_t
         elif name == "event":
             run, stream = streams[doc["descriptor"]]
             if stream in ("primary", "check"):
-                events[run].append((stream, doc["data"]["spm_line_index"],
-                                    doc["data"]["spm_line_t_start"]))
+                events[run].append(
+                    (stream, doc["data"]["spm_line_index"], doc["data"]["spm_line_t_start"])
+                )
 
     RE.subscribe(collect)
     pixels, lines, px = 96, 48, 0.1
@@ -360,8 +441,10 @@ def bench_soak(weights: Path, policy_path: Path, hours: float, seed: int, line_t
     t_wall = time.perf_counter()
     while twin.time() < hours * 3600:
         if rng.random() < fault_rate_per_h * lines * 2 * line_time / 3600:
-            twin.inject_fault(FAULT_KINDS[int(rng.integers(len(FAULT_KINDS)))],
-                              after_lines=int(rng.integers(0, lines)))
+            twin.inject_fault(
+                FAULT_KINDS[int(rng.integers(len(FAULT_KINDS)))],
+                after_lines=int(rng.integers(0, lines)),
+            )
             faults_injected += 1
         k = n["frames"]
         cx, cy = -300 + 25 * (k % 25), -300 + 25 * ((k // 25) % 25)
@@ -369,10 +452,22 @@ def bench_soak(weights: Path, policy_path: Path, hours: float, seed: int, line_t
         before = set(starts)
         outcome = "complete"
         try:
-            RE(tip_watched_image(spm, center_x=cx, center_y=cy, width=px * pixels,
-                                 height=px * lines, pixels=pixels, lines=lines,
-                                 line_time=line_time, weights=str(weights), policy="thompson",
-                                 policy_file=str(policy_path), seed=seed + k))
+            RE(
+                tip_watched_image(
+                    spm,
+                    center_x=cx,
+                    center_y=cy,
+                    width=px * pixels,
+                    height=px * lines,
+                    pixels=pixels,
+                    lines=lines,
+                    line_time=line_time,
+                    weights=str(weights),
+                    policy="thompson",
+                    policy_file=str(policy_path),
+                    seed=seed + k,
+                )
+            )
         except (TipRecoveryFailed, InstrumentFault) as exc:  # handled without a person
             outcome = f"{type(exc).__name__}: {exc}"
             failures.append({"frame": k, "error": outcome})
@@ -384,8 +479,9 @@ def bench_soak(weights: Path, policy_path: Path, hours: float, seed: int, line_t
                 assembled[int(i)] = float(t)
         truth = {round(lt.t_start, 6): lt for lt in twin.truth.lines.since(n_truth)}
         measured = {round(t, 6) for u in runs for _, _, t in events[u]}
-        kinds = [(truth[round(t, 6)].kind_start, truth[round(t, 6)].kind_end)
-                 for t in assembled.values()]
+        kinds = [
+            (truth[round(t, 6)].kind_start, truth[round(t, 6)].kind_end) for t in assembled.values()
+        ]
         complete = len(assembled) == lines
         good = complete and all(a in GOOD_KINDS and b in GOOD_KINDS for a, b in kinds)
         kinds_seen = {kind for pair in kinds for kind in pair}
@@ -415,8 +511,13 @@ def bench_soak(weights: Path, policy_path: Path, hours: float, seed: int, line_t
             tracemalloc.start(1)
             trace_start = (now_h, tracemalloc.take_snapshot())
         if k % 10 == 0:
-            log.info("soak %.1f h: %d frames, %.1f%% good, rss %.0f MB", now_h,
-                     n["frames"], 100 * n["good"] / n["frames"], rss[-1][1])
+            log.info(
+                "soak %.1f h: %d frames, %.1f%% good, rss %.0f MB",
+                now_h,
+                n["frames"],
+                100 * n["good"] / n["frames"],
+                rss[-1][1],
+            )
     wall = time.perf_counter() - t_wall
     hours_done = twin.time() / 3600
     traced = {"tracemalloc_window_h": None}
@@ -485,22 +586,33 @@ def _watched_alarms(res, last: np.ndarray, threshold: float, patience: int) -> d
         if detector.update(LineVerdict.from_output(res, row, int(line))):
             alarms.append({"line": int(line), "rule": detector.rule, "state": detector.state})
             detector.reset()
-    slow = np.convolve(res.p_bad, np.ones(detector.slow_windows) / detector.slow_windows,
-                       mode="valid") if len(res.p_bad) >= detector.slow_windows else np.array([])
-    return {"alarms": alarms, "max_p_bad": float(res.p_bad.max()),
-            "max_slow_mean": float(slow.max()) if slow.size else None}
+    slow = (
+        np.convolve(res.p_bad, np.ones(detector.slow_windows) / detector.slow_windows, mode="valid")
+        if len(res.p_bad) >= detector.slow_windows
+        else np.array([])
+    )
+    return {
+        "alarms": alarms,
+        "max_p_bad": float(res.p_bad.max()),
+        "max_slow_mean": float(slow.max()) if slow.size else None,
+    }
 
 
-def bench_real(clf: TipClassifier, figure: Path, target_px: float = 0.08,
-               threshold: float = 0.8, patience: int = 3) -> dict:
+def bench_real(
+    clf: TipClassifier,
+    figure: Path,
+    target_px: float = 0.08,
+    threshold: float = 0.8,
+    patience: int = 3,
+) -> dict:
     """Verdicts on real topographs; SPIEPy files have no retrace and no stated scan size."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from autoscope.io import rawimage, realdata, sxm
     from autoscope.agents.tip.windows import fit_plane
+    from autoscope.io import rawimage, realdata, sxm
 
     dirs = [realdata.default_archive_dir()]
     out, panels = {}, []
@@ -517,8 +629,9 @@ def bench_real(clf: TipClassifier, figure: Path, target_px: float = 0.08,
             px = im.pixel_size[0]
             k = max(1, int(round(target_px / px)))
             trace, retrace = _block_mean(trace, k), _block_mean(retrace, k)
-            note = (f"{im.scan_size[0]:.1f} nm, {im.pixels} px, "
-                    f"block-averaged x{k} to {px * k:.3f} nm")
+            note = (
+                f"{im.scan_size[0]:.1f} nm, {im.pixels} px, block-averaged x{k} to {px * k:.3f} nm"
+            )
         else:
             trace = rawimage.parse_raw_image(data, source)
             retrace = trace
@@ -531,7 +644,9 @@ def bench_real(clf: TipClassifier, figure: Path, target_px: float = 0.08,
         top = [CLASSES[i] for i in res.label[half]]
         p_bad = res.p_bad[half]
         out[key] = {
-            "description": real.description, "note": note, "windows": len(top),
+            "description": real.description,
+            "note": note,
+            "windows": len(top),
             "mean_proba": dict(zip(CLASSES, map(float, res.proba[half].mean(axis=0)))),
             "share_of_windows": {c: top.count(c) / len(top) for c in CLASSES if c in top},
             "median_p_bad": float(np.median(p_bad)),
@@ -563,16 +678,29 @@ def main(argv=None) -> int:
     parser.add_argument("--soak-hours", type=float, default=48.0)
     parser.add_argument("--soak-line-time", type=float, default=2.0)
     parser.add_argument("--fault-rate", type=float, default=0.25, help="faults per instrument hour")
-    parser.add_argument("--policy-file", type=Path, default=None,
-                        help="learned policy JSON (written by the policy section, read by soak)")
-    parser.add_argument("--accuracy-frames", type=int, default=480,
-                        help="held-out frames of the accuracy section (default 480)")
+    parser.add_argument(
+        "--policy-file",
+        type=Path,
+        default=None,
+        help="learned policy JSON (written by the policy section, read by soak)",
+    )
+    parser.add_argument(
+        "--accuracy-frames",
+        type=int,
+        default=480,
+        help="held-out frames of the accuracy section (default 480)",
+    )
     parser.add_argument("--threshold", type=float, default=0.8)
     parser.add_argument("--patience", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", "--json", dest="out", type=Path,
-                        default=Path("benchmarks/results/bench_tip.json"),
-                        help="JSON results (the real-image figure goes beside it)")
+    parser.add_argument(
+        "--out",
+        "--json",
+        dest="out",
+        type=Path,
+        default=Path("benchmarks/results/bench_tip.json"),
+        help="JSON results (the real-image figure goes beside it)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     torch.manual_seed(args.seed)
@@ -588,18 +716,25 @@ def main(argv=None) -> int:
         results["training"] = {"seconds": report["seconds"], "held_out": report["held_out"]}
     clf = TipClassifier.load(weights)
     results["weights"] = str(weights)
-    results["classifier"] = {"n_lines": clf.n_lines, "tile_width": clf.tile_width,
-                             "scale_channel": clf.scale_channel,
-                             "detail_channel": clf.detail_channel,
-                             "members": len(clf.ensemble.members), "classes": list(CLASSES)}
+    results["classifier"] = {
+        "n_lines": clf.n_lines,
+        "tile_width": clf.tile_width,
+        "scale_channel": clf.scale_channel,
+        "detail_channel": clf.detail_channel,
+        "members": len(clf.ensemble.members),
+        "classes": list(CLASSES),
+    }
     policy_path = args.policy_file or tmp / "policy.json"
     q = args.quick
     if "accuracy" in args.only:
-        results["accuracy"] = bench_accuracy(clf, 30 if q else args.accuracy_frames, args.seed,
-                                             args.threshold, args.patience)
+        results["accuracy"] = bench_accuracy(
+            clf, 30 if q else args.accuracy_frames, args.seed, args.threshold, args.patience
+        )
         a = results["accuracy"]["all"]
-        print(f"accuracy: {a['accuracy']:.3f}  good-vs-bad acc {a['good_bad_accuracy']:.3f}  "
-              f"AUC {a['good_bad_auc']:.3f}  per class {a['per_class']}")
+        print(
+            f"accuracy: {a['accuracy']:.3f}  good-vs-bad acc {a['good_bad_accuracy']:.3f}  "
+            f"AUC {a['good_bad_auc']:.3f}  per class {a['per_class']}"
+        )
         print(f"alarms per one-tip frame: {json.dumps(results['accuracy']['frame_alarms'])}")
     if "delay" in args.only:
         results["delay"] = bench_delay(clf, 20 if q else 100, args.threshold, args.patience)
@@ -612,28 +747,43 @@ def main(argv=None) -> int:
         print(f"inference: {results['inference']}")
         print(f"inference, 1 thread: {results['inference_1_thread']}")
     if "policy" in args.only:
-        results["policy"] = bench_policy(40 if q else 300, 40 if q else 300, 10 if q else 40,
-                                         clf, policy_path)
+        results["policy"] = bench_policy(
+            40 if q else 300, 40 if q else 300, 10 if q else 40, clf, policy_path
+        )
         shown = {k: v for k, v in results["policy"].items() if k != "learned_p_success"}
         print(f"policy: {json.dumps(shown)}")
     if "soak" in args.only:
         if not Path(policy_path).is_file():
             train_thompson_on_twin(40 if q else 300, seed=0, first_env_seed=0).save(policy_path)
-        results["soak"] = bench_soak(weights, policy_path, 2.0 if q else args.soak_hours,
-                                     args.seed, args.soak_line_time, args.fault_rate)
+        results["soak"] = bench_soak(
+            weights,
+            policy_path,
+            2.0 if q else args.soak_hours,
+            args.seed,
+            args.soak_line_time,
+            args.fault_rate,
+        )
         s = results["soak"]
-        print(f"soak: {s['instrument_hours']:.1f} h, {s['frames']} frames, "
-              f"good {s['share_good_frames']:.3f}, "
-              f"lines without event {s['lines_measured_without_event']}, "
-              f"rss {s['rss_first_half_max_mb']} -> {s['rss_second_half_max_mb']} MB, "
-              f"given up {len(s['frames_given_up'])}")
+        print(
+            f"soak: {s['instrument_hours']:.1f} h, {s['frames']} frames, "
+            f"good {s['share_good_frames']:.3f}, "
+            f"lines without event {s['lines_measured_without_event']}, "
+            f"rss {s['rss_first_half_max_mb']} -> {s['rss_second_half_max_mb']} MB, "
+            f"given up {len(s['frames_given_up'])}"
+        )
     if "real" in args.only:
-        results["real"] = bench_real(clf, args.out.with_name("tip_real_images.png"),
-                                     threshold=args.threshold, patience=args.patience)
+        results["real"] = bench_real(
+            clf,
+            args.out.with_name("tip_real_images.png"),
+            threshold=args.threshold,
+            patience=args.patience,
+        )
         for key, r in results["real"].items():
             if isinstance(r, dict):
-                print(f"real {key}: {r.get('share_of_windows', r.get('error'))}; "
-                      f"watched: {r.get('watched')}")
+                print(
+                    f"real {key}: {r.get('share_of_windows', r.get('error'))}; "
+                    f"watched: {r.get('watched')}"
+                )
     results["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1, default=str))

@@ -33,6 +33,7 @@ import sys
 import time
 
 import numpy as np
+
 from autoscope.devices.backend import ScanFrame, SpectroscopySettings
 from autoscope.devices.twin import TwinSPM, make_dataset, make_tip
 

@@ -37,9 +37,10 @@ import argparse
 import sys
 
 import numpy as np
+
+from autoscope.devices.twin.datasets import make_dataset
 from autoscope.studies.benchmark import top_set, write_json
 from autoscope.studies.groundtruth import GroundTruth, scalar_map, twin_dataset
-from autoscope.devices.twin.datasets import make_dataset
 
 HIDDEN_OFF = {
     "pfm": {"height_hidden": 0.0, "coercive_hidden": 0.0, "imprint_hidden": 0.0},

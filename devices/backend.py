@@ -18,10 +18,12 @@ This module is pure Python + numpy: no ophyd, no bluesky. A twin imports it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
+
 from autoscope.devices import geometry
 
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from autoscope.devices.backend import SPMBackend
+from autoscope.devices.spm.device import SPM
+from autoscope.devices.twin import TwinSPM
 from autoscope.errors import ConfigurationError
 
 __all__ = ["make_spm", "SPM_BACKENDS"]
@@ -15,8 +18,14 @@ __all__ = ["make_spm", "SPM_BACKENDS"]
 SPM_BACKENDS = ("twin",)
 
 
-def make_spm(backend: Any = "twin", sample: str = "si100_h", seed: int = 0, name: str = "spm",
-             limits=None, **kw):
+def make_spm(
+    backend: Any = "twin",
+    sample: str = "si100_h",
+    seed: int = 0,
+    name: str = "spm",
+    limits=None,
+    **kw,
+):
     """Make an SPM device with the named backend.
 
     Parameters
@@ -46,13 +55,9 @@ def make_spm(backend: Any = "twin", sample: str = "si100_h", seed: int = 0, name
     ConfigurationError
         for an unknown backend name, or options given to a backend object.
     """
-    from autoscope.devices.backend import SPMBackend
-    from autoscope.devices.spm.device import SPM
 
     if isinstance(backend, str):
         if backend == "twin":
-            from autoscope.devices.twin import TwinSPM
-
             impl = TwinSPM(sample=sample, seed=seed, **kw)
         else:
             raise ConfigurationError(

@@ -21,7 +21,7 @@ RunEngine hands the original exception to the plan.
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Union
+from collections.abc import Callable
 
 from ophyd.signal import Signal
 from ophyd.status import Status
@@ -61,14 +61,13 @@ def finished_status(obj) -> Status:
 class _SPMSignalBase(Signal):
     """Common describe(): source, dtype, shape, dtype_numpy, units."""
 
-    def __init__(self, *, units: Union[str, Callable, None] = None, dtype_numpy: str = "<f8",
-                 **kwargs):
+    def __init__(self, *, units: str | Callable | None = None, dtype_numpy: str = "<f8", **kwargs):
         self._units = units
         self._dtype_numpy = dtype_numpy
         super().__init__(**kwargs)
 
     @property
-    def units(self) -> Optional[str]:
+    def units(self) -> str | None:
         """Units of the value; a callable ``units`` is resolved against the backend."""
         if callable(self._units):
             return self._units(owner_spm(self).backend)
@@ -104,8 +103,15 @@ class BackendSignal(_SPMSignalBase):
         Converts the backend's value for readout (``float``, ``bool``).
     """
 
-    def __init__(self, *, getter: str, setter: Optional[str] = None, check: Optional[str] = None,
-                 cast: Callable = float, **kwargs):
+    def __init__(
+        self,
+        *,
+        getter: str,
+        setter: str | None = None,
+        check: str | None = None,
+        cast: Callable = float,
+        **kwargs,
+    ):
         self._getter, self._setter, self._check, self._cast = getter, setter, check, cast
         super().__init__(value=None, **kwargs)
 
@@ -151,8 +157,15 @@ class SettingSignal(_SPMSignalBase):
         Name of the value in the check's error message (its ``what`` argument).
     """
 
-    def __init__(self, *, validator: Callable, check: Optional[str] = None,
-                 check_name: Optional[str] = None, value=0.0, **kwargs):
+    def __init__(
+        self,
+        *,
+        validator: Callable,
+        check: str | None = None,
+        check_name: str | None = None,
+        value=0.0,
+        **kwargs,
+    ):
         self._validator = validator
         self._check = check
         self._check_name = check_name
@@ -188,6 +201,6 @@ class ReadoutSignal(_SPMSignalBase):
     def set(self, value, **kwargs):
         raise ReadOnlyError(f"{self.name} is a measured value and cannot be set")
 
-    def update(self, value, timestamp: Optional[float] = None) -> None:
+    def update(self, value, timestamp: float | None = None) -> None:
         """Store a new measured value (for the owning device)."""
         self.put(value, internal=True, timestamp=timestamp)

@@ -1,4 +1,4 @@
-"""The autonomous campaign: overview image -> candidates -> seed points -> suggest / measure / ingest.
+"""The autonomous campaign: overview -> candidates -> seed points -> suggest / measure / ingest.
 
 :func:`autonomous_campaign` is the plan a user or the queue server runs (plain
 arguments only; the agent is chosen by name). It is built from two stubs that
@@ -29,14 +29,19 @@ import uuid
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 import numpy as np
-from autoscope.agents.protocol import Agent, check_agent
-from autoscope.plans.imaging import raster_image
-from autoscope.plans.spectroscopy import spectra_at
 from bluesky.protocols import Readable
 from bluesky.utils import MsgGenerator
 
+from autoscope.agents.acquisition import check_acquisition
+from autoscope.agents.agent import agent_class, make_agent, resolve_seed_design
+from autoscope.agents.candidates import CandidateSet
+from autoscope.agents.experiment import SpectraExperiment
+from autoscope.agents.protocol import Agent, check_agent
+from autoscope.agents.reporting import REPORT_STREAM, data_keys, report_metadata, report_values
 from autoscope.errors import ConfigurationError
 from autoscope.io.pfm import piezoresponse
+from autoscope.plans.imaging import raster_image
+from autoscope.plans.spectroscopy import spectra_at
 
 __all__ = ["autonomous_campaign", "campaign_loop", "overview_candidates"]
 
@@ -106,7 +111,6 @@ def overview_candidates(
     On a PFM the overview run's start document records the device's
     ``phase_reference`` (deg), the one a ``"piezoresponse"`` overview is formed with.
     """
-    from autoscope.agents.candidates import CandidateSet
 
     reference = getattr(spm, "phase_reference", None)
     if reference is not None:
@@ -129,7 +133,6 @@ def overview_candidates(
 
 
 def _report_signals(shape, q, units):
-    from autoscope.agents.reporting import data_keys
     from ophyd import Signal
 
     signals = {}
@@ -148,7 +151,6 @@ def _report_signals(shape, q, units):
 
 def _write_report(signals, values, md) -> MsgGenerator[str]:
     """One ``agent_report`` run with one event in stream ``"agent"``; returns its uid."""
-    from autoscope.agents.reporting import REPORT_STREAM
 
     def inner() -> MsgGenerator[None]:
         for key, value in values.items():
@@ -197,7 +199,6 @@ def campaign_loop(
     ``{"step", "error"}``), ``stopped_by`` (``"budget"`` or ``"uncertainty"``),
     ``spectra_uids``, ``report_uids``, ``instrument_seconds``.
     """
-    from autoscope.agents.reporting import report_metadata, report_values
     from tqdm.auto import tqdm
 
     check_agent(agent)
@@ -267,9 +268,8 @@ def campaign_loop(
             t_now = float((yield from bps.rd(spm.instrument_time)))
             used = t_now - t0
             per = used / max(agent.n_measured, 1)
-            bar.set_postfix_str(
-                f"instrument {used / 60:.1f} min, ~{per * (budget - agent.n_measured) / 60:.1f} min left"
-            )
+            left = per * (budget - agent.n_measured)
+            bar.set_postfix_str(f"instrument {used / 60:.1f} min, ~{left / 60:.1f} min left")
             last = agent.n_measured >= budget
             uncertain = agent.max_uncertainty()
             if (
@@ -350,7 +350,7 @@ def autonomous_campaign(
     Parameters
     ----------
     spm : Readable
-        The SPM device (``autoscope.devices.spm.SPM``).
+        The SPM device (``autoscope.devices.SPM``).
     agent : str
         ``"dkl"`` (deep kernel learning on image patches), ``"gp"`` (GP on
         coordinates), ``"random"`` or ``"raster"``.
@@ -409,9 +409,6 @@ def autonomous_campaign(
     str
         The campaign id (every run of the campaign carries it as ``campaign``).
     """
-    from autoscope.agents.acquisition import check_acquisition
-    from autoscope.agents.agent import agent_class, make_agent, resolve_seed_design
-    from autoscope.agents.experiment import SpectraExperiment
 
     agent_class(agent)  # an unknown name is refused here, before anything moves
     seed_design = resolve_seed_design(agent, seed_design)

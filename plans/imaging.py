@@ -48,7 +48,7 @@ def raster_image(
     Parameters
     ----------
     spm : Readable
-        The SPM device (``autoscope.devices.spm.SPM``).
+        The SPM device (``autoscope.devices.SPM``).
     center_x, center_y : float
         Frame centre in nm.
     width, height : float
@@ -104,7 +104,7 @@ def raster_image(
         "line_key": line.index.name,
         "image_keys": {ch: list(keys) for ch, keys in line.channel_keys().items()},
         "scan_order": "line 0 at the bottom of the frame, upwards; pixels by increasing x; "
-                      "retrace flipped to increasing x",
+        "retrace flipped to increasing x",
         "hints": {"dimensions": [([line.index.name], "primary")]},
     }
     metadata = run_metadata(spm, "raster_image", plan_args, extra, md)

@@ -42,8 +42,7 @@ def _sweep_args(settings) -> dict:
     return args
 
 
-def _spectra_run(spm, positions, settings, plan_name, plan_args, extra,
-                 md) -> MsgGenerator[str]:
+def _spectra_run(spm, positions, settings, plan_name, plan_args, extra, md) -> MsgGenerator[str]:
     extra = {
         **spectroscopy_metadata(spm, settings),
         "positions_requested": [list(p) for p in positions],
@@ -81,7 +80,7 @@ def point_spectrum(
     Parameters
     ----------
     spm : Readable
-        The SPM device (``autoscope.devices.spm.SPM``).
+        The SPM device (``autoscope.devices.SPM``).
     x, y : float
         Position in nm.
     start, stop : float
@@ -115,8 +114,9 @@ def point_spectrum(
     """
     spm = check_spm(spm)
     pos = check_positions(spm, [[x, y]])
-    settings = spectroscopy_settings(spm, start, stop, n_points, settle, integration,
-                                     lockin_amplitude, lockin_frequency, sweeps)
+    settings = spectroscopy_settings(
+        spm, start, stop, n_points, settle, integration, lockin_amplitude, lockin_frequency, sweeps
+    )
     check_md(md)
     plan_args = {"x": pos[0][0], "y": pos[0][1], **_sweep_args(settings)}
     return (yield from _spectra_run(spm, pos, settings, "point_spectrum", plan_args, {}, md))
@@ -141,7 +141,7 @@ def spectra_at(
     Parameters
     ----------
     spm : Readable
-        The SPM device (``autoscope.devices.spm.SPM``).
+        The SPM device (``autoscope.devices.SPM``).
     positions : list of [x, y]
         Positions in nm, e.g. ``[[0.0, 1.5], [3.2, -4.0]]`` (the old keyword
         ``points`` still works, with a ``DeprecationWarning``, until the next
@@ -179,8 +179,9 @@ def spectra_at(
     """
     spm = check_spm(spm)
     pos = check_positions(spm, positions)
-    settings = spectroscopy_settings(spm, start, stop, n_points, settle, integration,
-                                     lockin_amplitude, lockin_frequency, sweeps)
+    settings = spectroscopy_settings(
+        spm, start, stop, n_points, settle, integration, lockin_amplitude, lockin_frequency, sweeps
+    )
     check_md(md)
     plan_args = {"positions": [list(p) for p in pos], **_sweep_args(settings)}
     return (yield from _spectra_run(spm, pos, settings, "spectra_at", plan_args, {}, md))
@@ -216,7 +217,7 @@ def grid_spectroscopy(
     Parameters
     ----------
     spm : Readable
-        The SPM device (``autoscope.devices.spm.SPM``).
+        The SPM device (``autoscope.devices.SPM``).
     center_x, center_y : float
         Grid centre in nm.
     width, height : float
@@ -258,10 +259,10 @@ def grid_spectroscopy(
         which closes with exit status ``fail``.
     """
     spm = check_spm(spm)
-    grid = checked_frame(spm, center_x, center_y, width, height, angle, nx, ny,
-                         names=("nx", "ny"))
-    settings = spectroscopy_settings(spm, start, stop, n_points, settle, integration,
-                                     lockin_amplitude, lockin_frequency, sweeps)
+    grid = checked_frame(spm, center_x, center_y, width, height, angle, nx, ny, names=("nx", "ny"))
+    settings = spectroscopy_settings(
+        spm, start, stop, n_points, settle, integration, lockin_amplitude, lockin_frequency, sweeps
+    )
     check_md(md)
     positions = []
     for iy in range(grid.lines):
@@ -269,8 +270,15 @@ def grid_spectroscopy(
         positions.extend((float(x), float(y)) for x, y in zip(xs, ys))
     if not positions:
         raise ConfigurationError("grid has no nodes")
-    geometry = {"center_x": grid.center_x, "center_y": grid.center_y, "width": grid.width,
-                "height": grid.height, "nx": grid.pixels, "ny": grid.lines, "angle": grid.angle}
+    geometry = {
+        "center_x": grid.center_x,
+        "center_y": grid.center_y,
+        "width": grid.width,
+        "height": grid.height,
+        "nx": grid.pixels,
+        "ny": grid.lines,
+        "angle": grid.angle,
+    }
     plan_args = {**geometry, **_sweep_args(settings)}
     extra = {
         "grid": geometry,
@@ -279,5 +287,6 @@ def grid_spectroscopy(
         "pixel_units": "nm",
         "grid_order": "row-major: iy from the bottom, ix by increasing x; index = iy * nx + ix",
     }
-    return (yield from _spectra_run(spm, positions, settings, "grid_spectroscopy", plan_args,
-                                    extra, md))
+    return (
+        yield from _spectra_run(spm, positions, settings, "grid_spectroscopy", plan_args, extra, md)
+    )

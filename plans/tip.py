@@ -40,7 +40,7 @@ def condition_tip(
     Parameters
     ----------
     spm : Readable
-        The SPM device (``autoscope.devices.spm.SPM``).
+        The SPM device (``autoscope.devices.SPM``).
     action : str
         ``"pulse"`` (bias pulse of ``voltage`` for ``width``) or ``"dip"``
         (controlled indentation by ``depth``).
@@ -83,8 +83,9 @@ def condition_tip(
         x, y = spm.limits.check_position(x, y, what="conditioning position")
     check_md(md)
     plan_args = {"action": action, **params, "x": x, "y": y}
-    metadata = run_metadata(spm, "condition_tip", plan_args,
-                            {"tip_action": {"action": action, **params}}, md)
+    metadata = run_metadata(
+        spm, "condition_tip", plan_args, {"tip_action": {"action": action, **params}}, md
+    )
     tip = spm.tip
 
     def inner() -> MsgGenerator[None]:

@@ -51,8 +51,9 @@ def check_md(md: Any) -> dict:
     return dict(md)
 
 
-def run_metadata(spm: SPM, plan_name: str, plan_args: dict, extra: dict,
-                 md: Optional[dict]) -> dict:
+def run_metadata(
+    spm: SPM, plan_name: str, plan_args: dict, extra: dict, md: Optional[dict]
+) -> dict:
     """Start-document metadata: plan name and args, units, limits, ``extra``; caller's md last."""
     out = {
         "plan_name": plan_name,
@@ -86,8 +87,20 @@ def run_with_reason(plan: MsgGenerator[Any], md: dict) -> MsgGenerator[str]:
     return uid
 
 
-def checked_frame(spm: SPM, center_x, center_y, width, height, angle, pixels, lines,
-                  line_time=None, *, names=("pixels", "lines"), min_pixels: int = 1) -> ScanFrame:
+def checked_frame(
+    spm: SPM,
+    center_x,
+    center_y,
+    width,
+    height,
+    angle,
+    pixels,
+    lines,
+    line_time=None,
+    *,
+    names=("pixels", "lines"),
+    min_pixels: int = 1,
+) -> ScanFrame:
     """Check frame arguments (types, ranges, the device's scan range) and bundle them.
 
     ``names`` are the plan's own parameter names for pixels and lines (a grid
@@ -104,26 +117,28 @@ def checked_frame(spm: SPM, center_x, center_y, width, height, angle, pixels, li
         lines=check_int(names[1], lines, low=1),
     )
     if line_time is not None:
-        fields["line_time"] = check_real("line_time", line_time, low=0.0, low_inclusive=False,
-                                         units="s")
+        fields["line_time"] = check_real(
+            "line_time", line_time, low=0.0, low_inclusive=False, units="s"
+        )
     frame = ScanFrame(**fields)
     spm.limits.check_frame(frame)
     return frame
 
 
-def spectroscopy_settings(spm: SPM, start, stop, n_points, settle, integration, lockin_amplitude,
-                          lockin_frequency, sweeps) -> SpectroscopySettings:
+def spectroscopy_settings(
+    spm: SPM, start, stop, n_points, settle, integration, lockin_amplitude, lockin_frequency, sweeps
+) -> SpectroscopySettings:
     """Check spectroscopy arguments (types, ranges, safety limits) and bundle them."""
     settings = SpectroscopySettings(
         start=check_real("start", start, units="V"),
         stop=check_real("stop", stop, units="V"),
         points=check_int("n_points", n_points, low=2),
         settle=check_real("settle", settle, low=0.0, units="s"),
-        integration=check_real("integration", integration, low=0.0, low_inclusive=False,
-                               units="s"),
+        integration=check_real("integration", integration, low=0.0, low_inclusive=False, units="s"),
         lockin_amplitude=check_real("lockin_amplitude", lockin_amplitude, low=0.0, units="V"),
-        lockin_frequency=check_real("lockin_frequency", lockin_frequency, low=0.0,
-                                    low_inclusive=False, units="Hz"),
+        lockin_frequency=check_real(
+            "lockin_frequency", lockin_frequency, low=0.0, low_inclusive=False, units="Hz"
+        ),
         sweeps=check_int("sweeps", sweeps, low=1),
     )
     return spm.limits.check_spectroscopy(settings)
@@ -134,8 +149,12 @@ def spectroscopy_metadata(spm: SPM, settings: SpectroscopySettings) -> dict:
     return {
         "spectroscopy": dataclasses.asdict(settings),
         "spectral_axis": {
-            "key": spm.spectrum.axis_key, "name": "bias", "units": "V",
-            "start": settings.start, "stop": settings.stop, "points": settings.points,
+            "key": spm.spectrum.axis_key,
+            "name": "bias",
+            "units": "V",
+            "start": settings.start,
+            "stop": settings.stop,
+            "points": settings.points,
         },
         "spectrum_keys": spm.spectrum.channel_keys(),
         "index_key": spm.spectrum.index.name,
@@ -146,15 +165,28 @@ def configure_spectroscopy(spm: SPM, settings: SpectroscopySettings) -> MsgGener
     """Plan stub: put ``settings`` into ``spm.spectrum``."""
     s = spm.spectrum
     yield from bps.mv(
-        s.sweep_start, settings.start, s.sweep_stop, settings.stop, s.points, settings.points,
-        s.settle, settings.settle, s.integration, settings.integration,
-        s.lockin_amplitude, settings.lockin_amplitude,
-        s.lockin_frequency, settings.lockin_frequency, s.sweeps, settings.sweeps,
+        s.sweep_start,
+        settings.start,
+        s.sweep_stop,
+        settings.stop,
+        s.points,
+        settings.points,
+        s.settle,
+        settings.settle,
+        s.integration,
+        settings.integration,
+        s.lockin_amplitude,
+        settings.lockin_amplitude,
+        s.lockin_frequency,
+        settings.lockin_frequency,
+        s.sweeps,
+        settings.sweeps,
     )
 
 
-def measure_spectrum(spm: SPM, x: float, y: float, index: int,
-                     stream: str = "primary") -> MsgGenerator[dict[str, Any]]:
+def measure_spectrum(
+    spm: SPM, x: float, y: float, index: int, stream: str = "primary"
+) -> MsgGenerator[dict[str, Any]]:
     """Plan stub: one spectrum at (x, y) nm as one event in ``stream``; returns the reading."""
     s = spm.spectrum
     yield from bps.checkpoint()  # pause/resume between spectra
@@ -207,8 +239,9 @@ def renamed_keywords(**renames: str) -> Callable:
                     )
                 for old in used:
                     kwargs[renames[old]] = kwargs.pop(old)
-                pairs = "; ".join(f"keyword {old!r} is deprecated, use {renames[old]!r}"
-                                  for old in used)
+                pairs = "; ".join(
+                    f"keyword {old!r} is deprecated, use {renames[old]!r}" for old in used
+                )
                 warnings.warn(
                     f"{plan.__name__}: {pairs} (the old name goes in the next release)",
                     DeprecationWarning,

@@ -14,5 +14,5 @@ Submodules:
 - :mod:`~autoscope.studies.benchmark`     ``autoscope benchmark``: harness, metrics, JSON
 - :mod:`~autoscope.studies.groundtruth`   ground-truth maps from twins and recorded datasets
 - :mod:`~autoscope.studies.twin_vs_real`  the twin against real instrument files
-- :mod:`~autoscope.studies.tip`           tip-classifier training data and pipeline, ``autoscope tip``
+- :mod:`~autoscope.studies.tip`           tip-classifier training (``autoscope tip``)
 """

@@ -37,6 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
 from autoscope.agents.acquisition import ACQUISITIONS, check_acquisition
 from autoscope.agents.agent import (
     AGENT_KINDS,
@@ -45,9 +46,8 @@ from autoscope.agents.agent import (
     resolve_seed_design,
 )
 from autoscope.agents.candidates import CandidateSet, default_patch_size
-from autoscope.studies.groundtruth import GroundTruth, load_recorded, scalar_map, twin_dataset
-
 from autoscope.errors import ConfigurationError
+from autoscope.studies.groundtruth import GroundTruth, load_recorded, scalar_map, twin_dataset
 
 __all__ = [
     "add_arguments",
@@ -66,7 +66,7 @@ AgentFactory = Callable[[CandidateSet, int, int], object]
 
 
 def top_set(values: np.ndarray, fraction: float = 0.01) -> np.ndarray:
-    """Boolean mask of the top ``fraction`` of the finite ``values`` (at least one; ties included)."""
+    """Mask of the top ``fraction`` of the finite ``values`` (at least one; ties included)."""
     v = np.asarray(values, dtype=float).ravel()
     ok = np.isfinite(v)
     if not ok.any():

@@ -22,7 +22,15 @@ from pathlib import Path
 
 import numpy as np
 
+from autoscope.agents.agent import ActiveLearningAgent
+from autoscope.agents.experiment import SpectraExperiment
+from autoscope.catalog import connect, data_dir, make_writer
+from autoscope.devices import make_spm
+from autoscope.devices.twin.datasets import make_dataset
 from autoscope.errors import ConfigurationError
+from autoscope.plans.campaign import campaign_loop, overview_candidates
+from autoscope.studies.benchmark import top_set
+from autoscope.studies.chain import run_chain
 
 __all__ = ["add_arguments", "main", "run_campaign_demo", "write_report"]
 
@@ -34,20 +42,32 @@ SPECTROSCOPY = {"start": -2.5, "stop": 2.5, "n_points": 96, "settle": 0.002, "in
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``demo`` options to ``parser``."""
-    parser.add_argument("--data-dir", default=None,
-                        help="catalog folder (default: $AUTOSCOPE_DATA_DIR or the user data dir)")
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="catalog folder (default: $AUTOSCOPE_DATA_DIR or the user data dir)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the twin and the agent")
-    parser.add_argument("--out", default="autoscope-demo",
-                        help="folder for the report file (default: ./autoscope-demo)")
-    parser.add_argument("--size", type=int, default=None,
-                        help="campaign grid size (candidates per side); default: the agent's")
-    parser.add_argument("--chain", action="store_true",
-                        help="run the image+spectra chain instead of the agent campaign")
+    parser.add_argument(
+        "--out",
+        default="autoscope-demo",
+        help="folder for the report file (default: ./autoscope-demo)",
+    )
+    parser.add_argument(
+        "--size",
+        type=int,
+        default=None,
+        help="campaign grid size (candidates per side); default: the agent's",
+    )
+    parser.add_argument(
+        "--chain",
+        action="store_true",
+        help="run the image+spectra chain instead of the agent campaign",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
     """Run ``autoscope demo``; returns the exit status."""
-    from autoscope.catalog import connect, data_dir, make_writer
 
     folder = data_dir(args.data_dir)
     client = connect(data_dir=folder)
@@ -58,13 +78,13 @@ def main(args: argparse.Namespace) -> int:
         summary = run_campaign_demo(Path(args.out), **kwargs)
         _print_summary(summary)
     else:
-        from autoscope.studies.chain import run_chain
-
         writer = make_writer(client, data_dir=folder)
         run_chain(client, writer, seed=args.seed)
     print(f"\ncatalog folder: {folder}")
-    print("open it from Python:  from autoscope.catalog import connect; "
-          f"catalog = connect(data_dir={str(folder)!r})")
+    print(
+        "open it from Python:  from autoscope.catalog import connect; "
+        f"catalog = connect(data_dir={str(folder)!r})"
+    )
     return 0
 
 
@@ -80,8 +100,6 @@ def _writer_for(catalog):
     if catalog is None:
         return None
     if hasattr(catalog, "context"):  # a tiled client
-        from autoscope.catalog import make_writer
-
         return make_writer(catalog)
     if callable(catalog):
         return catalog
@@ -126,12 +144,6 @@ def run_campaign_demo(
     formed with; its run records it too), ``report`` (path of the HTML report).
     """
     import torch
-    from autoscope.agents.agent import ActiveLearningAgent
-    from autoscope.studies.benchmark import top_set
-    from autoscope.agents.experiment import SpectraExperiment
-    from autoscope.devices import make_spm
-    from autoscope.devices.twin.datasets import make_dataset
-    from autoscope.plans.campaign import campaign_loop, overview_candidates
     from bluesky import RunEngine
 
     size = int(size)
@@ -230,7 +242,7 @@ def run_campaign_demo(
 
 
 def write_report(out: Path, image: np.ndarray, agent, truth: np.ndarray, summary: dict) -> Path:
-    """Write ``campaign_report.png`` and ``campaign_report.html`` into ``out``; returns the HTML path."""
+    """Write ``campaign_report.png`` and ``.html`` into ``out``; returns the HTML path."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)

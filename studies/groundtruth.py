@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from autoscope.agents.scalarizers import get_scalarizer
+from autoscope.devices.twin.datasets import as_recorded, make_dataset
+from autoscope.io.recorded import RecordedDataset
 
 __all__ = ["GroundTruth", "load_recorded", "scalar_map", "twin_dataset"]
 
@@ -54,7 +57,6 @@ def load_recorded(path: str | os.PathLike) -> GroundTruth:
         or their shapes disagree (a :class:`~autoscope.errors.DataFormatError`);
         the message names the file and what is wrong.
     """
-    from autoscope.io.recorded import RecordedDataset
 
     return _ground_truth(RecordedDataset.read(path, require_spectra=True), str(Path(path)))
 
@@ -64,7 +66,6 @@ def twin_dataset(kind: str, size: int, seed: int = 0) -> GroundTruth:
 
     Only the measured image and spectra are used, never the twin's hidden maps.
     """
-    from autoscope.devices.twin.datasets import as_recorded, make_dataset
 
     data = make_dataset(kind=kind, size=size, seed=seed)
     return _ground_truth(as_recorded(data).validate(), f"twin:{kind}:{size}:seed{seed}")

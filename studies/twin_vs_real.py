@@ -28,11 +28,11 @@ from pathlib import Path
 import numpy as np
 
 from autoscope.devices.backend import ScanFrame, SpectroscopySettings
+from autoscope.devices.twin.samples import SAMPLE_NAMES, make_sample
 from autoscope.devices.twin.twin import TwinSPM
 from autoscope.errors import ConfigurationError
-from autoscope.io import realdata
+from autoscope.io import realdata, stats
 from autoscope.io import spectrum_stats as sst
-from autoscope.io import stats
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +80,16 @@ class SpectrumRow:
 
 def _twin_defaults() -> str:
     sig = inspect.signature(TwinSPM.__init__)
-    keep = ("noise", "feedback_tau", "drift", "drift_wander", "creep", "hysteresis",
-            "tip_change_rate", "temperature")
+    keep = (
+        "noise",
+        "feedback_tau",
+        "drift",
+        "drift_wander",
+        "creep",
+        "hysteresis",
+        "tip_change_rate",
+        "temperature",
+    )
     return ", ".join(f"{k}={sig.parameters[k].default!r}" for k in keep if k in sig.parameters)
 
 
@@ -89,15 +97,18 @@ def _git_commit() -> str:
     """The checkout's short commit, where this module sits in one."""
     here = Path(__file__).resolve().parent
     try:
-        out = subprocess.run(["git", "-C", str(here), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return out.stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
 
 def _stm_samples() -> list[str]:
-    from autoscope.devices.twin.samples import SAMPLE_NAMES, make_sample
 
     names = []
     for name in ("au111", "si100_h"):
@@ -131,9 +142,13 @@ def _twin_image(sample: str, seed: int, sxm, channel: str, feedback: bool, strid
     if sxm.setpoint and sxm.setpoint_units == twin.setpoint_units:
         twin.set_setpoint(abs(sxm.setpoint))
     line_time = sxm.line_time[0] if np.isfinite(sxm.line_time[0]) else 1.0
-    frame = ScanFrame(width=sxm.scan_size[0], height=sxm.scan_size[1],
-                      pixels=sxm.pixels // stride, lines=sxm.lines // stride,
-                      line_time=line_time)
+    frame = ScanFrame(
+        width=sxm.scan_size[0],
+        height=sxm.scan_size[1],
+        pixels=sxm.pixels // stride,
+        lines=sxm.lines // stride,
+        line_time=line_time,
+    )
     if not feedback:
         # settle the height on the setpoint over one line, then hold it
         twin.scan_line(frame, 0)
@@ -144,9 +159,11 @@ def _twin_image(sample: str, seed: int, sxm, channel: str, feedback: bool, strid
         tr, rt = ld.channels[channel]
         trace.append(tr)
         retrace.append(rt)
-    config = (f"TwinSPM('{sample}', seed={seed}), bias {twin.get_bias():g} V, setpoint "
-              f"{twin.get_setpoint():g} {twin.setpoint_units}, feedback "
-              f"{'on' if feedback else 'off'}, line {line_time:g} s, channel {channel}")
+    config = (
+        f"TwinSPM('{sample}', seed={seed}), bias {twin.get_bias():g} V, setpoint "
+        f"{twin.get_setpoint():g} {twin.setpoint_units}, feedback "
+        f"{'on' if feedback else 'off'}, line {line_time:g} s, channel {channel}"
+    )
     return np.stack(trace), np.stack(retrace), config, frame
 
 
@@ -168,16 +185,31 @@ def compare_images(archives, seed: int) -> tuple[list[tuple[ImageRow, list[Image
             continue
         fwd, bwd = sxm.image(channel, "forward"), sxm.image(channel, "backward")
         frame_txt = f"{sxm.scan_size[0]:g} nm, {sxm.pixels} px"
-        real_row = _image_row(f"real: {real.name}", f"{real.package} — {real.description}",
-                              channel, frame_txt, sxm.units[channel], fwd, bwd,
-                              sxm.pixel_size[0])
+        real_row = _image_row(
+            f"real: {real.name}",
+            f"{real.package} — {real.description}",
+            channel,
+            frame_txt,
+            sxm.units[channel],
+            fwd,
+            bwd,
+            sxm.pixel_size[0],
+        )
         twins = []
         for sample in samples:
             tr, rt, config, frame = _twin_image(sample, seed, sxm, twin_channel, feedback)
-            twins.append(_image_row(f"twin: {sample}", config, twin_channel,
-                                    f"{frame.width:g} nm, {frame.pixels} px",
-                                    "nm" if twin_channel == "topography" else "pA", tr, rt,
-                                    frame.width / frame.pixels))
+            twins.append(
+                _image_row(
+                    f"twin: {sample}",
+                    config,
+                    twin_channel,
+                    f"{frame.width:g} nm, {frame.pixels} px",
+                    "nm" if twin_channel == "topography" else "pA",
+                    tr,
+                    rt,
+                    frame.width / frame.pixels,
+                )
+            )
         pairs.append((real_row, twins))
     for key in ("spiepy_defects", "spiepy_step", "spiepy_step_atoms"):
         real = realdata.known_file(key)
@@ -186,8 +218,16 @@ def compare_images(archives, seed: int) -> tuple[list[tuple[ImageRow, list[Image
         except FileNotFoundError as exc:
             notes.append(f"skipped {key}: {exc}")
             continue
-        row = _image_row(f"real: {real.name}", f"{real.package} — {real.description}",
-                         "height", f"? nm, {z.shape[1]} px", "nm", z, None, None)
+        row = _image_row(
+            f"real: {real.name}",
+            f"{real.package} — {real.description}",
+            "height",
+            f"? nm, {z.shape[1]} px",
+            "nm",
+            z,
+            None,
+            None,
+        )
         pairs.append((row, []))
     return pairs, notes
 
@@ -198,9 +238,15 @@ def _settings_from_header(spec) -> SpectroscopySettings:
     integ = h("Bias Spectroscopy>Integration time (s)", h("Integration time (s)", 0.01))
     amp = h("Lock-in>Amplitude", 0.005) or 0.005
     sweeps = int(h("Bias Spectroscopy>Number of sweeps", 1) or 1)
-    return SpectroscopySettings(start=float(spec.axis.min()), stop=float(spec.axis.max()),
-                                points=int(min(spec.axis.size, 10000)), settle=settle,
-                                integration=integ, lockin_amplitude=amp, sweeps=max(1, sweeps))
+    return SpectroscopySettings(
+        start=float(spec.axis.min()),
+        stop=float(spec.axis.max()),
+        points=int(min(spec.axis.size, 10000)),
+        settle=settle,
+        integration=integ,
+        lockin_amplitude=amp,
+        sweeps=max(1, sweeps),
+    )
 
 
 def _sign_normalised(y: np.ndarray) -> np.ndarray:
@@ -232,11 +278,20 @@ def compare_spectra(archives, seed: int, n_points: int = 5):
             real_bias, real_didv = spec.axis[order], didv[order]
         else:
             real_bias, real_didv = sst.numerical_didv(spec.axis, current)
-        rows.append((SpectrumRow(
-            f"real: {real.name}", f"{real.package} — {real.description}",
-            f"{settings.start:g}..{settings.stop:g} V, {settings.points} pts, "
-            f"{settings.sweeps} sweep(s), dI/dV {didv_name or 'numerical'}", [s], real_bias,
-            [real_didv]), []))
+        rows.append(
+            (
+                SpectrumRow(
+                    f"real: {real.name}",
+                    f"{real.package} — {real.description}",
+                    f"{settings.start:g}..{settings.stop:g} V, {settings.points} pts, "
+                    f"{settings.sweeps} sweep(s), dI/dV {didv_name or 'numerical'}",
+                    [s],
+                    real_bias,
+                    [real_didv],
+                ),
+                [],
+            )
+        )
         for sample in samples:
             twin = TwinSPM(sample, seed=seed)
             if bias0:
@@ -246,17 +301,22 @@ def compare_spectra(archives, seed: int, n_points: int = 5):
             stats_list, curves = [], []
             for x, y in xy:
                 sd = twin.spectrum(float(x), float(y), settings)
-                stats_list.append(sst.spectrum_stats(sd.axis, sd.channels["current"],
-                                                     sd.channels["dIdV"]))
+                stats_list.append(
+                    sst.spectrum_stats(sd.axis, sd.channels["current"], sd.channels["dIdV"])
+                )
                 curves.append(sd.channels["dIdV"])
-            rows[-1][1].append(SpectrumRow(
-                f"twin: {sample}",
-                f"TwinSPM('{sample}', seed={seed}), set point {twin.get_bias():g} V / "
-                f"{twin.get_setpoint():g} pA, {n_points} random spots in ±5 nm",
-                f"same sweep and sweeps, settle {settings.settle:g} s, integration "
-                f"{settings.integration:g} s, lock-in {settings.lockin_amplitude:g} V",
-                stats_list,
-                np.asarray(sd.axis), curves))
+            rows[-1][1].append(
+                SpectrumRow(
+                    f"twin: {sample}",
+                    f"TwinSPM('{sample}', seed={seed}), set point {twin.get_bias():g} V / "
+                    f"{twin.get_setpoint():g} pA, {n_points} random spots in ±5 nm",
+                    f"same sweep and sweeps, settle {settings.settle:g} s, integration "
+                    f"{settings.integration:g} s, lock-in {settings.lockin_amplitude:g} V",
+                    stats_list,
+                    np.asarray(sd.axis),
+                    curves,
+                )
+            )
     return rows, notes
 
 
@@ -354,30 +414,42 @@ def write_markdown(path: Path, images, spectra, notes, fig_names, seed: int) -> 
     ]
     for real, twins in images:
         for row in [real, *twins]:
-            lines.append(f"| {row.label} | {row.channel} | {row.frame} | {row.units} | "
-                         + " | ".join(_fmt(row.stats.get(k)) for k, _, _ in IMAGE_COLUMNS) + " |")
+            lines.append(
+                f"| {row.label} | {row.channel} | {row.frame} | {row.units} | "
+                + " | ".join(_fmt(row.stats.get(k)) for k, _, _ in IMAGE_COLUMNS)
+                + " |"
+            )
     lines += ["", "Sources and twin configurations:", ""]
     for real, twins in images:
         lines.append(f"- **{real.label}**: {real.source}")
         for t in twins:
             lines.append(f"  - {t.label}: `{t.source}`")
-    lines += ["", f"![real vs twin images](figures/{fig_names[0]})", "", "## Spectra", "",
-              "Statistics (`autoscope.io.spectrum_stats`): noise = white-noise level from "
-              "second differences (pA for I); noise / mean abs = its ratio to the mean "
-              "magnitude of the curve (an inverse signal-to-noise ratio); "
-              "asymmetry = (S+ − S−)/(S+ + S−) of "
-              "|signal| over the symmetric bias range; peaks = most prominent dI/dV maxima (V). "
-              "Real dI/dV is the first-harmonic lock-in X channel where there is one; the twin's "
-              "is its `dIdV` channel. Twin values: median over the spots (peaks: first spot).",
-              "",
-              "| spectrum | sweep | " + " | ".join(t for _, t in SPECTRUM_COLUMNS)
-              + " | dI/dV peaks (V) |",
-              "|" + "---|" * (3 + len(SPECTRUM_COLUMNS))]
+    lines += [
+        "",
+        f"![real vs twin images](figures/{fig_names[0]})",
+        "",
+        "## Spectra",
+        "",
+        "Statistics (`autoscope.io.spectrum_stats`): noise = white-noise level from "
+        "second differences (pA for I); noise / mean abs = its ratio to the mean "
+        "magnitude of the curve (an inverse signal-to-noise ratio); "
+        "asymmetry = (S+ − S−)/(S+ + S−) of "
+        "|signal| over the symmetric bias range; peaks = most prominent dI/dV maxima (V). "
+        "Real dI/dV is the first-harmonic lock-in X channel where there is one; the twin's "
+        "is its `dIdV` channel. Twin values: median over the spots (peaks: first spot).",
+        "",
+        "| spectrum | sweep | "
+        + " | ".join(t for _, t in SPECTRUM_COLUMNS)
+        + " | dI/dV peaks (V) |",
+        "|" + "---|" * (3 + len(SPECTRUM_COLUMNS)),
+    ]
     for real, twins in spectra:
         for row in [real, *twins]:
-            lines.append(f"| {row.label} | {row.settings} | "
-                         + " | ".join(_fmt(_median(row, k)) for k, _ in SPECTRUM_COLUMNS)
-                         + f" | {_fmt(row.stats[0]['didv_peaks'])} |")
+            lines.append(
+                f"| {row.label} | {row.settings} | "
+                + " | ".join(_fmt(_median(row, k)) for k, _ in SPECTRUM_COLUMNS)
+                + f" | {_fmt(row.stats[0]['didv_peaks'])} |"
+            )
     lines += ["", "Sources and twin configurations:", ""]
     for real, twins in spectra:
         lines.append(f"- **{real.label}** ({real.settings}): {real.source}")
@@ -385,27 +457,38 @@ def write_markdown(path: Path, images, spectra, notes, fig_names, seed: int) -> 
             lines.append(f"  - {t.label}: `{t.source}`")
     withdrawn = [r.label for r, _ in spectra if r.stats[0]["current_range"] < 5.0]
     if withdrawn:
-        lines += ["", "Real spectra whose current spans less than 5 pA ("
-                  + ", ".join(withdrawn) + ") were taken without tunnelling (tip withdrawn): "
-                  "they give the instrument's noise floor, not a tunnelling spectrum; the twin "
-                  "rows beside them are tunnelling spectra with the same sweep."]
-    lines += ["", f"![real vs twin spectra](figures/{fig_names[1]})", "",
-              "## Reading the comparison", "",
-              "- *pixel noise* and the *PSD slope* at high frequency test the noise model: a real "
-              "Z channel is the feedback controller's output, low-passed by the loop, so its "
-              "power spectrum keeps falling up to the pixel scale; white noise added after the "
-              "loop gives a flat floor there (a flatter slope and a high pixel noise).",
-              "- *trace/retrace shift* tests the feedback lag plus the piezo hysteresis; in "
-              "constant height it tests the current amplifier's bandwidth.",
-              "- *I noise / mean abs(I)* compares the current noise as a fraction of the current; "
-              "a value that stays constant across real spectra of very different currents means "
-              "a multiplicative noise (tip-height noise, dI/I = 2 kappa dz), which an additive "
-              "noise model misses.",
-              "",
-              "## Where the twin differs (computed)", "",
-              "Flagged when a noise-like statistic differs by more than 2x, another by more "
-              "than 2x, a PSD slope by more than 0.5, a shift by more than 2 px, an asymmetry by "
-              "more than 0.3.", ""]
+        lines += [
+            "",
+            "Real spectra whose current spans less than 5 pA ("
+            + ", ".join(withdrawn)
+            + ") were taken without tunnelling (tip withdrawn): "
+            "they give the instrument's noise floor, not a tunnelling spectrum; the twin "
+            "rows beside them are tunnelling spectra with the same sweep.",
+        ]
+    lines += [
+        "",
+        f"![real vs twin spectra](figures/{fig_names[1]})",
+        "",
+        "## Reading the comparison",
+        "",
+        "- *pixel noise* and the *PSD slope* at high frequency test the noise model: a real "
+        "Z channel is the feedback controller's output, low-passed by the loop, so its "
+        "power spectrum keeps falling up to the pixel scale; white noise added after the "
+        "loop gives a flat floor there (a flatter slope and a high pixel noise).",
+        "- *trace/retrace shift* tests the feedback lag plus the piezo hysteresis; in "
+        "constant height it tests the current amplifier's bandwidth.",
+        "- *I noise / mean abs(I)* compares the current noise as a fraction of the current; "
+        "a value that stays constant across real spectra of very different currents means "
+        "a multiplicative noise (tip-height noise, dI/I = 2 kappa dz), which an additive "
+        "noise model misses.",
+        "",
+        "## Where the twin differs (computed)",
+        "",
+        "Flagged when a noise-like statistic differs by more than 2x, another by more "
+        "than 2x, a PSD slope by more than 0.5, a shift by more than 2 px, an asymmetry by "
+        "more than 0.3.",
+        "",
+    ]
     any_finding = False
     for real, twins in images:
         for t in twins:
@@ -421,16 +504,21 @@ def write_markdown(path: Path, images, spectra, notes, fig_names, seed: int) -> 
         lines.append("- nothing beyond the thresholds")
     if notes:
         lines += ["", "## Not compared", ""] + [f"- {n}" for n in notes]
-    lines += ["", "## Caveats", "",
-              "- Different materials: no real Si(100)-H or Au(111) topograph ships on PyPI that "
-              "we found; the twin's samples are compared with TiSe2 (constant current) and a "
-              "molecule on Au (constant height), so structure-specific numbers (Sq, PSD slope) "
-              "compare kinds of surface, while the noise ratios and trace/retrace numbers "
-              "compare the instrument model.",
-              "- The SPIEPy topographs state no scan size; they are listed for their "
-              "scale-free ratios only (no twin partner).",
-              "- The nc-AFM image in pynxtools-spm is not compared: the twin has no nc-AFM mode.",
-              "- A single real file per case: its noise is one instrument on one day.", ""]
+    lines += [
+        "",
+        "## Caveats",
+        "",
+        "- Different materials: no real Si(100)-H or Au(111) topograph ships on PyPI that "
+        "we found; the twin's samples are compared with TiSe2 (constant current) and a "
+        "molecule on Au (constant height), so structure-specific numbers (Sq, PSD slope) "
+        "compare kinds of surface, while the noise ratios and trace/retrace numbers "
+        "compare the instrument model.",
+        "- The SPIEPy topographs state no scan size; they are listed for their "
+        "scale-free ratios only (no twin partner).",
+        "- The nc-AFM image in pynxtools-spm is not compared: the twin has no nc-AFM mode.",
+        "- A single real file per case: its noise is one instrument on one day.",
+        "",
+    ]
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
@@ -450,8 +538,9 @@ def write_figures(images, spectra, out_dir: Path, stem: str) -> list[str]:
     names = [f"{stem}_images.png", f"{stem}_spectra.png"]
     paired = [(r, t) for r, t in images if t]
     ncol = 1 + max((len(t) for _, t in paired), default=0) + 1
-    fig, axes = plt.subplots(len(paired), ncol, figsize=(3.0 * ncol, 3.0 * len(paired)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(paired), ncol, figsize=(3.0 * ncol, 3.0 * len(paired)), squeeze=False
+    )
     for i, (real, twins) in enumerate(paired):
         for j, row in enumerate([real, *twins]):
             z, lo, hi = _levelled(row.trace)
@@ -463,8 +552,12 @@ def write_figures(images, spectra, out_dir: Path, stem: str) -> list[str]:
         ax = axes[i, -1]
         for row in [real, *twins]:
             f, p = row.psd
-            ax.loglog(f[1:], p[1:] / p[1:].max(), label=row.label.split(":")[0] + ":"
-                      + row.label.split(":")[1][:14], lw=1)
+            ax.loglog(
+                f[1:],
+                p[1:] / p[1:].max(),
+                label=row.label.split(":")[0] + ":" + row.label.split(":")[1][:14],
+                lw=1,
+            )
         ax.set_xlabel("spatial frequency (1/nm)", fontsize=7)
         ax.set_title("radial PSD (normalised)", fontsize=7)
         ax.tick_params(labelsize=6)
@@ -473,16 +566,24 @@ def write_figures(images, spectra, out_dir: Path, stem: str) -> list[str]:
     fig.savefig(out_dir / names[0], dpi=70)
     plt.close(fig)
 
-    fig, axes = plt.subplots(1, max(1, len(spectra)), figsize=(3.2 * max(1, len(spectra)), 3.0),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, max(1, len(spectra)), figsize=(3.2 * max(1, len(spectra)), 3.0), squeeze=False
+    )
     for ax, (real, twins) in zip(axes[0], spectra, strict=False):
         colours = ["tab:red", "tab:blue", "tab:green"]
         for c, t in zip(colours, twins, strict=False):
             for k, curve in enumerate(t.didv[:2]):
-                ax.plot(t.bias, _sign_normalised(curve), color=c, lw=0.5, alpha=0.5,
-                        label=t.label if k == 0 else None)
-        ax.plot(real.bias, _sign_normalised(real.didv[0]), color="k", lw=1.2, label="real",
-                zorder=5)
+                ax.plot(
+                    t.bias,
+                    _sign_normalised(curve),
+                    color=c,
+                    lw=0.5,
+                    alpha=0.5,
+                    label=t.label if k == 0 else None,
+                )
+        ax.plot(
+            real.bias, _sign_normalised(real.didv[0]), color="k", lw=1.2, label="real", zorder=5
+        )
         ax.set_title(real.label.replace("real: ", "")[:32], fontsize=7)
         ax.set_xlabel("bias (V)", fontsize=7)
         ax.set_ylabel("dI/dV (normalised)", fontsize=7)
@@ -498,11 +599,18 @@ def main(argv=None, root: Path | None = None) -> int:
     """Command line entry point; ``--out`` and ``--figures`` default to ``root/docs`` (cwd)."""
     root = Path.cwd() if root is None else Path(root)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--archives", type=Path, default=None,
-                        help="folder of downloaded distribution archives "
-                             "(default: AUTOSCOPE_REALDATA_DIR or the user cache)")
-    parser.add_argument("--download", action="store_true",
-                        help="pip download the distributions into --archives first")
+    parser.add_argument(
+        "--archives",
+        type=Path,
+        default=None,
+        help="folder of downloaded distribution archives "
+        "(default: AUTOSCOPE_REALDATA_DIR or the user cache)",
+    )
+    parser.add_argument(
+        "--download",
+        action="store_true",
+        help="pip download the distributions into --archives first",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=root / "docs" / "twin_vs_real.md")
     parser.add_argument("--figures", type=Path, default=root / "docs" / "figures")

@@ -118,9 +118,11 @@ def augment_image(
 
     # contrast and tilt
     gain = float(np.exp(rng.normal(0.0, config.contrast_sigma)))
-    yy, xx = np.mgrid[0:h, 0:config.out_width]
-    tilt = spread * config.max_tilt * (
-        rng.uniform(-1, 1) * xx / config.out_width + rng.uniform(-1, 1) * yy / h
+    yy, xx = np.mgrid[0:h, 0 : config.out_width]
+    tilt = (
+        spread
+        * config.max_tilt
+        * (rng.uniform(-1, 1) * xx / config.out_width + rng.uniform(-1, 1) * yy / h)
     )
     offset = rng.normal(0.0, 10 * spread)
     t = gain * (t + tilt) + offset

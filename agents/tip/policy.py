@@ -138,8 +138,7 @@ class RuleBasedPolicy:
         """Why ``action`` was chosen (for the catalog)."""
         rung = self.actions.index(action) + 1
         return (
-            f"rule-based escalation: attempt {self._attempt + 1}, "
-            f"rung {rung}/{len(self.actions)}"
+            f"rule-based escalation: attempt {self._attempt + 1}, rung {rung}/{len(self.actions)}"
         )
 
 

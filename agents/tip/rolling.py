@@ -188,8 +188,10 @@ class BadTipDetector:
             self._recent.append((verdict.line, verdict.p_bad, [verdict.proba[c] for c in BAD]))
         if self.streak >= self.patience:
             self.rule = "fast"
-        elif self.slow_windows and len(self._recent) == self.slow_windows and (
-            self.slow_mean > self.slow_level
+        elif (
+            self.slow_windows
+            and len(self._recent) == self.slow_windows
+            and (self.slow_mean > self.slow_level)
         ):
             self.rule = "slow"
         else:
@@ -310,7 +312,9 @@ class TipWatchCallback(CallbackBase):
                     self.alarms.append((verdict.line, self.detector.state))
                     logger.warning(
                         "tip looks %s since line %d (p_bad %.2f)",
-                        self.detector.state, verdict.line, verdict.p_bad,
+                        self.detector.state,
+                        verdict.line,
+                        verdict.p_bad,
                     )
         return super().event(doc)
 

@@ -81,7 +81,9 @@ def robust_scale(z: np.ndarray) -> float:
 
 
 def make_window(
-    trace: np.ndarray, retrace: np.ndarray, scale_channel: bool = False,
+    trace: np.ndarray,
+    retrace: np.ndarray,
+    scale_channel: bool = False,
     detail_channel: bool = False,
 ) -> np.ndarray:
     """Classifier input from one window of scan lines.
@@ -117,8 +119,12 @@ def make_window(
 
 
 def windows_from_image(
-    trace: np.ndarray, retrace: np.ndarray, n_lines: int, stride: int = 1,
-    scale_channel: bool = False, detail_channel: bool = False,
+    trace: np.ndarray,
+    retrace: np.ndarray,
+    n_lines: int,
+    stride: int = 1,
+    scale_channel: bool = False,
+    detail_channel: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """All windows of ``n_lines`` lines of an image, every ``stride`` lines.
 

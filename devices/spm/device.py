@@ -29,14 +29,11 @@ import dataclasses
 import time
 from collections.abc import Mapping
 from functools import partial
-from typing import Optional
 
 from ophyd import Component as Cpt
 from ophyd import Device
 
 from autoscope.devices.backend import ScanFrame, SPMBackend
-from autoscope.devices.spm.limits import SafetyLimits, check_int, check_real
-from autoscope.devices.spm.readout import LineReadout, SpectrumReadout
 from autoscope.devices.signals import (
     BackendSignal,
     ReadoutSignal,
@@ -45,6 +42,8 @@ from autoscope.devices.signals import (
     finished_status,
     owner_spm,
 )
+from autoscope.devices.spm.limits import SafetyLimits, check_int, check_real
+from autoscope.devices.spm.readout import LineReadout, SpectrumReadout
 from autoscope.errors import ConfigurationError
 
 __all__ = ["SPM", "ScanFrameSettings", "ProbePosition", "TipActions", "SafetyLimits"]
@@ -53,8 +52,15 @@ _DEFAULT_FRAME = ScanFrame()
 
 
 def _setting(validator, value, units="", dtype_numpy="<f8", kind="config", **kw):
-    return Cpt(SettingSignal, validator=validator, value=value, units=units,
-               dtype_numpy=dtype_numpy, kind=kind, **kw)
+    return Cpt(
+        SettingSignal,
+        validator=validator,
+        value=value,
+        units=units,
+        dtype_numpy=dtype_numpy,
+        kind=kind,
+        **kw,
+    )
 
 
 class ScanFrameSettings(Device):
@@ -66,22 +72,38 @@ class ScanFrameSettings(Device):
     the whole frame is checked again at every line).
     """
 
-    center_x = _setting(partial(check_real, "frame center_x", units="nm"),
-                        _DEFAULT_FRAME.center_x, "nm")
-    center_y = _setting(partial(check_real, "frame center_y", units="nm"),
-                        _DEFAULT_FRAME.center_y, "nm")
-    width = _setting(partial(check_real, "frame width", low=0.0, low_inclusive=False,
-                             units="nm"), _DEFAULT_FRAME.width, "nm")
-    height = _setting(partial(check_real, "frame height", low=0.0, low_inclusive=False,
-                              units="nm"), _DEFAULT_FRAME.height, "nm")
-    angle = _setting(partial(check_real, "frame angle", low=-360.0, high=360.0, units="deg"),
-                     _DEFAULT_FRAME.angle, "deg")
-    pixels = _setting(partial(check_int, "frame pixels", low=1), _DEFAULT_FRAME.pixels,
-                      dtype_numpy="<i8")
-    lines = _setting(partial(check_int, "frame lines", low=1), _DEFAULT_FRAME.lines,
-                     dtype_numpy="<i8")
-    line_time = _setting(partial(check_real, "frame line_time", low=0.0, low_inclusive=False,
-                                 units="s"), _DEFAULT_FRAME.line_time, "s")
+    center_x = _setting(
+        partial(check_real, "frame center_x", units="nm"), _DEFAULT_FRAME.center_x, "nm"
+    )
+    center_y = _setting(
+        partial(check_real, "frame center_y", units="nm"), _DEFAULT_FRAME.center_y, "nm"
+    )
+    width = _setting(
+        partial(check_real, "frame width", low=0.0, low_inclusive=False, units="nm"),
+        _DEFAULT_FRAME.width,
+        "nm",
+    )
+    height = _setting(
+        partial(check_real, "frame height", low=0.0, low_inclusive=False, units="nm"),
+        _DEFAULT_FRAME.height,
+        "nm",
+    )
+    angle = _setting(
+        partial(check_real, "frame angle", low=-360.0, high=360.0, units="deg"),
+        _DEFAULT_FRAME.angle,
+        "deg",
+    )
+    pixels = _setting(
+        partial(check_int, "frame pixels", low=1), _DEFAULT_FRAME.pixels, dtype_numpy="<i8"
+    )
+    lines = _setting(
+        partial(check_int, "frame lines", low=1), _DEFAULT_FRAME.lines, dtype_numpy="<i8"
+    )
+    line_time = _setting(
+        partial(check_real, "frame line_time", low=0.0, low_inclusive=False, units="s"),
+        _DEFAULT_FRAME.line_time,
+        "s",
+    )
 
     _fields = tuple(f.name for f in dataclasses.fields(ScanFrame))
 
@@ -229,12 +251,21 @@ class TipActions(Device):
     action and its instrument start/end time.
     """
 
-    pulse_voltage = _setting(partial(check_real, "pulse voltage", units="V"), 3.0, "V",
-                             check="check_pulse_voltage")
-    pulse_width = _setting(partial(check_real, "pulse width", low=0.0, low_inclusive=False,
-                                   units="s"), 0.05, "s", check="check_pulse_width")
-    dip_depth = _setting(partial(check_real, "dip depth", low=0.0, low_inclusive=False,
-                                 units="nm"), 0.5, "nm", check="check_dip")
+    pulse_voltage = _setting(
+        partial(check_real, "pulse voltage", units="V"), 3.0, "V", check="check_pulse_voltage"
+    )
+    pulse_width = _setting(
+        partial(check_real, "pulse width", low=0.0, low_inclusive=False, units="s"),
+        0.05,
+        "s",
+        check="check_pulse_width",
+    )
+    dip_depth = _setting(
+        partial(check_real, "dip depth", low=0.0, low_inclusive=False, units="nm"),
+        0.5,
+        "nm",
+        check="check_dip",
+    )
     action = Cpt(_TipActionSignal, kind="hinted")
     t_start = Cpt(ReadoutSignal, units="s", kind="normal")
     t_end = Cpt(ReadoutSignal, units="s", kind="normal")
@@ -275,21 +306,44 @@ class SPM(Device):
     _is_spm_root = True
 
     frame = Cpt(ScanFrameSettings, kind="config")
-    bias = Cpt(BackendSignal, getter="get_bias", setter="set_bias", check="check_bias",
-               units="V", kind="config")
-    setpoint = Cpt(BackendSignal, getter="get_setpoint", setter="set_setpoint",
-                   check="check_setpoint", units=lambda backend: backend.setpoint_units,
-                   kind="config")
-    feedback = Cpt(BackendSignal, getter="get_feedback", setter="set_feedback", cast=bool,
-                   dtype_numpy="|b1", kind="config")
+    bias = Cpt(
+        BackendSignal,
+        getter="get_bias",
+        setter="set_bias",
+        check="check_bias",
+        units="V",
+        kind="config",
+    )
+    setpoint = Cpt(
+        BackendSignal,
+        getter="get_setpoint",
+        setter="set_setpoint",
+        check="check_setpoint",
+        units=lambda backend: backend.setpoint_units,
+        kind="config",
+    )
+    feedback = Cpt(
+        BackendSignal,
+        getter="get_feedback",
+        setter="set_feedback",
+        cast=bool,
+        dtype_numpy="|b1",
+        kind="config",
+    )
     probe = Cpt(ProbePosition, kind="hinted")
     instrument_time = Cpt(_InstrumentTime, kind="normal")
     line = Cpt(LineReadout, kind="omitted")
     spectrum = Cpt(SpectrumReadout, kind="omitted")
     tip = Cpt(TipActions, kind="omitted")
 
-    def __init__(self, backend: SPMBackend, *, name: str = "spm",
-                 limits: Optional[SafetyLimits] = None, **kwargs):
+    def __init__(
+        self,
+        backend: SPMBackend,
+        *,
+        name: str = "spm",
+        limits: SafetyLimits | None = None,
+        **kwargs,
+    ):
         if not isinstance(backend, SPMBackend):
             raise ConfigurationError(
                 f"backend {backend!r} does not implement autoscope.devices.backend.SPMBackend"
@@ -329,7 +383,11 @@ class SPM(Device):
     def units(self) -> dict:
         """Units of everything this device records (for run metadata)."""
         return {
-            "length": "nm", "position": "nm", "bias": "V", "time": "s", "angle": "deg",
+            "length": "nm",
+            "position": "nm",
+            "bias": "V",
+            "time": "s",
+            "angle": "deg",
             "setpoint": self._backend.setpoint_units,
             "image_channels": dict(self._backend.image_channels),
             "spectrum_channels": dict(self._backend.spectrum_channels),
@@ -344,4 +402,3 @@ class SPM(Device):
             "pixel_units": "nm",
             "image_shape": [f.lines, f.pixels],
         }
-

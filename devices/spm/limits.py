@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 from numbers import Integral, Real
-from typing import Optional
 
 import numpy as np
 
@@ -24,8 +23,9 @@ from autoscope.errors import ConfigurationError, SafetyLimitError
 __all__ = ["SafetyLimits", "check_real", "check_int", "frame_corners"]
 
 
-def check_real(name: str, value, *, low=None, high=None, units: str = "",
-               low_inclusive: bool = True) -> float:
+def check_real(
+    name: str, value, *, low=None, high=None, units: str = "", low_inclusive: bool = True
+) -> float:
     """Return ``value`` as float after checking it is a finite real number in range.
 
     Raises
@@ -97,14 +97,14 @@ class SafetyLimits:
         Longest bias pulse in s.
     """
 
-    bias: Optional[float] = None
-    setpoint: Optional[float] = None
-    scan_range: Optional[float] = None
-    dip_depth: Optional[float] = None
-    pulse_voltage: Optional[float] = None
+    bias: float | None = None
+    setpoint: float | None = None
+    scan_range: float | None = None
+    dip_depth: float | None = None
+    pulse_voltage: float | None = None
     pulse_width: float = 1.0
 
-    def resolve(self, ranges: HardwareRanges) -> "SafetyLimits":
+    def resolve(self, ranges: HardwareRanges) -> SafetyLimits:
         """Fill unset limits from ``ranges`` and check set ones sit inside them.
 
         Raises
@@ -160,8 +160,7 @@ class SafetyLimits:
         v = check_real("setpoint", value, units=units)
         if abs(v) > self.setpoint:
             raise SafetyLimitError(
-                f"setpoint {v} {units} is beyond the device limit of "
-                f"±{_fmt(self.setpoint)} {units}"
+                f"setpoint {v} {units} is beyond the device limit of ±{_fmt(self.setpoint)} {units}"
             )
         return v
 
@@ -219,8 +218,9 @@ class SafetyLimits:
         check_real("settle", settings.settle, low=0.0, units="s")
         check_real("integration", settings.integration, low=0.0, low_inclusive=False, units="s")
         amp = check_real("lock-in amplitude", settings.lockin_amplitude, low=0.0, units="V")
-        check_real("lock-in frequency", settings.lockin_frequency, low=0.0,
-                   low_inclusive=False, units="Hz")
+        check_real(
+            "lock-in frequency", settings.lockin_frequency, low=0.0, low_inclusive=False, units="Hz"
+        )
         check_int("sweeps", settings.sweeps, low=1)
         peak = max(abs(start), abs(stop)) + amp * math.sqrt(2.0)
         if peak > self.bias:
@@ -236,8 +236,7 @@ class SafetyLimits:
         v = check_real("pulse voltage", volts, units="V")
         if abs(v) > self.pulse_voltage:
             raise SafetyLimitError(
-                f"pulse voltage {v} V is beyond the device limit of "
-                f"±{_fmt(self.pulse_voltage)} V"
+                f"pulse voltage {v} V is beyond the device limit of ±{_fmt(self.pulse_voltage)} V"
             )
         return v
 

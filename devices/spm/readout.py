@@ -30,13 +30,13 @@ from ophyd import Component as Cpt
 from ophyd import Device
 
 from autoscope.devices.backend import LineData, SpectroscopySettings, SpectrumData
-from autoscope.devices.spm.limits import check_int, check_real
 from autoscope.devices.signals import (
     ReadoutSignal,
     SettingSignal,
     finished_status,
     owner_spm,
 )
+from autoscope.devices.spm.limits import check_int, check_real
 from autoscope.errors import AutoscopeError
 
 __all__ = ["LineReadout", "SpectrumReadout"]
@@ -85,8 +85,13 @@ class LineReadout(_StateConfigMixin, Device):
 
     _state_attrs = ("frame", "bias", "setpoint", "feedback")
 
-    index = Cpt(SettingSignal, validator=partial(check_int, "line index", low=0), value=0,
-                dtype_numpy="<i8", kind="hinted")
+    index = Cpt(
+        SettingSignal,
+        validator=partial(check_int, "line index", low=0),
+        value=0,
+        dtype_numpy="<i8",
+        kind="hinted",
+    )
     x_start_requested = _readout("nm")
     y_start_requested = _readout("nm")
     x_end_requested = _readout("nm")
@@ -154,21 +159,35 @@ class LineReadout(_StateConfigMixin, Device):
         now = time.time()
         self.index.put(int(data.index), timestamp=now)
         for sig, v in zip(
-            (self.x_start_requested, self.y_start_requested, self.x_end_requested,
-             self.y_end_requested),
+            (
+                self.x_start_requested,
+                self.y_start_requested,
+                self.x_end_requested,
+                self.y_end_requested,
+            ),
             data.requested,
         ):
             sig.update(float(v), now)
         for sig, v in zip(
-            (self.x_start_reported, self.y_start_reported, self.x_end_reported,
-             self.y_end_reported),
+            (
+                self.x_start_reported,
+                self.y_start_reported,
+                self.x_end_reported,
+                self.y_end_reported,
+            ),
             data.reported,
         ):
             sig.update(float(v), now)
         self.t_start.update(float(data.t_start), now)
         self.t_end.update(float(data.t_end), now)
-        self._data = LineData(index=data.index, channels=channels, requested=data.requested,
-                              reported=data.reported, t_start=data.t_start, t_end=data.t_end)
+        self._data = LineData(
+            index=data.index,
+            channels=channels,
+            requested=data.requested,
+            reported=data.reported,
+            t_start=data.t_start,
+            t_end=data.t_end,
+        )
         self._data_timestamp = now
 
     def read(self):
@@ -202,8 +221,15 @@ class LineReadout(_StateConfigMixin, Device):
 
 
 def _setting(validator, value, units="", dtype_numpy="<f8", **kw):
-    return Cpt(SettingSignal, validator=validator, value=value, units=units,
-               dtype_numpy=dtype_numpy, kind="config", **kw)
+    return Cpt(
+        SettingSignal,
+        validator=validator,
+        value=value,
+        units=units,
+        dtype_numpy=dtype_numpy,
+        kind="config",
+        **kw,
+    )
 
 
 _DEFAULT_SPECTRUM = SpectroscopySettings()
@@ -216,33 +242,70 @@ class SpectrumReadout(_StateConfigMixin, Device):
     then calls ``backend.spectrum``. The spectral axis is the bias (V).
     """
 
-    sweep_start = _setting(partial(check_real, "sweep start", units="V"), _DEFAULT_SPECTRUM.start,
-                     "V", check="check_bias", check_name="sweep start")
-    sweep_stop = _setting(partial(check_real, "sweep stop", units="V"), _DEFAULT_SPECTRUM.stop,
-                    "V", check="check_bias", check_name="sweep stop")
-    points = _setting(partial(check_int, "spectrum points", low=2), _DEFAULT_SPECTRUM.points,
-                      dtype_numpy="<i8")
-    settle = _setting(partial(check_real, "settle", low=0.0, units="s"),
-                      _DEFAULT_SPECTRUM.settle, "s")
+    sweep_start = _setting(
+        partial(check_real, "sweep start", units="V"),
+        _DEFAULT_SPECTRUM.start,
+        "V",
+        check="check_bias",
+        check_name="sweep start",
+    )
+    sweep_stop = _setting(
+        partial(check_real, "sweep stop", units="V"),
+        _DEFAULT_SPECTRUM.stop,
+        "V",
+        check="check_bias",
+        check_name="sweep stop",
+    )
+    points = _setting(
+        partial(check_int, "spectrum points", low=2), _DEFAULT_SPECTRUM.points, dtype_numpy="<i8"
+    )
+    settle = _setting(
+        partial(check_real, "settle", low=0.0, units="s"), _DEFAULT_SPECTRUM.settle, "s"
+    )
     integration = _setting(
         partial(check_real, "integration", low=0.0, low_inclusive=False, units="s"),
-        _DEFAULT_SPECTRUM.integration, "s")
-    lockin_amplitude = _setting(partial(check_real, "lock-in amplitude", low=0.0, units="V"),
-                                _DEFAULT_SPECTRUM.lockin_amplitude, "V")
+        _DEFAULT_SPECTRUM.integration,
+        "s",
+    )
+    lockin_amplitude = _setting(
+        partial(check_real, "lock-in amplitude", low=0.0, units="V"),
+        _DEFAULT_SPECTRUM.lockin_amplitude,
+        "V",
+    )
     lockin_frequency = _setting(
         partial(check_real, "lock-in frequency", low=0.0, low_inclusive=False, units="Hz"),
-        _DEFAULT_SPECTRUM.lockin_frequency, "Hz")
-    sweeps = _setting(partial(check_int, "sweeps", low=1), _DEFAULT_SPECTRUM.sweeps,
-                      dtype_numpy="<i8")
+        _DEFAULT_SPECTRUM.lockin_frequency,
+        "Hz",
+    )
+    sweeps = _setting(
+        partial(check_int, "sweeps", low=1), _DEFAULT_SPECTRUM.sweeps, dtype_numpy="<i8"
+    )
 
-    index = Cpt(SettingSignal, validator=partial(check_int, "spectrum index", low=0), value=0,
-                dtype_numpy="<i8", kind="hinted")
-    x_requested = Cpt(SettingSignal, validator=partial(check_real, "x", units="nm"), value=0.0,
-                      units="nm", check="check_coordinate", check_name="spectrum x",
-                      kind="normal")
-    y_requested = Cpt(SettingSignal, validator=partial(check_real, "y", units="nm"), value=0.0,
-                      units="nm", check="check_coordinate", check_name="spectrum y",
-                      kind="normal")
+    index = Cpt(
+        SettingSignal,
+        validator=partial(check_int, "spectrum index", low=0),
+        value=0,
+        dtype_numpy="<i8",
+        kind="hinted",
+    )
+    x_requested = Cpt(
+        SettingSignal,
+        validator=partial(check_real, "x", units="nm"),
+        value=0.0,
+        units="nm",
+        check="check_coordinate",
+        check_name="spectrum x",
+        kind="normal",
+    )
+    y_requested = Cpt(
+        SettingSignal,
+        validator=partial(check_real, "y", units="nm"),
+        value=0.0,
+        units="nm",
+        check="check_coordinate",
+        check_name="spectrum y",
+        kind="normal",
+    )
     x_reported = _readout("nm")
     y_reported = _readout("nm")
     t_start = _readout("s")
@@ -256,10 +319,14 @@ class SpectrumReadout(_StateConfigMixin, Device):
     def settings(self) -> SpectroscopySettings:
         """The spectroscopy settings held by the device, as the backend takes them."""
         return SpectroscopySettings(
-            start=self.sweep_start.get(), stop=self.sweep_stop.get(), points=self.points.get(),
-            settle=self.settle.get(), integration=self.integration.get(),
+            start=self.sweep_start.get(),
+            stop=self.sweep_stop.get(),
+            points=self.points.get(),
+            settle=self.settle.get(),
+            integration=self.integration.get(),
             lockin_amplitude=self.lockin_amplitude.get(),
-            lockin_frequency=self.lockin_frequency.get(), sweeps=self.sweeps.get(),
+            lockin_frequency=self.lockin_frequency.get(),
+            sweeps=self.sweeps.get(),
         )
 
     @property
@@ -280,8 +347,9 @@ class SpectrumReadout(_StateConfigMixin, Device):
         """Measure one spectrum at the requested position."""
         spm = owner_spm(self)
         settings = spm.limits.check_spectroscopy(self.settings())
-        x, y = spm.limits.check_position(self.x_requested.get(), self.y_requested.get(),
-                                         what="spectrum position")
+        x, y = spm.limits.check_position(
+            self.x_requested.get(), self.y_requested.get(), what="spectrum position"
+        )
         data = spm.backend.spectrum(x, y, settings)
         self._store(data, settings.points)
         return finished_status(self)
@@ -312,10 +380,16 @@ class SpectrumReadout(_StateConfigMixin, Device):
         self.y_reported.update(float(data.reported[1]), now)
         self.t_start.update(float(data.t_start), now)
         self.t_end.update(float(data.t_end), now)
-        self._data = SpectrumData(axis=axis, axis_name=data.axis_name, axis_units=data.axis_units,
-                                  channels=channels, requested=data.requested,
-                                  reported=data.reported, t_start=data.t_start,
-                                  t_end=data.t_end)
+        self._data = SpectrumData(
+            axis=axis,
+            axis_name=data.axis_name,
+            axis_units=data.axis_units,
+            channels=channels,
+            requested=data.requested,
+            reported=data.reported,
+            t_start=data.t_start,
+            t_end=data.t_end,
+        )
         self._data_timestamp = now
 
     def read(self):
@@ -337,8 +411,9 @@ class SpectrumReadout(_StateConfigMixin, Device):
         points = self.points.get()
         out[self.axis_key] = _array_key(f"SPM:{self.dotted_name}.axis", points, "V", "<f8")
         for ch, key in self.channel_keys().items():
-            out[key] = _array_key(f"SPM:{self.dotted_name}.{ch}", points,
-                                  spm.backend.spectrum_channels[ch], "<f4")
+            out[key] = _array_key(
+                f"SPM:{self.dotted_name}.{ch}", points, spm.backend.spectrum_channels[ch], "<f4"
+            )
         return out
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..backend import HardwareRanges
+from autoscope.devices.backend import HardwareRanges
 
 CHANNELS = {
     "stm": ({"topography": "nm", "current": "pA"}, {"current": "pA", "dIdV": "nS"}, "pA"),

@@ -17,10 +17,10 @@ import logging
 
 import numpy as np
 
+from autoscope.devices.backend import ScanFrame, SpectroscopySettings
 from autoscope.errors import ConfigurationError
 from autoscope.io.pfm import piezoresponse
-
-from ..backend import ScanFrame, SpectroscopySettings
+from autoscope.io.recorded import RecordedDataset
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,8 @@ def _sample_options(kind: str, options: dict | None) -> dict:
     """The dataset's sample options (``options`` over the defaults), unknown names refused."""
     import dataclasses
 
-    from .samples.pfm_film import PFMFilm
-    from .samples.si100 import SiH100
+    from autoscope.devices.twin.samples.pfm_film import PFMFilm
+    from autoscope.devices.twin.samples.si100 import SiH100
 
     cls, base = (PFMFilm, {}) if kind == "pfm" else (SiH100, dict(_STM_DENSE))
     known = {f.name for f in dataclasses.fields(cls)} - {"seed"}
@@ -99,7 +99,7 @@ def make_dataset(
         ``wall_distance``, ``domain``, hidden fields; STM: ``didv_at_db``,
         ``peak_energy``, ``db_distance``, ``band_bending``, ...).
     """
-    from .twin import TwinSPM
+    from autoscope.devices.twin.twin import TwinSPM
 
     if kind not in KINDS:
         raise ConfigurationError(f"dataset kind {kind!r} must be one of {KINDS}")
@@ -154,7 +154,7 @@ def make_dataset(
     truth = {k: np.asarray(v, float) for k, v in twin.sample.truth_maps(x, y).items()}
     clean = twin._spectra._clean(twin.truth.tip_state, x.ravel(), y.ravel(), settings, axis)
     if kind == "pfm":
-        from .pfm import loop_area
+        from autoscope.devices.twin.pfm import loop_area
 
         truth["loop_area_model"] = truth.pop("loop_area")
         truth["loop_area"] = loop_area(axis, clean["loops"]).reshape(size, size)
@@ -189,7 +189,6 @@ def as_recorded(data: dict, truth: bool = False):
     with ``truth=True`` the ground-truth maps come along (for benchmark
     scoring only; a file an agent reads should not have them).
     """
-    from autoscope.io.recorded import RecordedDataset
 
     for key in ("image", "spectra", "spectral_axis"):
         if key not in data:
@@ -224,7 +223,6 @@ def read_dataset(path) -> dict:
 
     Read and checked by :mod:`autoscope.io.recorded`; the file must have spectra.
     """
-    from autoscope.io.recorded import RecordedDataset
 
     ds = RecordedDataset.read(path, require_spectra=True)
     out = {"image": ds.image, "spectra": ds.spectra, "spectral_axis": ds.spectral_axis}

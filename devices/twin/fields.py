@@ -100,7 +100,11 @@ class CellScatter:
     MAX_CELLS = 512
 
     def __init__(
-        self, seed: int, cell: float, draw: Callable[..., dict], tag: int = 0,
+        self,
+        seed: int,
+        cell: float,
+        draw: Callable[..., dict],
+        tag: int = 0,
         max_cells: int = MAX_CELLS,
     ) -> None:
         if int(max_cells) < 1:

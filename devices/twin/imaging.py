@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .instrument import NoiseSource, low_pass, pi_gains, pi_track
-from .spectroscopy import kappa
-from .tip import TipState
+from autoscope.devices.twin.instrument import NoiseSource, low_pass, pi_gains, pi_track
+from autoscope.devices.twin.spectroscopy import kappa
+from autoscope.devices.twin.tip import TipState
 
 STM_KAPPA = float(kappa(4.5))  # nm^-1, current decay constant of a 4.5 eV barrier
 PFM_KAPPA = 2.0  # nm^-1, sharpness of the soft maximum for a contact tip

@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from autoscope.devices.twin.config import PFM_PHASE_REFERENCE
 from autoscope.errors import ConfigurationError
 from autoscope.io.pfm import piezoresponse
-
-from .config import PFM_PHASE_REFERENCE
 
 
 def triangle_waveform(start: float, stop: float, points: int) -> np.ndarray:

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from autoscope.devices.backend import SpectroscopySettings
+from autoscope.devices.twin.imaging import pfm_response, telegraph
+from autoscope.devices.twin.pfm import loop_model, measure_be_ss, triangle_waveform
+from autoscope.devices.twin.spectroscopy import STMSpectrometer, add_stm_noise
 from autoscope.errors import ConfigurationError, SafetyLimitError
-
-from ..backend import SpectroscopySettings
-from .imaging import pfm_response, telegraph
-from .pfm import loop_model, measure_be_ss, triangle_waveform
-from .spectroscopy import STMSpectrometer, add_stm_noise
 
 
 class SpectraEngine:

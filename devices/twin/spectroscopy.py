@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import lfilter
 
-from .tip import TipState
+from autoscope.devices.twin.tip import TipState
 
 KAPPA_PER_SQRT_EV = 5.1231  # nm^-1 per sqrt(eV): sqrt(2 m_e * 1 eV) / hbar
 K_B = 8.617333e-5  # eV/K

@@ -17,9 +17,8 @@ from itertools import islice
 
 import numpy as np
 
+from autoscope.devices.twin.tip import TipEvent, TipState
 from autoscope.errors import ConfigurationError
-
-from .tip import TipEvent, TipState
 
 #: Default number of line records kept (about 3 MB): a 2048-line frame fits four times over,
 #: and a days-long unattended run stops growing after a few hours.
@@ -30,7 +29,7 @@ TIP_HISTORY_MAX = 10000
 
 @dataclass(frozen=True)
 class LineTruth:
-    """Truth of one scanned line (global counter ``line``, ``frame_line`` its index in the frame)."""
+    """Truth of one scanned line (global counter ``line``; ``frame_line``: index in the frame)."""
 
     line: int
     frame_line: int
@@ -114,8 +113,8 @@ class TruthLog(Sequence):
         n = int(n)
         if n < self.first:
             raise LookupError(
-                f"truth records from {n} on were asked for, but only {self.first}..{self.total - 1} "
-                f"are held (maxlen {self.maxlen}); raise the cap"
+                f"truth records from {n} on were asked for, but only "
+                f"{self.first}..{self.total - 1} are held (maxlen {self.maxlen}); raise the cap"
             )
         k = self.total - n
         if k <= 0:
@@ -206,7 +205,7 @@ class TwinTruth:
 
     @property
     def line_counts(self) -> dict:
-        """Every line ever scanned: ``total``, ``changed`` (tip changed during it), ``kind_start``."""
+        """Every line ever scanned: ``total``, ``changed`` (tip changed in it), ``kind_start``."""
         c = self.lines.counts
         return {
             "total": self.lines.total,

@@ -15,19 +15,18 @@ import math
 
 import numpy as np
 
+from autoscope.devices import geometry
+from autoscope.devices.backend import LineData, ScanFrame, SpectroscopySettings, SpectrumData
+from autoscope.devices.twin.clock import InstrumentClock
+from autoscope.devices.twin.config import CHANNELS, PFM_PHASE_REFERENCE, RANGES, Timing
+from autoscope.devices.twin.faults import FaultInjector, FaultPlan
+from autoscope.devices.twin.imaging import LineSynth
+from autoscope.devices.twin.instrument import Creep, Drift, hysteresis_xy
+from autoscope.devices.twin.samples import Sample, make_sample
+from autoscope.devices.twin.spectra import SpectraEngine
+from autoscope.devices.twin.tip import TipEvent, TipProcess, TipState, make_tip
+from autoscope.devices.twin.truth import TIP_HISTORY_MAX, TRUTH_LINES_MAX, LineTruth, TwinTruth
 from autoscope.errors import ConfigurationError, SafetyLimitError
-
-from .. import geometry
-from ..backend import LineData, ScanFrame, SpectroscopySettings, SpectrumData
-from .clock import InstrumentClock
-from .config import CHANNELS, PFM_PHASE_REFERENCE, RANGES, Timing
-from .faults import FaultInjector, FaultPlan
-from .imaging import LineSynth
-from .instrument import Creep, Drift, hysteresis_xy
-from .samples import Sample, make_sample
-from .spectra import SpectraEngine
-from .tip import TipEvent, TipProcess, TipState, make_tip
-from .truth import TIP_HISTORY_MAX, TRUTH_LINES_MAX, LineTruth, TwinTruth
 
 log = logging.getLogger(__name__)
 

@@ -35,6 +35,7 @@ import sysconfig
 from collections.abc import Sequence
 from pathlib import Path
 
+from autoscope.catalog.paths import data_dir
 from autoscope.errors import AutoscopeError, ConfigurationError
 from autoscope.plans import __all__ as PLAN_NAMES
 
@@ -156,8 +157,6 @@ def metadata_dir() -> Path:
     if env:
         base = Path(env).expanduser().absolute()
     else:
-        from autoscope.catalog.paths import data_dir
-
         base = data_dir() / METADATA_FOLDER
     folder = base / ("queueserver" if in_queue_server() else "session")
     try:
@@ -305,7 +304,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--startup-dir",
         type=Path,
         default=None,
-        help=f"folder of startup files to load (default: the autoscope profile; ${ENV_PROFILE_DIR})",
+        help=f"folder of startup files (default: the autoscope profile; ${ENV_PROFILE_DIR})",
     )
     show = parser.add_mutually_exclusive_group()
     show.add_argument(

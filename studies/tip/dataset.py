@@ -32,6 +32,8 @@ import numpy as np
 from autoscope.agents.tip.augment import AugmentConfig, augment_image
 from autoscope.agents.tip.classes import class_index
 from autoscope.agents.tip.windows import windows_from_image
+from autoscope.devices.backend import ScanFrame
+from autoscope.devices.twin import TwinSPM
 from autoscope.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
@@ -163,8 +165,6 @@ def random_specs(
 
 def scan(spec: FrameSpec) -> LabelledImage:
     """Scan one frame on a fresh twin and return it with its ground truth."""
-    from autoscope.devices.backend import ScanFrame
-    from autoscope.devices.twin import TwinSPM
 
     twin = TwinSPM(
         sample=spec.sample,
@@ -177,8 +177,14 @@ def scan(spec: FrameSpec) -> LabelledImage:
     )
     height = spec.width * spec.lines / spec.pixels
     frame = ScanFrame(
-        center_x=spec.center_x, center_y=spec.center_y, width=spec.width, height=height,
-        angle=spec.angle, pixels=spec.pixels, lines=spec.lines, line_time=spec.line_time,
+        center_x=spec.center_x,
+        center_y=spec.center_y,
+        width=spec.width,
+        height=height,
+        angle=spec.angle,
+        pixels=spec.pixels,
+        lines=spec.lines,
+        line_time=spec.line_time,
     )
     channels, labels = twin.scan_frame(frame)
     trace, retrace = channels["topography"]
@@ -205,7 +211,10 @@ def _kind_class(kind: str, sample: str, pixel_size: float) -> str:
 
 
 def window_labels(
-    image: LabelledImage, last_lines: np.ndarray, n_lines: int, line_order: np.ndarray,
+    image: LabelledImage,
+    last_lines: np.ndarray,
+    n_lines: int,
+    line_order: np.ndarray,
     pixel_size: float,
 ) -> np.ndarray:
     """Class index of each window ending at ``last_lines`` (indices into the augmented image)."""
@@ -234,7 +243,7 @@ def windows_from_images(
     rng: np.random.Generator,
     copies: int = 2,
     stride: int = 4,
-    config: AugmentConfig = AugmentConfig(),
+    config: AugmentConfig | None = None,
     augment: bool = True,
     scale_channel: bool = False,
     detail_channel: bool = False,
@@ -245,10 +254,19 @@ def windows_from_images(
     one centred crop of ``config.out_width`` pixels), cut into windows every
     ``stride`` lines.
     """
+    config = AugmentConfig() if config is None else config
     xs, ys = [], []
     plain = AugmentConfig(
-        out_width=config.out_width, max_zoom=1.0, p_hflip=0.0, p_vflip=0.0, max_drift=0.0,
-        contrast_sigma=0.0, max_tilt=0.0, max_noise=0.0, p_line_offsets=0.0, p_spikes=0.0,
+        out_width=config.out_width,
+        max_zoom=1.0,
+        p_hflip=0.0,
+        p_vflip=0.0,
+        max_drift=0.0,
+        contrast_sigma=0.0,
+        max_tilt=0.0,
+        max_noise=0.0,
+        p_line_offsets=0.0,
+        p_spikes=0.0,
     )
     for image in images:
         for _ in range(copies if augment else 1):
@@ -262,7 +280,10 @@ def windows_from_images(
 
 
 def full_width_windows(
-    images: list[LabelledImage], n_lines: int, stride: int = 4, scale_channel: bool = False,
+    images: list[LabelledImage],
+    n_lines: int,
+    stride: int = 4,
+    scale_channel: bool = False,
     detail_channel: bool = False,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per frame: all windows at the frame's full line width, unaugmented, and their labels.

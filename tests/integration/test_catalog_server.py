@@ -136,8 +136,13 @@ def test_runs_survive_a_restart_with_their_dtypes(folder):
         "run = connect(data_dir=sys.argv[1]).v2[sys.argv[2]]; "
         "print(type(run).__name__, run.metadata['start']['uid'])"
     )
-    out = subprocess.run([sys.executable, "-c", probe, str(folder), uid],
-                         capture_output=True, text=True, timeout=120, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(folder), uid],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     kind, got_uid = out.split()
     assert kind.startswith("BlueskyRunV2") and got_uid == uid
     names = [name for name, _ in run.documents()]

@@ -112,13 +112,18 @@ def test_tiled_config_serves_a_catalog_on_postgresql(
         AUTOSCOPE_TILED_STREAMING_CACHE=f"redis://{redis_server.addr}",
     )
     # Tiled reads TILED_* variables as overrides of its config; only ours may be set.
-    env = {k: v for k, v in env.items() if not k.startswith("TILED_") or k == "TILED_SINGLE_USER_API_KEY"}
+    env = {
+        k: v
+        for k, v in env.items()
+        if not k.startswith("TILED_") or k == "TILED_SINGLE_USER_API_KEY"
+    }
     (tmp_path / "arrays").mkdir()
     tiled = Path(sys.executable).with_name("tiled")
     log = tmp_path / "tiled.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [str(tiled), "serve", "config", str(DEPLOY_TILED), "--host", LOCALHOST, "--port", str(port)],
+            [str(tiled), "serve", "config", str(DEPLOY_TILED),
+             "--host", LOCALHOST, "--port", str(port)],
             env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,
         )  # fmt: skip

@@ -42,7 +42,9 @@ def test_queue_server_runs_a_raster_image_into_the_catalog(
     listening = service_tools.listening_addresses(re_manager.proc.pid)
     listening |= service_tools.listening_addresses(redis_server.proc.pid)
     assert listening, "found no listening sockets"
-    assert {ip for ip, _ in listening} == {LOCALHOST}, f"sockets beyond 127.0.0.1: {sorted(listening)}"
+    assert {ip for ip, _ in listening} == {LOCALHOST}, (
+        f"sockets beyond 127.0.0.1: {sorted(listening)}"
+    )
 
     allowed = api.plans_allowed()["plans_allowed"]
     assert {"raster_image", "spectra_at", "point_spectrum"} <= set(allowed)
@@ -71,7 +73,9 @@ def test_queue_server_runs_a_raster_image_into_the_catalog(
         assert stop["num_events"]["primary"] == LINES
         data = run["primary"].read()
         assert data.sizes["time"] == LINES
-        images = [k for k in data.data_vars if data[k].ndim == 2 and data[k].shape == (LINES, PIXELS)]
+        images = [
+            k for k in data.data_vars if data[k].ndim == 2 and data[k].shape == (LINES, PIXELS)
+        ]
         assert images, f"no (lines, pixels) channel among {list(data.data_vars)}"
         for key in images:
             values = np.asarray(data[key])

@@ -25,8 +25,13 @@ from autoscope.errors import (
 
 # The import package is assembled from several folders (setup.py's MAPPING), so
 # walking autoscope.__path__ alone would miss these subpackages.
-TOP_PACKAGES = ("autoscope", "autoscope.agents", "autoscope.devices", "autoscope.plans",
-                "autoscope.studies")
+TOP_PACKAGES = (
+    "autoscope",
+    "autoscope.agents",
+    "autoscope.devices",
+    "autoscope.plans",
+    "autoscope.studies",
+)
 
 
 def test_configuration_error_is_a_value_error():
@@ -37,8 +42,14 @@ def test_configuration_error_is_a_value_error():
 
 
 @pytest.mark.parametrize(
-    "cls", [DataFormatError, SxmFormatError, DatFormatError, RawImageFormatError,
-            RecordedDatasetFormatError]
+    "cls",
+    [
+        DataFormatError,
+        SxmFormatError,
+        DatFormatError,
+        RawImageFormatError,
+        RecordedDatasetFormatError,
+    ],
 )
 def test_data_format_errors_are_not_configuration_errors(cls):
     assert issubclass(cls, DataFormatError) and issubclass(cls, AutoscopeError)
@@ -136,8 +147,13 @@ def _package_modules():
 
 def test_every_exception_class_of_the_package_lives_in_autoscope_errors():
     modules = _package_modules()
-    assert {"autoscope.io.sxm", "autoscope.agents.tip.rolling", "autoscope.devices.signals",
-            "autoscope.plans.tip_watch", "autoscope.studies.tip.pipeline"} <= set(modules)
+    assert {
+        "autoscope.io.sxm",
+        "autoscope.agents.tip.rolling",
+        "autoscope.devices.signals",
+        "autoscope.plans.tip_watch",
+        "autoscope.studies.tip.pipeline",
+    } <= set(modules)
     skipped, elsewhere = [], []
     for name in modules:
         try:
@@ -148,8 +164,11 @@ def test_every_exception_class_of_the_package_lives_in_autoscope_errors():
             skipped.append(f"{name} ({exc.name})")
             continue
         for _, cls in inspect.getmembers(module, inspect.isclass):
-            if (issubclass(cls, BaseException) and cls.__module__ == name
-                    and name != "autoscope.errors"):
+            if (
+                issubclass(cls, BaseException)
+                and cls.__module__ == name
+                and name != "autoscope.errors"
+            ):
                 elsewhere.append(f"{name}.{cls.__qualname__}")
     assert elsewhere == [], f"exception classes outside autoscope.errors: {elsewhere}"
     assert skipped == [], f"modules not importable (a missing extra?): {skipped}"

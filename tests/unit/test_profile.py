@@ -61,7 +61,11 @@ def test_no_startup_folder_anywhere_lists_where_it_looked(monkeypatch, tmp_path)
     with pytest.raises(ConfigurationError) as err:
         profile.startup_dir()
     message = str(err.value)
-    assert "no-checkout" in message and "share/autoscope" in message and profile.ENV_PROFILE_DIR in message
+    assert (
+        "no-checkout" in message
+        and "share/autoscope" in message
+        and profile.ENV_PROFILE_DIR in message
+    )
 
 
 def test_startup_files_order_matches_the_queue_server(tmp_path):
@@ -106,7 +110,8 @@ def test_startup_files_only_bind_names(name):
     assert ast.get_docstring(tree), f"{name} needs a docstring saying what it binds"
     for node in _statements(tree):
         assert isinstance(node, _ALLOWED), (
-            f"{name}:{node.lineno}: {type(node).__name__} in a startup file; logic belongs in the package"
+            f"{name}:{node.lineno}: {type(node).__name__} in a startup file; "
+            "logic belongs in the package"
         )
 
 
@@ -147,11 +152,15 @@ def test_a_profile_that_cannot_load_ends_ipython_with_one_line(tmp_path):
         MPLBACKEND="Agg",
     )
     cmd = [sys.executable, "-m", "autoscope.cli", "ipython", "-c", "print('SHOULD NOT RUN')"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        cmd, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL
+    )
     assert proc.returncode == 1, proc.stderr
     assert "SHOULD NOT RUN" not in proc.stdout
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("autoscope ipython: error: 10-catalog.py: no Tiled server answers at"), last
+    assert last.startswith("autoscope ipython: error: 10-catalog.py: no Tiled server answers at"), (
+        last
+    )
     assert str(port) in last
 
 
@@ -169,7 +178,9 @@ def test_print_startup_dir_and_permissions(capsys, monkeypatch):
     assert _ipython_command(["--print-startup-dir"]) == 0
     assert capsys.readouterr().out.strip() == str(STARTUP)
     assert _ipython_command(["--print-permissions"]) == 0
-    assert capsys.readouterr().out.strip() == str(REPO / "profile_collection" / "user_group_permissions.yaml")
+    assert capsys.readouterr().out.strip() == str(
+        REPO / "profile_collection" / "user_group_permissions.yaml"
+    )
 
 
 def test_startup_dir_flag_that_does_not_exist_is_a_clear_error(tmp_path):
@@ -227,7 +238,8 @@ print("RESULT " + json.dumps({
     "modes": [spm.mode, pfm.mode],
     "missing": [n for n in PROFILE_NAMES if n not in globals()],
     "plans": {n: inspect.isgeneratorfunction(globals()[n]) for n in
-              ["raster_image", "point_spectrum", "spectra_at", "grid_spectroscopy", "condition_tip"]},
+              ["raster_image", "point_spectrum", "spectra_at", "grid_spectroscopy",
+               "condition_tip"]},
     "bec": any(isinstance(cb, BestEffortCallback) for cb in [globals().get("bec")]),
     "progress_bar": isinstance(RE.waiting_hook, ProgressBarManager),
     "run_plan": run.metadata["start"]["plan_name"],
@@ -254,10 +266,14 @@ def served_catalog(tmp_path_factory):
 
 def _run_session(env, code):
     cmd = [sys.executable, "-m", "autoscope.cli", "ipython", "-c", code, "--", "--simple-prompt"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        cmd, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL
+    )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, f"autoscope ipython failed:\n{proc.stdout}\n{proc.stderr}"
-    return json.loads(lines[-1][len("RESULT "):]), proc
+    assert proc.returncode == 0 and lines, (
+        f"autoscope ipython failed:\n{proc.stdout}\n{proc.stderr}"
+    )
+    return json.loads(lines[-1][len("RESULT ") :]), proc
 
 
 @pytest.mark.slow
@@ -276,7 +292,7 @@ def test_autoscope_ipython_loads_the_profile_and_runs_a_plan(served_catalog, tmp
     assert "autoscope profile loaded." in proc.stdout  # 90-ipython's summary
     assert first["RE"] and first["md_persistent"] and first["db_is_catalog"]
     assert "CatalogOfBlueskyRuns" in first["catalog_spec"]
-    assert first["spm"] == "autoscope.devices.spm.SPM"
+    assert first["spm"] == "autoscope.devices.spm.device.SPM"
     assert first["modes"] == ["stm", "pfm"]
     assert first["missing"] == []
     assert all(first["plans"].values()), first["plans"]

@@ -121,7 +121,7 @@ def _all_parts(device):
 def _protocols():
     """Every runtime-checkable protocol in bluesky.protocols."""
     found = []
-    for name, obj in vars(bp).items():
+    for _name, obj in vars(bp).items():
         if inspect.isclass(obj) and getattr(obj, "_is_runtime_protocol", False):
             found.append(obj)
     return found
@@ -151,7 +151,9 @@ def _check_reading(reading, description, what, *, numeric_shapes: bool = True):
         assert {"value", "timestamp"} <= set(reading[key]), f"{what}: reading of {key}"
         if numeric_shapes and desc["dtype"] != "string":
             shape = list(np.shape(reading[key]["value"]))
-            assert shape == list(desc["shape"]), f"{what}: {key} value shape {shape} != {desc['shape']}"
+            assert shape == list(desc["shape"]), (
+                f"{what}: {key} value shape {shape} != {desc['shape']}"
+            )
 
 
 def test_the_queue_server_namespace_has_the_names_users_rely_on(profile_ns):
@@ -170,7 +172,9 @@ def test_devices_bound_by_the_profile_are_the_ones_the_queue_server_sees(profile
     assert bound, "20-devices.py binds no device"
     assert bound <= found, f"devices the queue server misses: {sorted(bound - found)}"
     _, devices = described
-    assert bound <= set(devices), f"devices missing from the description: {sorted(bound - set(devices))}"
+    assert bound <= set(devices), (
+        f"devices missing from the description: {sorted(bound - set(devices))}"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(CLAIMS))
@@ -182,9 +186,13 @@ def test_device_claims_its_protocols(profile_ns, name):
 
 def test_every_device_and_component_keeps_the_protocols_it_satisfies(profile_ns):
     protocols = _protocols()
-    assert {bp.Readable, bp.Movable, bp.Configurable, bp.Stageable, bp.Triggerable} <= set(protocols)
-    exercised = {p: 0 for p in (bp.Readable, bp.Configurable, bp.Triggerable, bp.Stageable, bp.Movable)}
-    for top_name, device in _profile_devices(profile_ns).items():
+    assert {bp.Readable, bp.Movable, bp.Configurable, bp.Stageable, bp.Triggerable} <= set(
+        protocols
+    )
+    exercised = {
+        p: 0 for p in (bp.Readable, bp.Configurable, bp.Triggerable, bp.Stageable, bp.Movable)
+    }
+    for _top_name, device in _profile_devices(profile_ns).items():
         for what, obj in _all_parts(device):
             claimed = {p for p in protocols if isinstance(obj, p)}
             assert bp.HasName in claimed and obj.name, f"{what} has no name"
@@ -248,7 +256,9 @@ def _current_value(what, obj):
         if obj.kind & Kind.config and obj.write_access:
             return obj.get()
         return _SKIP
-    raise AssertionError(f"{what} is Movable; add to CURRENT_VALUE (how to set it in place) or ACTIONS")
+    raise AssertionError(
+        f"{what} is Movable; add to CURRENT_VALUE (how to set it in place) or ACTIONS"
+    )
 
 
 def test_every_plan_of_the_profile_is_described_by_the_queue_server(profile_ns, described):
@@ -276,7 +286,7 @@ def test_autoscope_plans_have_descriptions_for_every_parameter(described):
             assert p.get("annotation"), f"plan {name}: parameter {p['name']} has no annotation"
 
 
-def _plan_with_array_default(x=np.zeros(3)):  # not describable: default is no literal
+def _plan_with_array_default(x=np.zeros(3)):  # noqa: B008 (not describable: no literal)
     yield from ()
 
 

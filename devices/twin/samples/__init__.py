@@ -6,9 +6,8 @@
 
 from __future__ import annotations
 
+from autoscope.devices.twin.samples.base import Sample
 from autoscope.errors import ConfigurationError
-
-from .base import Sample
 
 SAMPLE_NAMES = ("si100_h", "au111", "pfm_film")
 
@@ -16,15 +15,15 @@ SAMPLE_NAMES = ("si100_h", "au111", "pfm_film")
 def make_sample(name: str, seed: int = 0, **options) -> Sample:
     """Build the sample called ``name`` with generator seed ``seed`` and its options."""
     if name == "si100_h":
-        from .si100 import SiH100
+        from autoscope.devices.twin.samples.si100 import SiH100
 
         return SiH100(seed=seed, **options)
     if name == "au111":
-        from .au111 import Au111
+        from autoscope.devices.twin.samples.au111 import Au111
 
         return Au111(seed=seed, **options)
     if name == "pfm_film":
-        from .pfm_film import PFMFilm
+        from autoscope.devices.twin.samples.pfm_film import PFMFilm
 
         return PFMFilm(seed=seed, **options)
     raise ConfigurationError(f"unknown sample {name!r}; choose one of {SAMPLE_NAMES}")

@@ -2,9 +2,9 @@
 
 Geometry (nm): hexagonal lattice a = 0.2884 (atomic rows 0.25 apart; a sharp
 tip resolves them with ~15 pm peak-to-peak, a blunter or multiple tip loses
-them: the lattice's fine period is attenuated steeply with the tip radius); the 22 x sqrt(3) reconstruction
-gives pairs of soliton ridges 6.3 nm apart (fcc wider than hcp) that zig-zag
-by +-60 degrees every ``elbow_period / 2``; steps are 0.235 nm high.
+them: the lattice's fine period is attenuated steeply with the tip radius); the
+22 x sqrt(3) reconstruction gives pairs of soliton ridges 6.3 nm apart (fcc
+wider than hcp) that zig-zag by +-60 degrees every ``elbow_period / 2``; steps are 0.235 nm high.
 Adsorbates: bright adatoms and dark CO-like molecules. Electronic structure:
 a flat bulk sp band plus the surface-state band onset at ``ss_onset``
 (-0.48 eV), with standing waves (Friedel oscillations) around adsorbates and
@@ -19,8 +19,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import erf, j0
 
-from ..fields import CellScatter, SmoothField
-from .base import Sample, attenuation, check_positive, gaussian_features, smooth_floor
+from autoscope.devices.twin.fields import CellScatter, SmoothField
+from autoscope.devices.twin.samples.base import (
+    Sample,
+    attenuation,
+    check_positive,
+    gaussian_features,
+    smooth_floor,
+)
 
 A_AU = 0.2884  # nm
 STEP_AU = 0.235  # nm

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import erf
 
-from ..fields import SmoothField
-from .base import Sample, check_positive
+from autoscope.devices.twin.fields import SmoothField
+from autoscope.devices.twin.samples.base import Sample, check_positive
 
 C_UP, C_DOWN, A_DOMAIN = 0, 1, 2
 
@@ -134,7 +134,7 @@ class PFMFilm(Sample):
         return self.roughness * self._rough(x, y) + roof
 
     def response(self, x, y, *, blur: float = 0.0) -> np.ndarray:
-        """Complex vertical piezoresponse (a.u.; 1 = c domain far from walls), tip radius ``blur``."""
+        """Complex vertical piezoresponse (a.u.; 1: c domain far from walls); tip radius blur."""
         return self._response(self.structure(x, y), blur)
 
     def _response(self, st, blur):

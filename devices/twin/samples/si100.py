@@ -14,8 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..fields import CellScatter, SmoothField
-from .base import Sample, attenuation, check_positive, gaussian_features, smooth_floor
+from autoscope.devices.twin.fields import CellScatter, SmoothField
+from autoscope.devices.twin.samples.base import (
+    Sample,
+    attenuation,
+    check_positive,
+    gaussian_features,
+    smooth_floor,
+)
 
 ROW = 0.768  # nm, dimer-row period
 DIMER = 0.384  # nm, dimer period along a row

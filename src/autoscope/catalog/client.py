@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 from autoscope.catalog import paths
+from autoscope.catalog.server import ensure_server, healthy
 from autoscope.errors import CatalogError
 
 ENV_URI = "AUTOSCOPE_CATALOG_URI"
@@ -44,8 +45,6 @@ def connect(uri: str | None = None, api_key: str | None = None, data_dir=None):
     uri = uri or os.environ.get(ENV_URI) or None
     api_key = api_key or os.environ.get(ENV_API_KEY) or None
     if uri is None:
-        from autoscope.catalog.server import ensure_server
-
         info = ensure_server(data_dir)
         uri = info.uri
         api_key = api_key or info.api_key
@@ -62,8 +61,6 @@ def open_client(uri: str, api_key: str | None):
     """Open a Tiled client at ``uri``, turning connection failures into one clear line."""
     import httpx
     from tiled.client import from_uri
-
-    from autoscope.catalog.server import healthy
 
     if not healthy(uri):
         raise CatalogError(

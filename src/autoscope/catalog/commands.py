@@ -16,6 +16,9 @@ import os
 import sys
 
 from autoscope.catalog import paths
+from autoscope.catalog.client import ENV_URI, connect
+from autoscope.catalog.listing import HEADER, latest_runs
+from autoscope.catalog.server import ensure_server, running_server, serve, stop_server
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,7 +47,6 @@ def main(args: argparse.Namespace) -> int:
         print(paths.data_dir(args.data_dir))
         return 0
     if action == "serve":
-        from autoscope.catalog.server import serve
 
         def ready(info):
             print(
@@ -55,13 +57,8 @@ def main(args: argparse.Namespace) -> int:
 
         return serve(args.data_dir, args.port, on_ready=ready)
     if action == "ls":
-        from autoscope.catalog.client import ENV_URI, connect
-        from autoscope.catalog.listing import HEADER, latest_runs
-
         started = None
         if args.uri is None and not os.environ.get(ENV_URI):
-            from autoscope.catalog.server import ensure_server, running_server
-
             folder = paths.data_dir(args.data_dir)
             if running_server(folder) is None:
                 started = ensure_server(folder)
@@ -81,8 +78,6 @@ def main(args: argparse.Namespace) -> int:
             print(run.line())
         return 0
     if action == "stop":
-        from autoscope.catalog.server import stop_server
-
         folder = paths.data_dir(args.data_dir)
         if stop_server(folder):
             print(f"stopped the catalog server of {folder}")

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from autoscope.catalog import paths
+from autoscope.catalog.app import build_app
 from autoscope.catalog.paths import ServerInfo
 from autoscope.errors import CatalogError
 
@@ -185,8 +186,6 @@ def serve(
         0 after a clean stop.
     """
     import uvicorn
-
-    from autoscope.catalog.app import build_app
 
     folder, created, sock = _prepare(data_dir, port)
     key_existed = paths.read_api_key(folder) is not None

@@ -3,7 +3,8 @@
 Same app as the embedded server (SQLite catalog, zarr and SQLite storage,
 root with the ``CatalogOfBlueskyRuns`` spec, API key), served by uvicorn on
 a thread of the test process, on a free 127.0.0.1 port: real HTTP, no
-subprocess to manage, gone when the context exits. Use the context manager directly, or the pytest fixtures::
+subprocess to manage, gone when the context exits. Use the context manager
+directly, or the pytest fixtures::
 
     # conftest.py (or a test module)
     pytest_plugins = ["autoscope.catalog.testing"]
@@ -22,6 +23,10 @@ import threading
 from pathlib import Path
 
 from autoscope.catalog import paths
+from autoscope.catalog.app import build_app
+from autoscope.catalog.client import open_client
+from autoscope.catalog.server import bind_socket
+from autoscope.catalog.writer import CatalogWriter
 from autoscope.errors import CatalogError
 
 
@@ -40,10 +45,6 @@ def inprocess_catalog(folder):
         Root client; ``client[uid]`` is a BlueskyRun.
     """
     import uvicorn
-
-    from autoscope.catalog.app import build_app
-    from autoscope.catalog.client import open_client
-    from autoscope.catalog.server import bind_socket
 
     folder = Path(folder)
     paths.ensure_writable(folder)
@@ -101,7 +102,6 @@ if pytest is not None:
     @pytest.fixture
     def catalog_writer(catalog_client, tmp_path):
         """A :class:`~autoscope.catalog.writer.CatalogWriter` on ``catalog_client``."""
-        from autoscope.catalog.writer import CatalogWriter
 
         writer = CatalogWriter(catalog_client, failed_dir=tmp_path / "catalog" / "failed")
         yield writer

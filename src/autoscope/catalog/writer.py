@@ -19,8 +19,9 @@ Guarantees:
 - Errors are not swallowed: a failed write is logged, and raised as
   :class:`~autoscope.errors.CatalogError` by the next call (after that
   document is queued; the RunEngine then ends the plan), by
-  :meth:`CatalogWriter.flush` or at the stop document. The failed run's documents, the ones already sent and all that
-  follow, including its stop document, are kept as JSON lines in
+  :meth:`CatalogWriter.flush` or at the stop document. The failed run's
+  documents, the ones already sent and all that follow, including its stop
+  document, are kept as JSON lines in
   ``failed/<uid>.jsonl`` of the data folder, so nothing is lost.
 - Arrays in event data are copied when the callback is called, so a device
   that reuses its buffer for the next line cannot change a queued line.
@@ -41,6 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
+from autoscope.catalog import paths
+from autoscope.catalog.client import connect
 from autoscope.errors import CatalogError
 
 logger = logging.getLogger(__name__)
@@ -350,11 +353,8 @@ def make_writer(client=None, *, data_dir=None, **kwargs) -> CatalogWriter:
     **kwargs
         Passed to :class:`CatalogWriter` (``stop_timeout``, TiledWriter options).
     """
-    from autoscope.catalog import paths
 
     if client is None:
-        from autoscope.catalog.client import connect
-
         client = connect(data_dir=data_dir)
     kwargs.setdefault("failed_dir", paths.data_dir(data_dir) / paths.FAILED_DIR)
     return CatalogWriter(client, **kwargs)

@@ -25,11 +25,14 @@ import subprocess
 import sys
 import tarfile
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from autoscope.errors import ConfigurationError
+from autoscope.io.dat import parse_dat
+from autoscope.io.rawimage import parse_raw_image
+from autoscope.io.sxm import parse_sxm
 
 log = logging.getLogger(__name__)
 
@@ -73,34 +76,82 @@ _STM = "pynxtools_stm/nomad/examples"
 
 #: The files the twin comparison uses (docs/twin_vs_real.md).
 KNOWN_FILES: tuple[RealFile, ...] = (
-    RealFile("tise2_sxm", "pynxtools-stm", f"{_STM}/stm/STM_nanonis_generic_5e.sxm", "sxm",
-             "STM constant-current topograph, TiSe2 with pyrene, 5 K, 5 nm, 512 px, "
-             "+0.5 V, 100 pA, atomic/CDW lattice"),
-    RealFile("au_mica_sxm", "pynxtools-spm",
-             f"{_SPM}/stm/STMExampleWithCustomization/Au_mica_2023_Y_A_diPAMY_20230512_058.sxm",
-             "sxm", "STM constant-height current image of a molecule on Au/mica, 4.4 K, 4 nm, "
-             "256 px, -50 mV (Z channel constant)"),
-    RealFile("afm_sxm", "pynxtools-spm",
-             f"{_SPM}/afm/AFMExampleWithCustomization/A151216.123306-02602.sxm", "sxm",
-             "nc-AFM constant-height frequency-shift image, 2 nm, 128 px"),
-    RealFile("spiepy_defects", "SPIEPy", "spiepy/demo/image_with_defects.dat", "raw",
-             "STM topograph with point defects, 256 px, scan size not stated"),
-    RealFile("spiepy_step", "SPIEPy", "spiepy/demo/image_with_step_edge.dat", "raw",
-             "STM topograph with a step edge, 512 px, scan size not stated"),
-    RealFile("spiepy_step_atoms", "SPIEPy", "spiepy/demo/image_with_step_edge_and_atoms.dat",
-             "raw", "STM topograph with a step edge and atomic resolution, 512 px, "
-             "scan size not stated"),
-    RealFile("au111_sts", "pynxtools-stm", f"{_STM}/sts/STS_nanonis_generic_5e_1.dat", "dat",
-             "bias sweep over Au(111) with the tip withdrawn (comment 'WITHDRAW', current "
-             "below 1 pA): a noise-floor and lock-in background record, -0.3..0.3 V, "
-             "4096 points, 100 sweeps"),
-    RealFile("au_mica_sts", "pynxtools-spm",
-             f"{_SPM}/sts/STSExampleWithCustomization/Bias-Spectroscopy00015_20230420.dat",
-             "dat", "STS on Au/mica with molecules, -50..50 mV, 2048 points, lock-in"),
-    RealFile("xarray_iv", "nanonis-xarray", "tests/data/i_v.dat", "dat",
-             "I(V) at 4.4 K, -8..8 mV, 201 points, forward and backward", sdist_only=True),
-    RealFile("xarray_filtered", "nanonis-xarray", "tests/data/filtered.dat", "dat",
-             "I(V) with lock-in, -1..1 V, 200 points", sdist_only=True),
+    RealFile(
+        "tise2_sxm",
+        "pynxtools-stm",
+        f"{_STM}/stm/STM_nanonis_generic_5e.sxm",
+        "sxm",
+        "STM constant-current topograph, TiSe2 with pyrene, 5 K, 5 nm, 512 px, "
+        "+0.5 V, 100 pA, atomic/CDW lattice",
+    ),
+    RealFile(
+        "au_mica_sxm",
+        "pynxtools-spm",
+        f"{_SPM}/stm/STMExampleWithCustomization/Au_mica_2023_Y_A_diPAMY_20230512_058.sxm",
+        "sxm",
+        "STM constant-height current image of a molecule on Au/mica, 4.4 K, 4 nm, "
+        "256 px, -50 mV (Z channel constant)",
+    ),
+    RealFile(
+        "afm_sxm",
+        "pynxtools-spm",
+        f"{_SPM}/afm/AFMExampleWithCustomization/A151216.123306-02602.sxm",
+        "sxm",
+        "nc-AFM constant-height frequency-shift image, 2 nm, 128 px",
+    ),
+    RealFile(
+        "spiepy_defects",
+        "SPIEPy",
+        "spiepy/demo/image_with_defects.dat",
+        "raw",
+        "STM topograph with point defects, 256 px, scan size not stated",
+    ),
+    RealFile(
+        "spiepy_step",
+        "SPIEPy",
+        "spiepy/demo/image_with_step_edge.dat",
+        "raw",
+        "STM topograph with a step edge, 512 px, scan size not stated",
+    ),
+    RealFile(
+        "spiepy_step_atoms",
+        "SPIEPy",
+        "spiepy/demo/image_with_step_edge_and_atoms.dat",
+        "raw",
+        "STM topograph with a step edge and atomic resolution, 512 px, scan size not stated",
+    ),
+    RealFile(
+        "au111_sts",
+        "pynxtools-stm",
+        f"{_STM}/sts/STS_nanonis_generic_5e_1.dat",
+        "dat",
+        "bias sweep over Au(111) with the tip withdrawn (comment 'WITHDRAW', current "
+        "below 1 pA): a noise-floor and lock-in background record, -0.3..0.3 V, "
+        "4096 points, 100 sweeps",
+    ),
+    RealFile(
+        "au_mica_sts",
+        "pynxtools-spm",
+        f"{_SPM}/sts/STSExampleWithCustomization/Bias-Spectroscopy00015_20230420.dat",
+        "dat",
+        "STS on Au/mica with molecules, -50..50 mV, 2048 points, lock-in",
+    ),
+    RealFile(
+        "xarray_iv",
+        "nanonis-xarray",
+        "tests/data/i_v.dat",
+        "dat",
+        "I(V) at 4.4 K, -8..8 mV, 201 points, forward and backward",
+        sdist_only=True,
+    ),
+    RealFile(
+        "xarray_filtered",
+        "nanonis-xarray",
+        "tests/data/filtered.dat",
+        "dat",
+        "I(V) with lock-in, -1..1 V, 200 points",
+        sdist_only=True,
+    ),
 )
 
 
@@ -149,8 +200,10 @@ def _archives(folders: Iterable[str | os.PathLike], package: str) -> list[Path]:
             continue
         for p in sorted(d.rglob("*")):
             n = p.name
-            if p.is_file() and _normalise(n).startswith(prefix) and (
-                n.endswith(".whl") or n.endswith(".tar.gz") or n.endswith(".zip")
+            if (
+                p.is_file()
+                and _normalise(n).startswith(prefix)
+                and (n.endswith(".whl") or n.endswith(".tar.gz") or n.endswith(".zip"))
             ):
                 found.append(p)
     return found
@@ -241,16 +294,10 @@ def load(real: RealFile, archive_dirs: Iterable[str | os.PathLike] = ()):
     """
     data, source = locate(real, archive_dirs)
     if real.kind == "sxm":
-        from autoscope.io.sxm import parse_sxm
-
         return parse_sxm(data, source)
     if real.kind == "dat":
-        from autoscope.io.dat import parse_dat
-
         return parse_dat(data.decode("latin-1"), source)
     if real.kind == "raw":
-        from autoscope.io.rawimage import parse_raw_image
-
         return parse_raw_image(data, source)
     raise ConfigurationError(f"{real.key}: unknown kind {real.kind!r}")
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from autoscope.errors import ConfigurationError, RecordedDatasetFormatError
+from autoscope.io.sxm import read_sxm
 
 __all__ = ["RecordedDataset", "read_recorded_dataset", "sxm_to_recorded", "write_recorded_dataset"]
 
@@ -89,9 +90,7 @@ class RecordedDataset:
             elif spec.dtype.kind not in "biuf":
                 out.append(f"'spectra' must be numeric, got dtype {spec.dtype}")
             elif axis.shape != (spec.shape[2],):
-                out.append(
-                    f"'spectral_axis' must have shape ({spec.shape[2]},), got {axis.shape}"
-                )
+                out.append(f"'spectral_axis' must have shape ({spec.shape[2]},), got {axis.shape}")
             elif axis.dtype.kind not in "biuf" or not np.isfinite(axis).all():
                 out.append(f"'spectral_axis' must be finite numbers, got {axis!r}")
         if self.pixel_size is not None:
@@ -304,7 +303,6 @@ def sxm_to_recorded(
         If the channel or direction is absent, or pixels are not square
         (within 1 %), which the single ``pixel_size`` attribute cannot state.
     """
-    from autoscope.io.sxm import read_sxm
 
     sxm = read_sxm(sxm_path)
     img = sxm.image(channel, direction)

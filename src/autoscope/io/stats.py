@@ -251,7 +251,7 @@ def trace_retrace_shift(
     size = 2 * n
     spec = np.fft.rfft(dr, size, axis=1) * np.conj(np.fft.rfft(dt, size, axis=1))
     cc = np.fft.irfft(spec.sum(axis=0), size)
-    cc = np.concatenate([cc[-(n - 1):], cc[:n]])  # lags -(n-1) .. n-1
+    cc = np.concatenate([cc[-(n - 1) :], cc[:n]])  # lags -(n-1) .. n-1
     lags = np.arange(-(n - 1), n)
     limit = max(1, int(round(0.05 * n))) if max_shift is None else int(max_shift)
     cc = np.where(np.abs(lags) <= limit, cc, -np.inf)

@@ -30,9 +30,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
@@ -253,16 +253,19 @@ def parse_sxm(data: bytes, source: str = "<bytes>") -> SxmImage:
     width_m, height_m = _numbers(header, "SCAN_RANGE", 2, source)
     if not (width_m > 0 and height_m > 0):
         raise SxmFormatError(f"{source}: bad :SCAN_RANGE: {header['SCAN_RANGE']!r}")
-    center = tuple(v * 1e9 for v in _numbers(header, "SCAN_OFFSET", 2, source)) if (
-        "SCAN_OFFSET" in header
-    ) else (0.0, 0.0)
+    center = (
+        tuple(v * 1e9 for v in _numbers(header, "SCAN_OFFSET", 2, source))
+        if ("SCAN_OFFSET" in header)
+        else (0.0, 0.0)
+    )
     angle = _numbers(header, "SCAN_ANGLE", 1, source)[0] if "SCAN_ANGLE" in header else 0.0
     direction = header.get("SCAN_DIR", "up").strip().lower()
     if direction not in ("up", "down"):
         raise SxmFormatError(f"{source}: :SCAN_DIR: must be up or down, got {direction!r}")
     bias = _numbers(header, "BIAS", 1, source)[0] if "BIAS" in header else None
     line_time = (
-        tuple(_numbers(header, "SCAN_TIME", 2, source)) if "SCAN_TIME" in header
+        tuple(_numbers(header, "SCAN_TIME", 2, source))
+        if "SCAN_TIME" in header
         else (float("nan"), float("nan"))
     )
     dtype = _dtype(header, source)

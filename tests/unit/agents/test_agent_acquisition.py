@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from autoscope.agents.acquisition import (
     CostModel,
     expected_improvement,
@@ -11,7 +12,6 @@ from autoscope.agents.acquisition import (
     upper_confidence_bound,
 )
 from autoscope.agents.models import CoordinateGP
-
 from autoscope.errors import ConfigurationError
 
 
@@ -90,8 +90,9 @@ def test_topq_level_rises_to_the_kth_best_measured_value():
     measured = np.zeros(200, bool)
     pick, _ = select("topq", post, measured=measured, quantile=0.99)
     assert pick[0] == 0
-    pick, _ = select("topq", post, measured=measured, quantile=0.99,
-                     observed=np.array([3.0, 3.1, 3.05]))
+    pick, _ = select(
+        "topq", post, measured=measured, quantile=0.99, observed=np.array([3.0, 3.1, 3.05])
+    )
     assert pick[0] == 1
 
 

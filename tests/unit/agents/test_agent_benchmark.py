@@ -1,4 +1,4 @@
-"""``autoscope benchmark`` on a small recorded file: the JSON it promises, read-only, clear errors."""
+"""``autoscope benchmark`` on a small recorded file: its JSON, read-only input, clear errors."""
 
 import hashlib
 import json
@@ -7,10 +7,10 @@ from types import SimpleNamespace
 import h5py
 import numpy as np
 import pytest
-from autoscope.studies.benchmark import run_benchmark, top_set
 
 from autoscope.cli import main as cli_main
 from autoscope.errors import ConfigurationError
+from autoscope.studies.benchmark import run_benchmark, top_set
 
 
 def write_file(path, size=20, seed=0, drop=None):

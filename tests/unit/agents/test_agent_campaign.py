@@ -2,11 +2,12 @@
 
 import numpy as np
 import pytest
+from bluesky import RunEngine
+
 from autoscope.agents.agent import ActiveLearningAgent
 from autoscope.agents.experiment import SpectraExperiment
 from autoscope.agents.tiled_adapter import read_reports
 from autoscope.plans.campaign import autonomous_campaign, campaign_loop, overview_candidates
-from bluesky import RunEngine
 
 SMALL = dict(width=400.0, height=400.0, pixels=8, line_time=0.05, n_points=32, progress=False)
 

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+
 from autoscope.studies.demo import run_campaign_demo
 
 

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+
 from autoscope.agents.candidates import CandidateSet, extract_patches
 from autoscope.agents.models import CoordinateGP, DKLModel
 
@@ -61,7 +62,7 @@ def test_believer_update_matches_the_exact_posterior():
 
 
 def test_dkl_learns_a_property_of_image_structure():
-    """The property sits on bright blobs anywhere in the image: DKL must generalise to unseen blobs."""
+    """The property sits on bright blobs anywhere: DKL must generalise to unseen blobs."""
     rng = np.random.default_rng(3)
     n = 32
     yy, xx = np.mgrid[0:n, 0:n]

@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
+
 from autoscope.agents.agent import ActiveLearningAgent
-from autoscope.studies.benchmark import top_set
 from autoscope.agents.candidates import CandidateSet
 from autoscope.agents.scalarizers import get_scalarizer
-
 from autoscope.errors import ConfigurationError
+from autoscope.studies.benchmark import top_set
 
 
 def run(agent, values, budget):

@@ -179,7 +179,11 @@ def test_the_campaign_plan_runs_an_optimizer_agent(spm):
         experiment = SpectraExperiment("loop_area", channel="piezoresponse")
         return (
             yield from campaign_loop(
-                spm, agent, experiment, 4, {"n_points": 32, "start": -2.5, "stop": 2.5},
+                spm,
+                agent,
+                experiment,
+                4,
+                {"n_points": 32, "start": -2.5, "stop": 2.5},
                 progress=False,
             )
         )

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from autoscope.agents.scalarizers import (
     InvalidSpectrumWarning,
     check_spectra,
@@ -9,7 +10,6 @@ from autoscope.agents.scalarizers import (
     loop_area,
     register_scalarizer,
 )
-
 from autoscope.errors import AutoscopeWarning, ConfigurationError
 
 

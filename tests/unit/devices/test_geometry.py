@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+
 from autoscope.devices import geometry
 from autoscope.devices.backend import ScanFrame
 from autoscope.devices.spm.limits import frame_corners
@@ -39,8 +40,7 @@ def test_bounds_enclose_the_corners_exactly(angle):
 
 
 def test_pixel_positions_are_the_documented_formula_bit_for_bit():
-    f = ScanFrame(center_x=4.0, center_y=-2.0, width=9.0, height=5.0, angle=33.0, pixels=7,
-                  lines=3)
+    f = ScanFrame(center_x=4.0, center_y=-2.0, width=9.0, height=5.0, angle=33.0, pixels=7, lines=3)
     for line in range(f.lines):
         u = -f.width / 2 + (np.arange(f.pixels) + 0.5) * f.width / f.pixels
         v = np.full(f.pixels, -f.height / 2 + (line + 0.5) * f.height / f.lines)
@@ -62,5 +62,9 @@ def test_the_frame_the_limits_and_the_tip_watch_use_the_same_geometry():
     a = np.deg2rad(f.angle)
     hw = 0.5 * abs(f.width * np.cos(a)) + 0.5 * abs(f.height * np.sin(a))
     hh = 0.5 * abs(f.width * np.sin(a)) + 0.5 * abs(f.height * np.cos(a))
-    assert geometry.bounds(f) == (f.center_x - hw, f.center_y - hh, f.center_x + hw,
-                                  f.center_y + hh)
+    assert geometry.bounds(f) == (
+        f.center_x - hw,
+        f.center_y - hh,
+        f.center_x + hw,
+        f.center_y + hh,
+    )

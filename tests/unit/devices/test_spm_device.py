@@ -16,8 +16,9 @@ from autoscope.devices.backend import ScanFrame
 from autoscope.devices.spm.device import SPM
 from autoscope.errors import AutoscopeError, ConfigurationError, SafetyLimitError
 
-LIMITS = SafetyLimits(bias=5.0, setpoint=5000.0, scan_range=400.0, dip_depth=2.0,
-                      pulse_voltage=8.0, pulse_width=0.5)
+LIMITS = SafetyLimits(
+    bias=5.0, setpoint=5000.0, scan_range=400.0, dip_depth=2.0, pulse_voltage=8.0, pulse_width=0.5
+)
 
 
 @pytest.fixture
@@ -30,19 +31,22 @@ def state(spm):
     return b.time(), tuple(b.get_position()), b.get_bias(), b.get_setpoint(), b.get_feedback()
 
 
-@pytest.mark.parametrize("attr,protocols", [
-    ("", {bp.Readable, bp.Configurable, bp.Stageable, bp.Triggerable}),
-    ("probe", {bp.Readable, bp.Movable, bp.Configurable}),
-    ("frame", {bp.Readable, bp.Movable, bp.Configurable}),
-    ("bias", {bp.Readable, bp.Movable, bp.Configurable}),
-    ("setpoint", {bp.Readable, bp.Movable}),
-    ("feedback", {bp.Readable, bp.Movable}),
-    ("line", {bp.Readable, bp.Triggerable, bp.Configurable, bp.Stageable}),
-    ("line.index", {bp.Readable, bp.Movable}),
-    ("spectrum", {bp.Readable, bp.Triggerable, bp.Configurable, bp.Stageable}),
-    ("tip", {bp.Readable, bp.Configurable}),
-    ("tip.action", {bp.Readable, bp.Movable}),
-])
+@pytest.mark.parametrize(
+    "attr,protocols",
+    [
+        ("", {bp.Readable, bp.Configurable, bp.Stageable, bp.Triggerable}),
+        ("probe", {bp.Readable, bp.Movable, bp.Configurable}),
+        ("frame", {bp.Readable, bp.Movable, bp.Configurable}),
+        ("bias", {bp.Readable, bp.Movable, bp.Configurable}),
+        ("setpoint", {bp.Readable, bp.Movable}),
+        ("feedback", {bp.Readable, bp.Movable}),
+        ("line", {bp.Readable, bp.Triggerable, bp.Configurable, bp.Stageable}),
+        ("line.index", {bp.Readable, bp.Movable}),
+        ("spectrum", {bp.Readable, bp.Triggerable, bp.Configurable, bp.Stageable}),
+        ("tip", {bp.Readable, bp.Configurable}),
+        ("tip.action", {bp.Readable, bp.Movable}),
+    ],
+)
 def test_protocols(spm, attr, protocols):
     obj = spm
     for part in filter(None, attr.split(".")):
@@ -65,10 +69,15 @@ def test_read_and_describe_agree_and_validate(spm, attr):
     # event-model accepts the descriptor (schema of data keys, configuration)
     run = event_model.compose_run()
     run.compose_descriptor(
-        name="primary", data_keys=desc,
-        configuration={obj.name: {"data": {k: v["value"] for k, v in conf.items()},
-                                  "timestamps": {k: v["timestamp"] for k, v in conf.items()},
-                                  "data_keys": conf_desc}},
+        name="primary",
+        data_keys=desc,
+        configuration={
+            obj.name: {
+                "data": {k: v["value"] for k, v in conf.items()},
+                "timestamps": {k: v["timestamp"] for k, v in conf.items()},
+                "data_keys": conf_desc,
+            }
+        },
     )
 
 
@@ -78,8 +87,13 @@ def test_line_arrays_are_float32_with_units_and_shape(spm):
     for ch, units in spm.backend.image_channels.items():
         for d in ("trace", "retrace"):
             dk = desc[f"spm_line_{ch}_{d}"]
-            assert dk == {"source": f"SPM:line.{ch}.{d}", "dtype": "array", "shape": [24],
-                          "dtype_numpy": "<f4", "units": units}
+            assert dk == {
+                "source": f"SPM:line.{ch}.{d}",
+                "dtype": "array",
+                "shape": [24],
+                "dtype_numpy": "<f4",
+                "units": units,
+            }
     t0 = spm.backend.time()
     spm.line.index.set(2)
     spm.line.trigger()
@@ -114,8 +128,13 @@ def test_line_index_beyond_frame_raises_before_the_backend(spm):
 
 def test_spectrum_readout(spm):
     s = spm.spectrum
-    for sig, v in ((s.sweep_start, -1.0), (s.sweep_stop, 1.5), (s.points, 40),
-                   (s.x_requested, 3.0), (s.y_requested, -2.0)):
+    for sig, v in (
+        (s.sweep_start, -1.0),
+        (s.sweep_stop, 1.5),
+        (s.points, 40),
+        (s.x_requested, 3.0),
+        (s.y_requested, -2.0),
+    ):
         sig.set(v)
     s.trigger()
     r = s.read()
@@ -238,9 +257,11 @@ def test_construction_errors():
 
 
 def test_importing_the_twin_does_not_import_ophyd():
-    code = ("import sys, autoscope.devices.twin, autoscope.devices.backend, "
-            "autoscope.devices.spm.limits; "
-            "print(any(m.split('.')[0] in ('ophyd', 'bluesky') for m in sys.modules))")
+    code = (
+        "import sys, autoscope.devices.twin, autoscope.devices.backend, "
+        "autoscope.devices.spm.limits; "
+        "print(any(m.split('.')[0] in ('ophyd', 'bluesky') for m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -13,8 +13,14 @@ RANGES = HardwareRanges(scan_range=1000.0, bias=10.0, current=100_000.0, dip_dep
 
 @pytest.fixture
 def limits():
-    return SafetyLimits(bias=5.0, setpoint=2000.0, scan_range=200.0, dip_depth=1.0,
-                        pulse_voltage=8.0, pulse_width=0.5).resolve(RANGES)
+    return SafetyLimits(
+        bias=5.0,
+        setpoint=2000.0,
+        scan_range=200.0,
+        dip_depth=1.0,
+        pulse_voltage=8.0,
+        pulse_width=0.5,
+    ).resolve(RANGES)
 
 
 def test_unset_limits_take_the_hardware_ranges():
@@ -56,8 +62,9 @@ def test_setpoint_position_dip_pulse(limits):
     with pytest.raises(SafetyLimitError, match=r"\(101.0, 0.0\) nm is beyond .* ±100 nm"):
         limits.check_position(101.0, 0.0)
     assert limits.check_position(100.0, -100.0) == (100.0, -100.0)
-    with pytest.raises(SafetyLimitError,
-                       match="dip depth 1.5 nm is beyond the device limit of 1 nm"):
+    with pytest.raises(
+        SafetyLimitError, match="dip depth 1.5 nm is beyond the device limit of 1 nm"
+    ):
         limits.check_dip(1.5)
     with pytest.raises(ConfigurationError, match="dip depth"):
         limits.check_dip(0.0)
@@ -82,12 +89,15 @@ def test_frame_corners_after_rotation_are_checked(limits):
     assert sorted(map(tuple, corners.round(9).tolist())) == [(-1, -1), (-1, 1), (1, -1), (1, 1)]
 
 
-@pytest.mark.parametrize("field,value,match", [
-    ("pixels", 0, "pixels 0 must be >= 1"),
-    ("pixels", 2.5, "pixels must be an integer"),
-    ("width", -3.0, "width -3.0 nm must be > 0"),
-    ("line_time", 0.0, "line_time 0.0 s must be > 0"),
-])
+@pytest.mark.parametrize(
+    "field,value,match",
+    [
+        ("pixels", 0, "pixels 0 must be >= 1"),
+        ("pixels", 2.5, "pixels must be an integer"),
+        ("width", -3.0, "width -3.0 nm must be > 0"),
+        ("line_time", 0.0, "line_time 0.0 s must be > 0"),
+    ],
+)
 def test_frame_geometry_is_validated(limits, field, value, match):
     import dataclasses
 
@@ -97,8 +107,9 @@ def test_frame_geometry_is_validated(limits, field, value, match):
 
 def test_sweep_checks_range_and_lockin_peak(limits):
     limits.check_spectroscopy(SpectroscopySettings(start=-4.0, stop=4.0))
-    with pytest.raises(SafetyLimitError,
-                       match="sweep stop 6.0 V is beyond the device limit of ±5 V"):
+    with pytest.raises(
+        SafetyLimitError, match="sweep stop 6.0 V is beyond the device limit of ±5 V"
+    ):
         limits.check_spectroscopy(SpectroscopySettings(start=-1.0, stop=6.0))
     # 4.99 V plus a 0.1 V rms modulation peaks at 5.13 V
     with pytest.raises(SafetyLimitError, match="sweep peak bias"):

@@ -77,8 +77,15 @@ def test_recorded_dataset_round_trip_and_sxm_conversion(tmp_path):
     img = rng.normal(size=(4, 5))
     spectra = rng.normal(size=(4, 5, 7))
     axis = np.linspace(-1, 1, 7)
-    p = write_recorded_dataset(tmp_path / "d.h5", img, spectra, axis, spectral_units="V",
-                               pixel_size=0.2, attrs={"source": "test"})
+    p = write_recorded_dataset(
+        tmp_path / "d.h5",
+        img,
+        spectra,
+        axis,
+        spectral_units="V",
+        pixel_size=0.2,
+        attrs={"source": "test"},
+    )
     d = read_recorded_dataset(p)
     np.testing.assert_array_equal(d.image, img)
     np.testing.assert_array_equal(d.spectra, spectra)
@@ -91,8 +98,9 @@ def test_recorded_dataset_round_trip_and_sxm_conversion(tmp_path):
         write_recorded_dataset(tmp_path / "e.h5", img, spectra[:, :3], axis)
 
     z = rng.normal(size=(8, 8)).astype(np.float32)
-    sxm = write_sxm(tmp_path / "t.sxm", {"Z": (z, z)}, {"Z": "nm"}, (4.0, 4.0), bias=0.5,
-                    setpoint=100.0)
+    sxm = write_sxm(
+        tmp_path / "t.sxm", {"Z": (z, z)}, {"Z": "nm"}, (4.0, 4.0), bias=0.5, setpoint=100.0
+    )
     out = read_recorded_dataset(sxm_to_recorded(sxm, tmp_path / "t.h5"))
     np.testing.assert_allclose(out.image, z)
     assert out.spectra is None and out.pixel_size == pytest.approx(0.5)
@@ -109,8 +117,9 @@ def _load_or_skip(real):
         pytest.skip(f"real file not available: {exc}")
 
 
-@pytest.mark.parametrize("real", [f for f in realdata.KNOWN_FILES if f.kind == "sxm"],
-                         ids=lambda f: f.key)
+@pytest.mark.parametrize(
+    "real", [f for f in realdata.KNOWN_FILES if f.kind == "sxm"], ids=lambda f: f.key
+)
 def test_real_sxm_files_read(real):
     img = _load_or_skip(real)
     assert img.units["Z"] == "nm" and img.units["Current"] == "pA"
@@ -121,8 +130,9 @@ def test_real_sxm_files_read(real):
     assert img.setpoint_units == "pA" and 10.0 <= abs(img.setpoint) <= 200.0
 
 
-@pytest.mark.parametrize("real", [f for f in realdata.KNOWN_FILES if f.kind == "dat"],
-                         ids=lambda f: f.key)
+@pytest.mark.parametrize(
+    "real", [f for f in realdata.KNOWN_FILES if f.kind == "dat"], ids=lambda f: f.key
+)
 def test_real_dat_files_read(real):
     spec = _load_or_skip(real)
     assert spec.experiment == "bias spectroscopy"
@@ -134,8 +144,9 @@ def test_real_dat_files_read(real):
     assert 0.1 < np.max(np.abs(current)) < 1e5
 
 
-@pytest.mark.parametrize("real", [f for f in realdata.KNOWN_FILES if f.kind == "raw"],
-                         ids=lambda f: f.key)
+@pytest.mark.parametrize(
+    "real", [f for f in realdata.KNOWN_FILES if f.kind == "raw"], ids=lambda f: f.key
+)
 def test_real_raw_images_read(real):
     z = _load_or_skip(real)
     assert z.shape in {(256, 256), (512, 512)}

@@ -9,8 +9,10 @@ from autoscope.io import spectrum_stats as ss
 
 def _two_peak_spectrum(noise: float = 0.0, seed: int = 0):
     bias = np.linspace(-1.0, 1.0, 401)
-    didv = 1.0 + 3.0 * np.exp(-((bias - 0.35) / 0.05) ** 2) + 1.5 * np.exp(
-        -((bias + 0.6) / 0.05) ** 2
+    didv = (
+        1.0
+        + 3.0 * np.exp(-(((bias - 0.35) / 0.05) ** 2))
+        + 1.5 * np.exp(-(((bias + 0.6) / 0.05) ** 2))
     )
     current = np.cumsum(didv) * (bias[1] - bias[0])
     current -= np.interp(0.0, bias, current)
@@ -70,7 +72,8 @@ def test_spectrum_stats_uses_lock_in_when_given_and_numerical_otherwise():
         assert out["zero_bias_current"] == pytest.approx(0.0, abs=0.01)
         assert out["current_noise"] == pytest.approx(0.002, rel=0.3)
         assert out["current_nsr"] == pytest.approx(
-            out["current_noise"] / np.mean(np.abs(current)), rel=1e-9)
+            out["current_noise"] / np.mean(np.abs(current)), rel=1e-9
+        )
         assert out["points"] == 401
     # lock-in dI/dV: mean |dI/dV| of the synthetic curve is about 1.4, noise 0.002
     assert lock["didv_nsr"] == pytest.approx(0.002 / np.mean(np.abs(didv)), rel=0.4)

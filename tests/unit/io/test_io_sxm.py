@@ -75,8 +75,10 @@ def test_missing_channel_and_direction_errors_list_what_exists():
     [
         (lambda b: b.replace(b":SCANIT_END:", b":SCANIT_XXX:"), "no :SCANIT_END:"),
         (lambda b: b.replace(b"\x1a\x04", b"\x00\x00"), "data marker"),
-        (lambda b: b[:-8],
-         r"holds 136 bytes but 2 channel\(s\) \(3 images of 3x4 float32\) need 144"),
+        (
+            lambda b: b[:-8],
+            r"holds 136 bytes but 2 channel\(s\) \(3 images of 3x4 float32\) need 144",
+        ),
         (lambda b: b.replace(b":SCAN_PIXELS:", b":SCAN_PIXELZ:"), "no :SCAN_PIXELS:"),
         (lambda b: b.replace(b"MSBFIRST", b"MSBLAST"), "unsupported :SCANIT_TYPE:"),
         (lambda b: b.replace(b"\tboth\t", b"\tsideways\t"), "direction 'sideways'"),
@@ -126,8 +128,9 @@ def test_writer_rejects_bad_input(tmp_path):
     with pytest.raises(ConfigurationError, match=r"shape \(4, 5\) differs"):
         write_sxm(tmp_path / "a.sxm", {"Z": (z, np.zeros((4, 5)))}, {"Z": "nm"}, (1.0, 1.0))
     with pytest.raises(ConfigurationError, match="scan_direction"):
-        write_sxm(tmp_path / "a.sxm", {"Z": (z, None)}, {"Z": "nm"}, (1.0, 1.0),
-                  scan_direction="left")
+        write_sxm(
+            tmp_path / "a.sxm", {"Z": (z, None)}, {"Z": "nm"}, (1.0, 1.0), scan_direction="left"
+        )
 
 
 def test_read_missing_file_raises():

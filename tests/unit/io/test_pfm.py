@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from autoscope.io.pfm import piezoresponse
 
 from autoscope.errors import ConfigurationError
+from autoscope.io.pfm import piezoresponse
 
 
 def test_piezoresponse_by_hand():
@@ -29,7 +29,9 @@ def test_the_twin_states_its_reference_and_its_image_uses_it():
     # the measured spectra obey the same formula
     ch = pfm.spectrum(0.0, 0.0, SpectroscopySettings(start=-2.5, stop=2.5, points=16)).channels
     np.testing.assert_allclose(
-        ch["piezoresponse"], piezoresponse(ch["amplitude"], ch["phase"], 12.0), rtol=1e-5,
+        ch["piezoresponse"],
+        piezoresponse(ch["amplitude"], ch["phase"], 12.0),
+        rtol=1e-5,
         atol=1e-6,
     )
 
@@ -42,14 +44,18 @@ def test_the_device_reads_the_reference_from_its_backend():
 
 
 def _docs(phase_reference=None):
-    start = {"image_keys": {"amplitude": ["amp_t", "amp_r"], "phase": ["ph_t", "ph_r"]},
-             "image_shape": [2, 3], "line_key": "line"}
+    start = {
+        "image_keys": {"amplitude": ["amp_t", "amp_r"], "phase": ["ph_t", "ph_r"]},
+        "image_shape": [2, 3],
+        "line_key": "line",
+    }
     if phase_reference is not None:
         start["phase_reference"] = phase_reference
     docs = [("start", start)]
     for i in range(2):
-        docs.append(("event", {"data": {"line": i, "amp_t": [1.0, 2.0, 3.0],
-                                        "ph_t": [30.0, 210.0, 120.0]}}))
+        docs.append(
+            ("event", {"data": {"line": i, "amp_t": [1.0, 2.0, 3.0], "ph_t": [30.0, 210.0, 120.0]}})
+        )
     return docs
 
 
@@ -63,12 +69,14 @@ def test_the_overview_is_formed_with_the_reference_its_run_records():
 
 
 def test_the_overview_run_records_the_reference():
-    from autoscope.devices import make_spm
-    from autoscope.plans.campaign import _image_from_documents, overview_candidates
     from bluesky import RunEngine
 
-    spm = make_spm("twin", sample="pfm_film", seed=0, drift=0.0, creep=0.0, hysteresis=0.0,
-                   tip_change_rate=0.0)
+    from autoscope.devices import make_spm
+    from autoscope.plans.campaign import _image_from_documents, overview_candidates
+
+    spm = make_spm(
+        "twin", sample="pfm_film", seed=0, drift=0.0, creep=0.0, hysteresis=0.0, tip_change_rate=0.0
+    )
     docs = []
     RE = RunEngine({}, call_returns_result=True)
     RE.subscribe(lambda name, doc: docs.append((name, doc)))

@@ -3,9 +3,9 @@
 import h5py
 import numpy as np
 import pytest
-from autoscope.io.recorded import RecordedDataset, read_recorded_dataset
 
 from autoscope.errors import ConfigurationError, DataFormatError, RecordedDatasetFormatError
+from autoscope.io.recorded import RecordedDataset, read_recorded_dataset
 
 
 def _dataset(h=4, w=5, k=6, **kw):

@@ -15,8 +15,9 @@ from bluesky import RunEngine
 from autoscope.devices import SafetyLimits, make_spm
 
 #: Limits tighter than the twin's hardware ranges, so tests can step beyond them.
-LIMITS = SafetyLimits(bias=5.0, setpoint=5000.0, scan_range=400.0, dip_depth=2.0,
-                      pulse_voltage=8.0, pulse_width=0.5)
+LIMITS = SafetyLimits(
+    bias=5.0, setpoint=5000.0, scan_range=400.0, dip_depth=2.0, pulse_voltage=8.0, pulse_width=0.5
+)
 
 
 @pytest.fixture(scope="session")

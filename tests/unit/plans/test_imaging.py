@@ -14,8 +14,19 @@ PIXELS, LINES = 32, 10
 
 
 def test_one_event_per_line_float32_through_tiled(RE, catalog, spm, docs):
-    (uid,) = RE(raster_image(spm, center_x=3.0, center_y=-2.0, width=16.0, height=8.0,
-                             pixels=PIXELS, lines=LINES, line_time=0.2, md={"operator": "t"}))
+    (uid,) = RE(
+        raster_image(
+            spm,
+            center_x=3.0,
+            center_y=-2.0,
+            width=16.0,
+            height=8.0,
+            pixels=PIXELS,
+            lines=LINES,
+            line_time=0.2,
+            md={"operator": "t"},
+        )
+    )
     run = catalog[uid]
     stop = run.metadata["stop"]
     assert stop["exit_status"] == "success"
@@ -57,15 +68,36 @@ def test_one_event_per_line_float32_through_tiled(RE, catalog, spm, docs):
 
 
 def test_requested_and_reported_positions_are_recorded(RE, catalog, spm):
-    frame = ScanFrame(center_x=10.0, center_y=5.0, width=12.0, height=6.0, angle=30.0,
-                      pixels=16, lines=4, line_time=0.1)
-    (uid,) = RE(raster_image(spm, center_x=10.0, center_y=5.0, width=12.0, height=6.0,
-                             pixels=16, lines=4, line_time=0.1, angle=30.0))
+    frame = ScanFrame(
+        center_x=10.0,
+        center_y=5.0,
+        width=12.0,
+        height=6.0,
+        angle=30.0,
+        pixels=16,
+        lines=4,
+        line_time=0.1,
+    )
+    (uid,) = RE(
+        raster_image(
+            spm,
+            center_x=10.0,
+            center_y=5.0,
+            width=12.0,
+            height=6.0,
+            pixels=16,
+            lines=4,
+            line_time=0.1,
+            angle=30.0,
+        )
+    )
     data = catalog[uid]["primary"].read()
     nominal = [frame.nominal_xy(i) for i in range(frame.lines)]
     expected = {
-        "x_start": [x[0] for x, _ in nominal], "y_start": [y[0] for _, y in nominal],
-        "x_end": [x[-1] for x, _ in nominal], "y_end": [y[-1] for _, y in nominal],
+        "x_start": [x[0] for x, _ in nominal],
+        "y_start": [y[0] for _, y in nominal],
+        "x_end": [x[-1] for x, _ in nominal],
+        "y_end": [y[-1] for _, y in nominal],
     }
     for key, values in expected.items():
         requested = data[f"spm_line_{key}_requested"].values
@@ -77,8 +109,11 @@ def test_requested_and_reported_positions_are_recorded(RE, catalog, spm):
 
 
 def test_caller_md_is_merged_last(RE, catalog, spm):
-    (uid,) = RE(raster_image(spm, pixels=8, lines=2, line_time=0.1,
-                             md={"sample": "H:Si(100)", "num_points": 99}))
+    (uid,) = RE(
+        raster_image(
+            spm, pixels=8, lines=2, line_time=0.1, md={"sample": "H:Si(100)", "num_points": 99}
+        )
+    )
     start = catalog[uid].metadata["start"]
     assert start["sample"] == "H:Si(100)"
     assert start["num_points"] == 99  # caller wins
@@ -115,18 +150,24 @@ def test_rotated_frame_beyond_scan_range_raises_before_anything_moves(RE, spm, b
     before = backend_state(spm)
     # 250 nm square fits the ±200 nm range unrotated, not at 45° (corner at 176.8 nm + 40)
     with pytest.raises(SafetyLimitError, match="scan frame corner"):
-        RE(raster_image(spm, center_x=40.0, width=250.0, height=250.0, angle=45.0,
-                        pixels=8, lines=2))
+        RE(
+            raster_image(
+                spm, center_x=40.0, width=250.0, height=250.0, angle=45.0, pixels=8, lines=2
+            )
+        )
     assert backend_state(spm) == before
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"pixels": 0}, "pixels 0 must be >= 1"),
-    ({"lines": 2.5}, "lines must be an integer"),
-    ({"width": "20"}, "width must be a number"),
-    ({"line_time": -1.0}, "line_time -1.0 s must be > 0"),
-    ({"md": [1]}, "md must be a dict"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"pixels": 0}, "pixels 0 must be >= 1"),
+        ({"lines": 2.5}, "lines must be an integer"),
+        ({"width": "20"}, "width must be a number"),
+        ({"line_time": -1.0}, "line_time -1.0 s must be > 0"),
+        ({"md": [1]}, "md must be a dict"),
+    ],
+)
 def test_bad_arguments_raise_before_the_first_message(spm, kwargs, match):
     plan = raster_image(spm, **kwargs)
     with pytest.raises(ConfigurationError, match=match):
@@ -148,14 +189,15 @@ def test_messages_of_a_small_image(spm, backend_state):
     sets = [m for m in msgs if m.command == "set"]
     assert sets[0].obj is spm.bias and sets[0].args == (1.0,)
     assert sets[1].obj is spm.frame and sets[1].args[0].lines == 3
-    assert [m.args[0] for m in sets[2:]] == [0, 1, 2] and all(m.obj is spm.line.index
-                                                             for m in sets[2:])
+    assert [m.args[0] for m in sets[2:]] == [0, 1, 2] and all(
+        m.obj is spm.line.index for m in sets[2:]
+    )
     triggers = [m for m in msgs if m.command == "trigger"]
     assert [m.obj for m in triggers] == [spm.line] * 3
     assert commands.count("save") == 3
     # every line: set index, wait, trigger, wait, create, read, save
     i = commands.index("trigger")
-    assert commands[i - 2:i + 5] == ["set", "wait", "trigger", "wait", "create", "read", "save"]
+    assert commands[i - 2 : i + 5] == ["set", "wait", "trigger", "wait", "create", "read", "save"]
     assert msgs[i + 2] == Msg("create", None, name="primary")
 
 

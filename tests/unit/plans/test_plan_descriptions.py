@@ -6,8 +6,7 @@ import pytest
 
 from autoscope import plans
 
-PLAN_NAMES = ["raster_image", "point_spectrum", "spectra_at", "grid_spectroscopy",
-              "condition_tip"]
+PLAN_NAMES = ["raster_image", "point_spectrum", "spectra_at", "grid_spectroscopy", "condition_tip"]
 
 
 @pytest.fixture(scope="module")
@@ -39,19 +38,34 @@ def test_queue_items_validate(described):
 
     plans_desc, devices_desc = described
     ok, msg = validate_plan(
-        {"name": "spectra_at", "args": ["spm", [[0.0, 1.0], [2.0, 3.0]]],
-         "kwargs": {"n_points": 20}},
-        allowed_plans=plans_desc, allowed_devices=devices_desc)
+        {
+            "name": "spectra_at",
+            "args": ["spm", [[0.0, 1.0], [2.0, 3.0]]],
+            "kwargs": {"n_points": 20},
+        },
+        allowed_plans=plans_desc,
+        allowed_devices=devices_desc,
+    )
     assert ok, msg
     ok, msg = validate_plan(
         {"name": "point_spectrum", "args": ["spm", 0.0, 1.0], "kwargs": {"n_points": 20}},
-        allowed_plans=plans_desc, allowed_devices=devices_desc)
+        allowed_plans=plans_desc,
+        allowed_devices=devices_desc,
+    )
     assert ok, msg
     ok, msg = validate_plan(
-        {"name": "spectra_at", "args": ["spm"],
-         "kwargs": {"positions": [[0.0, 1.0]], "n_points": 20}},
-        allowed_plans=plans_desc, allowed_devices=devices_desc)
+        {
+            "name": "spectra_at",
+            "args": ["spm"],
+            "kwargs": {"positions": [[0.0, 1.0]], "n_points": 20},
+        },
+        allowed_plans=plans_desc,
+        allowed_devices=devices_desc,
+    )
     assert ok, msg
-    ok, msg = validate_plan({"name": "raster_image", "args": ["spm"], "kwargs": {"pixels": 16.5}},
-                            allowed_plans=plans_desc, allowed_devices=devices_desc)
+    ok, msg = validate_plan(
+        {"name": "raster_image", "args": ["spm"], "kwargs": {"pixels": 16.5}},
+        allowed_plans=plans_desc,
+        allowed_devices=devices_desc,
+    )
     assert not ok and "pixels" in msg

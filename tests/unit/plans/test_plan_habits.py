@@ -38,8 +38,10 @@ RETURNS = {
 
 
 def _is_msg_generator(hint) -> bool:
-    return (typing.get_origin(hint) is collections.abc.Generator
-            and typing.get_args(hint)[:2] == (Msg, typing.Any))
+    return typing.get_origin(hint) is collections.abc.Generator and typing.get_args(hint)[:2] == (
+        Msg,
+        typing.Any,
+    )
 
 
 def test_every_public_plan_is_listed():
@@ -58,8 +60,11 @@ def test_public_plan_is_annotated_msg_generator(name):
 @pytest.mark.parametrize("module", PLAN_MODULES)
 def test_every_plan_and_plan_stub_of_a_module_is_annotated(module):
     mod = importlib.import_module(f"autoscope.plans.{module}")
-    found = {name: fn for name, fn in vars(mod).items()
-             if inspect.isgeneratorfunction(fn) and fn.__module__ == mod.__name__}
+    found = {
+        name: fn
+        for name, fn in vars(mod).items()
+        if inspect.isgeneratorfunction(fn) and fn.__module__ == mod.__name__
+    }
     assert found
     for name, fn in found.items():
         hint = typing.get_type_hints(fn).get("return")
@@ -84,8 +89,9 @@ def _spectrum_lengths(docs) -> set[int]:
 
 
 def test_point_spectrum_old_points_keyword_warns_and_still_works(spm):
-    with pytest.warns(DeprecationWarning, match="point_spectrum: keyword 'points' is "
-                                                "deprecated, use 'n_points'") as record:
+    with pytest.warns(
+        DeprecationWarning, match="point_spectrum: keyword 'points' is deprecated, use 'n_points'"
+    ) as record:
         docs = _run(point_spectrum(spm, 1.0, 2.0, points=24))
     assert len([w for w in record if w.category is DeprecationWarning]) == 1
     assert _start(docs)["plan_args"]["n_points"] == 24
@@ -93,8 +99,10 @@ def test_point_spectrum_old_points_keyword_warns_and_still_works(spm):
 
 
 def test_grid_spectroscopy_old_points_keyword_warns_and_still_works(spm):
-    with pytest.warns(DeprecationWarning, match="grid_spectroscopy: keyword 'points' is "
-                                                "deprecated, use 'n_points'") as record:
+    with pytest.warns(
+        DeprecationWarning,
+        match="grid_spectroscopy: keyword 'points' is deprecated, use 'n_points'",
+    ) as record:
         docs = _run(grid_spectroscopy(spm, width=4.0, height=4.0, nx=2, ny=1, points=24))
     assert len([w for w in record if w.category is DeprecationWarning]) == 1
     assert _start(docs)["plan_args"]["n_points"] == 24
@@ -103,8 +111,9 @@ def test_grid_spectroscopy_old_points_keyword_warns_and_still_works(spm):
 
 def test_spectra_at_old_points_keyword_warns_and_still_works(spm):
     positions = [[1.0, 2.0], [-3.0, 0.5]]
-    with pytest.warns(DeprecationWarning, match="spectra_at: keyword 'points' is "
-                                                "deprecated, use 'positions'") as record:
+    with pytest.warns(
+        DeprecationWarning, match="spectra_at: keyword 'points' is deprecated, use 'positions'"
+    ) as record:
         docs = _run(spectra_at(spm, points=positions, n_points=24))
     assert len([w for w in record if w.category is DeprecationWarning]) == 1
     start = _start(docs)
@@ -113,28 +122,35 @@ def test_spectra_at_old_points_keyword_warns_and_still_works(spm):
     assert _spectrum_lengths(docs) == {24}
 
 
-@pytest.mark.parametrize("make_plan,new", [
-    (lambda spm: point_spectrum(spm, 0.0, 0.0, n_points=24, points=24), "n_points"),
-    (lambda spm: point_spectrum(spm, 0.0, 0.0, -1.0, 1.0, 24, points=24), "n_points"),
-    (lambda spm: grid_spectroscopy(spm, n_points=24, points=24), "n_points"),
-    (lambda spm: spectra_at(spm, [[0.0, 0.0]], points=[[0.0, 0.0]]), "positions"),
-    (lambda spm: spectra_at(spm, positions=[[0.0, 0.0]], points=[[0.0, 0.0]]), "positions"),
-])
+@pytest.mark.parametrize(
+    "make_plan,new",
+    [
+        (lambda spm: point_spectrum(spm, 0.0, 0.0, n_points=24, points=24), "n_points"),
+        (lambda spm: point_spectrum(spm, 0.0, 0.0, -1.0, 1.0, 24, points=24), "n_points"),
+        (lambda spm: grid_spectroscopy(spm, n_points=24, points=24), "n_points"),
+        (lambda spm: spectra_at(spm, [[0.0, 0.0]], points=[[0.0, 0.0]]), "positions"),
+        (lambda spm: spectra_at(spm, positions=[[0.0, 0.0]], points=[[0.0, 0.0]]), "positions"),
+    ],
+)
 def test_old_and_new_keyword_together_are_refused(spm, make_plan, new):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # refused before any deprecation warning
-        with pytest.raises(ConfigurationError, match=f"give '{new}' only; 'points' is its "
-                                                     "deprecated old name"):
+        with pytest.raises(
+            ConfigurationError, match=f"give '{new}' only; 'points' is its deprecated old name"
+        ):
             next(make_plan(spm))
 
 
-@pytest.mark.parametrize("make_plan", [
-    lambda spm: point_spectrum(spm, 0.0, 0.0, n_points=24),
-    lambda spm: point_spectrum(spm, 0.0, 0.0, -1.0, 1.0, 24),
-    lambda spm: grid_spectroscopy(spm, n_points=24),
-    lambda spm: spectra_at(spm, [[0.0, 0.0]], n_points=24),
-    lambda spm: spectra_at(spm, positions=[[0.0, 0.0]]),
-])
+@pytest.mark.parametrize(
+    "make_plan",
+    [
+        lambda spm: point_spectrum(spm, 0.0, 0.0, n_points=24),
+        lambda spm: point_spectrum(spm, 0.0, 0.0, -1.0, 1.0, 24),
+        lambda spm: grid_spectroscopy(spm, n_points=24),
+        lambda spm: spectra_at(spm, [[0.0, 0.0]], n_points=24),
+        lambda spm: spectra_at(spm, positions=[[0.0, 0.0]]),
+    ],
+)
 def test_new_keywords_do_not_warn(spm, make_plan):
     with warnings.catch_warnings():
         warnings.simplefilter("error")

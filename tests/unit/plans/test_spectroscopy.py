@@ -30,8 +30,14 @@ def test_point_spectrum_has_axis_units_and_positions(RE, catalog, spm):
     assert abs(stream["spm_spectrum_x_reported"].read()[0] - 2.0) < 1.0
     assert stream["spm_spectrum_t_end"].read()[0] > stream["spm_spectrum_t_start"].read()[0]
     start = run.metadata["start"]
-    assert start["spectral_axis"] == {"key": "spm_spectrum_bias", "name": "bias", "units": "V",
-                                      "start": -1.5, "stop": 1.0, "points": 60}
+    assert start["spectral_axis"] == {
+        "key": "spm_spectrum_bias",
+        "name": "bias",
+        "units": "V",
+        "start": -1.5,
+        "stop": 1.0,
+        "points": 60,
+    }
     conf = stream.metadata["configuration"]["spm_spectrum"]["data"]
     assert conf["spm_spectrum_points"] == 60 and conf["spm_spectrum_sweep_start"] == -1.5
 
@@ -41,18 +47,23 @@ def test_spectra_at_keeps_the_order_given(RE, catalog, spm):
     (uid,) = RE(spectra_at(spm, positions, n_points=40))
     stream = catalog[uid]["primary"]
     np.testing.assert_array_equal(stream["spm_spectrum_index"].read(), [0, 1, 2])
-    np.testing.assert_array_equal(stream["spm_spectrum_x_requested"].read(),
-                                  [p[0] for p in positions])
-    np.testing.assert_array_equal(stream["spm_spectrum_y_requested"].read(),
-                                  [p[1] for p in positions])
+    np.testing.assert_array_equal(
+        stream["spm_spectrum_x_requested"].read(), [p[0] for p in positions]
+    )
+    np.testing.assert_array_equal(
+        stream["spm_spectrum_y_requested"].read(), [p[1] for p in positions]
+    )
     start = catalog[uid].metadata["start"]
     assert start["positions_requested"] == positions
     assert start["plan_args"]["positions"] == positions and start["plan_args"]["n_points"] == 40
 
 
 def test_grid_positions_and_shape(RE, catalog, spm):
-    (uid,) = RE(grid_spectroscopy(spm, center_x=1.0, center_y=2.0, width=6.0, height=4.0,
-                                  nx=3, ny=2, n_points=30))
+    (uid,) = RE(
+        grid_spectroscopy(
+            spm, center_x=1.0, center_y=2.0, width=6.0, height=4.0, nx=3, ny=2, n_points=30
+        )
+    )
     run = catalog[uid]
     stream = run["primary"]
     grid = ScanFrame(center_x=1.0, center_y=2.0, width=6.0, height=4.0, pixels=3, lines=2)
@@ -89,23 +100,29 @@ def test_sweep_beyond_limit_raises_before_anything_moves(RE, spm, backend_state)
     assert backend_state(spm) == before
 
 
-@pytest.mark.parametrize("positions,match", [
-    ([], "positions is empty"),
-    ([[1.0, 2.0, 3.0]], r"positions\[0\] must be an \[x, y\] pair"),
-    ("abc", "positions must be a list"),
-    ([[1.0, "a"]], "positions\\[0\\] y must be a number"),
-])
+@pytest.mark.parametrize(
+    "positions,match",
+    [
+        ([], "positions is empty"),
+        ([[1.0, 2.0, 3.0]], r"positions\[0\] must be an \[x, y\] pair"),
+        ("abc", "positions must be a list"),
+        ([[1.0, "a"]], "positions\\[0\\] y must be a number"),
+    ],
+)
 def test_spectra_at_refuses_bad_positions(spm, positions, match):
     with pytest.raises(ConfigurationError, match=match):
         next(spectra_at(spm, positions))
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"n_points": 1}, "n_points 1 must be >= 2"),
-    ({"integration": 0.0}, "integration 0.0 s must be > 0"),
-    ({"sweeps": 0}, "sweeps 0 must be >= 1"),
-    ({"start": 1.0, "stop": 1.0}, "both 1.0 V"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"n_points": 1}, "n_points 1 must be >= 2"),
+        ({"integration": 0.0}, "integration 0.0 s must be > 0"),
+        ({"sweeps": 0}, "sweeps 0 must be >= 1"),
+        ({"start": 1.0, "stop": 1.0}, "both 1.0 V"),
+    ],
+)
 def test_point_spectrum_refuses_bad_settings(spm, kwargs, match):
     with pytest.raises(ConfigurationError, match=match):
         next(point_spectrum(spm, 0.0, 0.0, **kwargs))
@@ -121,10 +138,14 @@ def test_pfm_switching_spectrum_and_image_carry_the_pfm_channels():
     spm = make_spm("twin", sample="pfm_film", seed=1)
     engine = RunEngine({}, call_returns_result=False)
     got = []
-    engine(raster_image(spm, width=800.0, height=800.0, pixels=24, lines=3),
-           lambda name, doc: got.append((name, doc)))
-    engine(point_spectrum(spm, 50.0, -20.0, start=-8.0, stop=8.0, n_points=64),
-           lambda name, doc: got.append((name, doc)))
+    engine(
+        raster_image(spm, width=800.0, height=800.0, pixels=24, lines=3),
+        lambda name, doc: got.append((name, doc)),
+    )
+    engine(
+        point_spectrum(spm, 50.0, -20.0, start=-8.0, stop=8.0, n_points=64),
+        lambda name, doc: got.append((name, doc)),
+    )
     descriptors = [d for n, d in got if n == "descriptor"]
     line_keys, spec_keys = descriptors[0]["data_keys"], descriptors[1]["data_keys"]
     for ch, units in spm.backend.image_channels.items():

@@ -22,8 +22,7 @@ def test_pulse_is_one_event_with_parameters_and_position(RE, catalog, spm):
     assert t_end - t_start >= 0.2 and t_start >= t0
     conf = stream.metadata["configuration"]["spm_tip"]["data"]
     assert conf["spm_tip_pulse_voltage"] == 4.0 and conf["spm_tip_pulse_width"] == 0.2
-    assert run.metadata["start"]["tip_action"] == {"action": "pulse", "voltage": 4.0,
-                                                   "width": 0.2}
+    assert run.metadata["start"]["tip_action"] == {"action": "pulse", "voltage": 4.0, "width": 0.2}
 
 
 def test_dip_where_the_probe_is(RE, catalog, spm):
@@ -34,14 +33,17 @@ def test_dip_where_the_probe_is(RE, catalog, spm):
     assert stream["spm_probe_x"].read()[0] == pytest.approx(before[0])
 
 
-@pytest.mark.parametrize("kwargs,exc,match", [
-    ({"action": "pulse", "voltage": 9.0}, SafetyLimitError, "pulse voltage 9.0 V"),
-    ({"action": "pulse", "width": 0.8}, SafetyLimitError, "pulse width 0.8 s"),
-    ({"action": "dip", "depth": 3.0}, SafetyLimitError, "dip depth 3.0 nm"),
-    ({"action": "pulse", "x": 300.0, "y": 0.0}, SafetyLimitError, "conditioning position"),
-    ({"action": "zap"}, ConfigurationError, "action must be one of"),
-    ({"action": "dip", "x": 1.0}, ConfigurationError, "both x and y"),
-])
+@pytest.mark.parametrize(
+    "kwargs,exc,match",
+    [
+        ({"action": "pulse", "voltage": 9.0}, SafetyLimitError, "pulse voltage 9.0 V"),
+        ({"action": "pulse", "width": 0.8}, SafetyLimitError, "pulse width 0.8 s"),
+        ({"action": "dip", "depth": 3.0}, SafetyLimitError, "dip depth 3.0 nm"),
+        ({"action": "pulse", "x": 300.0, "y": 0.0}, SafetyLimitError, "conditioning position"),
+        ({"action": "zap"}, ConfigurationError, "action must be one of"),
+        ({"action": "dip", "x": 1.0}, ConfigurationError, "both x and y"),
+    ],
+)
 def test_refused_before_anything_moves(RE, spm, backend_state, kwargs, exc, match):
     before = backend_state(spm)
     with pytest.raises(exc, match=match):

@@ -7,9 +7,9 @@ import torch
 from autoscope.agents.tip.classes import BAD, CLASSES
 from autoscope.agents.tip.model import TipEnsemble, TipNet
 from autoscope.agents.tip.rolling import BadTipDetector, LineVerdict, RollingTipClassifier
-from autoscope.studies.tip.train import roc_auc
 from autoscope.agents.tip.weights import TipClassifier
 from autoscope.errors import ConfigurationError
+from autoscope.studies.tip.train import roc_auc
 
 
 def _classifier(n_lines=8, members=3):
@@ -54,8 +54,9 @@ def test_scale_plane_classifier_roundtrip(tmp_path):
     assert again.scale_channel and again.tile_width == 32
     rng = np.random.default_rng(4)
     t = rng.normal(0, 0.05, size=(8, 80))
-    np.testing.assert_allclose(again.classify(t, t + 0.001).proba,
-                               clf.classify(t, t + 0.001).proba, atol=1e-6)
+    np.testing.assert_allclose(
+        again.classify(t, t + 0.001).proba, clf.classify(t, t + 0.001).proba, atol=1e-6
+    )
     roll = RollingTipClassifier(again)
     out = [roll.push(row, row) for row in t]
     assert out[-1] is not None and out[-2] is None
@@ -70,8 +71,9 @@ def test_detail_plane_and_extra_stage_classifier_roundtrip(tmp_path):
     assert [m.extra for m in again.ensemble.members] == [1, 1]
     t = np.random.default_rng(5).normal(0, 0.05, size=(8, 80))
     assert again.make_window(t, t).shape == (5, 8, 80)
-    np.testing.assert_allclose(again.classify(t, t + 0.001).proba,
-                               clf.classify(t, t + 0.001).proba, atol=1e-6)
+    np.testing.assert_allclose(
+        again.classify(t, t + 0.001).proba, clf.classify(t, t + 0.001).proba, atol=1e-6
+    )
 
 
 def test_rolling_gives_one_verdict_per_line_after_the_window_fills():
@@ -138,9 +140,11 @@ def test_evidence_start_is_the_first_window_of_the_streak_or_of_the_slow_stretch
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"slow_windows": -1}, "slow_windows must be >= 0"),
-     ({"slow_level": 1.0}, "slow_level must lie in"),
-     ({"patience": 0}, "patience must be >= 1")],
+    [
+        ({"slow_windows": -1}, "slow_windows must be >= 0"),
+        ({"slow_level": 1.0}, "slow_level must lie in"),
+        ({"patience": 0}, "patience must be >= 1"),
+    ],
 )
 def test_detector_refuses_bad_settings(kwargs, match):
     with pytest.raises(ConfigurationError, match=match):

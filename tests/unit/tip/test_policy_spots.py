@@ -19,8 +19,10 @@ class ToyTip:
     """A blunt tip that only a 1 nm dip fixes often; a multi-apex tip that pulses fix."""
 
     P = {
-        ("blunt", "dip 1 nm"): 0.7, ("blunt", "dip 2 nm"): 0.4,
-        ("multi_apex", "pulse 3 V"): 0.6, ("multi_apex", "pulse 4.5 V"): 0.5,
+        ("blunt", "dip 1 nm"): 0.7,
+        ("blunt", "dip 2 nm"): 0.4,
+        ("multi_apex", "pulse 3 V"): 0.6,
+        ("multi_apex", "pulse 4.5 V"): 0.5,
     }
 
     def __init__(self, seed):
@@ -120,8 +122,9 @@ def test_spot_impossible_is_a_clear_error():
 def test_learned_policy_on_twin_dynamics_needs_fewer_actions_than_the_ladder():
     from autoscope.studies.tip.twin_env import TwinTipEnv, train_thompson_on_twin
 
-    learned = train_thompson_on_twin(episodes=60, seed=0, first_env_seed=0, check_lines=8,
-                                     check_pixels=32)
+    learned = train_thompson_on_twin(
+        episodes=60, seed=0, first_env_seed=0, check_lines=8, check_pixels=32
+    )
     rule = RuleBasedPolicy()
     held_out = range(90_000, 90_060)
     opts = dict(check_lines=8, check_pixels=32)

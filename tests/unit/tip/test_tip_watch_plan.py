@@ -32,15 +32,24 @@ def RE(catalog):
 
 
 def _spm(tip, seed=7):
-    return make_spm("twin", sample="si100_h", seed=seed, tip=tip, tip_change_rate=0.0,
-                    limits=SafetyLimits(scan_range=400.0))
+    return make_spm(
+        "twin",
+        sample="si100_h",
+        seed=seed,
+        tip=tip,
+        tip_change_rate=0.0,
+        limits=SafetyLimits(scan_range=400.0),
+    )
 
 
 def test_watched_plan_recovers_a_blunt_tip_and_records_why(RE, catalog, tiny_weights):
     spm = _spm("blunt")
     twin = spm.backend
-    uids = RE(tip_watched_image(spm, **FRAME, **FAST_ONLY, weights=str(tiny_weights), policy="rule",
-                                seed=1))
+    uids = RE(
+        tip_watched_image(
+            spm, **FRAME, **FAST_ONLY, weights=str(tiny_weights), policy="rule", seed=1
+        )
+    )
     runs = [catalog[u] for u in uids]
     names = [r.metadata["start"]["plan_name"] for r in runs]
     assert names[0] == "tip_watched_image" and names[-1] == "tip_watched_image"
@@ -54,8 +63,11 @@ def test_watched_plan_recovers_a_blunt_tip_and_records_why(RE, catalog, tiny_wei
     for rec in recoveries:
         assert rec.metadata["start"]["reason"].startswith("tip looked")
         steps = rec["tip_actions"].read()
-        acted = [str(r) for r, a in zip(steps["tip_action_reason"], steps["tip_action_action"])
-                 if a != "check only"]
+        acted = [
+            str(r)
+            for r, a in zip(steps["tip_action_reason"], steps["tip_action_action"])
+            if a != "check only"
+        ]
         assert acted and all("escalation" in r for r in acted)
         # each conditioning spot keeps clear of the frame (the region of interest)
         for x, y in zip(steps["tip_action_spot_x"], steps["tip_action_spot_y"]):
@@ -84,8 +96,9 @@ def test_watched_plan_recovers_a_blunt_tip_and_records_why(RE, catalog, tiny_wei
 
 def test_watched_plan_leaves_a_good_tip_alone(RE, catalog, tiny_weights):
     spm = _spm("sharp", seed=40_004)
-    uids = RE(tip_watched_image(spm, center_x=60.0, **FRAME, **FAST_ONLY,
-                                weights=str(tiny_weights)))
+    uids = RE(
+        tip_watched_image(spm, center_x=60.0, **FRAME, **FAST_ONLY, weights=str(tiny_weights))
+    )
     assert len(uids) == 1
     run = catalog[uids[0]]
     assert run.metadata["stop"]["reason"] == "frame complete"
@@ -101,8 +114,17 @@ def test_watched_plan_stops_and_says_so_when_the_tip_cannot_be_fixed(RE, catalog
     RE.subscribe(lambda name, doc: seen.append(doc["uid"]) if name == "start" else None)
     # two gentle pulses are the limit; on this seeded twin they leave the tip bad
     with pytest.raises(TipRecoveryFailed, match="still bad after 2 conditioning actions"):
-        RE(tip_watched_image(spm, **FRAME, **FAST_ONLY, weights=str(tiny_weights), max_actions=2,
-                             policy="rule", seed=2))
+        RE(
+            tip_watched_image(
+                spm,
+                **FRAME,
+                **FAST_ONLY,
+                weights=str(tiny_weights),
+                max_actions=2,
+                policy="rule",
+                seed=2,
+            )
+        )
     assert spm.backend.truth.tip_state.kind not in ("sharp", "adsorbate")
     # nothing is lost: the stopped segment and the failed recovery are in the catalog, with why
     segment, recovery = (catalog[u] for u in seen)
@@ -144,13 +166,20 @@ def test_queue_server_describes_and_validates_the_watched_plan():
     assert params["spm"]["annotation"]["type"] == "__READABLE__"
     assert all(p.get("description") for p in params.values())
     ok, msg = validate_plan(
-        {"name": "tip_watched_image", "args": ["spm"],
-         "kwargs": {"policy": "thompson", "threshold": 0.9, "weights": "/data/w.weights.pt"}},
-        allowed_plans=plans_desc, allowed_devices=devices_desc)
+        {
+            "name": "tip_watched_image",
+            "args": ["spm"],
+            "kwargs": {"policy": "thompson", "threshold": 0.9, "weights": "/data/w.weights.pt"},
+        },
+        allowed_plans=plans_desc,
+        allowed_devices=devices_desc,
+    )
     assert ok, msg
-    ok, msg = validate_plan({"name": "tip_watched_image", "args": ["spm"],
-                             "kwargs": {"patience": 2.5}},
-                            allowed_plans=plans_desc, allowed_devices=devices_desc)
+    ok, msg = validate_plan(
+        {"name": "tip_watched_image", "args": ["spm"], "kwargs": {"patience": 2.5}},
+        allowed_plans=plans_desc,
+        allowed_devices=devices_desc,
+    )
     assert not ok and "patience" in msg
 
 
@@ -158,8 +187,18 @@ def test_a_bad_window_at_the_end_of_the_frame_is_acted_on_once(RE, catalog, tiny
     # patience longer than the frame: no alarm can be confirmed inside it, so only the
     # end-of-frame rule can stop it; the threshold makes every window count as bad
     spm = _spm("blunt")
-    uids = RE(tip_watched_image(spm, **FRAME, weights=str(tiny_weights), policy="rule", seed=1,
-                                threshold=0.001, patience=1000, **FAST_ONLY))
+    uids = RE(
+        tip_watched_image(
+            spm,
+            **FRAME,
+            weights=str(tiny_weights),
+            policy="rule",
+            seed=1,
+            threshold=0.001,
+            patience=1000,
+            **FAST_ONLY,
+        )
+    )
     runs = [catalog[u] for u in uids]
     segments = [r for r in runs if r.metadata["start"]["plan_name"] == "tip_watched_image"]
     names = [r.metadata["start"]["plan_name"] for r in runs]
@@ -194,8 +233,9 @@ def test_rescan_starts_at_the_first_window_that_leaned_bad():
     from autoscope.plans.tip_watch import _alarm
 
     def verdict(line, p_bad):
-        proba = dict.fromkeys(("good_atomic", "good_rows", "blunt", "multi_apex", "unstable",
-                               "tip_change"), 0.0)
+        proba = dict.fromkeys(
+            ("good_atomic", "good_rows", "blunt", "multi_apex", "unstable", "tip_change"), 0.0
+        )
         proba["good_atomic"], proba["blunt"] = 1 - p_bad, p_bad
         return LineVerdict(line, proba, "blunt" if p_bad > 0.5 else "good_atomic", p_bad, 1.0)
 
@@ -225,8 +265,19 @@ def test_lasting_mild_doubt_stops_the_frame_with_its_reason(RE, catalog, tiny_we
     seen = []
     RE.subscribe(lambda name, doc: seen.append(doc["uid"]) if name == "start" else None)
     with pytest.raises(TipRecoveryFailed, match="mean p_bad .* over the last 6 windows"):
-        RE(tip_watched_image(spm, **FRAME, weights=str(tiny_weights), policy="rule", seed=1,
-                             threshold=0.999, slow_windows=6, slow_level=0.001, max_actions=1))
+        RE(
+            tip_watched_image(
+                spm,
+                **FRAME,
+                weights=str(tiny_weights),
+                policy="rule",
+                seed=1,
+                threshold=0.999,
+                slow_windows=6,
+                slow_level=0.001,
+                max_actions=1,
+            )
+        )
     first = catalog[seen[0]].metadata
     n_lines = first["start"]["tip_classifier"]["n_lines"]
     assert first["start"]["plan_args"]["slow_windows"] == 6
@@ -241,8 +292,9 @@ def test_a_check_image_in_doubt_does_not_pass_the_tip():
     from autoscope.plans.tip_watch import _check_state
 
     def summary(p_good, p_multi, p_blunt=0.0):
-        proba = dict.fromkeys(("good_atomic", "good_rows", "blunt", "multi_apex", "unstable",
-                               "tip_change"), 0.0)
+        proba = dict.fromkeys(
+            ("good_atomic", "good_rows", "blunt", "multi_apex", "unstable", "tip_change"), 0.0
+        )
         proba.update(good_atomic=p_good, multi_apex=p_multi, blunt=p_blunt)
         label = max(proba, key=proba.get)
         return LineVerdict(40, proba, label, p_multi + p_blunt, 1.0)
@@ -260,8 +312,11 @@ def test_lost_contact_during_a_check_image_reengages_the_feedback(RE, catalog, t
     spm = _spm("blunt")
     twin = spm.backend
     twin.inject_fault("lost_contact", after_lines=25)
-    uids = RE(tip_watched_image(spm, **FRAME, **FAST_ONLY, weights=str(tiny_weights),
-                                policy="rule", seed=1))
+    uids = RE(
+        tip_watched_image(
+            spm, **FRAME, **FAST_ONLY, weights=str(tiny_weights), policy="rule", seed=1
+        )
+    )
     assert len(twin.truth.faults) == 1 and twin.get_feedback()
     runs = [catalog[u] for u in uids]
     recovery = next(r for r in runs if r.metadata["start"]["plan_name"] == "tip_recovery")

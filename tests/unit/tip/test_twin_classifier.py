@@ -5,12 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from autoscope.studies.tip import dataset
 from autoscope.agents.tip.rolling import BadTipDetector, RollingTipClassifier
-from autoscope.studies.tip.train import roc_auc
 from autoscope.agents.tip.weights import TipClassifier
 from autoscope.devices.backend import ScanFrame
 from autoscope.devices.twin import TwinSPM
+from autoscope.studies.tip import dataset
+from autoscope.studies.tip.train import roc_auc
 
 
 def test_cli_writes_weights_and_a_held_out_report(tiny_weights):
@@ -27,15 +27,18 @@ def test_tiny_model_separates_blunt_from_sharp_on_unseen_surface(tiny_weights):
     clf = TipClassifier.load(tiny_weights)
     rng = np.random.default_rng(123)
     specs = [
-        s for s in dataset.random_specs(12, range(30_000, 30_006), rng, samples=("si100_h",),
-                                        lines=24, changes_per_frame=0.0)
+        s
+        for s in dataset.random_specs(
+            12, range(30_000, 30_006), rng, samples=("si100_h",), lines=24, changes_per_frame=0.0
+        )
         if s.tip in ("sharp", "blunt")
     ]
     assert {s.tip for s in specs} == {"sharp", "blunt"}
     scores, blunt = [], []
     images = [dataset.scan(s) for s in specs]
-    for x, y in dataset.full_width_windows(images, clf.n_lines, 4, clf.scale_channel,
-                                           clf.detail_channel):
+    for x, y in dataset.full_width_windows(
+        images, clf.n_lines, 4, clf.scale_channel, clf.detail_channel
+    ):
         scores.extend(clf.predict(x).p_bad)
         blunt.extend(y == 2)
     assert roc_auc(np.array(scores), np.array(blunt)) > 0.85
@@ -85,8 +88,12 @@ def test_callback_watches_raster_image_lines_as_they_arrive(tiny_weights):
     from autoscope.plans.imaging import raster_image
 
     clf = TipClassifier.load(tiny_weights)
-    watch = TipWatchCallback(RollingTipClassifier(clf), "spm_line_topography_trace",
-                             "spm_line_topography_retrace", BadTipDetector(**FAST_ONLY))
+    watch = TipWatchCallback(
+        RollingTipClassifier(clf),
+        "spm_line_topography_trace",
+        "spm_line_topography_retrace",
+        BadTipDetector(**FAST_ONLY),
+    )
     RE = RunEngine({}, call_returns_result=False)
     RE.subscribe(watch)
     spm = make_spm("twin", sample="si100_h", seed=40_004, tip="sharp", tip_change_rate=0.0)

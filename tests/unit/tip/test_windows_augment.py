@@ -50,7 +50,8 @@ def test_detail_plane_keeps_fine_structure_beside_a_step_edge():
     # in the levelled planes the 0.4 nm pattern is a ripple on the step and the plane's
     # tilt; in the detail plane it has unit scale and follows the true pattern
     truth = np.sin(2 * np.pi * np.arange(96) * 0.1 / 0.4)[None, :] * np.cos(
-        2 * np.pi * np.arange(16)[:, None] * 0.1 / 0.4)
+        2 * np.pi * np.arange(16)[:, None] * 0.1 / 0.4
+    )
     c0 = np.corrcoef(w[0][:, far].ravel(), truth[:, far].ravel())[0, 1]
     c = np.corrcoef(w[3][:, far].ravel(), truth[:, far].ravel())[0, 1]
     assert c0 < 0.3 and c > 0.8 and 0.5 < np.std(w[3][:, far]) < 5.0
@@ -89,8 +90,16 @@ def test_windows_from_image_last_lines():
 def test_hflip_swaps_trace_and_retrace():
     t, r = _image()
     only_flip = AugmentConfig(
-        out_width=96, max_zoom=1.0, p_hflip=1.0, p_vflip=0.0, max_drift=0.0, contrast_sigma=0.0,
-        max_tilt=0.0, max_noise=0.0, p_line_offsets=0.0, p_spikes=0.0,
+        out_width=96,
+        max_zoom=1.0,
+        p_hflip=1.0,
+        p_vflip=0.0,
+        max_drift=0.0,
+        contrast_sigma=0.0,
+        max_tilt=0.0,
+        max_noise=0.0,
+        p_line_offsets=0.0,
+        p_spikes=0.0,
     )
     t2, r2, order, zoom = augment_image(t, r, np.random.default_rng(1), only_flip)
     assert zoom == 1.0

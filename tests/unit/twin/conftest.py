@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from autoscope.devices.twin import TwinSPM
 from scipy import ndimage, optimize
+
+from autoscope.devices.twin import TwinSPM
 
 QUIET = {"drift": 0.0, "creep": 0.0, "hysteresis": 0.0, "noise": 0.0, "tip_change_rate": 0.0}
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from autoscope.devices.backend import (
     LineData,
     ScanFrame,
@@ -10,7 +11,6 @@ from autoscope.devices.backend import (
     SPMBackend,
 )
 from autoscope.devices.twin import TwinSPM
-
 from autoscope.errors import ConfigurationError, SafetyLimitError
 
 

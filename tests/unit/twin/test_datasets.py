@@ -1,11 +1,11 @@
-"""Ground-truth datasets: shapes, HDF5 file, and a learnable-but-not-perfect structure-property link."""
+"""Ground-truth datasets: shapes, HDF5 file, a learnable-but-not-perfect structure-property link."""
 
 import h5py
 import numpy as np
 import pytest
+
 from autoscope.devices.twin import make_dataset, read_dataset, write_dataset
 from autoscope.devices.twin.pfm import loop_area
-
 from autoscope.errors import ConfigurationError
 
 

@@ -1,6 +1,7 @@
 """The same seed gives identical data; another seed does not."""
 
 import numpy as np
+
 from autoscope.devices.backend import ScanFrame, SpectroscopySettings
 from autoscope.devices.twin import TwinSPM, make_dataset
 

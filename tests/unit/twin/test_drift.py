@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from autoscope.devices.backend import ScanFrame
 from autoscope.devices.twin import TwinSPM
 from autoscope.errors import ConfigurationError

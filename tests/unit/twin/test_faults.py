@@ -1,9 +1,9 @@
 """Faults raise at the configured point, deterministically."""
 
 import pytest
+
 from autoscope.devices.backend import ScanFrame, SpectroscopySettings
 from autoscope.devices.twin import FaultPlan, TwinSPM, random_fault_plans
-
 from autoscope.errors import ConfigurationError, InstrumentTimeout, LostContact, TipCrash
 
 FRAME = ScanFrame(width=10, height=10, pixels=16, lines=10, line_time=0.1)

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from autoscope.devices.backend import ScanFrame, SpectroscopySettings
 from autoscope.devices.twin import TwinSPM
 from autoscope.devices.twin.pfm import branch_masks, triangle_waveform

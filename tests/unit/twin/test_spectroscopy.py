@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from autoscope.devices.backend import SpectroscopySettings
 from autoscope.devices.twin import TipState, TwinSPM
 

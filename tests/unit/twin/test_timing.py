@@ -3,9 +3,9 @@
 import math
 
 import pytest
+
 from autoscope.devices.backend import ScanFrame, SpectroscopySettings
 from autoscope.devices.twin import InstrumentClock, Timing, TwinSPM
-
 from autoscope.errors import ConfigurationError
 
 

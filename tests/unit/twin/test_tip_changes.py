@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
+
 from autoscope.devices.backend import ScanFrame
 from autoscope.devices.twin import TIP_KINDS, TwinSPM, make_tip
 from autoscope.devices.twin.tip import TipProcess
-
 from autoscope.errors import ConfigurationError, SafetyLimitError
 
 FRAME = ScanFrame(width=12, height=12, pixels=64, lines=40, line_time=1.0)

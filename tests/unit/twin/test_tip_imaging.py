@@ -1,10 +1,11 @@
 """A multi-apex tip images every feature once per apex, as a soft maximum."""
 
 import numpy as np
+from scipy.ndimage import maximum_filter
+
 from autoscope.devices.backend import ScanFrame
 from autoscope.devices.twin import TipState, TwinSPM
 from autoscope.devices.twin.imaging import STM_KAPPA
-from scipy.ndimage import maximum_filter
 
 from .conftest import QUIET
 

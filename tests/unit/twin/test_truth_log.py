@@ -1,6 +1,7 @@
 """The twin's ground truth stays bounded: ring buffers with running counters."""
 
 import pytest
+
 from autoscope.devices.backend import ScanFrame
 from autoscope.devices.twin import TwinSPM
 from autoscope.devices.twin.truth import TruthLog
