@@ -9,13 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from autoscope.devices.backend import SPMBackend
+from autoscope.devices.nanonis.backend import NanonisSPM
 from autoscope.devices.spm.device import SPM
 from autoscope.devices.twin import TwinSPM
 from autoscope.errors import ConfigurationError
 
 __all__ = ["make_spm", "SPM_BACKENDS"]
 
-SPM_BACKENDS = ("twin",)
+SPM_BACKENDS = ("twin", "nanonis")
 
 
 def make_spm(
@@ -32,8 +33,10 @@ def make_spm(
     ----------
     backend : str or SPMBackend
         ``"twin"`` (the simulated instrument, ``autoscope.devices.twin.TwinSPM``),
-        or an object that already implements
-        :class:`~autoscope.devices.backend.SPMBackend` (used as is).
+        ``"nanonis"`` (a Nanonis controller over TCP,
+        ``autoscope.devices.nanonis.NanonisSPM``; give ``host`` and ``port``), or an
+        object that already implements :class:`~autoscope.devices.backend.SPMBackend`
+        (used as is).
     sample : str
         Twin only: the simulated sample (``"si100_h"``, ...).
     seed : int
@@ -43,7 +46,8 @@ def make_spm(
     limits : SafetyLimits, optional
         Safety limits of the device; ``None`` takes the hardware ranges.
     **kw
-        Passed to the twin's constructor (e.g. ``speedup``, fault injection).
+        Passed to the backend's constructor: the twin's (e.g. ``speedup``, fault
+        injection) or NanonisSPM's (``host``, ``port``, ``timeout``, signals, ...).
 
     Returns
     -------
@@ -59,6 +63,12 @@ def make_spm(
     if isinstance(backend, str):
         if backend == "twin":
             impl = TwinSPM(sample=sample, seed=seed, **kw)
+        elif backend == "nanonis":
+            if "host" not in kw:
+                raise ConfigurationError(
+                    "the nanonis backend needs host= (the controller's address), got none"
+                )
+            impl = NanonisSPM(**kw)
         else:
             raise ConfigurationError(
                 f"unknown SPM backend {backend!r}; known: {list(SPM_BACKENDS)} "

@@ -90,3 +90,20 @@ class TipCrash(InstrumentFault):
 
 class TipRecoveryFailed(AutoscopeError):
     """The tip stayed bad after the allowed conditioning actions; imaging stopped."""
+
+
+class InstrumentConnectionError(InstrumentFault):
+    """The connection to the instrument's controller failed, dropped or broke off mid-answer."""
+
+
+class NanonisError(InstrumentFault):
+    """A Nanonis controller answered a command with an error (its trailer's status and message).
+
+    ``command``, ``status`` and ``controller_message`` hold what the controller said.
+    """
+
+    def __init__(self, command: str, status: int, controller_message: str) -> None:
+        self.command = command
+        self.status = int(status)
+        self.controller_message = controller_message
+        super().__init__(f"Nanonis {command} failed (status {status}): {controller_message}")
