@@ -307,8 +307,10 @@ class NanonisSPM:
                 break
             if not self.client.call("Scan.StatusGet")[0]:
                 self._scan = None
+                why = "" if self.get_feedback() else " (the Z controller is off: contact lost?)"
                 raise InstrumentFault(
-                    f"the controller's scan stopped before line {index} of the frame was complete"
+                    f"the controller's scan stopped before line {index} of the frame "
+                    f"was complete{why}"
                 )
             if time.monotonic() > deadline:
                 raise InstrumentTimeout(f"line {index} was not complete in time")

@@ -19,7 +19,10 @@ controller's own rules:
 Scan progress without a clock: every request answered while a scan runs (not
 paused) is one tick, and a tick scans the next line on the twin, so a client
 that polls sees the lines arrive one by one and nothing depends on timing.
-``Scan.WaitEndOfScan`` scans the rest at once.
+``Scan.WaitEndOfScan`` scans the rest at once. A fault of the twin during a
+scan line (lost contact, tip crash, timeout) stops the scan there, as on an
+instrument: the lines before it stay readable, ``Scan.StatusGet`` reads 0, and
+the fault is listed in ``scan_faults``; outside a scan it is the answer's error.
 
 Fault injection (:meth:`FakeNanonis.inject_fault`), once each, on the n-th
 request of a command: ``"drop"`` closes the connection without an answer
@@ -113,6 +116,7 @@ class FakeNanonis:
         self._thread: threading.Thread | None = None
         self.requests: dict[str, int] = {}
         self.stalled = threading.Event()  # set when a stall fault holds a request
+        self.scan_faults: list[str] = []  # twin faults that stopped a scan
         # controller state (SI units)
         self._frame = (0.0, 0.0, 20e-9, 20e-9, 0.0)
         self._buffer = ([0, 4], 256, 256)
@@ -288,9 +292,13 @@ class FakeNanonis:
             line = scan.done if scan.up else n - 1 - scan.done
             try:
                 ld = self.twin.scan_line(scan.frame, line)
-            except AutoscopeError:
-                self._scan = None  # a fault ends the scan; the request gets the message
-                raise
+            except AutoscopeError as exc:
+                # a fault stops the scan as it would on the instrument: the lines done stay,
+                # the request is answered as usual, the client sees the scan stopped
+                self.scan_faults.append(f"line {line}: {type(exc).__name__}: {exc}")
+                log.info("fake Nanonis: scan stopped at line %d: %s", line, exc)
+                self._last, self._scan = scan, None
+                return
             row = n - 1 - line  # rows are top line first
             for idx, (fwd, bwd) in scan.data.items():
                 name, factor = _IMAGE[SIGNALS[idx]]
@@ -298,6 +306,8 @@ class FakeNanonis:
                 fwd[row] = trace * factor
                 bwd[row] = retrace * factor
             scan.done += 1
+            if scan.done == n:  # the scan ends with its last line; its data stays readable
+                self._last, self._scan = scan, None
             if not all_lines:
                 break
 
@@ -320,14 +330,12 @@ class FakeNanonis:
         return []
 
     def _do_Scan_StatusGet(self):
-        return [0 if self._scan is None or self._scan.done >= self._scan.frame.lines else 1]
+        return [0 if self._scan is None else 1]
 
     def _do_Scan_WaitEndOfScan(self, timeout_ms: int):
-        if self._scan is not None:
-            self._tick(all_lines=True)
-            self._last, self._scan = self._scan, None
+        self._tick(all_lines=True)
         path = ""
-        return [0, len(path), path]
+        return [1 if self._scan is not None else 0, len(path), path]  # paused: times out
 
     def _do_Scan_FrameDataGrab(self, channel: int, direction: int):
         scan = self._scan if self._scan is not None else self._last
@@ -340,8 +348,6 @@ class FakeNanonis:
             raise ConfigurationError("Scan.FrameDataGrab: no scan data (start a scan first)")
         fwd, bwd = scan.data[channel]
         data = fwd if direction == 1 else bwd
-        if scan.done >= scan.frame.lines and self._scan is scan:
-            self._last, self._scan = scan, None  # the scan ended by itself
         name = SIGNALS[channel].split(" (")[0]
         rows, cols = data.shape
         return [len(name.encode()), name, rows, cols, data.copy(), 1 if scan.up else 0]
