@@ -194,7 +194,11 @@ class Probe:
         r = (np.arange(n) - n // 2) * sampling
         ex = np.exp(-2j * np.pi * np.outer(np.asarray(qx, float), r))  # (nx, n)
         ey = np.exp(-2j * np.pi * np.outer(np.asarray(qy, float), r))  # (ny, n)
-        return ey @ p @ ex.T
+        # the intensity is band-limited to twice the aperture; beyond that the sampled
+        # transform only repeats itself (period 1/sampling), so it is cut there
+        k_max = self.convergence_mrad * 1e-3 / self.wavelength
+        band = np.hypot(*np.meshgrid(qx, qy)) <= 2.0 * k_max
+        return (ey @ p @ ex.T) * band
 
 
 def _grid_args(n, sampling) -> tuple[int, float]:

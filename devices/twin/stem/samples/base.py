@@ -1,0 +1,158 @@
+"""What every STEM sample is: atom columns ``(x, y, Z, n)``, a background and local spectra.
+
+Units: positions in Å, sample coordinates centred on the sample (``x, y`` in
+``[-width/2, width/2]``), energies in eV, cross sections in Å².
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from autoscope.devices.twin.fields import SmoothField
+from autoscope.errors import ConfigurationError
+
+#: Areal density of amorphous carbon per Å of thickness (2 g/cm³: 0.1 atoms/Å³).
+AMORPHOUS_C_DENSITY = 0.1
+#: Inelastic mean free path (Å) of amorphous carbon at 60–300 kV (order of magnitude).
+AMORPHOUS_MFP = 1500.0
+
+
+@dataclass
+class Atoms:
+    """Atom columns: position (Å), atomic number, atoms in the column, a stable id.
+
+    A single-layer sample has ``n == 1``; a nanoparticle column seen end-on holds
+    ``n`` atoms. Damage edits these arrays in place (through :meth:`remove` and the
+    like), so an atom keeps its ``id`` when it hops.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    Z: np.ndarray
+    n: np.ndarray = None
+    id: np.ndarray = None
+
+    def __post_init__(self) -> None:
+        self.x = np.asarray(self.x, float).copy()
+        self.y = np.asarray(self.y, float).copy()
+        self.Z = np.asarray(self.Z, int).copy()
+        self.n = np.ones(self.x.size, int) if self.n is None else np.asarray(self.n, int).copy()
+        self.id = np.arange(self.x.size) if self.id is None else np.asarray(self.id, int).copy()
+        if not (self.x.shape == self.y.shape == self.Z.shape == self.n.shape == self.id.shape):
+            raise ConfigurationError(
+                f"atom arrays differ in shape: x {self.x.shape}, Z {self.Z.shape}"
+            )
+
+    def __len__(self) -> int:
+        return int(self.x.size)
+
+    def keep(self, mask: np.ndarray) -> None:
+        """Keep only the columns where ``mask`` is true."""
+        for name in ("x", "y", "Z", "n", "id"):
+            setattr(self, name, getattr(self, name)[mask])
+
+    def copy(self) -> Atoms:
+        return Atoms(self.x, self.y, self.Z, self.n, self.id)
+
+    def near(self, x: float, y: float, radius: float) -> np.ndarray:
+        """Indices of columns within ``radius`` Å of ``(x, y)``."""
+        return np.flatnonzero((self.x - x) ** 2 + (self.y - y) ** 2 <= radius**2)
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A core-loss edge in a local spectrum: onset (eV), strength (atoms/Å² x relative cross
+    section), shape: ``"K"`` (sawtooth) or ``"L23"`` (white lines at onset and onset + split),
+    optional pre-peak (eV below onset is negative offset) with relative height."""
+
+    element: str
+    onset: float
+    strength: float
+    shape: str = "K"
+    split: float = 0.0
+    prepeak: float = 0.0
+    prepeak_height: float = 0.0
+
+
+@dataclass(frozen=True)
+class Peak:
+    """A low-loss peak (plasmon, surface plasmon): energy (eV), FWHM (eV), strength
+    (fraction of the beam it scatters)."""
+
+    kind: str
+    energy: float
+    width: float
+    strength: float
+
+
+@dataclass
+class LocalSpectrum:
+    """What the sample gives the spectrometer at one probe position."""
+
+    thickness_mfp: float  # t/λ, thickness in inelastic mean free paths
+    peaks: list[Peak] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
+
+
+class STEMSample(ABC):
+    """Base class: atoms, an amorphous background, local spectra, hidden maps.
+
+    Subclasses set ``atoms``, ``width``/``height`` (Å), ``amorphous_thickness`` (Å of
+    amorphous carbon, a pure function of position), and implement
+    :meth:`local_spectrum` and :meth:`truth_maps`.
+
+    ``displacement_threshold(atoms)`` gives each column's knock-on threshold (eV);
+    ``radiolysis`` maps Z to a radiolysis cross section (Å² at 200 kV);
+    ``dopants`` lists the Z of atoms that the beam can make hop (with their cross section).
+    """
+
+    name = "sample"
+    dopant_hop_barn: dict[int, float] = {}
+    radiolysis_barn: dict[int, float] = {}
+
+    def __init__(self, seed: int, width: float, height: float) -> None:
+        if not (width > 0 and height > 0):
+            raise ConfigurationError(f"sample size {width!r} x {height!r} Å must be positive")
+        self.seed = int(seed)
+        self.width = float(width)
+        self.height = float(height)
+        self._amorphous = SmoothField((self.seed, 901), length=40.0)
+        self._speckle = SmoothField((self.seed, 902), length=1.5, modes=96)
+        self.amorphous_mean = 0.0  # Å of amorphous carbon
+        self.amorphous_rms = 0.0
+        self.atoms: Atoms = Atoms([], [], [])
+
+    def amorphous_density(self, x, y) -> np.ndarray:
+        """Areal density (C atoms/Å²) of the amorphous support at ``(x, y)`` Å, with a grainy
+        fine structure (1.5 Å) on a slow thickness variation (40 Å)."""
+        if self.amorphous_mean == 0.0:
+            return np.zeros(np.broadcast(x, y).shape)
+        t = self.amorphous_mean + self.amorphous_rms * self._amorphous(x, y)
+        grain = 1.0 + 0.35 * self._speckle(x, y)
+        return np.clip(t, 0.0, None) * AMORPHOUS_C_DENSITY * np.clip(grain, 0.0, None)
+
+    def displacement_threshold(self) -> np.ndarray:
+        """Knock-on displacement threshold (eV) of every column; default 1e9 (never)."""
+        return np.full(len(self.atoms), 1e9)
+
+    @abstractmethod
+    def local_spectrum(self, x: float, y: float) -> LocalSpectrum:
+        """Peaks and edges the spectrometer sees with the probe at ``(x, y)`` Å."""
+
+    @abstractmethod
+    def truth_maps(self, x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+        """Hidden maps at positions ``x, y`` (Å): subclasses say which."""
+
+    def local_density(self, x: float, y: float, radius: float) -> dict[int, float]:
+        """Atoms per Å² of each Z within a Gaussian footprint of ``radius`` Å at ``(x, y)``."""
+        a = self.atoms
+        d2 = (a.x - x) ** 2 + (a.y - y) ** 2
+        m = d2 < (4 * radius) ** 2
+        w = a.n[m] * np.exp(-d2[m] / (2 * radius**2)) / (2 * np.pi * radius**2)
+        out: dict[int, float] = {}
+        for z in np.unique(a.Z[m]):
+            out[int(z)] = float(w[a.Z[m] == z].sum())
+        return out

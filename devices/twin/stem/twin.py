@@ -1,0 +1,388 @@
+"""TwinSTEM: the STEM twin's façade (probe, scan, detectors, EELS, dose and damage).
+
+Units at the interface are a microscopist's: positions and field of view in nm, dwell in µs,
+beam current in pA, beam energy in kV, convergence in mrad, aberrations in Å; inside, Å.
+Images are detected electrons per pixel (float); spectra are counts per channel.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from autoscope.devices.twin.clock import InstrumentClock
+from autoscope.devices.twin.stem import damage as dmg
+from autoscope.devices.twin.stem.eels import Spectrometer, acquire
+from autoscope.devices.twin.stem.imaging import DETECTORS, Grid, Renderer, grid_for, splat
+from autoscope.devices.twin.stem.probe import Aberrations, Probe
+from autoscope.devices.twin.stem.samples import make_sample
+from autoscope.devices.twin.stem.samples.base import STEMSample
+from autoscope.devices.twin.stem.scan import ScanErrors, ScanModel
+from autoscope.devices.twin.stem.truth import DamageEvent, STEMTruth
+from autoscope.errors import ConfigurationError
+
+_E = 1.602176634e-19
+#: detector efficiency (detected / incident electrons) by detector
+EFFICIENCY = {"haadf": 0.9, "adf": 0.9, "bf": 0.95}
+
+
+@dataclass(frozen=True)
+class STEMFrame:
+    """A raster: centre (nm), field of view (nm), pixels per side, dwell (µs), rotation
+    (deg, counter-clockwise), flyback settling time before each line (µs).
+
+    Pixel ``j`` of line ``i`` is asked for at ``centre + R(rotation) · ((j + 0.5) / pixels
+    - 0.5, (i + 0.5) / pixels - 0.5) · fov``; lines go from the bottom up.
+    """
+
+    center_nm: tuple[float, float] = (0.0, 0.0)
+    fov_nm: float = 5.0
+    pixels: int = 256
+    dwell_us: float = 4.0
+    rotation: float = 0.0
+    flyback_us: float = 50.0
+
+    def __post_init__(self) -> None:
+        if not (self.fov_nm > 0 and math.isfinite(self.fov_nm)):
+            raise ConfigurationError(f"field of view {self.fov_nm!r} nm must be positive")
+        if isinstance(self.pixels, bool) or not isinstance(self.pixels, int) or self.pixels < 2:
+            raise ConfigurationError(f"pixels {self.pixels!r} must be an integer >= 2")
+        if not (self.dwell_us > 0 and math.isfinite(self.dwell_us)):
+            raise ConfigurationError(f"dwell {self.dwell_us!r} µs must be positive")
+        if not self.flyback_us >= 0:
+            raise ConfigurationError(f"flyback {self.flyback_us!r} µs must be >= 0")
+
+    @property
+    def pixel_size(self) -> float:
+        """Pixel size, Å."""
+        return self.fov_nm * 10.0 / self.pixels
+
+    def commanded(self, line: int) -> tuple[np.ndarray, np.ndarray]:
+        """Asked-for positions (Å) of the pixels of ``line``."""
+        u = ((np.arange(self.pixels) + 0.5) / self.pixels - 0.5) * self.fov_nm * 10.0
+        v = ((line + 0.5) / self.pixels - 0.5) * self.fov_nm * 10.0
+        a = math.radians(self.rotation)
+        cx, cy = self.center_nm[0] * 10.0, self.center_nm[1] * 10.0
+        return cx + u * math.cos(a) - v * math.sin(a), cy + u * math.sin(a) + v * math.cos(a)
+
+
+@dataclass
+class STEMLine:
+    """One scanned line: detected electrons per detector, commanded positions (nm), times."""
+
+    index: int
+    signals: dict[str, np.ndarray]
+    x_nm: np.ndarray
+    y_nm: np.ndarray
+    t_start: float
+    t_end: float
+    extra: dict = field(default_factory=dict)
+
+
+class TwinSTEM:
+    """A simulated STEM.
+
+    Parameters
+    ----------
+    sample : str or STEMSample
+        ``"graphene"`` or ``"nanoparticles"`` (:func:`make_sample`), or a sample object.
+    seed : int
+        Seeds the sample (when named) and every random draw of the twin.
+    kv, convergence_mrad : float
+        Beam energy (kV) and probe convergence semi-angle (mrad).
+    aberrations : Aberrations, optional
+        Residual aberrations (Å); default: a corrected probe (C30 = -1 µm, C50 = 5 mm... 0).
+    current_pa : float
+        Beam current, pA.
+    scan_errors : ScanErrors
+        Drift, creep, flyback and jitter.
+    clock : object with ``now()`` and ``advance(dt)``
+        Instrument clock (default :class:`InstrumentClock`, never sleeping).
+    dose_cell : float
+        Cell (Å) of the accumulated-dose map.
+    damage : bool
+        Draw damage events.
+    temperature : float
+        Sample temperature (K) for the thermal smearing of knock-on.
+    contamination : tuple (c_max, d_c)
+        Contamination thickness grows as ``c_max (1 - exp(-D / d_c))`` C atoms/Å² with the
+        local dose ``D`` (e/Å²).
+    damage_block : int
+        Lines scanned between two damage draws (damage shows from the next block on).
+    """
+
+    def __init__(
+        self,
+        sample: str | STEMSample = "graphene",
+        seed: int = 0,
+        kv: float = 60.0,
+        convergence_mrad: float = 30.0,
+        aberrations: Aberrations | None = None,
+        current_pa: float = 30.0,
+        scan_errors: ScanErrors | None = None,
+        clock=None,
+        dose_cell: float = 0.5,
+        damage: bool = True,
+        temperature: float = 300.0,
+        contamination: tuple[float, float] = (1.0, 5e7),
+        damage_block: int = 16,
+    ) -> None:
+        self.seed = int(seed)
+        self.sample = make_sample(sample, seed=self.seed) if isinstance(sample, str) else sample
+        self.probe = Probe(kv, convergence_mrad, aberrations or Aberrations())
+        self.current_pa = _positive("beam current (pA)", current_pa)
+        self.scan = ScanModel(scan_errors or ScanErrors(), self.seed)
+        self.clock = clock if clock is not None else InstrumentClock()
+        self.rng = np.random.default_rng((self.seed, 5))
+        self.damage = bool(damage)
+        self.temperature = _positive("temperature (K)", temperature)
+        self.c_max, self.d_c = (float(v) for v in contamination)
+        if isinstance(damage_block, bool) or not isinstance(damage_block, int) or damage_block < 1:
+            raise ConfigurationError(f"damage_block {damage_block!r} must be an integer >= 1")
+        self.damage_block = damage_block
+        cell = _positive("dose cell (Å)", dose_cell)
+        m = 20.0
+        w, h = self.sample.width + 2 * m, self.sample.height + 2 * m
+        n = int(math.ceil(max(w, h) / cell))
+        self.dose_grid = Grid(-max(w, h) / 2, -max(w, h) / 2, cell, n)
+        self.dose = np.zeros((n, n))  # e/Å²
+        self._hits = np.zeros((n, n))  # electrons at beam centres, not yet spread
+        self._pending = 0
+        self._renderer = Renderer()
+        self._render_key = None
+        self._render = None
+        self._version = 0
+        self._contam_rendered = None
+        self._thresholds = None
+        self._working_point = (0.0, 0.0)
+        self.truth = STEMTruth(initial_atoms=self.sample.atoms.copy())
+
+    # -- probe -----------------------------------------------------------------------
+    def set_aberrations(self, **coefficients: float) -> None:
+        """Change aberration coefficients (Å) or azimuths (rad), e.g. ``C10=-50``."""
+        self.probe = self.probe.with_aberrations(**coefficients)
+
+    def set_beam(
+        self,
+        kv: float | None = None,
+        convergence_mrad: float | None = None,
+        current_pa: float | None = None,
+    ) -> None:
+        """Change beam energy (kV), convergence (mrad) or current (pA)."""
+        self.probe = Probe(
+            kv if kv is not None else self.probe.kv,
+            convergence_mrad if convergence_mrad is not None else self.probe.convergence_mrad,
+            self.probe.aberrations,
+        )
+        if current_pa is not None:
+            self.current_pa = _positive("beam current (pA)", current_pa)
+
+    @property
+    def electrons_per_second(self) -> float:
+        return self.current_pa * 1e-12 / _E
+
+    # -- contamination -------------------------------------------------------------------
+    def contamination(self) -> np.ndarray:
+        """Contamination (C atoms/Å²) on the dose grid."""
+        return self.c_max * (1.0 - np.exp(-self.dose / self.d_c))
+
+    # -- imaging -----------------------------------------------------------------------
+    def _maps(self, frame: STEMFrame, detectors: tuple[str, ...]) -> tuple[Grid, dict]:
+        xs, ys = [], []
+        for line in (0, frame.pixels - 1):
+            x, y = frame.commanded(line)
+            xs += [x[0], x[-1]]
+            ys += [y[0], y[-1]]
+        margin = 15.0 + 4 * frame.pixel_size
+        grid = grid_for(
+            min(xs) - margin, max(xs) + margin, min(ys) - margin, max(ys) + margin, frame.pixel_size
+        )
+        contam = self.contamination()
+        key = (grid, self.probe, detectors, self._version)
+        stale = self._contam_rendered is None or (
+            np.max(np.abs(contam - self._contam_rendered)) > 1e-3
+        )
+        if key != self._render_key or stale:
+            gx, gy = grid.coords()
+            gxx, gyy = np.meshgrid(gx, gy)
+            extra = self.dose_grid.sample(contam, gxx.ravel(), gyy.ravel()).reshape(gxx.shape)
+            self._render = self._renderer.render(
+                self.sample, self.sample.atoms, self.probe, grid, detectors, extra
+            )
+            self._render_key = key
+            self._contam_rendered = contam
+        return grid, self._render
+
+    def scan_line(
+        self, frame: STEMFrame, index: int, detectors: tuple[str, ...] = ("haadf",)
+    ) -> STEMLine:
+        """Scan line ``index`` of ``frame``: flyback settling, then ``pixels`` dwells."""
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < frame.pixels:
+            raise ConfigurationError(f"line index {index!r} is outside 0..{frame.pixels - 1}")
+        detectors = tuple(detectors)
+        for d in detectors:
+            if d not in DETECTORS:
+                raise ConfigurationError(f"unknown detector {d!r} (known: {sorted(DETECTORS)})")
+        self._note_centre(frame.center_nm)
+        grid, maps = self._maps(frame, detectors)
+        t0 = self.clock.now()
+        dwell = frame.dwell_us * 1e-6
+        t = t0 + frame.flyback_us * 1e-6 + (np.arange(frame.pixels) + 0.5) * dwell
+        cx, cy = frame.commanded(index)
+        dx, dy = self.scan.offsets(t, t0)
+        x, y = cx + dx, cy + dy
+        n_e = self.electrons_per_second * dwell
+        signals = {}
+        for d in detectors:
+            lam = n_e * EFFICIENCY[d] * grid.sample(maps[d], x, y)
+            signals[d] = self.rng.poisson(lam).astype(float)
+        self._hits += splat(self.dose_grid, x, y, np.full(x.size, n_e))
+        self.truth.electrons += n_e * x.size
+        self.truth.line_offsets.append((t0, float(dx.mean()), float(dy.mean())))
+        self.clock.advance(frame.flyback_us * 1e-6 + frame.pixels * dwell)
+        self._pending += 1
+        if self._pending >= self.damage_block or index == frame.pixels - 1:
+            self.flush_dose()
+        return STEMLine(index, signals, cx / 10.0, cy / 10.0, t0, self.clock.now())
+
+    def scan_frame(self, frame: STEMFrame, detectors: tuple[str, ...] = ("haadf",)):
+        """Scan every line of ``frame``; returns ``{detector: (pixels, pixels) image}``
+        (rows = lines, bottom first)."""
+        lines = [self.scan_line(frame, i, detectors) for i in range(frame.pixels)]
+        return {d: np.stack([ln.signals[d] for ln in lines]) for d in detectors}
+
+    # -- parked beam and EELS ----------------------------------------------------------
+    def _park(self, x_nm: float, y_nm: float, seconds: float) -> tuple[float, float]:
+        self._note_centre((x_nm, y_nm))
+        t = self.clock.now() + seconds / 2
+        dx, dy = self.scan.offsets(np.array([t]), None)
+        x, y = x_nm * 10.0 + float(dx[0]), y_nm * 10.0 + float(dy[0])
+        n_e = self.electrons_per_second * seconds
+        self._hits += splat(self.dose_grid, np.array([x]), np.array([y]), np.array([n_e]))
+        self.truth.electrons += n_e
+        self.clock.advance(seconds)
+        self.flush_dose()
+        return x, y
+
+    def park(self, x_nm: float, y_nm: float, seconds: float) -> None:
+        """Hold the beam at ``(x_nm, y_nm)`` for ``seconds`` (dose, damage, hops)."""
+        self._park(x_nm, y_nm, _positive("park time (s)", seconds))
+
+    def eels_at(self, x_nm: float, y_nm: float, spectrometer: Spectrometer | None = None):
+        """One EELS spectrum with the beam at ``(x_nm, y_nm)``: ``(energy_axis_eV, counts)``."""
+        spec = spectrometer or Spectrometer()
+        t = self.clock.now()
+        local = self.sample.local_spectrum(*self._true_xy(x_nm, y_nm, t + spec.exposure / 2))
+        zlp = spec.energy_drift * t + 0.03 * math.sin(2 * math.pi * t / 60.0)
+        counts, _ = acquire(local, spec, self.current_pa, zlp, self.rng)
+        self._park(x_nm, y_nm, spec.exposure)
+        self.clock.advance(1e-3)  # read-out
+        return spec.axis(), counts
+
+    def _true_xy(self, x_nm: float, y_nm: float, t: float) -> tuple[float, float]:
+        dx, dy = self.scan.offsets(np.array([t]), None)
+        return x_nm * 10.0 + float(dx[0]), y_nm * 10.0 + float(dy[0])
+
+    def _note_centre(self, c: tuple[float, float]) -> None:
+        c = (float(c[0]) * 10.0, float(c[1]) * 10.0)
+        if c != self._working_point:
+            self.scan.move(
+                self.clock.now(), c[0] - self._working_point[0], c[1] - self._working_point[1]
+            )
+            self._working_point = c
+
+    # -- dose and damage ---------------------------------------------------------------
+    def dose_map(self) -> tuple[Grid, np.ndarray]:
+        """The accumulated dose (e/Å², probe tails included) on its grid."""
+        self.flush_dose()
+        return self.dose_grid, self.dose.copy()
+
+    def flush_dose(self) -> None:
+        """Spread pending beam electrons by the probe, add to the dose, draw damage."""
+        self._pending = 0
+        if not self._hits.any():
+            return
+        g = self.dose_grid
+        ft = self._renderer_dose_ft()
+        inc = np.fft.ifft2(np.fft.fft2(self._hits) * ft).real.clip(0.0, None)
+        # the band-limited spread rings slightly below zero; after clipping, rescale so that
+        # every electron is counted once
+        inc *= self._hits.sum() / max(inc.sum(), 1e-300) / g.sampling**2
+        self._hits[:] = 0.0
+        self.dose += inc
+        if self.damage:
+            self._draw_damage(inc)
+
+    def _renderer_dose_ft(self) -> np.ndarray:
+        key = (self.probe, "dose")
+        if getattr(self, "_dose_ft_key", None) != key:
+            q = np.fft.fftfreq(self.dose_grid.n, self.dose_grid.sampling)
+            self._dose_ft = self.probe.ft_intensity(q, q).real
+            self._dose_ft_key = key
+        return self._dose_ft
+
+    def cross_sections(self) -> dict[str, np.ndarray]:
+        """Per-column cross sections (barn) at the present beam: knock-on, radiolysis, hop."""
+        a = self.sample.atoms
+        if self._thresholds is None or self._thresholds[0] != self._version:
+            self._thresholds = (self._version, self.sample.displacement_threshold())
+        thr = self._thresholds[1]
+        ko = np.zeros(len(a))
+        for z, ed in set(zip(a.Z.tolist(), thr.tolist(), strict=True)):
+            s = dmg.knock_on_barn(self.probe.kv, z, ed, self.temperature)
+            ko[(a.Z == z) & (thr == ed)] = s
+        rad = np.zeros(len(a))
+        for z, s200 in self.sample.radiolysis_barn.items():
+            rad[a.Z == z] = dmg.radiolysis_barn(self.probe.kv, s200)
+        hop = np.zeros(len(a))
+        for z, s in self.sample.dopant_hop_barn.items():
+            hop[a.Z == z] = s
+        return {"knock_on": ko, "radiolysis": rad, "hop": hop}
+
+    def _draw_damage(self, inc: np.ndarray) -> None:
+        a = self.sample.atoms
+        d = self.dose_grid.sample(inc, a.x, a.y)
+        xs = self.cross_sections()
+        t = self.clock.now()
+        p = {k: 1.0 - np.exp(-v * dmg.BARN * d * a.n) for k, v in xs.items()}
+        hit = {k: np.flatnonzero(self.rng.random(len(a)) < v) for k, v in p.items()}
+        if not any(h.size for h in hit.values()):
+            return
+        for k in hit["hop"]:
+            nb = [j for j in a.near(a.x[k], a.y[k], 1.8) if a.Z[j] != a.Z[k]]
+            if not nb:
+                continue
+            j = int(self.rng.choice(nb))
+            self.truth.events.append(
+                DamageEvent(t, "hop", int(a.id[k]), int(a.Z[k]), a.x[k], a.y[k], a.x[j], a.y[j])
+            )
+            a.Z[[k, j]] = a.Z[[j, k]]
+            a.id[[k, j]] = a.id[[j, k]]
+        for k in hit["radiolysis"]:
+            ang = self.rng.uniform(0, 2 * np.pi)
+            x1, y1 = a.x[k] + 1.5 * np.cos(ang), a.y[k] + 1.5 * np.sin(ang)
+            self.truth.events.append(
+                DamageEvent(t, "displace", int(a.id[k]), int(a.Z[k]), a.x[k], a.y[k], x1, y1)
+            )
+            a.x[k], a.y[k] = x1, y1
+        gone = np.zeros(len(a), bool)
+        for k in hit["knock_on"]:
+            self.truth.events.append(
+                DamageEvent(
+                    t, "sputter", int(a.id[k]), int(a.Z[k]), a.x[k], a.y[k], math.nan, math.nan
+                )
+            )
+            a.n[k] -= 1
+            gone[k] = a.n[k] <= 0
+        if gone.any():
+            a.keep(~gone)
+        self._version += 1
+
+
+def _positive(name: str, v) -> float:
+    v = float(v)
+    if not (v > 0 and math.isfinite(v)):
+        raise ConfigurationError(f"{name} {v!r} must be positive")
+    return v
