@@ -150,6 +150,7 @@ class TwinSTEM:
         self.dose = np.zeros((n, n))  # e/Å²
         self._hits = np.zeros((n, n))  # electrons at beam centres, not yet spread
         self._pending = 0
+        self._hit_list: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._renderer = Renderer()
         self._render_key = None
         self._render = None
@@ -238,7 +239,7 @@ class TwinSTEM:
         for d in detectors:
             lam = n_e * EFFICIENCY[d] * grid.sample(maps[d], x, y)
             signals[d] = self.rng.poisson(lam).astype(float)
-        self._hits += splat(self.dose_grid, x, y, np.full(x.size, n_e))
+        self._hit_list.append((x, y, np.full(x.size, n_e)))
         self.truth.electrons += n_e * x.size
         self.truth.line_offsets.append((t0, float(dx.mean()), float(dy.mean())))
         self.clock.advance(frame.flyback_us * 1e-6 + frame.pixels * dwell)
@@ -260,7 +261,7 @@ class TwinSTEM:
         dx, dy = self.scan.offsets(np.array([t]), None)
         x, y = x_nm * 10.0 + float(dx[0]), y_nm * 10.0 + float(dy[0])
         n_e = self.electrons_per_second * seconds
-        self._hits += splat(self.dose_grid, np.array([x]), np.array([y]), np.array([n_e]))
+        self._hit_list.append((np.array([x]), np.array([y]), np.array([n_e])))
         self.truth.electrons += n_e
         self.clock.advance(seconds)
         self.flush_dose()
@@ -302,6 +303,10 @@ class TwinSTEM:
     def flush_dose(self) -> None:
         """Spread pending beam electrons by the probe, add to the dose, draw damage."""
         self._pending = 0
+        if self._hit_list:
+            x, y, w = (np.concatenate(v) for v in zip(*self._hit_list, strict=True))
+            self._hits += splat(self.dose_grid, x, y, w)
+            self._hit_list.clear()
         if not self._hits.any():
             return
         g = self.dose_grid
