@@ -87,13 +87,13 @@ class TwinSTEM:
     Parameters
     ----------
     sample : str or STEMSample
-        ``"graphene"`` or ``"nanoparticles"`` (:func:`make_sample`), or a sample object.
+        ``"graphene"`` (:func:`make_sample`), or a sample object.
     seed : int
         Seeds the sample (when named) and every random draw of the twin.
     kv, convergence_mrad : float
         Beam energy (kV) and probe convergence semi-angle (mrad).
     aberrations : Aberrations, optional
-        Residual aberrations (Å); default: a corrected probe (C30 = -1 µm, C50 = 5 mm... 0).
+        Residual aberrations (Å); default: none (an ideal corrected probe).
     current_pa : float
         Beam current, pA.
     scan_errors : ScanErrors
