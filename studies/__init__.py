@@ -14,5 +14,9 @@ Submodules:
 - :mod:`~autoscope.studies.benchmark`     ``autoscope benchmark``: harness, metrics, JSON
 - :mod:`~autoscope.studies.groundtruth`   ground-truth maps from twins and recorded datasets
 - :mod:`~autoscope.studies.twin_vs_real`  the twin against real instrument files
-- :mod:`~autoscope.studies.tip`           tip-classifier training (``autoscope tip``)
+- :mod:`~autoscope.studies.tip`           tip-classifier training (``autoscope tip``), its benchmark
+- :mod:`~autoscope.studies.twin_oracle`   what an image-only or hidden-only oracle finds
+- :mod:`~autoscope.studies.after_first`   agents after their first find of the top set
+
+The scripts in benchmarks/ are thin front-ends over these.
 """

@@ -5,6 +5,8 @@
 - :mod:`~autoscope.studies.tip.pipeline`  the whole recipe: data, training, held-out figures
 - :mod:`~autoscope.studies.tip.twin_env`  the twin as an environment for conditioning policies
 - :mod:`~autoscope.studies.tip.commands`  ``autoscope tip train``
+- :mod:`~autoscope.studies.tip.benchmark` accuracy, delay, inference, policy, soak, real frames
+  (``benchmarks/bench_tip.py``)
 
 What runs beside an instrument (the classifier, its weights, the rolling
 window, the policies) stays in :mod:`autoscope.agents.tip`.

@@ -10,6 +10,7 @@ import pytest
 
 from autoscope.cli import main as cli_main
 from autoscope.errors import ConfigurationError
+from autoscope.studies import after_first, twin_oracle
 from autoscope.studies.benchmark import run_benchmark, top_set
 
 
@@ -219,19 +220,8 @@ def test_run_seed_returns_the_measured_order_and_the_json_leaves_it_out(tmp_path
     assert "_measured" not in json.dumps(out)
 
 
-def _script_module(name):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).parents[3] / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _after_first_module():
-    return _script_module("bench_agent_after_first")
+    return after_first
 
 
 class _Scripted:
@@ -318,7 +308,7 @@ def test_predicted_top_recorder_sees_every_model_step_and_only_those(tmp_path):
 
 
 def test_oracle_share_counts_top_locations_among_the_first_picks():
-    share = _script_module("bench_twin_oracle").oracle_share
+    share = twin_oracle.oracle_share
     values = np.arange(200.0).reshape(10, 20)  # top 1 %: the two largest, flat 198 and 199
     score = np.zeros(200)
     score[[199, 5, 7]] = [3.0, 2.0, 1.0]
@@ -331,7 +321,7 @@ def test_oracle_share_counts_top_locations_among_the_first_picks():
 
 
 def test_twin_oracle_splits_the_pfm_target_into_image_and_hidden_parts():
-    out = _script_module("bench_twin_oracle").run("pfm", 16, "loop_area", 13, [0])
+    out = twin_oracle.run("pfm", 16, "loop_area", 13, [0])
     row = out["per_seed"][0]
     assert set(out["median"]) == {"exact", "image_only", "hidden_only", "hidden_log_variance_share"}
     assert row["n_top1"] == 3 and row["exact"] == 1.0  # noise-free spectra keep the set
