@@ -43,6 +43,9 @@ logger = logging.getLogger(__name__)
 
 ENV_PROFILE_DIR = "AUTOSCOPE_PROFILE_DIR"
 ENV_METADATA_DIR = "AUTOSCOPE_METADATA_DIR"
+ENV_SPM_BACKEND = "AUTOSCOPE_SPM_BACKEND"
+ENV_NANONIS_HOST = "AUTOSCOPE_NANONIS_HOST"
+ENV_NANONIS_PORT = "AUTOSCOPE_NANONIS_PORT"
 PERMISSIONS_FILE = "user_group_permissions.yaml"
 METADATA_FOLDER = "run_engine_md"
 _CHECKOUT_STARTUP = Path(__file__).resolve().parents[2] / "profile_collection" / "startup"
@@ -167,6 +170,36 @@ def metadata_dir() -> Path:
             f"set {ENV_METADATA_DIR} or AUTOSCOPE_DATA_DIR to a writable folder"
         ) from None
     return folder
+
+
+def spm_backend_options(environ=None) -> dict:
+    """``make_spm`` keywords of the profile's ``spm``, chosen by the environment.
+
+    ``AUTOSCOPE_SPM_BACKEND`` is ``twin`` (default: the H:Si(100) twin, seed 0)
+    or ``nanonis``; then ``AUTOSCOPE_NANONIS_HOST`` (required) and
+    ``AUTOSCOPE_NANONIS_PORT`` (default 6501) say where the controller listens.
+    A lab switches by setting these before starting IPython or the queue server.
+
+    Raises
+    ------
+    ConfigurationError
+        for an unknown backend, a missing host or a port that is not 1..65535.
+    """
+    env = os.environ if environ is None else environ
+    backend = env.get(ENV_SPM_BACKEND, "twin").strip().lower() or "twin"
+    if backend == "twin":
+        return {"backend": "twin", "sample": "si100_h", "seed": 0}
+    if backend != "nanonis":
+        raise ConfigurationError(
+            f"{ENV_SPM_BACKEND}={backend!r} is not a backend; choose 'twin' or 'nanonis'"
+        )
+    host = env.get(ENV_NANONIS_HOST, "").strip()
+    if not host:
+        raise ConfigurationError(f"{ENV_SPM_BACKEND}=nanonis needs {ENV_NANONIS_HOST} (got none)")
+    raw = env.get(ENV_NANONIS_PORT, "6501").strip()
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ConfigurationError(f"{ENV_NANONIS_PORT}={raw!r} must be a port number in 1..65535")
+    return {"backend": "nanonis", "host": host, "port": int(raw)}
 
 
 def in_queue_server() -> bool:
