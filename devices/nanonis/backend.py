@@ -3,7 +3,7 @@
 It implements :class:`~autoscope.devices.backend.SPMBackend` (STM mode) with
 the commands of :data:`autoscope.devices.nanonis.protocol.COMMANDS`; the
 mapping of every backend call to controller commands is in
-docs/decisions/0010-nanonis.md. The ophyd device checks its safety limits
+docs/decisions/0011-nanonis.md. The ophyd device checks its safety limits
 before it calls this class, so nothing here decides what is safe; the
 controller's own range checks answer as :class:`~autoscope.errors.NanonisError`.
 

@@ -244,8 +244,8 @@ def test_same_seed_same_line():
 
 
 def test_construction_errors():
-    with pytest.raises(ConfigurationError, match="unknown SPM backend 'nanonis'"):
-        make_spm("nanonis")
+    with pytest.raises(ConfigurationError, match="unknown SPM backend 'scope9'"):
+        make_spm("scope9")
     with pytest.raises(ConfigurationError, match="does not implement"):
         SPM(object())
     with pytest.raises(ConfigurationError, match="hardware range"):
