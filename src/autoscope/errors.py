@@ -107,3 +107,11 @@ class NanonisError(InstrumentFault):
         self.status = int(status)
         self.controller_message = controller_message
         super().__init__(f"Nanonis {command} failed (status {status}): {controller_message}")
+
+
+class Grid3dsFormatError(DataFormatError):
+    """A file is not a readable Nanonis ``.3ds`` grid; the message names the file and the fault."""
+
+
+class IncompleteGridWarning(AutoscopeWarning):
+    """A grid holds fewer measured points than it declares; the rest were marked missing."""
