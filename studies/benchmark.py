@@ -22,7 +22,14 @@ seed it scores:
 
 The JSON holds each as ``{"median": ..., "per_seed": [...]}``
 (``seconds_per_step`` also with ``"p95"`` over all steps of all seeds), and
-``agent``, ``budget``, ``seeds``, ``dataset``.
+``agent``, ``budget``, ``seeds``, ``dataset``, ``candidates``, ``measured``
+and ``missing``.
+
+An incomplete grid (a recorded file whose spectra are NaN rows where the grid
+was never measured, as a converter of a grid stopped early writes it) is
+scored on its measured pixels only: they alone are candidates, the top set and
+the budget check count them alone, ``missing`` counts the others, and the
+printed summary says that the grid is incomplete.
 """
 
 from __future__ import annotations
@@ -46,7 +53,7 @@ from autoscope.agents.agent import (
     resolve_seed_design,
 )
 from autoscope.agents.candidates import CandidateSet, default_patch_size
-from autoscope.errors import ConfigurationError
+from autoscope.errors import AutoscopeError, ConfigurationError
 from autoscope.studies.groundtruth import GroundTruth, load_recorded, scalar_map, twin_dataset
 
 __all__ = [
@@ -85,6 +92,19 @@ def default_factory(kind: str, **agent_options) -> AgentFactory:
     return make
 
 
+def _withhold(agent, unmeasured: np.ndarray) -> None:
+    """Take the never-measured pixels out of ``agent``'s choice before its first step.
+
+    An agent's ``measured`` mask ``(N,)`` is the set it will not suggest (seed
+    points, model steps, raster order and fallbacks all skip it); the pixels
+    of an incomplete grid that were never measured join it. An agent without
+    such a mask is held by the check in :func:`run_seed` instead.
+    """
+    taken = getattr(agent, "measured", None)
+    if isinstance(taken, np.ndarray) and taken.dtype == bool and taken.shape == unmeasured.shape:
+        taken |= unmeasured
+
+
 def run_seed(
     truth: GroundTruth,
     values: np.ndarray,
@@ -103,8 +123,23 @@ def run_seed(
     ``observe(agent, indices)``, if given, is called after every suggestion and
     before its values are ingested (to look at the model that chose them).
     The private key ``_measured`` holds the measured candidates in order.
+
+    Only the pixels of ``truth.measured_mask`` are candidates: the top set is
+    taken among them, and an agent that asks for another pixel is an error.
+
+    Raises
+    ------
+    ConfigurationError
+        If ``budget`` exceeds the measured pixels.
+    AutoscopeError
+        If the agent chooses a pixel that was never measured.
     """
-    v = np.asarray(values, dtype=float).ravel()
+    mask = truth.measured_mask.ravel()
+    if budget > int(mask.sum()):
+        raise ConfigurationError(
+            f"budget {budget} exceeds the {int(mask.sum())} measured locations of {truth.source}"
+        )
+    v = np.where(mask, np.asarray(values, dtype=float).ravel(), np.nan)
     top = top_set(v)
     finite = v[np.isfinite(v)]
     lo, hi = float(finite.min()), float(finite.max())
@@ -113,6 +148,7 @@ def run_seed(
         truth.image, patch_size=patch_size, pixel_size=truth.pixel_size, units=truth.pixel_units
     )
     agent = factory(candidates, budget, seed)
+    _withhold(agent, ~mask)
     measured: list[int] = []
     first_top = half_top = None
     found, curve = 0, []
@@ -120,6 +156,13 @@ def run_seed(
     while len(measured) < budget:
         n = min(batch_size, budget - len(measured))
         idx = np.asarray(agent.suggest_indices(n), dtype=int)
+        never = idx[~mask[idx]]
+        if never.size:
+            w = truth.image.shape[1]
+            raise AutoscopeError(
+                f"agent chose pixel (row {never[0] // w}, col {never[0] % w}) of {truth.source}, "
+                "which was never measured; only measured pixels are candidates"
+            )
         if observe is not None:
             observe(agent, idx)
         agent.ingest_indices(idx, v[idx])
@@ -211,8 +254,12 @@ def run_benchmark(
     fixed = load_recorded(dataset) if dataset is not None else None
     if fixed is not None:
         n_pix = fixed.image.size
-        if budget > n_pix:
-            raise ConfigurationError(f"budget {budget} exceeds the {n_pix} locations of {dataset}")
+        n_meas = int(fixed.measured_mask.sum())
+        if budget > n_meas:
+            never = "" if n_meas == n_pix else f" measured ({n_pix - n_meas} never were)"
+            raise ConfigurationError(
+                f"budget {budget} exceeds the {n_meas} locations{never} of {dataset}"
+            )
     elif budget > size * size:
         raise ConfigurationError(f"budget {budget} exceeds the {size * size} locations of the twin")
     per_seed = []
@@ -241,10 +288,12 @@ def run_benchmark(
     if fixed is not None:
         ds = str(dataset)
         shape = fixed.image.shape
+        n_measured = int(fixed.measured_mask.sum())
     else:
         sample = "run seed" if twin_sample is None else str(twin_sample)
         ds = f"twin:{twin}:{size}x{size} (sample seed = {sample})"
         shape = (size, size)
+        n_measured = size * size
     out = {
         "agent": agent,
         "budget": budget,
@@ -254,7 +303,9 @@ def run_benchmark(
         "scalarizer": scalarizer,
         "patch_size": patch_size if patch_size is not None else default_patch_size(shape),
         "batch_size": batch_size,
-        "candidates": int(shape[0] * shape[1]),
+        "candidates": n_measured,
+        "measured": n_measured,
+        "missing": int(shape[0] * shape[1]) - n_measured,
     }
     if factory_given:
         out["agent_options"] = "custom factory"
@@ -424,4 +475,10 @@ def main(args: argparse.Namespace) -> int:
         f"{result['steps_to_first_top1']['median']}, seconds_per_step median "
         f"{result['seconds_per_step']['median']:.3f} (p95 {result['seconds_per_step']['p95']:.3f})"
     )
+    if result["missing"]:
+        total = result["measured"] + result["missing"]
+        print(
+            f"grid incomplete: {result['measured']} of {total} points measured; "
+            "agents choose among the measured ones"
+        )
     return 0

@@ -326,3 +326,141 @@ def test_twin_oracle_splits_the_pfm_target_into_image_and_hidden_parts():
     assert set(out["median"]) == {"exact", "image_only", "hidden_only", "hidden_log_variance_share"}
     assert row["n_top1"] == 3 and row["exact"] == 1.0  # noise-free spectra keep the set
     assert all(0.0 <= row[k] <= 1.0 for k in out["median"])
+
+
+def write_incomplete_file(path, size=20, measured_rows=6, seed=3):
+    """``write_file`` as a grid stopped early: rows past ``measured_rows`` never measured.
+
+    Their spectra are NaN rows and so is their overview (a grid's own channel
+    mean), as :func:`autoscope.io.grid3ds.grid3ds_to_recorded` writes them.
+    """
+    image, spectra, axis = write_file(path, size=size, seed=seed)
+    image, spectra = image.copy(), spectra.copy()
+    spectra[measured_rows:] = np.nan
+    image[measured_rows:] = np.nan
+    with h5py.File(path, "r+") as f:
+        f["image"][...] = image
+        f["spectra"][...] = spectra
+    return image, spectra, axis
+
+
+@pytest.mark.parametrize("agent", ["dkl", "gp", "random"])
+def test_agents_never_choose_a_pixel_of_an_incomplete_grid_that_was_never_measured(tmp_path, agent):
+    from autoscope.studies.benchmark import default_factory, run_seed
+    from autoscope.studies.groundtruth import load_recorded, scalar_map
+
+    data = tmp_path / "stopped.h5"
+    write_incomplete_file(data)  # 120 of 400 measured: the last 70 % are NaN
+    truth = load_recorded(data)
+    assert truth.measured_mask.sum() == 120 and truth.measured_mask[:6].all()
+    assert np.isfinite(truth.image).all()  # the unmeasured overview is filled for the patches
+    values = scalar_map(truth, "band_integral:-0.3:0.3")  # no warning for unmeasured pixels
+    assert np.isfinite(values[:6]).all() and np.isnan(values[6:]).all()
+    r = run_seed(truth, values, default_factory(agent), 30, 0)
+    order = np.asarray(r["_measured"])
+    assert len(order) == 30 and len(set(order.tolist())) == 30
+    assert (order < 120).all(), f"{agent} chose unmeasured pixels {order[order >= 120]}"
+    # every measurement was a real one, so the campaign learned something from each
+    assert np.isfinite(values.ravel()[order]).all()
+    assert r["n_top1"] == 2  # 1 % of the 120 measured, not of the 400
+
+
+def test_incomplete_grid_json_counts_and_summary_say_so(tmp_path, capsys):
+    data = tmp_path / "stopped.h5"
+    write_incomplete_file(data)
+    out = tmp_path / "bench.json"
+    args = ["benchmark", "--dataset", str(data), "--scalarizer", "band_integral:-0.3:0.3"]
+    args += ["--agent", "random", "--budget", "30", "--seeds", "2", "--json", str(out)]
+    assert cli_main(args) == 0
+    result = json.loads(out.read_text())
+    assert (result["candidates"], result["measured"], result["missing"]) == (120, 120, 280)
+    printed = capsys.readouterr().out
+    assert "grid incomplete: 120 of 400 points measured; agents choose among the measured ones" in (
+        printed
+    )
+    # the budget is checked against the measured pixels
+    assert cli_main([*args[:-4], "--budget", "121"]) == 1
+    err = capsys.readouterr().err
+    assert "budget 121 exceeds the 120 locations measured (280 never were)" in err
+
+
+def _rounded(obj):
+    """``obj`` with every float rounded to 10 digits, nested dicts and lists included."""
+    if isinstance(obj, dict):
+        return {k: _rounded(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_rounded(v) for v in obj]
+    return round(obj, 10) if isinstance(obj, float) else obj
+
+
+def test_a_complete_grid_gives_the_json_it_gave_before(tmp_path, capsys):
+    data = tmp_path / "rec.h5"
+    write_file(data, size=12, seed=2)
+    result = run_benchmark("band_integral:-0.3:0.3", "random", budget=15, seeds=2, dataset=data)
+    # recorded with the harness before incomplete grids were handled
+    before = {
+        "agent": "random",
+        "batch_size": 1,
+        "best_found_over_true_max": {
+            "median": 0.9419620049153308,
+            "per_seed": [0.8839240098306614, 1.0],
+        },
+        "budget": 15,
+        "candidates": 144,
+        "failures": {"per_seed": [0, 0], "total": 0},
+        "first_seed": 0,
+        "patch_size": 3,
+        "scalarizer": "band_integral:-0.3:0.3",
+        "seeds": 2,
+        "steps_to_first_top1": {"median": None, "per_seed": [None, 13]},
+        "steps_to_half_top1": {"median": None, "per_seed": [None, 13]},
+        "top1_found_auc": {"median": 0.05, "per_seed": [0.0, 0.1]},
+        "top1_found_fraction": {"median": 0.25, "per_seed": [0.0, 0.5]},
+    }
+    new = {k: result.pop(k) for k in ("measured", "missing", "seconds_per_step", "dataset")}
+    assert _rounded(result) == _rounded(before)
+    assert (new["measured"], new["missing"]) == (144, 0)
+    args = ["benchmark", "--dataset", str(data), "--scalarizer", "band_integral:-0.3:0.3"]
+    assert cli_main([*args, "--agent", "random", "--budget", "15"]) == 0
+    assert "grid incomplete" not in capsys.readouterr().out
+
+
+def test_an_agent_that_asks_for_an_unmeasured_pixel_is_stopped(tmp_path):
+    from autoscope.errors import AutoscopeError
+    from autoscope.studies.benchmark import run_seed
+    from autoscope.studies.groundtruth import load_recorded, scalar_map
+
+    data = tmp_path / "stopped.h5"
+    write_incomplete_file(data)
+    truth = load_recorded(data)
+    values = scalar_map(truth, "band_integral:-0.3:0.3")
+    with pytest.raises(AutoscopeError, match=r"pixel \(row 7, col 3\).*never measured"):
+        run_seed(truth, values, lambda *a: _Scripted([5, 7 * 20 + 3]), 2, 0)
+    with pytest.raises(ConfigurationError, match="budget 121 exceeds the 120 measured"):
+        run_seed(truth, values, lambda *a: _Scripted([]), 121, 0)
+
+
+def test_a_stopped_3ds_grid_goes_through_conversion_into_the_benchmark(tmp_path, capsys):
+    from autoscope.errors import IncompleteGridWarning
+    from autoscope.io.grid3ds import grid3ds_to_recorded, read_3ds, write_3ds
+
+    image, spectra, axis = write_file(tmp_path / "src.h5", size=20, seed=4)
+    grid = tmp_path / "stopped.3ds"
+    write_3ds(
+        grid,
+        {"LI Demod 1 X": spectra + 1.0},  # no exact zeros
+        {"LI Demod 1 X": "V", "Z": "nm"},
+        sweep=(-1.0, 1.0),
+        size=(10.0, 10.0),
+        parameters={"Z": image + 1.0},
+        points_written=120,
+    )
+    with pytest.warns(IncompleteGridWarning, match="declares 400 points, file holds 120"):
+        g = read_3ds(grid)
+    data = grid3ds_to_recorded(g, tmp_path / "stopped.h5", channel="LI Demod 1 X", overview="Z")
+    args = ["benchmark", "--dataset", str(data), "--scalarizer", "band_integral:-0.3:0.3"]
+    out = tmp_path / "b.json"
+    assert cli_main([*args, "--agent", "gp", "--budget", "20", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert (result["measured"], result["missing"]) == (120, 280)
+    assert "grid incomplete: 120 of 400 points measured" in capsys.readouterr().out
