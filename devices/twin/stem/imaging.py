@@ -11,6 +11,14 @@ intensity ``P`` (Å⁻², unit integral) weighted by each column's detector cros
 - BF: the unscattered beam, ``bf = 1 - f_tot`` with ``γ = 4/3``, ``σ_C = 0.1 Å²`` (total
   elastic scattering out of the bright-field disc); an incoherent BF, no phase contrast.
 
+The ``σ_C`` are for 60 kV. At other beam energies every cross section is scaled by the
+screened-Rutherford factor for a fixed angular range, ``σ ∝ γ² λ⁴`` (``(γ/γ₆₀)² (λ/λ₆₀)⁴``:
+0.11 at 200 kV, 0.054 at 300 kV), so a 300 kV HAADF sees 0.06 Å² per Au atom.
+
+A sample many atoms thick (``sample.saturating``) is seen as ``1 - exp(-f)`` (and BF as
+``exp(-f_tot)``): the fraction scattered to a detector cannot exceed the beam. A monolayer
+keeps the linear sum, whose Si/C ratio is exactly ``(14/6)^γ``.
+
 The convolution is done by FFT on a regular grid in sample coordinates: columns are
 splatted bilinearly, and the probe's transform ``P̂(q)`` is evaluated exactly at the grid's
 frequencies (:meth:`Probe.ft_intensity`). The scan then samples the map at the positions the
@@ -25,31 +33,52 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from autoscope.devices.twin.stem.probe import Probe
+from autoscope.devices.twin.stem.probe import Probe, wavelength
 from autoscope.devices.twin.stem.samples.base import Atoms, STEMSample
 
 #: detector -> (Z exponent, cross section of one C atom in Å²)
 DETECTORS = {"haadf": (1.8, 0.01), "adf": (1.3, 0.03), "bf": (4.0 / 3.0, 0.1)}
 
 
-def cross_section(detector: str, Z: np.ndarray) -> np.ndarray:
-    """Detector cross section (Å²) of one atom of atomic number ``Z``."""
+_MC2_KEV = 510.99895
+
+
+def kv_factor(kv: float) -> float:
+    """Scattering into a fixed angular range relative to 60 kV: ``(γ/γ₆₀)² (λ/λ₆₀)⁴``."""
+    g = (1.0 + kv / _MC2_KEV) / (1.0 + 60.0 / _MC2_KEV)
+    return g**2 * (wavelength(kv) / wavelength(60.0)) ** 4
+
+
+def cross_section(detector: str, Z: np.ndarray, kv: float = 60.0) -> np.ndarray:
+    """Detector cross section (Å²) of one atom of atomic number ``Z`` at ``kv`` kV."""
     gamma, sigma_c = DETECTORS[detector]
-    return sigma_c * (np.asarray(Z, float) / 6.0) ** gamma
+    return sigma_c * kv_factor(kv) * (np.asarray(Z, float) / 6.0) ** gamma
 
 
 @dataclass(frozen=True)
 class Grid:
-    """A square render grid: origin (Å, lower-left pixel centre), sampling (Å), size."""
+    """A render grid: origin (Å, lower-left pixel centre), sampling (Å), ``n`` columns and
+    ``ny`` rows (0: square, ``n`` rows)."""
 
     x0: float
     y0: float
     sampling: float
     n: int
+    ny: int = 0
+
+    @property
+    def rows(self) -> int:
+        return self.ny or self.n
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.rows, self.n)
 
     def coords(self) -> tuple[np.ndarray, np.ndarray]:
-        r = np.arange(self.n) * self.sampling
-        return self.x0 + r, self.y0 + r
+        return (
+            self.x0 + np.arange(self.n) * self.sampling,
+            self.y0 + np.arange(self.rows) * self.sampling,
+        )
 
     def sample(self, image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Bilinear value of ``image`` (rows = y) at positions ``x, y`` Å."""
@@ -72,13 +101,14 @@ def grid_for(xmin: float, xmax: float, ymin: float, ymax: float, pixel: float) -
 
 
 def splat(grid: Grid, x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Deposit weights ``w`` at ``x, y`` Å onto the grid (bilinear), shape ``(n, n)``."""
+    """Deposit weights ``w`` at ``x, y`` Å onto the grid (bilinear), shape ``grid.shape``."""
     c = (x - grid.x0) / grid.sampling
     r = (y - grid.y0) / grid.sampling
     c0 = np.floor(c).astype(int)
     r0 = np.floor(r).astype(int)
     fc, fr = c - c0, r - r0
-    out = np.zeros(grid.n * grid.n)
+    ny, nx = grid.shape
+    out = np.zeros(ny * nx)
     for dr, dc, ww in (
         (0, 0, (1 - fr) * (1 - fc)),
         (0, 1, (1 - fr) * fc),
@@ -86,9 +116,9 @@ def splat(grid: Grid, x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray
         (1, 1, fr * fc),
     ):
         rr, cc = r0 + dr, c0 + dc
-        ok = (rr >= 0) & (rr < grid.n) & (cc >= 0) & (cc < grid.n)
-        out += np.bincount(rr[ok] * grid.n + cc[ok], w[ok] * ww[ok], grid.n * grid.n)
-    return out.reshape(grid.n, grid.n)
+        ok = (rr >= 0) & (rr < ny) & (cc >= 0) & (cc < nx)
+        out += np.bincount(rr[ok] * nx + cc[ok], w[ok] * ww[ok], ny * nx)
+    return out.reshape(ny, nx)
 
 
 class Renderer:
@@ -98,6 +128,17 @@ class Renderer:
     def __init__(self) -> None:
         self._ft_key = None
         self._ft = None
+        self._carbon_key = None
+        self._carbon = None
+
+    def carbon(self, sample: STEMSample, grid: Grid) -> np.ndarray:
+        """The sample's amorphous carbon (atoms/Å²) on ``grid``, cached (it never changes)."""
+        key = (id(sample), grid)
+        if key != self._carbon_key:
+            gx, gy = grid.coords()
+            self._carbon = sample.amorphous_density_grid(gx, gy)
+            self._carbon_key = key
+        return self._carbon
 
     def probe_ft(self, probe: Probe, grid: Grid) -> np.ndarray:
         key = (probe, grid.n, grid.sampling)
@@ -125,15 +166,20 @@ class Renderer:
         lo_y, hi_y = gy[0] - 2, gy[-1] + 2
         m = (atoms.x > lo_x) & (atoms.x < hi_x) & (atoms.y > lo_y) & (atoms.y < hi_y)
         ax, ay, az, an = atoms.x[m], atoms.y[m], atoms.Z[m], atoms.n[m]
-        carbon = sample.amorphous_density(gx[None, :], gy[:, None])
+        carbon = self.carbon(sample, grid)
         if extra_carbon is not None:
             carbon = carbon + extra_carbon
-        ft = self.probe_ft(probe, grid) / grid.sampling**2
+        # P̂ is taken real (even in q), so the half-plane transform of numpy.fft.rfft2 holds
+        # all of it (its Nyquist column equals the full transform's)
+        ft = self.probe_ft(probe, grid)[:, : grid.n // 2 + 1] / grid.sampling**2
         out = {}
-        for det in set(detectors) | ({"haadf", "adf"} if "bf" in detectors else set()):
-            w = an * cross_section(det, az)
-            rho = splat(grid, ax, ay, w) + carbon * cross_section(det, 6) * grid.sampling**2
-            out[det] = np.fft.ifft2(np.fft.fft2(rho) * ft).real.clip(0.0, None)
-        if "bf" in out:
-            out["bf"] = np.clip(1.0 - out["bf"], 0.0, 1.0)
-        return {d: out[d] for d in detectors}
+        for det in detectors:
+            w = an * cross_section(det, az, probe.kv)
+            rho = (
+                splat(grid, ax, ay, w) + carbon * cross_section(det, 6, probe.kv) * grid.sampling**2
+            )
+            f = np.fft.irfft2(np.fft.rfft2(rho) * ft, s=rho.shape).clip(0.0, None)
+            if sample.saturating:
+                f = -np.expm1(-f)
+            out[det] = np.clip(1.0 - f, 0.0, 1.0) if det == "bf" else f
+        return out

@@ -86,3 +86,17 @@ class ScanModel:
             j = self.rng.normal(0.0, 1.0, 2) * e.line_jitter
             dx, dy = dx + j[0], dy + j[1]
         return dx, dy
+
+    def offsets_lines(self, t: np.ndarray, t_line: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`offsets` of several lines at once: ``t`` of shape ``(lines, pixels)``, one
+        start time per line; the same values and jitter draws as one call per line."""
+        t = np.asarray(t, float)
+        t_line = np.asarray(t_line, float)[:, None]
+        dx, dy = self.drift(t)
+        cx, cy = self.creep(t)
+        dx, dy = dx + cx, dy + cy
+        e = self.errors
+        if e.flyback_amplitude and e.flyback_tau:
+            dx = dx + e.flyback_amplitude * np.exp(-(t - t_line) / e.flyback_tau)
+        j = self.rng.normal(0.0, 1.0, (t.shape[0], 2)) * e.line_jitter
+        return dx + j[:, :1], dy + j[:, 1:]

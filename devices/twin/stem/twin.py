@@ -67,6 +67,15 @@ class STEMFrame:
         cx, cy = self.center_nm[0] * 10.0, self.center_nm[1] * 10.0
         return cx + u * math.cos(a) - v * math.sin(a), cy + u * math.sin(a) + v * math.cos(a)
 
+    def commanded_lines(self, lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Asked-for positions (Å) of several lines, shape ``(lines, pixels)``; row ``k`` is
+        :meth:`commanded` of ``lines[k]``, to the last bit."""
+        u = ((np.arange(self.pixels) + 0.5) / self.pixels - 0.5) * self.fov_nm * 10.0
+        v = ((np.asarray(lines, float)[:, None] + 0.5) / self.pixels - 0.5) * self.fov_nm * 10.0
+        a = math.radians(self.rotation)
+        cx, cy = self.center_nm[0] * 10.0, self.center_nm[1] * 10.0
+        return cx + u * math.cos(a) - v * math.sin(a), cy + u * math.sin(a) + v * math.cos(a)
+
 
 @dataclass
 class STEMLine:
@@ -91,7 +100,8 @@ class TwinSTEM:
     seed : int
         Seeds the sample (when named) and every random draw of the twin.
     kv, convergence_mrad : float
-        Beam energy (kV) and probe convergence semi-angle (mrad).
+        Beam energy (kV; default: the sample's, 60 for graphene, 300 for nanoparticles) and
+        probe convergence semi-angle (mrad).
     aberrations : Aberrations, optional
         Residual aberrations (Å); default: none (an ideal corrected probe).
     current_pa : float
@@ -117,7 +127,7 @@ class TwinSTEM:
         self,
         sample: str | STEMSample = "graphene",
         seed: int = 0,
-        kv: float = 60.0,
+        kv: float | None = None,
         convergence_mrad: float = 30.0,
         aberrations: Aberrations | None = None,
         current_pa: float = 30.0,
@@ -131,6 +141,7 @@ class TwinSTEM:
     ) -> None:
         self.seed = int(seed)
         self.sample = make_sample(sample, seed=self.seed) if isinstance(sample, str) else sample
+        kv = self.sample.kv if kv is None else kv
         self.probe = Probe(kv, convergence_mrad, aberrations or Aberrations())
         self.current_pa = _positive("beam current (pA)", current_pa)
         self.scan = ScanModel(scan_errors or ScanErrors(), self.seed)
@@ -148,7 +159,6 @@ class TwinSTEM:
         n = int(math.ceil(max(w, h) / cell))
         self.dose_grid = Grid(-max(w, h) / 2, -max(w, h) / 2, cell, n)
         self.dose = np.zeros((n, n))  # e/Å²
-        self._hits = np.zeros((n, n))  # electrons at beam centres, not yet spread
         self._pending = 0
         self._hit_list: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._renderer = Renderer()
@@ -156,6 +166,10 @@ class TwinSTEM:
         self._render = None
         self._version = 0
         self._contam_rendered = None
+        self._contam_change = 0.0
+        self._dose_fts: dict = {}
+        self._xs_key = None
+        self._xs = None
         self._thresholds = None
         self._working_point = (0.0, 0.0)
         self.truth = STEMTruth(initial_atoms=self.sample.atoms.copy())
@@ -191,6 +205,9 @@ class TwinSTEM:
 
     # -- imaging -----------------------------------------------------------------------
     def _maps(self, frame: STEMFrame, detectors: tuple[str, ...]) -> tuple[Grid, dict]:
+        """Detector maps on a render grid covering ``frame``; rendered again only when the
+        grid, probe or detectors change, an atom moved, or the contamination changed by more
+        than 1e-3 atoms/Å² anywhere since the last render."""
         xs, ys = [], []
         for line in (0, frame.pixels - 1):
             x, y = frame.commanded(line)
@@ -200,20 +217,20 @@ class TwinSTEM:
         grid = grid_for(
             min(xs) - margin, max(xs) + margin, min(ys) - margin, max(ys) + margin, frame.pixel_size
         )
-        contam = self.contamination()
         key = (grid, self.probe, detectors, self._version)
-        stale = self._contam_rendered is None or (
-            np.max(np.abs(contam - self._contam_rendered)) > 1e-3
-        )
-        if key != self._render_key or stale:
-            gx, gy = grid.coords()
-            gxx, gyy = np.meshgrid(gx, gy)
-            extra = self.dose_grid.sample(contam, gxx.ravel(), gyy.ravel()).reshape(gxx.shape)
+        if key != self._render_key or self._contam_change > 1e-3:
+            contam = self.contamination()
+            extra = None
+            if contam.any():
+                gx, gy = grid.coords()
+                gxx, gyy = np.meshgrid(gx, gy)
+                extra = self.dose_grid.sample(contam, gxx.ravel(), gyy.ravel()).reshape(gxx.shape)
             self._render = self._renderer.render(
                 self.sample, self.sample.atoms, self.probe, grid, detectors, extra
             )
             self._render_key = key
             self._contam_rendered = contam
+            self._contam_change = 0.0
         return grid, self._render
 
     def scan_line(
@@ -222,37 +239,60 @@ class TwinSTEM:
         """Scan line ``index`` of ``frame``: flyback settling, then ``pixels`` dwells."""
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < frame.pixels:
             raise ConfigurationError(f"line index {index!r} is outside 0..{frame.pixels - 1}")
-        detectors = tuple(detectors)
-        for d in detectors:
-            if d not in DETECTORS:
-                raise ConfigurationError(f"unknown detector {d!r} (known: {sorted(DETECTORS)})")
-        self._note_centre(frame.center_nm)
-        grid, maps = self._maps(frame, detectors)
-        t0 = self.clock.now()
-        dwell = frame.dwell_us * 1e-6
-        t = t0 + frame.flyback_us * 1e-6 + (np.arange(frame.pixels) + 0.5) * dwell
-        cx, cy = frame.commanded(index)
-        dx, dy = self.scan.offsets(t, t0)
-        x, y = cx + dx, cy + dy
-        n_e = self.electrons_per_second * dwell
-        signals = {}
-        for d in detectors:
-            lam = n_e * EFFICIENCY[d] * grid.sample(maps[d], x, y)
-            signals[d] = self.rng.poisson(lam).astype(float)
-        self._hit_list.append((x, y, np.full(x.size, n_e)))
-        self.truth.electrons += n_e * x.size
-        self.truth.line_offsets.append((t0, float(dx.mean()), float(dy.mean())))
-        self.clock.advance(frame.flyback_us * 1e-6 + frame.pixels * dwell)
-        self._pending += 1
-        if self._pending >= self.damage_block or index == frame.pixels - 1:
-            self.flush_dose()
-        return STEMLine(index, signals, cx / 10.0, cy / 10.0, t0, self.clock.now())
+        detectors = _detectors(detectors)
+        signals, cx, cy, t0, t1 = self._scan_block(frame, index, index + 1, detectors)
+        return STEMLine(
+            index, {d: v[0] for d, v in signals.items()}, cx[0] / 10.0, cy[0] / 10.0, t0, t1
+        )
 
     def scan_frame(self, frame: STEMFrame, detectors: tuple[str, ...] = ("haadf",)):
         """Scan every line of ``frame``; returns ``{detector: (pixels, pixels) image}``
-        (rows = lines, bottom first)."""
-        lines = [self.scan_line(frame, i, detectors) for i in range(frame.pixels)]
-        return {d: np.stack([ln.signals[d] for ln in lines]) for d in detectors}
+        (rows = lines, bottom first).
+
+        The same electrons, draws and damage as :meth:`scan_line` called for each line, done
+        a damage block of lines at a time (one map lookup and one Poisson draw per block)."""
+        detectors = _detectors(detectors)
+        out = {d: np.empty((frame.pixels, frame.pixels)) for d in detectors}
+        i = 0
+        while i < frame.pixels:
+            n = min(max(self.damage_block - self._pending, 1), frame.pixels - i)
+            signals, *_ = self._scan_block(frame, i, i + n, detectors)
+            for d in detectors:
+                out[d][i : i + n] = signals[d]
+            i += n
+        return out
+
+    def _scan_block(self, frame: STEMFrame, i0: int, i1: int, detectors: tuple[str, ...]):
+        """Lines ``i0 .. i1 - 1``: ``(signals (lines, pixels) per detector, commanded x, y (Å),
+        start of the first line, end of the last)``. Flushes the dose after the block when a
+        damage block is complete or the frame ends."""
+        self._note_centre(frame.center_nm)
+        grid, maps = self._maps(frame, detectors)
+        n_lines, n_pix = i1 - i0, frame.pixels
+        dwell = frame.dwell_us * 1e-6
+        t_start = self.clock.now()
+        t0 = np.empty(n_lines)
+        for k in range(n_lines):
+            t0[k] = self.clock.now()
+            self.clock.advance(frame.flyback_us * 1e-6 + n_pix * dwell)
+        t = t0[:, None] + frame.flyback_us * 1e-6 + (np.arange(n_pix) + 0.5) * dwell
+        cx, cy = frame.commanded_lines(np.arange(i0, i1))
+        dx, dy = self.scan.offsets_lines(t, t0)
+        x, y = cx + dx, cy + dy
+        n_e = self.electrons_per_second * dwell
+        lam = np.empty((n_lines, len(detectors), n_pix))
+        for j, d in enumerate(detectors):
+            lam[:, j] = n_e * EFFICIENCY[d] * grid.sample(maps[d], x, y)
+        counts = self.rng.poisson(lam).astype(float)
+        signals = {d: counts[:, j] for j, d in enumerate(detectors)}
+        self._hit_list.append((x.ravel(), y.ravel(), np.full(x.size, n_e)))
+        for k in range(n_lines):
+            self.truth.electrons += n_e * n_pix
+            self.truth.line_offsets.append((float(t0[k]), float(dx[k].mean()), float(dy[k].mean())))
+        self._pending += n_lines
+        if self._pending >= self.damage_block or i1 == frame.pixels:
+            self.flush_dose()
+        return signals, cx, cy, t_start, self.clock.now()
 
     # -- parked beam and EELS ----------------------------------------------------------
     def _park(self, x_nm: float, y_nm: float, seconds: float) -> tuple[float, float]:
@@ -275,7 +315,9 @@ class TwinSTEM:
         """One EELS spectrum with the beam at ``(x_nm, y_nm)``: ``(energy_axis_eV, counts)``."""
         spec = spectrometer or Spectrometer()
         t = self.clock.now()
-        local = self.sample.local_spectrum(*self._true_xy(x_nm, y_nm, t + spec.exposure / 2))
+        local = self.sample.local_spectrum(
+            *self._true_xy(x_nm, y_nm, t + spec.exposure / 2), kv=self.probe.kv
+        )
         zlp = spec.energy_drift * t + 0.03 * math.sin(2 * math.pi * t / 60.0)
         counts, _ = acquire(local, spec, self.current_pa, zlp, self.rng)
         self._park(x_nm, y_nm, spec.exposure)
@@ -301,35 +343,65 @@ class TwinSTEM:
         return self.dose_grid, self.dose.copy()
 
     def flush_dose(self) -> None:
-        """Spread pending beam electrons by the probe, add to the dose, draw damage."""
+        """Spread pending beam electrons by the probe, add to the dose, draw damage.
+
+        The spread is an FFT convolution on the part of the dose grid (each side a power of
+        two, >= 64 cells, or the whole side) that holds the pending beam positions plus a
+        16 Å margin: the dose path's probe lives in a 12.8 Å box (:meth:`Probe.ft_intensity`
+        defaults), so nothing of it reaches beyond the margin."""
         self._pending = 0
-        if self._hit_list:
-            x, y, w = (np.concatenate(v) for v in zip(*self._hit_list, strict=True))
-            self._hits += splat(self.dose_grid, x, y, w)
-            self._hit_list.clear()
-        if not self._hits.any():
+        if not self._hit_list:
             return
+        x, y, w = (np.concatenate(v) for v in zip(*self._hit_list, strict=True))
+        self._hit_list.clear()
         g = self.dose_grid
-        ft = self._renderer_dose_ft()
-        inc = np.fft.ifft2(np.fft.fft2(self._hits) * ft).real.clip(0.0, None)
+        c = (x - g.x0) / g.sampling
+        r = (y - g.y0) / g.sampling
+        on = (c > -1) & (c < g.n) & (r > -1) & (r < g.n)
+        if not on.any():
+            return
+        m = int(math.ceil(16.0 / g.sampling))
+        c0, nx = _span(c[on], m, g.n)
+        r0, ny = _span(r[on], m, g.n)
+        sub = Grid(g.x0 + c0 * g.sampling, g.y0 + r0 * g.sampling, g.sampling, nx, ny)
+        hits = splat(sub, x, y, w)
+        total = hits.sum()
+        if total <= 0:
+            return
+        inc = np.fft.irfft2(np.fft.rfft2(hits) * self._dose_ft(ny, nx), s=hits.shape)
+        inc = inc.clip(0.0, None)
         # the band-limited spread rings slightly below zero; after clipping, rescale so that
         # every electron is counted once
-        inc *= self._hits.sum() / max(inc.sum(), 1e-300) / g.sampling**2
-        self._hits[:] = 0.0
-        self.dose += inc
+        inc *= total / max(inc.sum(), 1e-300) / g.sampling**2
+        box = (slice(r0, r0 + ny), slice(c0, c0 + nx))
+        self.dose[box] += inc
+        if self._contam_rendered is not None:
+            contam = self.c_max * (1.0 - np.exp(-self.dose[box] / self.d_c))
+            change = float(np.max(np.abs(contam - self._contam_rendered[box])))
+            self._contam_change = max(self._contam_change, change)
         if self.damage:
-            self._draw_damage(inc)
+            self._draw_damage(sub, inc)
 
-    def _renderer_dose_ft(self) -> np.ndarray:
-        key = (self.probe, "dose")
-        if getattr(self, "_dose_ft_key", None) != key:
-            q = np.fft.fftfreq(self.dose_grid.n, self.dose_grid.sampling)
-            self._dose_ft = self.probe.ft_intensity(q, q).real
-            self._dose_ft_key = key
-        return self._dose_ft
+    def _dose_ft(self, ny: int, nx: int) -> np.ndarray:
+        """The probe's transform on a ``ny x nx`` part of the dose grid (rfft layout)."""
+        key = (self.probe, ny, nx)
+        if key not in self._dose_fts:
+            if len(self._dose_fts) > 8:
+                self._dose_fts.clear()
+            h = self.dose_grid.sampling
+            ft = self.probe.ft_intensity(np.fft.rfftfreq(nx, h), np.fft.fftfreq(ny, h)).real
+            self._dose_fts[key] = ft
+        return self._dose_fts[key]
 
     def cross_sections(self) -> dict[str, np.ndarray]:
         """Per-column cross sections (barn) at the present beam: knock-on, radiolysis, hop."""
+        key = (self._version, self.probe.kv, self.temperature)
+        if self._xs_key != key:
+            self._xs = self._cross_sections()
+            self._xs_key = key
+        return self._xs
+
+    def _cross_sections(self) -> dict[str, np.ndarray]:
         a = self.sample.atoms
         if self._thresholds is None or self._thresholds[0] != self._version:
             self._thresholds = (self._version, self.sample.displacement_threshold())
@@ -346,9 +418,14 @@ class TwinSTEM:
             hop[a.Z == z] = s
         return {"knock_on": ko, "radiolysis": rad, "hop": hop}
 
-    def _draw_damage(self, inc: np.ndarray) -> None:
+    def _draw_damage(self, grid: Grid, inc: np.ndarray) -> None:
+        """Damage from the dose increment ``inc`` (e/Å²) on ``grid`` (part of the dose grid)."""
         a = self.sample.atoms
-        d = self.dose_grid.sample(inc, a.x, a.y)
+        x1 = grid.x0 + (grid.n - 1) * grid.sampling
+        y1 = grid.y0 + (grid.rows - 1) * grid.sampling
+        m = (a.x >= grid.x0) & (a.x <= x1) & (a.y >= grid.y0) & (a.y <= y1)
+        d = np.zeros(len(a))
+        d[m] = grid.sample(inc, a.x[m], a.y[m])
         xs = self.cross_sections()
         t = self.clock.now()
         p = {k: 1.0 - np.exp(-v * dmg.BARN * d * a.n) for k, v in xs.items()}
@@ -384,6 +461,23 @@ class TwinSTEM:
         if gone.any():
             a.keep(~gone)
         self._version += 1
+
+
+def _span(c: np.ndarray, margin: int, n: int) -> tuple[int, int]:
+    """First cell and size (a power of two >= 64, or ``n``) of a window of ``0..n-1`` holding
+    cells ``c`` with ``margin`` on each side."""
+    size = max(64, int(2 ** math.ceil(math.log2(np.ptp(c) + 2 * margin + 2))))
+    if size >= n:
+        return 0, n
+    return min(max(int(math.floor(c.min())) - margin, 0), n - size), size
+
+
+def _detectors(detectors) -> tuple[str, ...]:
+    detectors = tuple(detectors)
+    for d in detectors:
+        if d not in DETECTORS:
+            raise ConfigurationError(f"unknown detector {d!r} (known: {sorted(DETECTORS)})")
+    return detectors
 
 
 def _positive(name: str, v) -> float:

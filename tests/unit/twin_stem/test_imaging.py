@@ -141,3 +141,21 @@ def test_bad_line_and_detector_are_refused():
         twin.scan_line(STEMFrame(pixels=8), 99)
     with pytest.raises(ConfigurationError, match="'sed'"):
         twin.scan_line(STEMFrame(pixels=8), 0, ("sed",))
+
+
+def test_scan_frame_is_line_by_line_scanning_to_the_last_bit():
+    """scan_frame works a damage block at a time; the images, damage events, dose, clock and
+    true offsets are those of scan_line called line by line."""
+    frame = STEMFrame(fov_nm=3.0, pixels=40, dwell_us=5)
+    dets = ("haadf", "adf", "bf")
+    a = TwinSTEM(seed=3, kv=100, current_pa=5000)
+    b = TwinSTEM(seed=3, kv=100, current_pa=5000)
+    for _ in range(3):
+        whole = a.scan_frame(frame, dets)
+        lines = [b.scan_line(frame, i, dets) for i in range(frame.pixels)]
+        for d in dets:
+            assert np.array_equal(whole[d], np.stack([ln.signals[d] for ln in lines]))
+    assert a.truth.events and a.truth.events == b.truth.events
+    assert np.array_equal(a.dose, b.dose)
+    assert a.clock.now() == b.clock.now()
+    assert a.truth.line_offsets == b.truth.line_offsets

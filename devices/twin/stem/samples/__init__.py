@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from autoscope.devices.twin.stem.samples.base import STEMSample
 from autoscope.devices.twin.stem.samples.graphene import Graphene
+from autoscope.devices.twin.stem.samples.nanoparticles import Nanoparticles
 from autoscope.errors import ConfigurationError
 
-SAMPLES = {"graphene": Graphene}
+SAMPLES = {"graphene": Graphene, "nanoparticles": Nanoparticles}
 
 
 def make_sample(name: str, seed: int = 0, **kwargs) -> STEMSample:
-    """A sample by name (``graphene``), seeded."""
+    """A sample by name (``graphene``, ``nanoparticles``), seeded."""
     if name not in SAMPLES:
         raise ConfigurationError(f"unknown STEM sample {name!r} (known: {sorted(SAMPLES)})")
     return SAMPLES[name](seed=seed, **kwargs)

@@ -107,9 +107,16 @@ class STEMSample(ABC):
     ``displacement_threshold(atoms)`` gives each column's knock-on threshold (eV);
     ``radiolysis`` maps Z to a radiolysis cross section (Å² at 200 kV);
     ``dopants`` lists the Z of atoms that the beam can make hop (with their cross section).
+
+    ``kv`` is the beam energy the sample is meant for (the twin's default). ``saturating``
+    says how the annular detectors see it: ``False`` (a monolayer) keeps the single-scattering
+    sum ``f = Σ σ_j P``; ``True`` (a crystal or particle many atoms thick) uses
+    ``1 - exp(-f)``, so a column never sends more than the whole beam to a detector.
     """
 
     name = "sample"
+    kv = 60.0
+    saturating = False
     dopant_hop_barn: dict[int, float] = {}
     radiolysis_barn: dict[int, float] = {}
 
@@ -134,13 +141,26 @@ class STEMSample(ABC):
         grain = 1.0 + 0.35 * self._speckle(x, y)
         return np.clip(t, 0.0, None) * AMORPHOUS_C_DENSITY * np.clip(grain, 0.0, None)
 
+    def amorphous_density_grid(self, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
+        """:meth:`amorphous_density` on the grid ``gx`` (columns) x ``gy`` (rows), shape
+        ``(gy.size, gx.size)``; the same values, summed as a separable matrix product
+        (``cos(k·r + φ) = Re e^{i kx x} e^{i (ky y + φ)}``) instead of one cosine per
+        pixel and mode."""
+        gx, gy = np.asarray(gx, float), np.asarray(gy, float)
+        if self.amorphous_mean == 0.0:
+            return np.zeros((gy.size, gx.size))
+        t = self.amorphous_mean + self.amorphous_rms * field_on_grid(self._amorphous, gx, gy)
+        grain = 1.0 + 0.35 * field_on_grid(self._speckle, gx, gy)
+        return np.clip(t, 0.0, None) * AMORPHOUS_C_DENSITY * np.clip(grain, 0.0, None)
+
     def displacement_threshold(self) -> np.ndarray:
         """Knock-on displacement threshold (eV) of every column; default 1e9 (never)."""
         return np.full(len(self.atoms), 1e9)
 
     @abstractmethod
-    def local_spectrum(self, x: float, y: float) -> LocalSpectrum:
-        """Peaks and edges the spectrometer sees with the probe at ``(x, y)`` Å."""
+    def local_spectrum(self, x: float, y: float, kv: float | None = None) -> LocalSpectrum:
+        """Peaks and edges the spectrometer sees with the probe at ``(x, y)`` Å and a beam of
+        ``kv`` kV (default: the sample's ``kv``)."""
 
     @abstractmethod
     def truth_maps(self, x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
@@ -156,3 +176,10 @@ class STEMSample(ABC):
         for z in np.unique(a.Z[m]):
             out[int(z)] = float(w[a.Z[m] == z].sum())
         return out
+
+
+def field_on_grid(f: SmoothField, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
+    """A :class:`SmoothField` on the grid ``gx`` x ``gy`` (rows = y), by one matrix product."""
+    ex = np.exp(1j * np.outer(gx, f.k[:, 0]))  # (nx, modes)
+    ey = np.exp(1j * (np.outer(gy, f.k[:, 1]) + f.phase))  # (ny, modes)
+    return (ey @ ex.T).real * f.norm

@@ -138,7 +138,9 @@ class Graphene(STEMSample):
         """Hidden C K onset shift (eV) from the doping field."""
         return 0.25 * self._doping(x, y)
 
-    def local_spectrum(self, x: float, y: float) -> LocalSpectrum:
+    def local_spectrum(self, x: float, y: float, kv: float | None = None) -> LocalSpectrum:
+        """Graphene π (4.7 eV) and π+σ (14.6 eV) plasmons, C K with its π* pre-peak and the
+        hidden shift, N K, Si L2,3 at the hidden coordination's onset (``kv`` unused)."""
         dens = self.local_density(x, y, 1.0)
         wide = self.local_density(x, y, 6.0)  # low-loss is delocalised
         c_wide = wide.get(6, 0.0) + wide.get(7, 0.0) + wide.get(14, 0.0)
