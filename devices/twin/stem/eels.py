@@ -9,7 +9,9 @@ then Poisson counting noise, detector gain (counts per electron) and read noise.
 - Plasmons and surface plasmons: Lorentzians (FWHM as the sample gives) weighted by their
   strength (fraction of the beam), broadened by the zero-loss width, zero below 0.
 - Core-loss edges: a step at the onset ``E0`` (erf of the zero-loss width) decaying as
-  ``(E/E0)^-2.5``; L2,3 edges add white lines just above ``E0`` and ``E0 + split``; an
+  ``(E/E0)^-2.5``; L2,3 edges add white lines at ``E0 + 1`` and ``E0 + 1 + split``, each
+  split by a crystal field ``cf`` when the edge has one (L3 t2g/eg at ``E0 + 1`` (FWHM
+  0.6 eV) and ``E0 + 1 + cf`` (1.0 eV), L2 t2g/eg at ``+ split`` (0.8 / 1.2 eV)); an
   optional pre-peak (e.g. C K π*, O K pre-peak of a reduced oxide) sits at ``E0 + prepeak``.
   The jump per atom/Å² is ``3e-6 (284/E0)^1.5`` per eV (relative, not absolute).
 - Background: a power law ``A (E / 50 eV)^-3`` for E > 10 eV with ``A = 0.02 t/λ`` per eV,
@@ -93,7 +95,16 @@ def edge_shape(e: np.ndarray, edge, width: float) -> np.ndarray:
     step = 0.5 * (1 + erf((e - e0) / (math.sqrt(2) * s)))
     ratio = np.clip(e / e0, 1e-3, None)
     out = step * ratio**-2.5
-    if edge.shape == "L23":
+    if edge.shape == "L23" and edge.crystal_field > 0:
+        cf, so = edge.crystal_field, edge.split
+        out = (
+            out
+            + 1.0 * _lorentz(e, e0 + 1.0, 0.6)
+            + 1.3 * _lorentz(e, e0 + 1.0 + cf, 1.0)
+            + 0.9 * _lorentz(e, e0 + 1.0 + so, 0.8)
+            + 1.2 * _lorentz(e, e0 + 1.0 + so + cf, 1.2)
+        )
+    elif edge.shape == "L23":
         out = out + 2.0 * _lorentz(e, e0 + 1.0, 1.0) + 1.0 * _lorentz(e, e0 + 1.0 + edge.split, 1.2)
     if edge.prepeak_height:
         out = out + edge.prepeak_height * 2.0 * _gauss(e, e0 + edge.prepeak, max(width, 0.8))

@@ -66,7 +66,9 @@ class Atoms:
 class Edge:
     """A core-loss edge in a local spectrum: onset (eV), strength (atoms/Å² x relative cross
     section), shape: ``"K"`` (sawtooth) or ``"L23"`` (white lines at onset and onset + split),
-    optional pre-peak (eV below onset is negative offset) with relative height."""
+    optional pre-peak (eV below onset is negative offset) with relative height, and an
+    optional crystal-field splitting (eV) of each white line into t2g and eg (a transition
+    metal in an octahedron: Ti⁴⁺ in SrTiO3 2.2 eV)."""
 
     element: str
     onset: float
@@ -75,6 +77,7 @@ class Edge:
     split: float = 0.0
     prepeak: float = 0.0
     prepeak_height: float = 0.0
+    crystal_field: float = 0.0
 
 
 @dataclass(frozen=True)
