@@ -31,7 +31,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from autoscope.devices.twin.stem.probe import Probe, wavelength
 from autoscope.devices.twin.stem.samples.base import Atoms, STEMSample
@@ -81,10 +80,21 @@ class Grid:
         )
 
     def sample(self, image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Bilinear value of ``image`` (rows = y) at positions ``x, y`` Å."""
-        c = (np.asarray(x) - self.x0) / self.sampling
-        r = (np.asarray(y) - self.y0) / self.sampling
-        return ndimage.map_coordinates(image, [r, c], order=1, mode="nearest")
+        """Bilinear value of ``image`` (rows = y) at positions ``x, y`` Å; positions off the
+        grid take the nearest edge value (``scipy.ndimage.map_coordinates(order=1,
+        mode="nearest")``, written out: a third of its time)."""
+        ny, nx = image.shape
+        c = np.clip((np.asarray(x, float) - self.x0) / self.sampling, 0.0, nx - 1)
+        r = np.clip((np.asarray(y, float) - self.y0) / self.sampling, 0.0, ny - 1)
+        c0 = np.minimum(c.astype(np.intp), max(nx - 2, 0))
+        r0 = np.minimum(r.astype(np.intp), max(ny - 2, 0))
+        fc, fr = c - c0, r - r0
+        flat = image.ravel()
+        k = r0 * nx + c0
+        dc, dr = min(1, nx - 1), min(1, ny - 1) * nx
+        top = flat[k] + fc * (flat[k + dc] - flat[k])
+        bottom = flat[k + dr] + fc * (flat[k + dr + dc] - flat[k + dr])
+        return top + fr * (bottom - top)
 
 
 def grid_for(xmin: float, xmax: float, ymin: float, ymax: float, pixel: float) -> Grid:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from autoscope.devices.twin.stem.imaging import Grid, Renderer, cross_section
 from autoscope.devices.twin.stem.probe import Probe
@@ -159,3 +160,18 @@ def test_scan_frame_is_line_by_line_scanning_to_the_last_bit():
     assert np.array_equal(a.dose, b.dose)
     assert a.clock.now() == b.clock.now()
     assert a.truth.line_offsets == b.truth.line_offsets
+
+
+def test_grid_sample_is_scipy_bilinear_with_nearest_edges():
+    rng = np.random.default_rng(0)
+    for grid, shape in ((Grid(-3.0, -2.0, 0.1, 60), (60, 60)), (Grid(0, 0, 0.5, 50, 20), (20, 50))):
+        img = rng.random(shape)
+        x = rng.uniform(grid.x0 - 2, grid.x0 + grid.n * grid.sampling + 2, 5000)
+        y = rng.uniform(grid.y0 - 2, grid.y0 + grid.rows * grid.sampling + 2, 5000)
+        ref = ndimage.map_coordinates(
+            img,
+            [(y - grid.y0) / grid.sampling, (x - grid.x0) / grid.sampling],
+            order=1,
+            mode="nearest",
+        )
+        assert np.allclose(grid.sample(img, x, y), ref, rtol=0, atol=1e-12)
