@@ -2,20 +2,31 @@
 
 ``target`` runs the protocol suite against the fake and, when
 ``AUTOSCOPE_NANONIS_HOST`` (and optionally ``AUTOSCOPE_NANONIS_PORT``) is set,
-against that real controller too.
+against that real controller too. ``catalog``, ``RE`` and ``make`` run plans
+through the Nanonis backend: a real RunEngine writing to an in-process Tiled
+catalog, and SPM devices on the fake. ``tiny_weights`` is a tip classifier
+trained in seconds on the twin (as in tests/unit/tip/conftest.py).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 
 import pytest
+import torch
+from bluesky import RunEngine
+from bluesky_tiled_plugins import TiledWriter
 
+from autoscope.catalog.testing import inprocess_catalog
+from autoscope.devices import SafetyLimits, make_spm
 from autoscope.devices.nanonis.backend import NanonisSPM
 from autoscope.devices.nanonis.fake import FakeNanonis
 from autoscope.devices.twin import TwinSPM
+from autoscope.studies.tip import commands
 
 QUIET = {"drift": 0.0, "creep": 0.0, "hysteresis": 0.0, "tip_change_rate": 0.0}
+LIMITS = SafetyLimits(bias=5.0, scan_range=400.0, pulse_voltage=8.0, pulse_width=0.5)
 
 
 @pytest.fixture
@@ -49,3 +60,53 @@ def target(request):
         backend = NanonisSPM(server.host, server.port, timeout=5.0, poll_interval=0.0)
         yield backend, server
         backend.close()
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory):
+    """One in-process Tiled catalog per test module (each test writes its own runs)."""
+    with inprocess_catalog(tmp_path_factory.mktemp("catalog")) as client:
+        yield client
+
+
+@pytest.fixture
+def RE(catalog):
+    """A RunEngine whose documents go to ``catalog``."""
+    engine = RunEngine({}, call_returns_result=False)
+    engine.subscribe(TiledWriter(catalog, max_array_size=0))
+    return engine
+
+
+@pytest.fixture
+def make(fake):
+    """``make(timeout=5.0)``: an SPM device on ``fake`` with LIMITS; closed after the test."""
+    made = []
+
+    def _make(timeout=5.0):
+        spm = make_spm(
+            "nanonis",
+            host=fake.host,
+            port=fake.port,
+            timeout=timeout,
+            poll_interval=0.0,
+            connect_delay=0.0,
+            limits=LIMITS,
+        )
+        made.append(spm)
+        return spm
+
+    yield _make
+    for spm in made:
+        spm.backend.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory):
+    """Path of a tiny classifier trained by ``autoscope tip train --tiny`` (seconds)."""
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("tipweights") / "tiny.weights.pt"
+    parser = argparse.ArgumentParser()
+    commands.add_arguments(parser)
+    args = parser.parse_args(["train", "--tiny", "--out", str(out)])
+    assert commands.main(args) == 0
+    return out

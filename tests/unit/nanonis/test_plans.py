@@ -4,11 +4,7 @@ catalog and the run is closed with its reason."""
 
 import numpy as np
 import pytest
-from bluesky import RunEngine
-from bluesky_tiled_plugins import TiledWriter
 
-from autoscope.catalog.testing import inprocess_catalog
-from autoscope.devices import SafetyLimits, make_spm
 from autoscope.devices.backend import ScanFrame
 from autoscope.devices.twin import TwinSPM
 from autoscope.errors import (
@@ -22,44 +18,8 @@ from autoscope.plans.spectroscopy import grid_spectroscopy, spectra_at
 from autoscope.plans.tip import condition_tip
 
 QUIET = {"drift": 0.0, "creep": 0.0, "hysteresis": 0.0, "tip_change_rate": 0.0}  # as the fixture
-LIMITS = SafetyLimits(bias=5.0, scan_range=400.0, pulse_voltage=8.0, pulse_width=0.5)
 IMAGE = dict(width=8.0, height=8.0, pixels=32, lines=8, line_time=0.1)
 GRABS_PER_LINE = 4  # 2 channels x 2 directions; the first poll finds the line done
-
-
-@pytest.fixture(scope="module")
-def catalog(tmp_path_factory):
-    with inprocess_catalog(tmp_path_factory.mktemp("catalog")) as client:
-        yield client
-
-
-@pytest.fixture
-def RE(catalog):
-    engine = RunEngine({}, call_returns_result=False)
-    engine.subscribe(TiledWriter(catalog, max_array_size=0))
-    return engine
-
-
-@pytest.fixture
-def make(fake):
-    made = []
-
-    def _make(timeout=5.0):
-        spm = make_spm(
-            "nanonis",
-            host=fake.host,
-            port=fake.port,
-            timeout=timeout,
-            poll_interval=0.0,
-            connect_delay=0.0,
-            limits=LIMITS,
-        )
-        made.append(spm)
-        return spm
-
-    yield _make
-    for spm in made:
-        spm.backend.close()
 
 
 def _last_run(catalog):
