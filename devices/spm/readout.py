@@ -8,7 +8,8 @@ A line event holds, for every image channel of the backend, the trace and
 retrace as float32 arrays of shape ``[pixels]`` (keys
 ``<name>_<channel>_trace`` / ``_retrace``), the line index, the requested and
 reported start and end positions (nm) and the instrument time (s) at start and
-end. A spectrum event holds the spectral axis (``<name>_bias``, V, float64),
+end. Every line array is described with ``dims: ["x"]`` (pixels along the
+fast-scan axis). A spectrum event holds the spectral axis (``<name>_bias``, V, float64),
 every spectrum channel (float32), the requested and reported x, y, the
 instrument time and the point index the plan gave it.
 
@@ -39,11 +40,23 @@ from autoscope.devices.signals import (
 from autoscope.devices.spm.limits import check_int, check_real
 from autoscope.errors import AutoscopeError
 
-__all__ = ["LineReadout", "SpectrumReadout"]
+__all__ = ["LINE_DIM", "SPECTRUM_DIM", "LineReadout", "SpectrumReadout"]
+
+#: ``dims`` of every line array in the descriptor: pixels along the fast-scan axis. Trace
+#: and retrace are separate keys; ``autoscope.io.to_xarray`` stacks them as ``direction``.
+LINE_DIM = "x"
+#: ``dims`` of the spectral axis and of every spectrum channel: the bias sweep.
+SPECTRUM_DIM = "bias"
 
 
-def _array_key(source: str, shape: int, units: str, dtype_numpy: str) -> dict:
-    key = {"source": source, "dtype": "array", "shape": [int(shape)], "dtype_numpy": dtype_numpy}
+def _array_key(source: str, shape: int, units: str, dtype_numpy: str, dim: str) -> dict:
+    key = {
+        "source": source,
+        "dtype": "array",
+        "shape": [int(shape)],
+        "dtype_numpy": dtype_numpy,
+        "dims": [dim],
+    }
     if units:
         key["units"] = units
     return key
@@ -209,8 +222,12 @@ class LineReadout(_StateConfigMixin, Device):
         pixels = spm.frame.pixels.get()
         for ch, (kt, kr) in self.channel_keys().items():
             units = spm.backend.image_channels[ch]
-            out[kt] = _array_key(f"SPM:{self.dotted_name}.{ch}.trace", pixels, units, "<f4")
-            out[kr] = _array_key(f"SPM:{self.dotted_name}.{ch}.retrace", pixels, units, "<f4")
+            out[kt] = _array_key(
+                f"SPM:{self.dotted_name}.{ch}.trace", pixels, units, "<f4", LINE_DIM
+            )
+            out[kr] = _array_key(
+                f"SPM:{self.dotted_name}.{ch}.retrace", pixels, units, "<f4", LINE_DIM
+            )
         return out
 
     @property
@@ -409,10 +426,16 @@ class SpectrumReadout(_StateConfigMixin, Device):
         out = OrderedDict(super().describe())
         spm = owner_spm(self)
         points = self.points.get()
-        out[self.axis_key] = _array_key(f"SPM:{self.dotted_name}.axis", points, "V", "<f8")
+        out[self.axis_key] = _array_key(
+            f"SPM:{self.dotted_name}.axis", points, "V", "<f8", SPECTRUM_DIM
+        )
         for ch, key in self.channel_keys().items():
             out[key] = _array_key(
-                f"SPM:{self.dotted_name}.{ch}", points, spm.backend.spectrum_channels[ch], "<f4"
+                f"SPM:{self.dotted_name}.{ch}",
+                points,
+                spm.backend.spectrum_channels[ch],
+                "<f4",
+                SPECTRUM_DIM,
             )
         return out
 

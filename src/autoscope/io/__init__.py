@@ -17,4 +17,10 @@ Modules (each imported on demand, nothing heavy here):
   validate: :class:`~autoscope.io.recorded.RecordedDataset`)
 - :mod:`autoscope.io.pfm`            piezoresponse from amplitude, phase and the phase reference
 - :mod:`autoscope.io.realdata`       finds real instrument files shipped inside PyPI packages
+- :mod:`autoscope.io.xarray_view`    catalog runs as xarray Datasets with nm and spectral
+  coordinates: :func:`~autoscope.io.xarray_view.to_xarray` (also ``autoscope.io.to_xarray``)
 """
+
+from autoscope._lazy import attach
+
+__getattr__, __dir__, __all__ = attach(__name__, {"to_xarray": "autoscope.io.xarray_view"})

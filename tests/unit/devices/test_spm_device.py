@@ -92,6 +92,7 @@ def test_line_arrays_are_float32_with_units_and_shape(spm):
                 "dtype": "array",
                 "shape": [24],
                 "dtype_numpy": "<f4",
+                "dims": ["x"],
                 "units": units,
             }
     t0 = spm.backend.time()
