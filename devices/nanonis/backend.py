@@ -123,6 +123,26 @@ def _check_signals(what: str, signals) -> dict[str, tuple[str, float, str]]:
     return out
 
 
+def _rename(names: Mapping, *tables: dict[str, tuple[str, float, str]]) -> None:
+    """Give the channels of ``names`` the controller signal it names, in every table."""
+    if not isinstance(names, Mapping):
+        raise ConfigurationError(f"channel_names must be a mapping, got {names!r}")
+    known = sorted({ch for table in tables for ch in table})
+    for channel, signal in names.items():
+        if channel not in known:
+            raise ConfigurationError(
+                f"channel_names: {channel!r} is not a channel of this backend; known: {known}"
+            )
+        if not isinstance(signal, str) or not signal.strip():
+            raise ConfigurationError(
+                f"channel_names[{channel!r}] must be a controller signal name, got {signal!r}"
+            )
+        for table in tables:
+            if channel in table:
+                _, factor, units = table[channel]
+                table[channel] = (signal.strip(), factor, units)
+
+
 class NanonisSPM:
     """A Nanonis-controlled STM as an :class:`~autoscope.devices.backend.SPMBackend`.
 
@@ -139,6 +159,12 @@ class NanonisSPM:
     image_signals, spectrum_signals : mapping, optional
         Channel name -> (controller signal name, factor to autoscope units,
         units); default :data:`IMAGE_SIGNALS`, :data:`SPECTRUM_SIGNALS`.
+    channel_names : mapping, optional
+        Channel name -> the controller's signal name, for a lab whose
+        controller names a signal differently (``{"dIdV": "LI Demod 2 X (A)"}``);
+        it replaces the signal of that image and spectrum channel, keeping its
+        factor and units. A name the controller does not have is refused
+        (ConfigurationError) at first use, when its signal list is read.
     poll_interval : float
         Seconds between polls of a scan line in progress.
     connect_attempts, connect_delay : int, float
@@ -159,6 +185,7 @@ class NanonisSPM:
         ranges: HardwareRanges | None = None,
         image_signals: Mapping | None = None,
         spectrum_signals: Mapping | None = None,
+        channel_names: Mapping | None = None,
         poll_interval: float = 0.02,
         connect_attempts: int = 3,
         connect_delay: float = 0.5,
@@ -177,8 +204,14 @@ class NanonisSPM:
         self.ranges = ranges or HardwareRanges()
         self._image = _check_signals("image_signals", image_signals or IMAGE_SIGNALS)
         self._spec = _check_signals("spectrum_signals", spectrum_signals or SPECTRUM_SIGNALS)
+        _rename(channel_names or {}, self._image, self._spec)
         self.image_channels = {k: v[2] for k, v in self._image.items()}
         self.spectrum_channels = {k: v[2] for k, v in self._spec.items()}
+        #: channel -> the controller signal it reads, image and spectrum channels
+        self.signal_names = {
+            "image": {k: v[0] for k, v in self._image.items()},
+            "spectrum": {k: v[0] for k, v in self._spec.items()},
+        }
         self.poll_interval = float(poll_interval)
         self._t0 = time.monotonic()
         self._signal_index: dict[str, int] | None = None

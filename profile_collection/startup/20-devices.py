@@ -2,9 +2,10 @@
 
 ``spm``: an STM on hydrogen-terminated Si(100); ``pfm``: a piezoresponse force
 microscope on a ferroelectric film. ``spm`` drives a Nanonis controller instead when
-``AUTOSCOPE_SPM_BACKEND=nanonis`` and ``AUTOSCOPE_NANONIS_HOST`` (``_PORT``) are set
-(autoscope.profile.spm_backend_options; the factory is the one place that knows the
-backends, autoscope.devices.make_spm).
+``spm.toml`` (user config folder, or ``AUTOSCOPE_SPM_CONFIG``) says ``backend = "nanonis"``
+or ``AUTOSCOPE_SPM_BACKEND=nanonis`` and ``AUTOSCOPE_NANONIS_HOST`` (``_PORT``) are set; the
+file also holds channel names and safety limits (autoscope.profile.spm_backend_options; the
+factory is the one place that knows the backends, autoscope.devices.make_spm).
 """
 
 from autoscope.devices import make_spm

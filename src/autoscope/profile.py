@@ -29,15 +29,22 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 import sysconfig
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 
 from autoscope.catalog.paths import data_dir
 from autoscope.errors import AutoscopeError, ConfigurationError
 from autoscope.plans import __all__ as PLAN_NAMES
+
+try:
+    import tomllib as _tomllib
+except ModuleNotFoundError:  # Python 3.10: no TOML reader in the standard library
+    _tomllib = None
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +53,9 @@ ENV_METADATA_DIR = "AUTOSCOPE_METADATA_DIR"
 ENV_SPM_BACKEND = "AUTOSCOPE_SPM_BACKEND"
 ENV_NANONIS_HOST = "AUTOSCOPE_NANONIS_HOST"
 ENV_NANONIS_PORT = "AUTOSCOPE_NANONIS_PORT"
+ENV_SPM_CONFIG = "AUTOSCOPE_SPM_CONFIG"
+SPM_CONFIG_FILE = "spm.toml"
+SPM_BACKEND_NAMES = ("twin", "nanonis")
 PERMISSIONS_FILE = "user_group_permissions.yaml"
 METADATA_FOLDER = "run_engine_md"
 _CHECKOUT_STARTUP = Path(__file__).resolve().parents[2] / "profile_collection" / "startup"
@@ -172,34 +182,201 @@ def metadata_dir() -> Path:
     return folder
 
 
-def spm_backend_options(environ=None) -> dict:
-    """``make_spm`` keywords of the profile's ``spm``, chosen by the environment.
+def spm_config_path(environ=None) -> Path:
+    """Where the SPM backend's configuration file is: ``AUTOSCOPE_SPM_CONFIG``, or
+    ``spm.toml`` in the user's autoscope configuration folder (``platformdirs``:
+    ``~/.config/autoscope/spm.toml`` on Linux). The file need not exist."""
+    env = os.environ if environ is None else environ
+    explicit = env.get(ENV_SPM_CONFIG, "").strip()
+    if explicit:
+        return Path(explicit).expanduser().absolute()
+    import platformdirs  # here, not at the top: only this function needs it
 
-    ``AUTOSCOPE_SPM_BACKEND`` is ``twin`` (default: the H:Si(100) twin, seed 0)
-    or ``nanonis``; then ``AUTOSCOPE_NANONIS_HOST`` (required) and
-    ``AUTOSCOPE_NANONIS_PORT`` (default 6501) say where the controller listens.
-    A lab switches by setting these before starting IPython or the queue server.
+    return Path(platformdirs.user_config_dir("autoscope")) / SPM_CONFIG_FILE
+
+
+def read_spm_config(path: str | os.PathLike) -> dict:
+    """The tables of an ``spm.toml`` file (see :func:`spm_backend_options`), unchecked.
 
     Raises
     ------
     ConfigurationError
-        for an unknown backend, a missing host or a port that is not 1..65535.
+        when the file cannot be read or is not TOML (naming the file and the fault),
+        or on Python 3.10, which has no TOML reader (``tomllib`` is 3.11's).
     """
-    env = os.environ if environ is None else environ
-    backend = env.get(ENV_SPM_BACKEND, "twin").strip().lower() or "twin"
-    if backend == "twin":
-        return {"backend": "twin", "sample": "si100_h", "seed": 0}
-    if backend != "nanonis":
+    path = Path(path)
+    if _tomllib is None:
         raise ConfigurationError(
-            f"{ENV_SPM_BACKEND}={backend!r} is not a backend; choose 'twin' or 'nanonis'"
+            f"cannot read {path}: TOML needs Python >= 3.11 (tomllib); on Python 3.10 use "
+            f"{ENV_SPM_BACKEND}, {ENV_NANONIS_HOST} and {ENV_NANONIS_PORT} instead"
         )
-    host = env.get(ENV_NANONIS_HOST, "").strip()
-    if not host:
-        raise ConfigurationError(f"{ENV_SPM_BACKEND}=nanonis needs {ENV_NANONIS_HOST} (got none)")
-    raw = env.get(ENV_NANONIS_PORT, "6501").strip()
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise ConfigurationError(f"{ENV_NANONIS_PORT}={raw!r} must be a port number in 1..65535")
-    return {"backend": "nanonis", "host": host, "port": int(raw)}
+    try:
+        with path.open("rb") as f:
+            return _tomllib.load(f)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc.strerror}") from None
+    except _tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"{path} is not valid TOML: {exc}") from None
+
+
+def _table(config: dict, key: str, where: str) -> dict:
+    value = config.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigurationError(f"{where}: {key} = {value!r} must be a table ([{key}])")
+    return value
+
+
+def _refuse_unknown(table: dict, known, where: str) -> None:
+    for key in table:
+        if key not in known:
+            raise ConfigurationError(
+                f"{where}: unknown key {key!r} (= {table[key]!r}); known: {', '.join(known)}"
+            )
+
+
+def _port(value, label: str) -> int:
+    """``value`` as a port number; ``label`` leads the error (``"NAME="`` or ``"[t] port = "``)."""
+    number = int(value) if isinstance(value, str) and value.strip().isdigit() else value
+    if isinstance(number, bool) or not isinstance(number, int) or not 0 < number < 65536:
+        raise ConfigurationError(f"{label}{value!r} must be a port number in 1..65535")
+    return number
+
+
+def _positive(value, where: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not value > 0
+    ):
+        raise ConfigurationError(f"{where} = {value!r} must be a number > 0")
+    return float(value)
+
+
+def spm_backend_options(environ=None, config=None) -> dict:
+    """``make_spm`` keywords of the profile's ``spm``: its configuration file, then the environment.
+
+    The file (``AUTOSCOPE_SPM_CONFIG``, else ``<user config dir>/autoscope/spm.toml``;
+    see :func:`spm_config_path`), when there is one::
+
+        backend = "nanonis"            # or "twin" (default)
+
+        [nanonis]
+        host = "192.168.1.10"          # required for nanonis
+        port = 6501                    # default 6501
+        timeout = 10.0                 # s, default 10
+
+        [nanonis.channels]             # the controller's signal names, where they differ
+        topography = "Z (m)"
+        current = "Current (A)"
+        dIdV = "LI Demod 1 X (A)"
+
+        [limits]                       # the device's SafetyLimits (V, pA, nm, s)
+        bias = 5.0
+        setpoint = 2000.0
+        scan_range = 500.0
+        dip_depth = 1.0
+        pulse_voltage = 8.0
+        pulse_width = 0.5
+
+    The environment overrides the file: ``AUTOSCOPE_SPM_BACKEND`` (``twin`` or
+    ``nanonis``), ``AUTOSCOPE_NANONIS_HOST`` and ``AUTOSCOPE_NANONIS_PORT``. With
+    neither, the profile's ``spm`` is the H:Si(100) twin (seed 0). Everything is
+    checked here, before anything connects.
+
+    Parameters
+    ----------
+    environ : mapping, optional
+        The environment (default ``os.environ``).
+    config : path, optional
+        The configuration file (default :func:`spm_config_path`). A file named
+        here or by ``AUTOSCOPE_SPM_CONFIG`` must exist; the default one may not.
+
+    Returns
+    -------
+    dict
+        ``backend`` and its keywords (``sample``, ``seed`` for the twin; ``host``,
+        ``port`` and, when the file sets them, ``timeout`` and ``channel_names``
+        for a Nanonis), and ``limits`` (a SafetyLimits) when the file has ``[limits]``.
+
+    Raises
+    ------
+    ConfigurationError
+        naming the key (or variable) and its value: an unknown backend or key, a
+        missing host, a port not in 1..65535, a timeout or limit that is not a
+        number > 0, a channel the backend does not have; or an unreadable file.
+    """
+    # here, not at the top: the profile module stays light for `autoscope --help`
+    from autoscope.devices.nanonis.backend import IMAGE_SIGNALS, SPECTRUM_SIGNALS
+    from autoscope.devices.nanonis.client import DEFAULT_PORT
+    from autoscope.devices.spm.limits import SafetyLimits
+
+    env = os.environ if environ is None else environ
+    path = Path(config).expanduser().absolute() if config is not None else spm_config_path(env)
+    required = config is not None or bool(env.get(ENV_SPM_CONFIG, "").strip())
+    if required and not path.is_file():
+        named = "config=" if config is not None else f"{ENV_SPM_CONFIG}="
+        raise ConfigurationError(f"{named}{str(path)!r}: no such file")
+    data = read_spm_config(path) if path.is_file() else {}
+    where = str(path)
+    _refuse_unknown(data, ("backend", "nanonis", "limits"), where)
+    nanonis = _table(data, "nanonis", where)
+    _refuse_unknown(nanonis, ("host", "port", "timeout", "channels"), f"{where} [nanonis]")
+    channels = _table(nanonis, "channels", f"{where} [nanonis]")
+    limits = _table(data, "limits", where)
+    _refuse_unknown(limits, [f.name for f in fields(SafetyLimits)], f"{where} [limits]")
+
+    # what the file says, each value checked where it stands
+    backend, backend_from = data.get("backend", "twin"), f"{where}: backend"
+    if env.get(ENV_SPM_BACKEND, "").strip():
+        backend, backend_from = env[ENV_SPM_BACKEND], ENV_SPM_BACKEND
+    if not isinstance(backend, str) or backend.strip().lower() not in SPM_BACKEND_NAMES:
+        raise ConfigurationError(
+            f"{backend_from}={backend!r} is not a backend; choose 'twin' or 'nanonis'"
+        )
+    backend = backend.strip().lower()
+    safety = {k: _positive(v, f"{where} [limits] {k}") for k, v in limits.items()}
+    known_channels = sorted({*IMAGE_SIGNALS, *SPECTRUM_SIGNALS})
+    for name, signal in channels.items():
+        at = f"{where} [nanonis.channels] {name}"
+        if name not in known_channels:
+            raise ConfigurationError(
+                f"{at} = {signal!r}: no such channel; known: {', '.join(known_channels)}"
+            )
+        if not isinstance(signal, str) or not signal.strip():
+            raise ConfigurationError(f"{at} = {signal!r} must be a controller signal name")
+    host = nanonis.get("host")
+    if host is not None and (not isinstance(host, str) or not host.strip()):
+        raise ConfigurationError(
+            f"{where} [nanonis] host = {host!r} must be a host name or address"
+        )
+    port = _port(nanonis["port"], f"{where} [nanonis] port = ") if "port" in nanonis else None
+    timeout = nanonis.get("timeout")
+    if timeout is not None:
+        timeout = _positive(timeout, f"{where} [nanonis] timeout")
+
+    # the environment wins
+    if env.get(ENV_NANONIS_HOST, "").strip():
+        host = env[ENV_NANONIS_HOST]
+    if env.get(ENV_NANONIS_PORT, "").strip():
+        port = _port(env[ENV_NANONIS_PORT].strip(), f"{ENV_NANONIS_PORT}=")
+
+    if backend == "twin":
+        options = {"backend": "twin", "sample": "si100_h", "seed": 0}
+    else:
+        if host is None:
+            raise ConfigurationError(
+                f"{backend_from}=nanonis needs {ENV_NANONIS_HOST} or [nanonis] host in {path} "
+                "(got none)"
+            )
+        options = {"backend": "nanonis", "host": host.strip(), "port": port or DEFAULT_PORT}
+        if timeout is not None:
+            options["timeout"] = timeout
+        if channels:
+            options["channel_names"] = {k: v.strip() for k, v in channels.items()}
+    if safety:
+        options["limits"] = SafetyLimits(**safety)
+    return options
 
 
 def in_queue_server() -> bool:
