@@ -21,7 +21,9 @@ from autoscope.errors import ConfigurationError
 
 REPO = Path(__file__).resolve().parents[2]
 STARTUP = REPO / "profile_collection" / "startup"
-EXPECTED_FILES = ["00-base.py", "10-catalog.py", "20-devices.py", "30-plans.py", "90-ipython.py"]
+EXPECTED_FILES = [
+    "00-base.py", "10-catalog.py", "20-devices.py", "25-live.py", "30-plans.py", "90-ipython.py",
+]  # fmt: skip
 
 
 def test_startup_dir_is_the_checkout_folder(monkeypatch):

@@ -1,0 +1,18 @@
+"""Live views of what the RunEngine measures: ``live_image`` and ``live_spectra``.
+
+Uses ``RE`` from 00-base.py. At an interactive IPython prompt with a display
+(an interactive matplotlib backend) and ``AUTOSCOPE_LIVE`` not ``"0"``, a
+window draws each raster line by line and another the spectra as they
+arrive (autoscope.live); both only queue documents in the RunEngine's thread
+and draw on their window's timer. ``RE.unsubscribe`` them, or start with
+``AUTOSCOPE_LIVE=0``, to turn them off. The queue server loads this file
+without them.
+"""
+
+from autoscope.live import live_enabled, live_views
+from autoscope.profile import in_interactive_ipython
+
+if in_interactive_ipython() and live_enabled():
+    live_image, live_spectra = live_views()
+    RE.subscribe(live_image)
+    RE.subscribe(live_spectra)
