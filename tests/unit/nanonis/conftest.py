@@ -2,9 +2,10 @@
 
 ``target`` runs the protocol suite against the fake and, when
 ``AUTOSCOPE_NANONIS_HOST`` (and optionally ``AUTOSCOPE_NANONIS_PORT``) is set,
-against that real controller too. ``catalog``, ``RE`` and ``make`` run plans
-through the Nanonis backend: a real RunEngine writing to an in-process Tiled
-catalog, and SPM devices on the fake. ``tiny_weights`` is a tip classifier
+against that real controller too, with the lab's channel names and timeout from
+its ``spm.toml`` (``autoscope.profile.spm_backend_options``). ``catalog``, ``RE``
+and ``make`` run plans through the Nanonis backend: a real RunEngine writing to an
+in-process Tiled catalog, and SPM devices on the fake. ``tiny_weights`` is a tip classifier
 trained in seconds on the twin (as in tests/unit/tip/conftest.py).
 """
 
@@ -23,6 +24,7 @@ from autoscope.devices import SafetyLimits, make_spm
 from autoscope.devices.nanonis.backend import NanonisSPM
 from autoscope.devices.nanonis.fake import FakeNanonis
 from autoscope.devices.twin import TwinSPM
+from autoscope.profile import spm_backend_options
 from autoscope.studies.tip import commands
 
 QUIET = {"drift": 0.0, "creep": 0.0, "hysteresis": 0.0, "tip_change_rate": 0.0}
@@ -51,8 +53,11 @@ def target(request):
         host = os.environ.get("AUTOSCOPE_NANONIS_HOST")
         if not host:
             pytest.skip("set AUTOSCOPE_NANONIS_HOST (and _PORT) to run against a controller")
-        port = int(os.environ.get("AUTOSCOPE_NANONIS_PORT", "6501"))
-        backend = NanonisSPM(host, port, timeout=10.0)
+        # the lab's spm.toml (channel names, timeout) and environment, as the profile reads them
+        options = spm_backend_options({**os.environ, "AUTOSCOPE_SPM_BACKEND": "nanonis"})
+        options.pop("backend")
+        options.pop("limits", None)  # the device's; the suite talks to the backend
+        backend = NanonisSPM(**options)
         yield backend, None
         backend.close()
     else:

@@ -86,7 +86,7 @@ def test_bias_and_setpoint_round_trip(target):
 def test_signals_and_buffer_read_back_with_pixels_coerced(target):
     backend, _ = target
     client = backend.client
-    idx = [backend.signal_index(s) for s in ("Z (m)", "Current (A)")]
+    idx = [backend.signal_index(s) for s in backend.signal_names["image"].values()]
     n, old_idx, old_pixels, old_lines = client.call("Scan.BufferGet")
     try:
         client.call("Scan.BufferSet", 2, idx, 100, 8)
