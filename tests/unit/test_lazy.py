@@ -1,8 +1,10 @@
 """One lazy-export mechanism (autoscope._lazy) for packages whose names live in heavy modules."""
 
 import importlib
+import importlib.util
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +15,17 @@ LAZY_PACKAGES = [
     "autoscope.catalog",
 ]
 HEAVY = ("ophyd", "bluesky", "torch", "scipy", "tiled", "gpytorch", "botorch")
+
+
+def _attaching_packages() -> list[str]:
+    """Every package whose __init__ calls autoscope._lazy.attach (all mapped folders)."""
+    found = set()
+    for top in ("autoscope", "autoscope.devices", "autoscope.plans", "autoscope.agents"):
+        base = Path(importlib.util.find_spec(top).submodule_search_locations[0])
+        for path in base.rglob("__init__.py"):
+            if "attach(" in path.read_text():
+                found.add(".".join((top, *path.parent.relative_to(base).parts)))
+    return sorted(found)
 
 
 def test_importing_the_packages_stays_light():
@@ -26,7 +39,7 @@ def test_importing_the_packages_stays_light():
     assert out.stdout.strip() == ""
 
 
-@pytest.mark.parametrize("package", LAZY_PACKAGES)
+@pytest.mark.parametrize("package", sorted(set(LAZY_PACKAGES) | set(_attaching_packages())))
 def test_every_exported_name_resolves_to_its_defining_module(package):
     pkg = importlib.import_module(package)
     assert pkg.__all__ and set(pkg.__all__) <= set(dir(pkg))

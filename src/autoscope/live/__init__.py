@@ -7,8 +7,6 @@ and never imports a plan.
 
 - :class:`~autoscope.live.image.LiveImage`      a raster, line by line, trace and retrace
 - :class:`~autoscope.live.spectra.LiveSpectra`  the last spectra; a grid's map filling in
-- :class:`~autoscope.live.campaign.LiveCampaign` a campaign: overview, chosen points,
-  predicted mean and uncertainty, budget left
 - :func:`~autoscope.live.session.live_enabled`, :func:`~autoscope.live.session.live_views`
   what the profile calls (``AUTOSCOPE_LIVE=0`` turns the views off)
 """
@@ -20,7 +18,6 @@ __getattr__, __dir__, __all__ = attach(
     {
         "LiveImage": "autoscope.live.image",
         "LiveSpectra": "autoscope.live.spectra",
-        "LiveCampaign": "autoscope.live.campaign",
         "live_enabled": "autoscope.live.session",
         "live_views": "autoscope.live.session",
     },
