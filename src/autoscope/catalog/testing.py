@@ -48,7 +48,7 @@ def inprocess_catalog(folder):
 
     folder = Path(folder)
     paths.ensure_writable(folder)
-    api_key = secrets.token_hex(16)
+    api_key = _process_api_key()
     sock = bind_socket(0)
     uri = f"http://127.0.0.1:{sock.getsockname()[1]}"
     server = _make_server(
@@ -68,6 +68,23 @@ def inprocess_catalog(folder):
         server.should_exit = True
         thread.join(30)
         sock.close()
+
+
+def _process_api_key() -> str:
+    """The one API key of every in-process catalog of this process.
+
+    Tiled's ``build_app`` writes ``single_user_api_key`` into its process-wide,
+    cached settings object, so the last app built sets the key of every app
+    already serving in the process: a catalog opened earlier would then refuse
+    its own client's key (401). One key per process keeps them all valid.
+    """
+    global _API_KEY
+    if _API_KEY is None:
+        _API_KEY = secrets.token_hex(16)
+    return _API_KEY
+
+
+_API_KEY: str | None = None
 
 
 def _make_server(config):
