@@ -8,6 +8,10 @@ BIN    := $(VENV)/bin
 # to pip); the package itself accepts a range so GPU users keep their own build.
 TORCH_PIN ?= torch==2.13.0
 PIP_FLAGS ?= --disable-pip-version-check --progress-bar off
+# Two pytest workers, a test file each at a time: most tests wait on servers and
+# subprocesses, so two workers halve the wall time on the 2-core CI machine.
+# PYTEST_ARGS= (empty) runs the suite in one process.
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: demo test lint venv test-venv services realdata bench clean
 
