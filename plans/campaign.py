@@ -10,7 +10,9 @@ scripts and the demo can use with their own objects:
   ask the agent for points, measure them with ``spectra_at`` (one run per
   step, tagged with the campaign id and step), ingest the scalarized spectra
   and write the agent's report as an ``agent_report`` run (stream ``"agent"``,
-  data keys of :mod:`autoscope.agents.reporting`).
+  data keys of :mod:`autoscope.agents.reporting`; its start document also has
+  ``campaign_budget``, ``instrument_seconds`` spent in the loop and the estimated
+  ``instrument_seconds_left``, for :class:`autoscope.live.LiveCampaign`).
 
 An exception inside the agent never stops the microscope: the step falls back
 to an exploration choice and the failure is recorded (in the report's
@@ -35,7 +37,9 @@ from bluesky.utils import MsgGenerator
 from autoscope.agents.acquisition import check_acquisition
 from autoscope.agents.agent import agent_class, make_agent, resolve_seed_design
 from autoscope.agents.candidates import CandidateSet
+from autoscope.agents.decide import decide, decision_report
 from autoscope.agents.experiment import SpectraExperiment
+from autoscope.agents.history import campaign_records, ingest_records, next_step
 from autoscope.agents.protocol import Agent, check_agent
 from autoscope.agents.reporting import REPORT_STREAM, data_keys, report_metadata, report_values
 from autoscope.errors import ConfigurationError
@@ -171,6 +175,7 @@ def campaign_loop(
     campaign_id: str | None = None,
     progress: bool = True,
     md: dict | None = None,
+    catalog=None,
 ) -> MsgGenerator[dict]:
     """Plan stub: the suggest / measure / ingest loop; returns a summary dict.
 
@@ -192,6 +197,15 @@ def campaign_loop(
     campaign_id : str, ties the runs of the campaign together
     progress : bool, show a progress bar
     md : dict, merged into every run's metadata
+    catalog : tiled client of the catalog the runs go to, optional
+        With ``campaign_id``, the campaign is resumed from it: steps are
+        numbered on from the last one recorded, and an agent that has measured
+        nothing yet is first given the campaign's earlier spectra
+        (:mod:`autoscope.agents.history`), so no point is measured twice.
+
+    An agent whose ``suggest_indices`` raises measures its ``fallback_indices``
+    instead; that step's report says ``"fallback"``, with the error and the
+    points chosen instead (:func:`autoscope.agents.decide.decision_report`).
 
     Returns
     -------
@@ -207,13 +221,21 @@ def campaign_loop(
     if budget < 1:
         raise ConfigurationError(f"budget must be >= 1, got {budget}")
     spectroscopy = dict(spectroscopy or {})
+    step = 0
+    pending_obs: list[tuple[int, float]] = []
+    if campaign_id is not None and catalog is not None:
+        records = campaign_records(catalog, campaign_id)
+        step = next_step(records)
+        if agent.n_measured == 0:
+            pending_obs = ingest_records(catalog, records, agent, experiment)
+        log.info("resuming campaign %s at step %d (%d measured)", campaign_id, step,
+                 agent.n_measured)  # fmt: skip
     campaign_id = campaign_id or str(uuid.uuid4())
     md = dict(md or {})
     signals = _report_signals(agent.candidates.shape, agent.batch_size, agent.candidates.units)
     failures: list[dict] = []
     spectra_uids: list[str] = []
     report_uids: list[str] = []
-    pending_obs: list[tuple[int, float]] = []
     stopped_by = "budget"
     t0 = yield from bps.rd(spm.instrument_time)
     t0 = float(t0)
@@ -224,20 +246,13 @@ def campaign_loop(
         disable=not progress,
         desc="campaign",
     )
-    step = 0
     try:
         while agent.n_measured < budget:
             n = min(agent.batch_size, budget - agent.n_measured)
-            try:
-                idx = agent.suggest_indices(n)
-            except Exception as exc:  # noqa: BLE001 - never stop the microscope for the agent
-                error = f"{type(exc).__name__}: {exc}"
-                log.warning("agent failed at step %d (%s); exploring instead", step, error)
-                failures.append({"step": step, "error": error})
-                idx = agent.fallback_indices(n)
-            else:
-                if agent.steps and agent.steps[-1].source == "fallback":
-                    failures.append({"step": step, "error": agent.steps[-1].error})
+            decision = decide(agent, n, step)
+            idx = decision.indices
+            if decision.error is not None:
+                failures.append({"step": step, "error": decision.error})
             points = agent.candidates.positions[idx]
             collector = _Collector()
             uid = yield from bpp.subs_wrapper(
@@ -280,7 +295,9 @@ def campaign_loop(
                 stopped_by = "uncertainty"
                 last = True
             if step % report_every == 0 or last:
-                values_report = report_values(agent.report(), agent.batch_size, pending_obs)
+                values_report = report_values(
+                    decision_report(agent, decision), agent.batch_size, pending_obs
+                )
                 pending_obs = []
                 ruid = yield from _write_report(
                     signals,
@@ -290,6 +307,10 @@ def campaign_loop(
                         **md,
                         "campaign": campaign_id,
                         "campaign_step": step,
+                        # for a live view: the budget, instrument time spent and left (s)
+                        "campaign_budget": budget,
+                        "instrument_seconds": used,
+                        "instrument_seconds_left": left,
                     },
                 )
                 report_uids.append(ruid)
