@@ -115,3 +115,7 @@ class Grid3dsFormatError(DataFormatError):
 
 class IncompleteGridWarning(AutoscopeWarning):
     """A grid holds fewer measured points than it declares; the rest were marked missing."""
+
+
+class AgentServiceError(AutoscopeError):
+    """The agent runner cannot go on: its campaign is held by another runner, or keeps failing."""
