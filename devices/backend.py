@@ -132,6 +132,9 @@ class HardwareRanges:
     bias: float = 10.0  # V, |bias| maximum
     current: float = 100_000.0  # pA, |setpoint| maximum
     dip_depth: float = 5.0  # nm
+    max_pixels: int = 8192  # per line, the largest scan buffer line
+    max_lines: int = 8192  # per frame
+    pixel_step: int = 1  # a controller that coerces pixels to a multiple of n states n
     extra: Mapping[str, float] = field(default_factory=dict)
 
 

@@ -259,7 +259,9 @@ def grid_spectroscopy(
         which closes with exit status ``fail``.
     """
     spm = check_spm(spm)
-    grid = checked_frame(spm, center_x, center_y, width, height, angle, nx, ny, names=("nx", "ny"))
+    grid = checked_frame(
+        spm, center_x, center_y, width, height, angle, nx, ny, names=("nx", "ny"), scan=False
+    )
     settings = spectroscopy_settings(
         spm, start, stop, n_points, settle, integration, lockin_amplitude, lockin_frequency, sweeps
     )

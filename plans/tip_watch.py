@@ -485,7 +485,10 @@ def tip_watched_image(
     md = check_md(md)
     classifier = TipClassifier.load(weights)
     px = frame.width / frame.pixels
-    check_px = int(np.clip(round(check_size / px), 16, 512))
+    # the check image's pixels: check_size at the frame's pixel size, a multiple of the
+    # controller's pixel step (a Nanonis controller keeps only multiples of 16)
+    step = spm.limits.pixel_step
+    check_px = int(np.clip(step * round(check_size / px / step), max(16, step), 512 // step * step))
     check_lines = max(2 * classifier.n_lines, int(round(check_size / (frame.height / frame.lines))))
     check_frame = ScanFrame(
         width=check_px * px,

@@ -100,8 +100,12 @@ def checked_frame(
     *,
     names=("pixels", "lines"),
     min_pixels: int = 1,
+    scan: bool = True,
 ) -> ScanFrame:
     """Check frame arguments (types, ranges, the device's scan range) and bundle them.
+
+    ``scan=False`` for a grid of points (no scan buffer): the controller's pixel
+    step and the frame's image memory do not apply.
 
     ``names`` are the plan's own parameter names for pixels and lines (a grid
     calls them ``nx``, ``ny``), so an error names what the caller typed;
@@ -121,7 +125,7 @@ def checked_frame(
             "line_time", line_time, low=0.0, low_inclusive=False, units="s"
         )
     frame = ScanFrame(**fields)
-    spm.limits.check_frame(frame)
+    spm.limits.check_frame(frame, channels=len(spm.backend.image_channels), scan=scan)
     return frame
 
 

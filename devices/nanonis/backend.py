@@ -20,8 +20,9 @@ protocol suite (tests/unit/nanonis/test_protocol.py, ``AUTOSCOPE_NANONIS_HOST``)
 ``Scan.FrameDataGrab`` returns rows top line first and both directions in
 order of increasing x; the frame angle is clockwise (autoscope's is
 counter-clockwise, so it is sent negated); the controller coerces pixels to a
-multiple of 16 (the backend reads the buffer back and refuses a frame whose
-pixels it did not keep).
+multiple of 16 (the backend states ``ranges.pixel_step = 16``, so the device
+refuses other pixel counts before anything is sent, and it still reads the
+buffer back and refuses a frame whose pixels the controller did not keep).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ log = logging.getLogger(__name__)
 
 NM = 1e-9  # m per nm
 PA = 1e-12  # A per pA
+PIXEL_STEP = 16  # the controller coerces scan pixels per line to a multiple of this
 
 #: image channel -> (controller signal name, factor to autoscope units, units)
 IMAGE_SIGNALS: dict[str, tuple[str, float, str]] = {
@@ -201,7 +203,11 @@ class NanonisSPM:
             raise ConfigurationError(f"ranges must be a HardwareRanges, got {ranges!r}")
         if not poll_interval >= 0:
             raise ConfigurationError(f"poll_interval {poll_interval!r} s must be >= 0")
-        self.ranges = ranges or HardwareRanges()
+        ranges = ranges or HardwareRanges()
+        if ranges.pixel_step % PIXEL_STEP:
+            # the controller coerces pixels to a multiple of 16: the device refuses others
+            ranges = dataclasses.replace(ranges, pixel_step=PIXEL_STEP)
+        self.ranges = ranges
         self._image = _check_signals("image_signals", image_signals or IMAGE_SIGNALS)
         self._spec = _check_signals("spectrum_signals", spectrum_signals or SPECTRUM_SIGNALS)
         _rename(channel_names or {}, self._image, self._spec)

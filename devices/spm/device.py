@@ -139,7 +139,8 @@ class ScanFrameSettings(Device):
         # validate every field, then the complete frame, before storing anything
         checked = {f: getattr(self, f)._validator(v) for f, v in updates.items()}
         frame = dataclasses.replace(self.get_frame(), **checked)
-        owner_spm(self).limits.check_frame(frame)
+        spm = owner_spm(self)
+        spm.limits.check_frame(frame, channels=len(spm.backend.image_channels))
         return checked
 
     @property

@@ -72,6 +72,16 @@ def _fmt(v: float) -> str:
     return f"{v:g}"
 
 
+_INTEGER_LIMITS = ("max_pixels", "max_lines")
+
+
+def _bytes(n: float) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n:.0f} B"
+
+
 @dataclass(frozen=True)
 class SafetyLimits:
     """Limits the device enforces before it calls the backend.
@@ -95,6 +105,17 @@ class SafetyLimits:
         Largest ``|pulse|`` in V of a conditioning bias pulse.
     pulse_width : float
         Longest bias pulse in s.
+    max_pixels, max_lines : int or None
+        Most pixels per line and lines per frame (default: the hardware's).
+    frame_memory : float
+        Largest image a frame may make, in bytes: pixels x lines x image
+        channels x 2 (trace, retrace) x 4 (float32). 1 GiB by default, so a
+        mistyped ``pixels=100000`` is refused before the run opens instead of
+        exhausting memory halfway through it.
+    pixel_step : int or None
+        Pixels per line must be a multiple of it. Always the hardware's
+        (``ranges.pixel_step``: 16 for a Nanonis controller, which would
+        otherwise coerce the frame silently); not a setting.
     """
 
     bias: float | None = None
@@ -103,6 +124,10 @@ class SafetyLimits:
     dip_depth: float | None = None
     pulse_voltage: float | None = None
     pulse_width: float = 1.0
+    max_pixels: int | None = None
+    max_lines: int | None = None
+    frame_memory: float = float(2**30)
+    pixel_step: int | None = None
 
     def resolve(self, ranges: HardwareRanges) -> SafetyLimits:
         """Fill unset limits from ``ranges`` and check set ones sit inside them.
@@ -119,13 +144,27 @@ class SafetyLimits:
             "dip_depth": ranges.dip_depth,
             "pulse_voltage": ranges.bias,
             "pulse_width": None,
+            "max_pixels": ranges.max_pixels,
+            "max_lines": ranges.max_lines,
+            "frame_memory": None,
         }
-        values = {}
+        step = check_int("hardware pixel_step", ranges.pixel_step, low=1)
+        if self.pixel_step is not None and self.pixel_step != step:
+            raise ConfigurationError(
+                f"safety limit pixel_step {self.pixel_step!r} is the hardware's to state "
+                f"(it is {step}); leave it unset"
+            )
+        values = {"pixel_step": step}
         for f in fields(self):
+            if f.name == "pixel_step":
+                continue
             v = getattr(self, f.name)
             if v is None:
                 v = hw[f.name]
-            v = check_real(f"safety limit {f.name}", v, low=0.0, low_inclusive=False)
+            if f.name in _INTEGER_LIMITS:
+                v = check_int(f"safety limit {f.name}", v, low=1)
+            else:
+                v = check_real(f"safety limit {f.name}", v, low=0.0, low_inclusive=False)
             if hw[f.name] is not None and v > hw[f.name]:
                 raise ConfigurationError(
                     f"safety limit {f.name} {_fmt(v)} is beyond the hardware range "
@@ -187,17 +226,44 @@ class SafetyLimits:
             )
         return v
 
-    def check_frame(self, frame: ScanFrame) -> ScanFrame:
-        """Check a scan frame: geometry valid and every rotated corner in range."""
+    def check_frame(self, frame: ScanFrame, channels: int = 1, scan: bool = True) -> ScanFrame:
+        """Check a scan frame: geometry valid, every rotated corner in range, and its size.
+
+        ``channels`` is the number of image channels the backend records per
+        line; with trace and retrace in float32 it sets the frame's memory.
+        ``scan=False`` checks the frame of a grid of points, which fills no
+        scan buffer: the pixel step and the memory limit do not apply.
+        """
         self._require_resolved()
         check_real("frame center_x", frame.center_x, units="nm")
         check_real("frame center_y", frame.center_y, units="nm")
         check_real("frame width", frame.width, low=0.0, low_inclusive=False, units="nm")
         check_real("frame height", frame.height, low=0.0, low_inclusive=False, units="nm")
         check_real("frame angle", frame.angle, low=-360.0, high=360.0, units="deg")
-        check_int("frame pixels", frame.pixels, low=1)
-        check_int("frame lines", frame.lines, low=1)
+        pixels = check_int("frame pixels", frame.pixels, low=1)
+        lines = check_int("frame lines", frame.lines, low=1)
         check_real("frame line_time", frame.line_time, low=0.0, low_inclusive=False, units="s")
+        if pixels > self.max_pixels:
+            raise SafetyLimitError(
+                f"frame pixels {pixels} is beyond the device limit of {self.max_pixels} per line"
+            )
+        if lines > self.max_lines:
+            raise SafetyLimitError(
+                f"frame lines {lines} is beyond the device limit of {self.max_lines} per frame"
+            )
+        if scan and pixels % self.pixel_step:
+            below = max(self.pixel_step, pixels - pixels % self.pixel_step)
+            raise ConfigurationError(
+                f"frame pixels {pixels}: the controller takes multiples of {self.pixel_step} "
+                f"pixels per line; ask for {below} or {below + self.pixel_step}"
+            )
+        size = pixels * lines * check_int("image channels", channels, low=1) * 2 * 4
+        if scan and size > self.frame_memory:
+            raise SafetyLimitError(
+                f"frame pixels {pixels} x lines {lines} x {channels} channel(s), trace and "
+                f"retrace in float32, is {_bytes(size)}: beyond the device limit of "
+                f"{_bytes(self.frame_memory)} per frame"
+            )
         half = self.scan_range / 2
         for cx, cy in frame_corners(frame):
             if abs(cx) > half + 1e-9 or abs(cy) > half + 1e-9:

@@ -142,7 +142,7 @@ class LineReadout(_StateConfigMixin, Device):
         """Scan line ``index`` of the current frame (trace and retrace)."""
         spm = owner_spm(self)
         frame = spm.frame.get_frame()
-        spm.limits.check_frame(frame)
+        spm.limits.check_frame(frame, channels=len(spm.backend.image_channels))
         i = self.index.get()
         if i >= frame.lines:
             raise AutoscopeError(

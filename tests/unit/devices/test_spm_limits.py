@@ -118,3 +118,40 @@ def test_sweep_checks_range_and_lockin_peak(limits):
         limits.check_spectroscopy(SpectroscopySettings(start=1.0, stop=1.0))
     with pytest.raises(ConfigurationError, match="spectrum points 1 must be >= 2"):
         limits.check_spectroscopy(SpectroscopySettings(points=1))
+
+
+def test_frame_size_limits_take_the_hardware_and_name_the_value():
+    lim = SafetyLimits().resolve(RANGES)
+    assert (lim.max_pixels, lim.max_lines, lim.pixel_step) == (8192, 8192, 1)
+    assert lim.frame_memory == 2**30
+    lim.check_frame(ScanFrame(pixels=8192, lines=4096), channels=2)  # 512 MiB
+    with pytest.raises(SafetyLimitError, match="frame pixels 100000 is beyond the device limit"):
+        lim.check_frame(ScanFrame(pixels=100_000, lines=100_000))
+    with pytest.raises(SafetyLimitError, match="frame lines 9000 is beyond the device limit"):
+        lim.check_frame(ScanFrame(pixels=64, lines=9000))
+    # 4 channels x trace/retrace x float32 of 8192 x 8192 is 2 GiB
+    with pytest.raises(SafetyLimitError, match=r"is 2 GiB: beyond the device limit of 1 GiB"):
+        lim.check_frame(ScanFrame(pixels=8192, lines=8192), channels=4)
+    small = SafetyLimits(max_pixels=512, frame_memory=2**20).resolve(RANGES)
+    with pytest.raises(SafetyLimitError, match="pixels 513 is beyond the device limit of 512"):
+        small.check_frame(ScanFrame(pixels=513, lines=4))
+    with pytest.raises(SafetyLimitError, match="beyond the device limit of 1 MiB per frame"):
+        small.check_frame(ScanFrame(pixels=512, lines=512))
+
+
+def test_frame_size_limits_cannot_exceed_the_hardware():
+    with pytest.raises(ConfigurationError, match="max_pixels 10000 is beyond the hardware"):
+        SafetyLimits(max_pixels=10_000).resolve(RANGES)
+    with pytest.raises(ConfigurationError, match="max_lines must be an integer"):
+        SafetyLimits(max_lines=12.5).resolve(RANGES)
+
+
+def test_pixels_must_be_a_multiple_of_the_controllers_step():
+    import dataclasses
+
+    lim = SafetyLimits().resolve(dataclasses.replace(RANGES, pixel_step=16))
+    lim.check_frame(ScanFrame(pixels=48, lines=5))
+    with pytest.raises(ConfigurationError, match="frame pixels 50: .* multiples of 16 .* 48 or 64"):
+        lim.check_frame(ScanFrame(pixels=50, lines=5))
+    with pytest.raises(ConfigurationError, match="pixel_step 8 is the hardware's to state"):
+        SafetyLimits(pixel_step=8).resolve(dataclasses.replace(RANGES, pixel_step=16))

@@ -9,6 +9,7 @@ from tiled.queries import Key
 
 from autoscope.errors import ConfigurationError
 from autoscope.plans.campaign import autonomous_campaign
+from autoscope.plans.imaging import raster_image
 from autoscope.plans.tip_watch import tip_watched_image
 
 # The frame of tests/unit/tip/test_tip_watch_plan.py: 96 pixels is a multiple of 16, so the
@@ -69,23 +70,32 @@ def test_watched_image_recovers_a_blunt_tip_through_tcp(RE, catalog, fake, make,
     assert seen == set(range(FRAME["lines"]))
 
 
-def test_a_check_image_the_controller_cannot_keep_stops_the_recovery_with_the_reason(
-    RE, catalog, fake, make, tiny_weights
-):
-    """check_size 5 nm at 0.1 nm per pixel asks for 50 pixels; the controller keeps 48."""
+def test_the_check_image_takes_pixels_the_controller_keeps(RE, catalog, fake, make, tiny_weights):
+    """check_size 5 nm at 0.1 nm per pixel would be 50 pixels; the plan asks for 48."""
     spm = make()
+    assert spm.limits.pixel_step == 16
     fake.twin.set_tip("blunt")
-    with pytest.raises(ConfigurationError, match="frame pixels 50 .* keeps 48"):
-        RE(
-            tip_watched_image(
-                spm, **FRAME, **FAST_ONLY, check_size=5.0, weights=str(tiny_weights), seed=1
-            )
+    uids = RE(
+        tip_watched_image(
+            spm, **FRAME, **FAST_ONLY, check_size=5.0, weights=str(tiny_weights), seed=1
         )
-    recovery = catalog.values().last().metadata
-    assert recovery["start"]["plan_name"] == "tip_recovery"
-    assert recovery["stop"]["exit_status"] == "fail"
-    assert recovery["stop"]["reason"].startswith("ConfigurationError: frame pixels 50 x lines")
-    assert fake.twin.truth.tip_state.kind == "blunt"
+    )
+    recoveries = [
+        catalog[u] for u in uids if catalog[u].metadata["start"]["plan_name"] == "tip_recovery"
+    ]
+    assert recoveries and all(r.metadata["stop"]["exit_status"] == "success" for r in recoveries)
+    for rec in recoveries:
+        assert rec["check"]["spm_line_topography_trace"].read().shape[1] == 48
+    assert catalog[uids[-1]].metadata["stop"]["reason"] == "frame complete"
+
+
+def test_a_frame_the_controller_would_coerce_is_refused_before_anything_is_sent(RE, fake, make):
+    spm = make()
+    spm.bias.get()
+    sent = dict(fake.requests)
+    with pytest.raises(ConfigurationError, match="frame pixels 50: .* multiples of 16"):
+        RE(raster_image(spm, width=5.0, height=5.0, pixels=50, lines=4, line_time=0.05))
+    assert fake.requests == sent
 
 
 def test_autonomous_campaign_through_tcp(catalog, fake, make):

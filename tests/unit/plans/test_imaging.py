@@ -253,3 +253,22 @@ def test_pause_between_lines_and_resume(spm):
     assert [e["data"]["spm_line_index"] for e in events] == [0, 1, 2, 3, 4]
     assert [d for n, d in got if n == "stop"][0]["exit_status"] == "success"
     assert len([d for n, d in got if n == "start"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("pixels", "lines", "match"),
+    [
+        (100_000, 100_000, "frame pixels 100000 is beyond the device limit of 8192"),
+        (10**8, 2, "frame pixels 100000000 is beyond the device limit"),
+        (64, 10_000, "frame lines 10000 is beyond the device limit of 8192"),
+    ],
+)
+def test_a_frame_too_large_is_refused_before_the_run_opens(
+    RE, catalog, spm, backend_state, pixels, lines, match
+):
+    before = backend_state(spm)
+    n_runs = len(catalog)
+    with pytest.raises(SafetyLimitError, match=match):
+        RE(raster_image(spm, pixels=pixels, lines=lines))
+    assert backend_state(spm) == before
+    assert len(catalog) == n_runs  # no run was opened
