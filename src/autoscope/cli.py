@@ -9,6 +9,7 @@ non-zero exit status.
     autoscope catalog serve|ls|path    the embedded Tiled catalog
     autoscope benchmark ...            agent benchmark harness (recorded or twin data)
     autoscope tip train ...            regenerate the tip-state classifier weights
+    autoscope agent run CONFIG         an agent as its own process (catalog + RE Manager)
 """
 
 from __future__ import annotations
@@ -44,6 +45,11 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
         "benchmark an agent on a recorded dataset or a twin",
         "autoscope.studies.benchmark:add_arguments",
         "autoscope.studies.benchmark:main",
+    ),
+    "agent": (
+        "run an agent as its own process on a facility's catalog and queue",
+        "autoscope.agents.service.commands:add_arguments",
+        "autoscope.agents.service.commands:main",
     ),
     "tip": (
         "tip-state classifier: train",
