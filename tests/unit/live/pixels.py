@@ -34,3 +34,18 @@ def values_from_colours(rgb: np.ndarray, cmap, vmin: float, vmax: float) -> np.n
     flat = rgb.reshape(-1, 3)
     nearest = np.argmin(((flat[:, None, :] - table[None, :, :]) ** 2).sum(-1), axis=1)
     return (vmin + nearest / 511 * (vmax - vmin)).reshape(rgb.shape[:-1])
+
+
+def point_colours(png, ax, points) -> np.ndarray:
+    """RGB (n x 3) of ``png`` at the data positions ``points`` (n x 2) of ``ax``."""
+    rgba = imread(png)
+    height = rgba.shape[0]
+    xy = ax.transData.transform(np.asarray(points, dtype=float).reshape(-1, 2))
+    px = np.floor(xy[:, 0]).astype(int)
+    py = (height - 1 - np.floor(xy[:, 1])).astype(int)
+    return rgba[py, px, :3]
+
+
+def is_grey(rgb: np.ndarray, tolerance: float = 0.03) -> np.ndarray:
+    """True where a colour has no hue (a grey-scale overview pixel, not a coloured marker)."""
+    return (rgb.max(axis=-1) - rgb.min(axis=-1)) < tolerance
