@@ -162,6 +162,8 @@ class SafetyLimits:
             if v is None:
                 v = hw[f.name]
             if f.name in _INTEGER_LIMITS:
+                if isinstance(v, float) and v.is_integer():  # 4096.0 from a config file
+                    v = int(v)
                 v = check_int(f"safety limit {f.name}", v, low=1)
             else:
                 v = check_real(f"safety limit {f.name}", v, low=0.0, low_inclusive=False)

@@ -28,6 +28,7 @@ bias = 4.0
 scan_range = 300.0
 pulse_voltage = 6.0
 pulse_width = 0.2
+max_pixels = 1024
 """
 
 
@@ -73,12 +74,16 @@ def test_a_config_file_chooses_the_nanonis_its_channels_and_limits(fake, tmp_pat
         "port": fake.port,
         "timeout": 3.0,
         "channel_names": {"dIdV": "LI Demod 1 X (A)"},
-        "limits": SafetyLimits(bias=4.0, scan_range=300.0, pulse_voltage=6.0, pulse_width=0.2),
+        "limits": SafetyLimits(
+            bias=4.0, scan_range=300.0, pulse_voltage=6.0, pulse_width=0.2, max_pixels=1024.0
+        ),
     }
     spm = make_spm(name="spm", **options)
     try:
         assert spm.backend.client.timeout == 3.0
         assert spm.limits.bias == 4.0 and spm.limits.scan_range == 300.0
+        # an integer limit read from the file as a number stays an integer; the step is 16
+        assert (spm.limits.max_pixels, spm.limits.pixel_step) == (1024, 16)
         assert spm.bias.get() == pytest.approx(-1.5)  # the fake answers
     finally:
         spm.backend.close()
