@@ -65,6 +65,7 @@ __all__ = [
     "top_set",
     "twin_samples",
     "write_json",
+    "check_output_path",
 ]
 
 log = logging.getLogger(__name__)
@@ -336,6 +337,32 @@ def run_benchmark(
     return out
 
 
+def check_output_path(path: str | os.PathLike, inputs=(), what: str = "--json") -> Path:
+    """Refuse, before any work, an output path that cannot or must not be written.
+
+    A folder (or the path itself) that is an existing file, a path that is a
+    folder, and a path that is one of ``inputs`` (the same file by any name,
+    a hard link or a symlink included) each raise :class:`ConfigurationError`
+    naming the path; an output must never overwrite the data it was made from.
+    """
+    out = Path(path)
+    if out.is_dir():
+        raise ConfigurationError(f"{what} {str(path)!r} is a folder; give a file name")
+    for parent in out.absolute().parents:
+        if parent.exists() and not parent.is_dir():
+            raise ConfigurationError(
+                f"{what} {str(path)!r}: {str(parent)!r} is a file, not a folder"
+            )
+    if out.exists():
+        for source in inputs:
+            if source is not None and Path(source).exists() and os.path.samefile(out, source):
+                raise ConfigurationError(
+                    f"{what} {str(path)!r} is the input file {str(source)!r}; "
+                    "it would be overwritten"
+                )
+    return out
+
+
 def write_json(path: str | os.PathLike, obj) -> None:
     """Write ``obj`` as indented JSON (with a final newline) to ``path``, making its folder."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -446,9 +473,7 @@ def main(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(args.threads or max(1, min(2, os.cpu_count() or 1)))
     if args.json:
-        out_path = Path(args.json)
-        if args.dataset and out_path.resolve() == Path(args.dataset).resolve():
-            raise ConfigurationError("--json must not point at the dataset file")
+        check_output_path(args.json, inputs=[args.dataset])
     result = run_benchmark(
         scalarizer=args.scalarizer,
         agent=args.agent,

@@ -464,3 +464,40 @@ def test_a_stopped_3ds_grid_goes_through_conversion_into_the_benchmark(tmp_path,
     result = json.loads(out.read_text())
     assert (result["measured"], result["missing"]) == (120, 280)
     assert "grid incomplete: 120 of 400 points measured" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("case", ["parent_is_a_file", "the_dataset", "a_hard_link", "a_folder"])
+def test_json_path_is_refused_before_any_work(tmp_path, capsys, monkeypatch, case):
+    import os
+
+    import autoscope.studies.benchmark as bench
+
+    data = tmp_path / "rec.h5"
+    write_file(data)
+    before = digest(data)
+    out = {
+        "parent_is_a_file": data / "bench.json",
+        "the_dataset": data,
+        "a_hard_link": tmp_path / "link.h5",
+        "a_folder": tmp_path,
+    }[case]
+    if case == "a_hard_link":
+        os.link(data, out)
+
+    def no_work(**kwargs):
+        raise AssertionError("the benchmark ran before its --json path was checked")
+
+    monkeypatch.setattr(bench, "run_benchmark", no_work)
+    args = ["benchmark", "--dataset", str(data), "--scalarizer", "band_integral:-0.3:0.3"]
+    rc = cli_main([*args, "--agent", "random", "--budget", "4", "--json", str(out)])
+    assert rc == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"--json {str(out)!r}" in err
+    expected = {
+        "parent_is_a_file": "is a file, not a folder",
+        "the_dataset": "is the input file",
+        "a_hard_link": "is the input file",
+        "a_folder": "is a folder",
+    }[case]
+    assert expected in err
+    assert digest(data) == before
