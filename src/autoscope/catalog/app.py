@@ -73,8 +73,45 @@ def build_app(folder: Path, api_key: str):
     from tiled.config import Authentication
     from tiled.server.app import build_app as tiled_build_app
 
-    return tiled_build_app(
+    app = tiled_build_app(
         build_tree(folder),
         authentication=Authentication(single_user_api_key=api_key),
         serialization_registry=serialization_registry(),
     )
+    _settle_settings_override(app)
+    return app
+
+
+class _SettledOverrides(dict):
+    """``app.dependency_overrides`` that FastAPI sees as empty, still readable by key.
+
+    FastAPI re-analyses every dependency of a route on every request (the
+    signatures of its whole dependency tree) whenever ``dependency_overrides``
+    is non-empty. See :func:`_settle_settings_override`.
+    """
+
+    def __bool__(self) -> bool:
+        return False
+
+
+def _settle_settings_override(app) -> None:
+    """Spare FastAPI the per-request analysis that tiled's one override costs.
+
+    Tiled overrides only ``get_settings``, with a cached function that writes
+    the app's settings into the process-wide cached ``Settings`` object and
+    returns that same object. Once it has run, ``get_settings()`` returns
+    exactly what the override would, so the override changes nothing, but its
+    mere presence makes FastAPI rebuild the dependency tree of every request
+    (about 100 ms a request on a loaded 2-core machine, most of a catalog
+    write's cost). The mapping is kept (tiled reads
+    ``app.dependency_overrides[get_settings]`` itself) but made falsy, which
+    is what FastAPI tests. Anything else in the overrides leaves them as they are.
+    """
+    from tiled.server.settings import get_settings
+
+    overrides = app.dependency_overrides
+    if set(overrides) != {get_settings}:
+        return
+    if overrides[get_settings]() is not get_settings():
+        return
+    app.dependency_overrides = _SettledOverrides(overrides)

@@ -8,7 +8,8 @@ The data folder holds::
     api_key        the server's API key, owner-only permissions (0600)
     server.json    {"uri", "pid", "port"} of the server running on this folder
     server.log     log of a server started in the background
-    failed/        documents of runs that could not be written (JSON lines)
+    spool/         documents of runs not yet (completely) in the catalog, replayed once
+    failed/        documents of runs the catalog refused
 
 The folder is chosen by, in order: an explicit argument (the ``--data-dir``
 flag), the environment variable ``AUTOSCOPE_DATA_DIR``, and
@@ -34,6 +35,7 @@ CATALOG_DB = "catalog.db"
 TABLES_DB = "tables.duckdb"
 ARRAY_DIR = "data"
 FAILED_DIR = "failed"
+SPOOL_DIR = "spool"
 
 
 @dataclass(frozen=True)

@@ -120,6 +120,6 @@ if pytest is not None:
     def catalog_writer(catalog_client, tmp_path):
         """A :class:`~autoscope.catalog.writer.CatalogWriter` on ``catalog_client``."""
 
-        writer = CatalogWriter(catalog_client, failed_dir=tmp_path / "catalog" / "failed")
+        writer = CatalogWriter(catalog_client, spool_dir=tmp_path / "catalog" / "spool")
         yield writer
         writer.close()

@@ -1,28 +1,42 @@
 """A RunEngine callback that writes documents to Tiled without holding the scan back.
 
-Every scan line is an event, and a plain write of one event to Tiled (an
-HTTP round trip per array plus one per table row) takes tens of milliseconds,
-more than a line may wait. :class:`CatalogWriter` therefore hands each
-document to a background thread through a FIFO queue and returns at once;
-the thread feeds the documents, in order, to
-``bluesky_tiled_plugins.TiledWriter`` with ``batch_size=1``, so each line is
-in the catalog as soon as the thread reaches it (a half-finished image is
-readable), not when the run ends.
+Every scan line is an event. :class:`CatalogWriter` appends each document to
+the run's file in the local durable spool (:mod:`autoscope.catalog.spool`,
+microseconds) and hands it to a background thread through a FIFO queue; the
+callback then returns. The thread writes to Tiled in batches: it takes every
+document waiting in the queue (up to ``max_batch``) and sends each stream's
+new rows at once, one request per array key and one table append per batch,
+through bluesky-tiled-plugins' run writer (so the layout is TiledWriter's).
+At a slow line rate a batch is one line, written as soon as it is measured
+(a half-finished image is readable); when lines come faster than requests, the
+batches grow and the catalog keeps up.
 
 Guarantees:
 
-- Order: one thread, one queue; documents reach TiledWriter in the order the
+- Order: one thread, one queue; documents reach Tiled in the order the
   RunEngine emitted them.
-- A run is complete in Tiled when the RunEngine has processed its stop
-  document: the callback waits for the queue to drain on ``stop`` (the one
-  place where it blocks), up to ``stop_timeout`` seconds.
-- Errors are not swallowed: a failed write is logged, and raised as
-  :class:`~autoscope.errors.CatalogError` by the next call (after that
-  document is queued; the RunEngine then ends the plan), by
-  :meth:`CatalogWriter.flush` or at the stop document. The failed run's
-  documents, the ones already sent and all that follow, including its stop
-  document, are kept as JSON lines in
-  ``failed/<uid>.jsonl`` of the data folder, so nothing is lost.
+- Nothing measured is lost: a document is in the spool before the callback
+  returns. When Tiled fails or cannot be reached, the RunEngine goes on; the
+  writer keeps spooling, retries every ``retry_interval`` s (following the
+  embedded server to a new address, see :func:`make_writer`), and once the
+  catalog answers it replays each unfinished run from its spool file: the
+  partial copy in the catalog is deleted and the run written anew, so every
+  event is in the catalog exactly once, whatever the failed requests did.
+  The spool file is removed once the run's stop document is written.
+- A spool file left by a process that ended (crash, kill) is replayed by the
+  next writer on the folder; a run without a stop document gets one with
+  ``exit_status="abort"`` and a reason that says so.
+- The stop document waits (up to ``stop_timeout`` s) until its run is in the
+  catalog, unless the catalog is unreachable; it never raises for the
+  catalog's sake, so every later subscriber gets it, and a run's exit status
+  is the plan's own. A run still being written shows as ``pending`` in
+  ``autoscope catalog ls``.
+- A document the catalog refuses (HTTP 4xx, or one bluesky-tiled-plugins
+  cannot store) is not retried: the run's spool file moves to
+  ``failed/<uid>.spool``, the partial run in the catalog is closed with a stop
+  that says why, and :class:`~autoscope.errors.CatalogError` is raised by
+  the next call (except a stop document), by :meth:`CatalogWriter.flush` or
+  :meth:`CatalogWriter.close`.
 - Arrays in event data are copied when the callback is called, so a device
   that reuses its buffer for the next line cannot change a queued line.
 """
@@ -31,24 +45,28 @@ from __future__ import annotations
 
 import atexit
 import copy
-import json
 import logging
+import os
 import queue
 import threading
 import time
+import uuid
 import weakref
 from collections import deque
 from pathlib import Path
 
 import numpy as np
 
-from autoscope.catalog import paths
-from autoscope.catalog.client import connect
+from autoscope.catalog import paths, spool
+from autoscope.catalog.client import connect, open_client
 from autoscope.errors import CatalogError
 
 logger = logging.getLogger(__name__)
 
 _EVENT_NAMES = frozenset({"event", "event_page"})
+# Rows are cached by bluesky-tiled-plugins' run writer until we flush them.
+_NO_AUTO_BATCH = 2**62
+_REPLAY_ATTEMPTS = 3
 
 
 def _snapshot(name: str, doc: dict) -> dict:
@@ -66,42 +84,78 @@ def _snapshot(name: str, doc: dict) -> dict:
     return copy.deepcopy(doc)
 
 
-def _json_default(obj):
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+def _transient(exc: BaseException) -> bool:
+    """True for failures of the catalog (unreachable, 5xx), False for refused documents."""
+    import httpx
+
+    if isinstance(exc, CatalogError):  # from open_client: nobody answers
+        return True
+    if isinstance(exc, httpx.HTTPStatusError):
+        code = exc.response.status_code if exc.response is not None else 500
+        return code >= 500 or code in (408, 429)
+    if isinstance(exc, RuntimeError) and "client has been closed" in str(exc):
+        return True  # httpx: the client was closed under us; a reconnect makes a new one
+    return isinstance(exc, (httpx.TransportError, ConnectionError, TimeoutError))
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:300]}"
+
+
+class _Run:
+    """One run as the writer sees it: its spool file, how far Tiled has it, its router."""
+
+    def __init__(self, uid: str):
+        self.uid = uid
+        self.spool: spool.SpoolFile | None = None
+        self.spooled = 0  # records appended to the spool (the next record's index)
+        self.sent = 0  # records written to Tiled (confirmed by a flushed batch)
+        self.router = None  # RunNormalizer feeding run_writer
+        self.run_writer = None
+        self.replay = False  # the catalog's copy is uncertain: rewrite from the spool
+        self.replay_failures = 0
+        self.finished = False  # stop written to Tiled, spool removed
+        self.failed: Path | None = None  # refused by the catalog; kept here
+        self.streams: dict[str, str] = {}  # descriptor uid -> run uid routing helpers
 
 
 class CatalogWriter:
-    """RunEngine callback writing documents to Tiled through a background thread.
+    """RunEngine callback writing documents to Tiled in batches, spooled on local disk.
 
     Parameters
     ----------
     client : tiled.client.container.Container
         Writable Tiled client of the catalog root.
-    failed_dir : str or path-like
-        Where the documents of a run that could not be written are kept
-        (``<uid>.jsonl``, one ``[name, doc]`` pair per line).
+    spool_dir : str or path-like
+        The durable spool (``<uid>.spool`` per run not yet in the catalog);
+        ``failed/`` beside it keeps runs the catalog refused.
+    reconnect : callable, optional
+        Returns a fresh client when the catalog failed (default: the same
+        address and key as ``client``). :func:`make_writer` passes one that
+        follows the embedded server of a data folder to its new address.
     stop_timeout : float or None
-        Seconds a stop document may wait for the run's earlier documents to
-        be written; None waits without limit, 0 does not wait.
+        Seconds a stop document may wait for its run to be written to the
+        catalog (None: no limit, 0: no wait). It never waits on a catalog found
+        unreachable, and never raises.
+    retry_interval : float
+        Seconds between attempts to reach a failed catalog.
+    max_batch : int
+        Most documents written in one batch.
     backlog_warning : int
         Log a warning (once until the queue drains) when this many documents
         wait: the catalog is slower than the scan and lags behind it.
-    keep_limit_mb : float
-        Memory for keeping the open run's written documents (for the failed/
-        file). Events beyond it are not kept in memory; should the run fail
-        later, they are in the catalog already and the error says how many
-        the file lacks.
-    **tiled_writer_kwargs
-        Passed to ``bluesky_tiled_plugins.TiledWriter`` (``batch_size``
-        defaults to 1: every event is written as soon as it is reached).
+    max_array_size : int
+        Arrays with more elements go to array storage (default 0: all of them;
+        Tiled's table storage returns short arrays as strings).
+    patches, spec_to_mimetype : dict, optional
+        Passed to bluesky-tiled-plugins' ``RunNormalizer``.
+    failed_dir : str or path-like, optional
+        Where refused runs go (default ``spool_dir/../failed``).
 
     Examples
     --------
-    >>> writer = CatalogWriter(client, failed_dir=folder / "failed")  # doctest: +SKIP
+    >>> writer = CatalogWriter(client, spool_dir=folder / "spool")  # doctest: +SKIP
     >>> RE.subscribe(writer)  # doctest: +SKIP
     """
 
@@ -109,23 +163,34 @@ class CatalogWriter:
         self,
         client,
         *,
-        failed_dir,
-        stop_timeout: float | None = 120.0,
+        spool_dir,
+        reconnect=None,
+        stop_timeout: float | None = 30.0,
+        retry_interval: float = 1.0,
+        max_batch: int = 1000,
         backlog_warning: int = 500,
-        keep_limit_mb: float = 256.0,
-        **tiled_writer_kwargs,
+        max_array_size: int = 0,
+        patches: dict | None = None,
+        spec_to_mimetype: dict | None = None,
+        failed_dir=None,
     ):
-        from bluesky_tiled_plugins import TiledWriter
+        import bluesky_tiled_plugins.writing.tiled_writer  # noqa: F401 (fail early if missing)
 
-        tiled_writer_kwargs.setdefault("batch_size", 1)
-        # TiledWriter keeps arrays of <= 16 elements in the events table, which
-        # Tiled's SQL table storage cannot hold as lists: a 16-pixel line or a
-        # 10-point spectrum came back as strings. Every array goes to array storage.
-        tiled_writer_kwargs.setdefault("max_array_size", 0)
-        self._tiled_writer = TiledWriter(client, **tiled_writer_kwargs)
-        self.failed_dir = Path(failed_dir)
+        self.spool_dir = Path(spool_dir)
+        self.failed_dir = Path(failed_dir) if failed_dir else self.spool_dir.parent / "failed"
+        self.spool_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.stop_timeout = stop_timeout
+        self.retry_interval = float(retry_interval)
+        self.max_batch = int(max_batch)
         self.backlog_warning = backlog_warning
+        self._max_array_size = max_array_size
+        self._patches = patches
+        self._spec_to_mimetype = spec_to_mimetype
+        self._client = client.include_data_sources()
+        if reconnect is None:
+            uri, key = _address(client)
+            reconnect = lambda: open_client(uri, key)  # noqa: E731
+        self._reconnect = reconnect
         self._warned_backlog = False
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._cond = threading.Condition()
@@ -133,16 +198,15 @@ class CatalogWriter:
         self._done = 0
         self._errors: deque[CatalogError] = deque()
         self._closed = False
-        # Worker-thread state: which run each document belongs to, the documents
-        # of each open run (kept until its stop is written, for the failed/ file),
-        # and the runs whose writing failed.
-        self._run_of: dict[str, str] = {}
-        self._open_runs: dict[str, list[tuple[str, dict]]] = {}
-        self._open_bytes: dict[str, int] = {}
-        self._not_kept: dict[str, int] = {}
-        self._keep_limit = int(keep_limit_mb * 2**20)
-        self._failed_runs: dict[str, Path] = {}
+        self._stop_now = False
+        self._down: str | None = None  # why the catalog is unreachable, while it is
+        # RunEngine side: open runs by uid, descriptor/resource uid -> run uid
+        self._runs: dict[str, _Run] = {}
+        self._owner: dict[str, str] = {}
+        self._last_uid: str | None = None
+        self._spool_error: tuple[Path, BaseException] | None = None
         self._latencies: deque[float] = deque(maxlen=1_000_000)
+        self._orphans_checked = False  # the first look for runs left by gone writers
         self._thread = threading.Thread(
             target=self._work, name="autoscope-catalog-writer", daemon=True
         )
@@ -156,76 +220,173 @@ class CatalogWriter:
     # ---- the RunEngine side -------------------------------------------------
 
     def __call__(self, name: str, doc: dict) -> None:
-        """Queue one document; on ``stop``, wait until the run is written.
-
-        The document is always queued (or, for a failed run, kept on disk)
-        before an error of an earlier write is raised, so none is lost.
-        """
-        if self._closed:
-            raise CatalogError("the catalog writer is closed; make a new one with make_writer()")
-        item = (name, _snapshot(name, doc), time.perf_counter())
-        with self._cond:
-            self._submitted += 1
-            backlog = self._submitted - self._done
-        self._queue.put(item)
-        if backlog >= self.backlog_warning and not self._warned_backlog:
-            self._warned_backlog = True
-            logger.warning(
-                "catalog writer: %d documents wait to be written; the catalog lags behind "
-                "the scan (data is kept in order and written when it catches up)",
-                backlog,
-            )
-        elif backlog <= 1:
-            self._warned_backlog = False
-        if name == "stop" and self.stop_timeout != 0:
-            self.flush(self.stop_timeout)
-        else:
-            self._raise_pending()
-
-    def flush(self, timeout: float | None = None) -> None:
-        """Wait until every document queued so far is written (or failed).
+        """Spool and queue one document; on ``stop``, wait (bounded) for its run.
 
         Raises
         ------
         CatalogError
-            If a write failed, or the queue did not drain within ``timeout`` s.
+            The spool cannot be written (then the document still goes to the
+            catalog), or an earlier document was refused by the catalog. Never
+            on a stop document.
         """
+        if self._closed:
+            raise CatalogError("the catalog writer is closed; make a new one with make_writer()")
+        snap = _snapshot(name, doc)
+        t_submit = time.perf_counter()
+        spool_error = None
         with self._cond:
-            target = self._submitted
-            ok = self._cond.wait_for(lambda: self._done >= target, timeout=timeout)
-            left = target - self._done
-        if not ok:
+            self._spool_error = None
+            run = self._route(name, snap)
+            if self._spool_error is not None:
+                spool_error = self._spool_error[1]
+            if run.spool is not None:
+                try:
+                    run.spool.append(name, snap)
+                except (OSError, TypeError, ValueError) as exc:
+                    spool_error = exc
+            index = run.spooled
+            run.spooled += 1
+            self._submitted += 1
+            backlog = self._submitted - self._done
+        self._queue.put((run, index, name, snap, t_submit))
+        if backlog >= self.backlog_warning and not self._warned_backlog:
+            self._warned_backlog = True
+            logger.warning(
+                "catalog writer: %d documents wait to be written; the catalog lags behind "
+                "the scan (they are spooled in %s and written when it catches up)",
+                backlog,
+                self.spool_dir,
+            )
+        elif backlog <= 1:
+            self._warned_backlog = False
+        if name == "stop":
+            if self.stop_timeout != 0:
+                self._wait_run(run, self.stop_timeout)
+            return
+        if spool_error is not None:
+            where = run.spool.path if run.spool is not None else self.spool_dir
             raise CatalogError(
-                f"the catalog writer still has {left} documents to write after {timeout:g} s; "
-                "is the Tiled server overloaded or gone?"
+                f"the catalog spool {where} cannot be written ({_short(spool_error)}); "
+                "the documents still go to the catalog, without a local copy"
             )
         self._raise_pending()
 
+    def _route(self, name: str, doc: dict) -> _Run:
+        """The run a document belongs to (callback thread, under the lock)."""
+        if name == "start":
+            uid = doc["uid"]
+            run = _Run(uid)
+            path = self.spool_dir / f"{uid}{spool.SUFFIX}"
+            try:
+                run.spool = spool.SpoolFile(path)
+            except OSError as exc:
+                self._spool_error = (path, exc)
+            self._runs[uid] = run
+            self._last_uid = uid
+            return run
+        if name in ("descriptor", "resource", "stream_resource"):
+            uid = doc.get("run_start") or self._last_uid
+            self._owner[doc["uid"]] = uid
+        elif name in ("event", "event_page", "stream_datum"):
+            uid = self._owner.get(doc.get("descriptor")) or self._owner.get(
+                doc.get("stream_resource")
+            )
+        elif name in ("datum", "datum_page"):
+            uid = self._owner.get(doc.get("resource"))
+        elif name == "stop":
+            uid = doc.get("run_start")
+        else:
+            uid = None
+        run = self._runs.get(uid)
+        if run is None and uid is None and name != "stop":
+            run = self._runs.get(self._last_uid)
+        if run is None:  # a document of no run we know: give it a run of its own
+            run = self._runs.setdefault(uid or "unknown", _Run(uid or "unknown"))
+        if name == "stop":
+            for key in [k for k, v in self._owner.items() if v == run.uid]:
+                del self._owner[key]
+        return run
+
+    def _wait_run(self, run: _Run, timeout: float | None) -> None:
+        with self._cond:
+            self._cond.wait_for(
+                lambda: run.finished or run.failed is not None or self._down or self._stop_now,
+                timeout=timeout,
+            )
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every document queued so far is in the catalog.
+
+        Also waits for the runs that writers now gone left in the spool
+        (replayed when this writer starts).
+
+        Raises
+        ------
+        CatalogError
+            If the catalog refused a document, or the documents are not all
+            written within ``timeout`` s (they stay spooled and are written
+            when the catalog is back).
+        """
+        with self._cond:
+            target = self._submitted
+            ok = self._cond.wait_for(
+                lambda: self._done >= target and (self._orphans_checked or self._down),
+                timeout=timeout,
+            )
+            left = target - self._done
+            down = self._down
+        self._raise_pending()
+        if not ok:
+            why = f"the catalog is unreachable ({down})" if down else "the catalog is slow"
+            raise CatalogError(
+                f"{left} documents are not in the catalog after {timeout:g} s: {why}; they are "
+                f"kept in {self.spool_dir} and written when it answers"
+            )
+
     @property
     def pending(self) -> int:
-        """Number of documents queued and not yet written."""
+        """Number of documents queued and not yet in the catalog."""
         with self._cond:
             return self._submitted - self._done
 
+    @property
+    def catalog_down(self) -> str | None:
+        """Why the catalog cannot be reached now, or None while it can."""
+        return self._down
+
     def latencies(self) -> list[float]:
-        """Seconds from the callback call to the end of the write, per event written."""
+        """Seconds from the callback call until the event was written to Tiled, per event."""
         return list(self._latencies)
 
     def close(self, timeout: float | None = 120.0, raise_errors: bool = True) -> None:
-        """Write what is queued, then stop the thread. Safe to call twice."""
+        """Write what is queued, then stop the thread. Safe to call twice.
+
+        Runs that could not be written within ``timeout`` s stay in the spool
+        (``pending``); the next writer on the folder replays them.
+        """
         if self._closed:
             return
         self._closed = True
         atexit.unregister(self._atexit)
-        try:
-            with self._cond:
-                target = self._submitted
-                self._cond.wait_for(lambda: self._done >= target, timeout=timeout)
-        finally:
-            self._queue.put(None)
-            self._thread.join(timeout=5.0)
+        with self._cond:
+            target = self._submitted
+            self._cond.wait_for(lambda: self._done >= target, timeout=timeout)
+            left = target - self._done
+            self._stop_now = True
+            self._cond.notify_all()
+        self._queue.put(None)
+        self._thread.join(timeout=30.0)
+        with self._cond:
+            for run in self._runs.values():
+                if run.spool is not None:
+                    run.spool.close()  # released: a later writer replays it
         if raise_errors:
             self._raise_pending()
+            if left:
+                raise CatalogError(
+                    f"{left} documents were not written to the catalog before the writer "
+                    f"closed; they are kept in {self.spool_dir} and written by the next writer"
+                )
 
     def __enter__(self):
         return self
@@ -244,117 +405,411 @@ class CatalogWriter:
     # ---- the worker thread --------------------------------------------------
 
     def _work(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            name, doc, t_submit = item
-            try:
-                self._write(name, doc)
-            except Exception:  # never let the thread die; _write records errors
-                logger.exception("catalog writer: unexpected error on a %s document", name)
-            finally:
-                if name in _EVENT_NAMES:
-                    self._latencies.append(time.perf_counter() - t_submit)
-                with self._cond:
-                    self._done += 1
-                    self._cond.notify_all()
-
-    def _run_uid(self, name: str, doc: dict) -> str | None:
-        if name == "start":
-            uid = doc["uid"]
-        elif name in ("descriptor", "stop", "resource", "stream_resource"):
-            uid = doc.get("run_start")
-        elif name in ("event", "event_page", "stream_datum"):
-            uid = self._run_of.get(doc.get("descriptor"))
-        elif name in ("datum", "datum_page"):
-            uid = self._run_of.get(doc.get("resource"))
-        else:
-            uid = None
-        if uid is not None and name in ("descriptor", "resource", "stream_resource"):
-            self._run_of[doc["uid"]] = uid
-        return uid
-
-    def _write(self, name: str, doc: dict) -> None:
-        uid = self._run_uid(name, doc)
-        if uid in self._failed_runs:
-            self._append_failed(self._failed_runs[uid], [(name, doc)])
-            if name == "stop":
-                self._forget(uid)
-            return
-        kept = uid is not None and self._keep(uid, name, doc)
+        backlog: list = []
         try:
-            self._tiled_writer(name, doc)
-        except Exception as exc:
-            self._fail(uid, name, exc, None if kept else doc)
-        if name == "stop":
-            self._forget(uid)
+            self._replay_orphans()
+        except Exception as exc:  # noqa: BLE001 - any failure: the catalog is down
+            self._set_down(exc)
+        with self._cond:
+            self._orphans_checked = True
+            self._cond.notify_all()
+        while True:
+            items = self._take(block=not backlog and not self._down)
+            end = None in items
+            items = [it for it in items if it is not None]
+            if self._stop_now and (self._down or end):
+                if not self._down and (items or backlog):
+                    self._process(backlog + items)
+                return
+            if self._down:
+                backlog.extend(items)
+                if self._try_reconnect():
+                    backlog = self._recover(backlog)
+                continue
+            backlog = self._process(backlog + items)
+            if end and not backlog:
+                return
 
-    def _keep(self, uid: str, name: str, doc: dict) -> bool:
-        """Keep ``doc`` in memory for the failed/ file; events only within the limit."""
-        if name in _EVENT_NAMES:
-            size = 256 + sum(getattr(v, "nbytes", 8) for v in doc["data"].values())
-            if self._open_bytes.get(uid, 0) + size > self._keep_limit:
-                self._not_kept[uid] = self._not_kept.get(uid, 0) + 1
-                return False
-            self._open_bytes[uid] = self._open_bytes.get(uid, 0) + size
-        self._open_runs.setdefault(uid, []).append((name, doc))
+    def _take(self, block: bool) -> list:
+        """Every queued item, up to max_batch (waits for the first one when ``block``)."""
+        items = []
+        try:
+            if block:
+                items.append(self._queue.get())
+            else:
+                items.append(self._queue.get(timeout=self.retry_interval))
+        except queue.Empty:
+            return items
+        while len(items) < self.max_batch and items[-1] is not None:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return items
+
+    def _process(self, items: list) -> list:
+        """Write ``items`` to Tiled as one batch; returns those left for later (catalog down)."""
+        if not items:
+            return []
+        touched: dict[_Run, int] = {}
+        events: list[float] = []
+        stopped: list[_Run] = []
+        skipped = 0
+        current = None
+        try:
+            for run, index, name, doc, t_submit in items:
+                current = run
+                if index < run.sent or run.finished:
+                    skipped += 1  # already in the catalog (written by a replay)
+                    continue
+                if run.failed is not None:
+                    skipped += 1  # refused: its spool file (now in failed/) keeps it
+                    if name == "stop":
+                        stopped.append(run)
+                    continue
+                if run.replay:  # the catalog came back in between: replay first
+                    raise _Later()
+                self._feed(run, name, doc)
+                touched[run] = index
+                if name in _EVENT_NAMES:
+                    events.append(t_submit)
+                if name == "stop":
+                    stopped.append(run)
+            for run in touched:
+                if run.failed is None:
+                    current = run
+                    _flush_rows(run.run_writer)
+        except _Later:
+            self._later(items, touched, reason=None)
+            return self._recover(items)
+        except Exception as exc:  # noqa: BLE001 - sorted by _transient below
+            if _transient(exc):
+                self._set_down(exc)
+                return self._later(items, touched, reason=exc)
+            self._refuse(current, exc)
+            # the other runs of the batch are uncertain: rewrite them from the spool
+            return self._later(items, touched, reason=exc, refused=current)
+        now = time.perf_counter()
+        with self._cond:
+            for run, index in touched.items():
+                run.sent = max(run.sent, index + 1)
+            for run in stopped:
+                self._finish(run)
+            self._latencies.extend(now - t for t in events)
+            self._done += len(items)
+            self._cond.notify_all()
+        return []
+
+    def _later(self, items, touched, reason, refused=None) -> list:
+        """After a failed batch: runs of the batch are rewritten from their spool."""
+        with self._cond:
+            for run in {it[0] for it in items} | set(touched):
+                if run is not refused and run.failed is None and not run.finished:
+                    run.replay = True
+                    run.router = run.run_writer = None
+        if refused is not None and not self._down:
+            # the catalog works: replay the others now, in order
+            return self._recover(items)
+        return items
+
+    def _feed(self, run: _Run, name: str, doc: dict) -> None:
+        if run.router is None:
+            from bluesky_tiled_plugins.writing.tiled_writer import RunNormalizer, _RunWriter
+
+            run.run_writer = _RunWriter(
+                self._client, batch_size=_NO_AUTO_BATCH, max_array_size=self._max_array_size
+            )
+            run.router = RunNormalizer(
+                patches=self._patches, spec_to_mimetype=self._spec_to_mimetype
+            )
+            run.router.subscribe(run.run_writer)
+        run.router(name, doc)
+
+    def _finish(self, run: _Run) -> None:
+        """The run's stop is in the catalog (or it was refused): release its spool file."""
+        run.finished = True
+        run.router = run.run_writer = None
+        if run.failed is not None:
+            if run.spool is not None:
+                run.spool.close()
+        elif run.spool is not None:
+            try:
+                run.spool.remove()
+            except OSError as exc:
+                logger.warning("catalog writer: could not remove %s (%s)", run.spool.path, exc)
+        if self._runs.get(run.uid) is run:
+            del self._runs[run.uid]
+
+    def _set_down(self, exc: BaseException) -> None:
+        with self._cond:
+            was = self._down
+            self._down = _short(exc)
+            for run in self._runs.values():
+                if not run.finished and run.failed is None:
+                    run.replay = True
+                    run.router = run.run_writer = None
+            self._cond.notify_all()
+        if was is None:
+            logger.warning(
+                "catalog writer: the catalog failed (%s); the runs go on, spooled in %s, and "
+                "are written when it answers again",
+                self._down,
+                self.spool_dir,
+            )
+
+    def _try_reconnect(self) -> bool:
+        try:
+            client = self._reconnect()
+        except Exception as exc:  # noqa: BLE001 - still down
+            logger.debug("catalog writer: still no catalog (%s)", _short(exc))
+            return False
+        self._client = client.include_data_sources()
+        logger.info("catalog writer: the catalog answers again at %s", _address(client)[0])
         return True
 
-    def _fail(self, uid: str | None, name: str, exc: Exception, unkept: dict | None) -> None:
-        docs = self._open_runs.pop(uid, [])
-        if unkept is not None:
-            docs.append((name, unkept))
-        path = self.failed_dir / f"{uid or 'unknown'}.jsonl"
-        where = f"; its documents are kept in {path}"
-        if self._not_kept.get(uid):
-            where += f" (less {self._not_kept[uid]} events written to the catalog before)"
+    def _recover(self, backlog: list) -> list:
+        """The catalog answers: replay orphans and uncertain runs, then the backlog."""
         try:
-            self._append_failed(path, docs)
-        except OSError as write_exc:
-            where = f"; keeping its documents in {path} failed too ({write_exc.strerror})"
-        if uid is not None:
-            self._failed_runs[uid] = path
-        message = " ".join(str(exc).split())[:300]
+            self._replay_orphans()
+            for run in sorted(
+                [r for r in list(self._runs.values()) if r.replay],
+                key=lambda r: list(self._runs).index(r.uid),
+            ):
+                self._replay(run)
+        except Exception as exc:  # noqa: BLE001
+            if _transient(exc):
+                self._set_down(exc)
+                return backlog
+            raise
+        with self._cond:
+            self._down = None
+            self._cond.notify_all()
+        return self._process(backlog)
+
+    def _replay(self, run: _Run) -> None:
+        """Rewrite ``run`` in the catalog from its spool file (idempotent)."""
+        with self._cond:
+            docs = spool.read(run.spool.path) if run.spool is not None else []
+        docs = docs[: run.spooled]
+        try:
+            self._write_whole(run.uid, docs)
+        except Exception as exc:
+            run.replay_failures += 1
+            if _transient(exc) and run.replay_failures < _REPLAY_ATTEMPTS:
+                raise
+            self._refuse(run, exc)
+            return
+        with self._cond:
+            run.sent = len(docs)
+            run.replay = False
+            run.replay_failures = 0
+            if any(name == "stop" for name, _ in docs):
+                self._finish(run)
+            self._cond.notify_all()
+        logger.info(
+            "catalog writer: run %s rewritten from the spool (%d documents)", run.uid, len(docs)
+        )
+
+    def _write_whole(self, uid: str, docs) -> None:
+        """Delete any copy of run ``uid`` in the catalog, then write ``docs`` as one batch."""
+        delete_run(self._client, uid)
+        run = _Run(uid)
+        for name, doc in docs:
+            self._feed(run, name, doc)
+        _flush_rows(run.run_writer)
+
+    def _replay_orphans(self) -> None:
+        """Write the runs left in the spool by writers that are gone."""
+        for path in spool.files(self.spool_dir):
+            uid = spool.run_uid(path)
+            if uid in self._runs or not spool.is_orphan(path):
+                continue
+            try:
+                held = spool.SpoolFile(path) if path.suffix == spool.SUFFIX else None
+            except OSError:
+                continue  # taken by another writer just now
+            try:
+                docs = list(spool.iter_records(spool.read(path)))
+                if not docs:
+                    path.unlink(missing_ok=True)
+                    continue
+                try:
+                    self._write_whole(uid, docs)
+                except Exception as exc:
+                    if _transient(exc):
+                        raise
+                    self._move_failed(path, uid, exc)
+                    continue
+                path.unlink(missing_ok=True)
+                logger.info("catalog writer: run %s recovered from %s", uid, path)
+            finally:
+                if held is not None:
+                    held.close()
+
+    # ---- refused documents ---------------------------------------------------
+
+    def _refuse(self, run: _Run | None, exc: BaseException) -> None:
+        """The catalog refused a document of ``run``: keep the run in failed/, say so."""
+        if run is None:
+            logger.error("catalog writer: %s", _short(exc))
+            return
+        with self._cond:
+            if run.spool is not None:
+                # the open file follows the rename: later documents are appended there
+                target = self._move_failed(run.spool.path, run.uid, exc)
+                run.spool.path = target
+            else:
+                target = self.failed_dir / f"{run.uid}{spool.SUFFIX}"
+            run.failed = target
+            run.replay = False
+            run.router = run.run_writer = None
         error = CatalogError(
-            f"writing the {name} document of run {uid} to the catalog failed "
-            f"({type(exc).__name__}: {message}){where}"
+            f"writing run {run.uid} to the catalog failed ({_short(exc)}); its documents are "
+            f"kept in {target}"
         )
         logger.error("%s", error)
         logger.debug("catalog writer: traceback of the failed write", exc_info=exc)
+        self._close_stub(run.uid, exc, target)
         with self._cond:
             self._errors.append(error)
+            self._cond.notify_all()
 
-    def _append_failed(self, path: Path, docs: list[tuple[str, dict]]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a") as f:
-            f.writelines(
-                json.dumps([name, doc], default=_json_default) + "\n" for name, doc in docs
-            )
+    def _move_failed(self, path: Path, uid: str, exc: BaseException) -> Path:
+        self.failed_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        target = self.failed_dir / f"{uid}{spool.SUFFIX}"
+        n = 1
+        while target.exists():  # an earlier failed copy of the same run: keep both
+            target = self.failed_dir / f"{uid}.{n}{spool.SUFFIX}"
+            n += 1
+        try:
+            os.replace(path, target)
+        except OSError as move_exc:
+            logger.error("catalog writer: could not move %s to %s (%s)", path, target, move_exc)
+            return path
+        logger.error("catalog writer: run %s refused (%s); kept in %s", uid, _short(exc), target)
+        return target
 
-    def _forget(self, uid: str | None) -> None:
-        self._open_runs.pop(uid, None)
-        self._open_bytes.pop(uid, None)
-        self._not_kept.pop(uid, None)
-        self._failed_runs.pop(uid, None)
-        for key in [k for k, v in self._run_of.items() if v == uid]:
-            del self._run_of[key]
+    def _close_stub(self, uid: str, exc: BaseException, kept: Path) -> None:
+        """Give a refused run's partial copy in the catalog a stop that says why."""
+        try:
+            node = self._client[uid]
+            if node.metadata.get("stop"):
+                return
+            stop = {
+                "uid": str(uuid.uuid4()),
+                "run_start": uid,
+                "time": time.time(),
+                "exit_status": "fail",
+                "reason": f"the catalog refused this run ({_short(exc)}); all its documents "
+                f"are kept in {kept}",
+                "num_events": {},
+            }
+            node.update_metadata(metadata={"stop": stop}, drop_revision=True)
+        except Exception as close_exc:  # noqa: BLE001 - best effort, the error is raised anyway
+            logger.debug("catalog writer: could not close run %s (%s)", uid, close_exc)
+
+
+def _flush_rows(rw) -> None:
+    """Send the rows a run writer has cached: one request per array key, one table append.
+
+    ``rw`` is bluesky-tiled-plugins' ``_RunWriter``, made with a batch size it
+    never reaches, so rows wait in its cache until this is called.
+    """
+    if rw is None:
+        return
+    for desc_name, rows in rw._internal_data_cache.items():
+        if rows:
+            rw._write_internal_data(rows, desc_node=rw._desc_nodes[desc_name])
+            rows.clear()
+    for key in list(rw._external_data_cache):
+        rw._write_external_data(rw._external_data_cache.pop(key))
+
+
+class _Later(Exception):
+    """A batch meets a run that waits for its replay."""
+
+
+def _address(client) -> tuple[str, str | None]:
+    """Base address and API key of a Tiled client."""
+    api_uri = str(client.context.api_uri).rstrip("/")
+    base = api_uri[: -len("/api/v1")] if api_uri.endswith("/api/v1") else api_uri
+    return base, client.context.api_key
+
+
+def delete_run(client, uid: str) -> bool:
+    """Delete run ``uid`` (and everything under it) from the catalog; False if absent."""
+    import httpx
+
+    uri = f"{str(client.context.api_uri).rstrip('/')}/metadata/{uid}"
+    response = client.context.http_client.delete(
+        uri, params={"recursive": True, "external_only": False}
+    )
+    if response.status_code == 404:
+        return False
+    if response.is_error:
+        response.raise_for_status()
+    _ = httpx  # the error raised above is httpx.HTTPStatusError
+    return True
+
+
+def replay_file(client, path) -> str:
+    """Write the run kept in a spool or ``failed/`` file to the catalog, once.
+
+    Any copy of the run already in the catalog is replaced, so replaying a
+    file twice leaves one copy. A run without a stop document is closed with
+    ``exit_status="abort"``. Returns the run's uid.
+    """
+    from bluesky_tiled_plugins.writing.tiled_writer import RunNormalizer, _RunWriter
+
+    docs = list(spool.iter_records(spool.read(path)))
+    if not docs or docs[0][0] != "start":
+        raise CatalogError(f"{path} holds no run (its first document is not a start document)")
+    uid = docs[0][1]["uid"]
+    client = client.include_data_sources()
+    delete_run(client, uid)
+    rw = _RunWriter(client, batch_size=_NO_AUTO_BATCH, max_array_size=0)
+    router = RunNormalizer()
+    router.subscribe(rw)
+    for name, doc in docs:
+        router(name, doc)
+    _flush_rows(rw)
+    return uid
 
 
 def make_writer(client=None, *, data_dir=None, **kwargs) -> CatalogWriter:
     """Return a :class:`CatalogWriter` for ``client`` (default: the embedded catalog).
+
+    When ``client`` is the embedded server of the data folder, the writer
+    follows that server: after a failure it reconnects to whatever address the
+    folder's ``server.json`` names (a restarted server takes a new port).
 
     Parameters
     ----------
     client : tiled client, optional
         Writable client of the catalog root; default :func:`autoscope.catalog.connect`.
     data_dir : str or path-like, optional
-        Data folder; its ``failed/`` subfolder keeps runs that could not be written.
+        Data folder; its ``spool/`` subfolder keeps runs until the catalog has them.
     **kwargs
-        Passed to :class:`CatalogWriter` (``stop_timeout``, TiledWriter options).
+        Passed to :class:`CatalogWriter` (``stop_timeout``, ``retry_interval`` ...).
     """
-
+    folder = paths.data_dir(data_dir)
     if client is None:
         client = connect(data_dir=data_dir)
-    kwargs.setdefault("failed_dir", paths.data_dir(data_dir) / paths.FAILED_DIR)
+    kwargs.setdefault("spool_dir", folder / paths.SPOOL_DIR)
+    kwargs.setdefault("failed_dir", folder / paths.FAILED_DIR)
+    if "reconnect" not in kwargs:
+        uri, key = _address(client)
+        rec = paths.read_server_file(folder)
+        if rec is not None and rec["uri"] == uri:
+            kwargs["reconnect"] = lambda: _follow(folder)
+        else:
+            kwargs["reconnect"] = lambda: open_client(uri, key)
     return CatalogWriter(client, **kwargs)
+
+
+def _follow(folder: Path):
+    """A client of the server that ``folder``'s server.json names now."""
+    rec = paths.read_server_file(folder)
+    if rec is None:
+        raise CatalogError(f"no catalog server runs for {folder}")
+    return open_client(rec["uri"], paths.read_api_key(folder))

@@ -12,7 +12,7 @@ from autoscope.catalog.writer import CatalogWriter
 
 @pytest.fixture
 def writer(module_catalog, tmp_path):
-    w = CatalogWriter(module_catalog, failed_dir=tmp_path / "failed")
+    w = CatalogWriter(module_catalog, spool_dir=tmp_path / "spool")
     yield w
     w.close(raise_errors=False)
 

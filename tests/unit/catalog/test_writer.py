@@ -1,11 +1,15 @@
-"""CatalogWriter: documents reach Tiled in order, complete, with their dtypes.
+"""CatalogWriter: documents reach Tiled in order, complete, with their dtypes, once.
 
 A real RunEngine runs plans whose events are scan lines; a real (in-process)
-Tiled catalog receives them through bluesky_tiled_plugins.TiledWriter.
+Tiled catalog receives them through bluesky-tiled-plugins' run writer, in
+batches. The faults are real too: a catalog refuses a document, a catalog
+server stops mid-run and comes back on another port, a writer's process ends
+and leaves its spool behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 
@@ -15,7 +19,9 @@ import numpy as np
 import pytest
 from event_model import compose_run
 
-from autoscope.catalog.writer import CatalogWriter
+from autoscope.catalog import spool
+from autoscope.catalog.testing import inprocess_catalog
+from autoscope.catalog.writer import CatalogWriter, replay_file
 from autoscope.errors import CatalogError
 
 
@@ -30,7 +36,7 @@ def lines_plan(source, n, md=None):
 
 @pytest.fixture
 def writer(module_catalog, tmp_path):
-    w = CatalogWriter(module_catalog, failed_dir=tmp_path / "failed")
+    w = CatalogWriter(module_catalog, spool_dir=tmp_path / "spool")
     yield w
     w.close(raise_errors=False)
 
@@ -155,9 +161,20 @@ def test_failed_plan_still_writes_its_stop_document(RE, writer, module_catalog, 
     assert run["primary"]["spm_topo_trace"].read().shape == (2, 64)
 
 
-def test_write_error_is_raised_at_the_next_document_and_the_run_kept(module_catalog, tmp_path):
-    """A descriptor TiledWriter refuses is raised, not swallowed, and nothing is lost."""
-    writer = CatalogWriter(module_catalog, failed_dir=tmp_path / "failed")
+def test_many_lines_flat_out_arrive_once_in_order(RE, writer, module_catalog, line_source):
+    """Lines queued faster than requests are written in batches: same rows, same order."""
+    RE.subscribe(writer)
+    (uid,) = RE(lines_plan(line_source, 120))
+    primary = module_catalog[uid]["primary"]
+    assert list(primary["seq_num"].read()) == list(range(1, 121))
+    expected = np.stack([line["spm_topo_retrace"] for line in line_source.lines])
+    np.testing.assert_array_equal(primary["spm_topo_retrace"].read(), expected)
+    assert not list(writer.spool_dir.iterdir())  # every run in the catalog: spool empty
+
+
+def test_refused_document_is_raised_at_the_next_document_and_the_run_kept(module_catalog, tmp_path):
+    """A descriptor the catalog refuses is raised, not swallowed, and nothing is lost."""
+    writer = CatalogWriter(module_catalog, spool_dir=tmp_path / "spool")
     run = compose_run()
     uid = run.start_doc["uid"]
     dk = {"source": "test", "dtype": "number", "shape": [], "units": "s"}
@@ -168,16 +185,20 @@ def test_write_error_is_raised_at_the_next_document_and_the_run_kept(module_cata
     while writer.pending and time.monotonic() < deadline:  # poll the condition
         time.sleep(0.01)
     event = desc.compose_event(data={"time": 1.0, "time_": 2.0}, timestamps={"time": 0, "time_": 0})
-    with pytest.raises(CatalogError, match="writing the descriptor document of run") as info:
+    kept = tmp_path / "failed" / f"{uid}.spool"
+    with pytest.raises(CatalogError, match=f"writing run {uid} to the catalog failed") as info:
         writer("event", event)  # the next document raises the error
-    assert str(tmp_path / "failed" / f"{uid}.jsonl") in str(info.value)
+    assert str(kept) in str(info.value)
     writer("stop", run.compose_stop(exit_status="success"))  # no second error
-    kept = tmp_path / "failed" / f"{uid}.jsonl"
-    docs = [json.loads(line) for line in kept.read_text().splitlines()]
+    writer.close()
+    docs = spool.read(kept)
     assert [name for name, _ in docs] == ["start", "descriptor", "event", "stop"]
     assert docs[2][1]["data"] == {"time": 1.0, "time_": 2.0}
-    assert module_catalog[uid].metadata.get("stop") is None  # the catalog's copy is partial
-    writer.close()
+    assert not list((tmp_path / "spool").iterdir())
+    # the catalog's partial copy is closed with the reason, not left "running"
+    stop = module_catalog[uid].metadata["stop"]
+    assert stop["exit_status"] == "fail"
+    assert str(kept) in stop["reason"]
 
 
 class ClashingKeys:
@@ -194,10 +215,10 @@ class ClashingKeys:
         return {"time": {"value": 1.0, "timestamp": 0.0}, "time_": {"value": 2.0, "timestamp": 0.0}}
 
 
-def test_write_error_ends_the_plan_and_keeps_its_documents(
+def test_refused_run_ends_the_plan_and_keeps_its_documents(
     RE, module_catalog, tmp_path, line_source
 ):
-    writer = CatalogWriter(module_catalog, failed_dir=tmp_path / "failed")
+    writer = CatalogWriter(module_catalog, spool_dir=tmp_path / "spool")
     uids = []
     RE.subscribe(lambda name, doc: uids.append(doc["uid"]) if name == "start" else None)
     RE.subscribe(writer)
@@ -215,49 +236,162 @@ def test_write_error_ends_the_plan_and_keeps_its_documents(
 
         return (yield from inner())
 
-    with pytest.raises(CatalogError, match="writing the descriptor document of run"):
+    with pytest.raises(CatalogError, match="to the catalog failed"):
         RE(plan())
     (uid,) = uids
     assert lines_after == []
-    run = module_catalog[uid]  # what was written before the failure stays
-    assert run["primary"]["spm_topo_trace"].read().shape == (1, 64)
-    kept = [json.loads(x) for x in (tmp_path / "failed" / f"{uid}.jsonl").read_text().splitlines()]
+    writer.close()
+    kept = spool.read(tmp_path / "failed" / f"{uid}.spool")
     assert kept[0][0] == "start"
     assert kept[-1][0] == "stop" and kept[-1][1]["exit_status"] == "fail"
-    writer.close()
+    assert [n for n, _ in kept].count("event") == 2
 
 
 def test_closed_writer_refuses_documents(module_catalog, tmp_path):
-    writer = CatalogWriter(module_catalog, failed_dir=tmp_path / "failed")
+    writer = CatalogWriter(module_catalog, spool_dir=tmp_path / "spool")
     writer.close()
     with pytest.raises(CatalogError, match="closed"):
         writer("start", compose_run().start_doc)
 
 
-def test_memory_for_the_failed_file_is_bounded(RE, module_catalog, tmp_path, line_source):
-    """Beyond keep_limit_mb, written events are not held in memory; the error says so."""
-    writer = CatalogWriter(module_catalog, failed_dir=tmp_path / "failed", keep_limit_mb=0.002)
-    uids = []
-    RE.subscribe(lambda name, doc: uids.append(doc["uid"]) if name == "start" else None)
+@pytest.fixture
+def fast_failing_client(monkeypatch):
+    """Tiled's client retries a refused connection for ~20 s; once is enough here."""
+    import tiled.client.utils
+
+    monkeypatch.setattr(tiled.client.utils, "TILED_RETRY_ATTEMPTS", 1)
+
+
+def test_catalog_stopped_mid_run_and_back_on_another_port_has_every_event_once(
+    RE, tmp_path, line_source, fast_failing_client
+):
+    """The RunEngine goes on while the catalog is gone; the run is replayed once it is back.
+
+    The run's partial copy (written before the catalog went) is replaced, so
+    each line is in the catalog once; every subscriber gets the stop document;
+    the plan's exit status is its own (success), and the writer follows the
+    catalog to its new address.
+    """
+    folder = tmp_path / "catalog"
+    servers = contextlib.ExitStack()
+    now = {"client": servers.enter_context(inprocess_catalog(folder))}
+    first_uri = str(now["client"].context.api_uri)
+
+    def reconnect():
+        if now["client"] is None:
+            raise CatalogError("no catalog server")
+        return now["client"]
+
+    writer = CatalogWriter(
+        now["client"], spool_dir=folder / "spool", reconnect=reconnect, retry_interval=0.05
+    )
+    seen = []
     RE.subscribe(writer)
+    RE.subscribe(lambda name, doc: seen.append((name, doc)))
 
     def plan():
-        @bpp.run_decorator(md={"plan_name": "clash"})
+        @bpp.run_decorator(md={"plan_name": "lines"})
         def inner():
-            for _ in range(3):  # 1280 bytes each: only the first fits in 2 kB
+            for i in range(12):
+                if i == 5:
+                    writer.flush(timeout=60)  # lines 1-5 are in the catalog
+                    now["client"] = None
+                    servers.close()  # the catalog server stops
                 yield from bps.trigger_and_read([line_source])
-            yield from bps.trigger_and_read([ClashingKeys()], name="clash")
-            writer.flush(timeout=60)
 
         return (yield from inner())
 
-    with pytest.raises(CatalogError, match=r"less 2 events written to the catalog before"):
-        RE(plan())
-    (uid,) = uids
-    assert module_catalog[uid]["primary"]["spm_topo_trace"].read().shape == (3, 64)
-    kept = [json.loads(x) for x in (tmp_path / "failed" / f"{uid}.jsonl").read_text().splitlines()]
-    assert [name for name, _ in kept] == [
-        "start", "descriptor", "event", "descriptor", "event", "stop"
-    ]  # fmt: skip
-    assert kept[2][1]["seq_num"] == 1
+    (uid,) = RE(plan())  # the RunEngine does not raise
+    assert seen[-1][0] == "stop" and seen[-1][1]["exit_status"] == "success"
+    assert (folder / "spool" / f"{uid}.spool").exists()  # pending: spooled, not yet written
+    with inprocess_catalog(folder) as client:  # back, on another port
+        assert str(client.context.api_uri) != first_uri
+        now["client"] = client
+        writer.flush(timeout=120)
+        run = client[uid]
+        assert run.metadata["stop"]["exit_status"] == "success"
+        primary = run["primary"]
+        assert list(primary["seq_num"].read()) == list(range(1, 13))
+        expected = np.stack([line["spm_topo_trace"] for line in line_source.lines])
+        np.testing.assert_array_equal(primary["spm_topo_trace"].read(), expected)
+        assert len([k for k in client if k == uid]) == 1
+        assert not (folder / "spool" / f"{uid}.spool").exists()
+        writer.close()
+
+
+def _spooled_run(path, n_events, stop=True):
+    """Write a run's documents to a spool file as a writer would; returns (uid, docs)."""
+    run = compose_run(metadata={"plan_name": "spooled"})
+    dk = {"source": "sim", "dtype": "array", "dtype_numpy": "<f4", "shape": [8], "units": "nm"}
+    desc = run.compose_descriptor(name="primary", data_keys={"line": dk})
+    docs = [("start", run.start_doc), ("descriptor", desc.descriptor_doc)]
+    for i in range(n_events):
+        line = np.full(8, i, np.float32)
+        docs.append(("event", desc.compose_event(data={"line": line}, timestamps={"line": 0.0})))
+    if stop:
+        docs.append(("stop", run.compose_stop(exit_status="success")))
+    out = spool.SpoolFile(path.parent / f"{run.start_doc['uid']}{path.suffix}")
+    for name, doc in docs:
+        out.append(name, doc)
+    out.close()
+    return run.start_doc["uid"], out.path
+
+
+def test_run_left_in_the_spool_by_a_gone_writer_is_replayed_and_closed(module_catalog, tmp_path):
+    """A process killed mid-run leaves a spool without stop: the next writer closes the run."""
+    spool_dir = tmp_path / "spool"
+    uid, path = _spooled_run(spool_dir / "x.spool", 3, stop=False)
+    writer = CatalogWriter(module_catalog, spool_dir=spool_dir)
+    writer.flush(timeout=60)
     writer.close()
+    run = module_catalog[uid]
+    assert run.metadata["stop"]["exit_status"] == spool.RECOVERED_STATUS
+    assert "recovered from the local spool" in run.metadata["stop"]["reason"]
+    assert run.metadata["stop"]["num_events"] == {"primary": 3}
+    assert run["primary"]["line"].read()[:, 0].tolist() == [0, 1, 2]
+    assert not path.exists()
+
+
+def test_a_spool_held_by_a_live_writer_is_not_taken(module_catalog, tmp_path):
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    held = spool.SpoolFile(spool_dir / "00000000-held.spool")  # a live writer's open run
+    writer = CatalogWriter(module_catalog, spool_dir=spool_dir)
+    writer.flush(timeout=60)
+    writer.close()
+    assert held.path.exists()
+    held.remove()
+
+
+@pytest.mark.parametrize("suffix", [".spool", ".jsonl"])
+def test_replaying_a_kept_run_twice_leaves_one_copy(module_catalog, tmp_path, suffix):
+    """Replay replaces any copy already there: no 409, no second copy, no extra rows."""
+    if suffix == ".jsonl":  # the failed/ files of earlier versions: JSON lines
+        run = compose_run()
+        dk = {"source": "sim", "dtype": "number", "shape": [], "units": "V"}
+        desc = run.compose_descriptor(name="primary", data_keys={"bias": dk})
+        docs = [("start", run.start_doc), ("descriptor", desc.descriptor_doc)]
+        docs += [
+            ("event", desc.compose_event(data={"bias": 0.5 * i}, timestamps={"bias": 0.0}))
+            for i in range(4)
+        ]
+        docs.append(("stop", run.compose_stop(exit_status="success")))
+        uid = run.start_doc["uid"]
+        path = tmp_path / f"{uid}.jsonl"
+        path.write_text("".join(json.dumps([n, d]) + "\n" for n, d in docs))
+        n = 4
+    else:
+        uid, path = _spooled_run(tmp_path / "x.spool", 4)
+        n = 4
+    assert replay_file(module_catalog, path) == uid
+    assert replay_file(module_catalog, path) == uid
+    run = module_catalog[uid]
+    assert list(run["primary"]["seq_num"].read()) == list(range(1, n + 1))
+    assert run.metadata["stop"]["exit_status"] == "success"
+    assert len(list(module_catalog.search(_uid_query(uid)))) == 1
+
+
+def _uid_query(uid):
+    from tiled.queries import Key
+
+    return Key("start.uid") == uid
