@@ -19,6 +19,7 @@ def _main(argv=None) -> int:
     args = parser.parse_args(argv)
     level = os.environ.get("AUTOSCOPE_AGENT_LOG_LEVEL", "INFO").upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per HTTP request otherwise
     try:
         return main(args)
     except AutoscopeError as exc:

@@ -1,7 +1,7 @@
 """One runner per campaign: a lease kept in the catalog, so it holds across machines.
 
 A lease is a container ``<campaign>.<epoch>`` (epoch zero-padded) under the
-catalog's ``autoscope_agent_leases`` node; its metadata names the holder
+catalog's agent-leases node (:data:`LEASES`); its metadata names the holder
 (agent name, host, pid) and its last heartbeat. Creating a node whose key
 exists fails on the server, so of two runners that race for the same epoch
 exactly one gets it.
@@ -24,6 +24,7 @@ import logging
 import os
 import socket
 import time
+import uuid
 
 from autoscope.errors import AgentServiceError
 
@@ -31,8 +32,10 @@ __all__ = ["LEASES", "Lease"]
 
 log = logging.getLogger(__name__)
 
-LEASES = "autoscope_agent_leases"
-"""Key of the catalog node that holds the leases."""
+LEASES = str(uuid.uuid5(uuid.NAMESPACE_URL, "autoscope:agent-leases"))
+"""Key of the catalog node that holds the leases: a uid-shaped key, because the catalog
+root's client (``CatalogOfBlueskyRuns``) looks any other key up as a partial run uid."""
+PURPOSE = "autoscope agent leases"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -66,7 +69,7 @@ class Lease:
         except KeyError:
             pass
         try:
-            return self.client.create_container(key=LEASES, metadata={"purpose": "agent leases"})
+            return self.client.create_container(key=LEASES, metadata={"purpose": PURPOSE})
         except Exception:  # noqa: BLE001 - another runner created it first
             return self.client[LEASES]
 

@@ -323,8 +323,8 @@ class AgentRunner:
                 f"failed (steps {sorted(states.failed)[-cfg.max_failures :]}); "
                 "see the queue history"
             )
-        if states.pending:
-            self.queue.keep_going(snap)
+        if not snap.status.get("worker_environment_exists") or states.pending:
+            self.queue.keep_going(snap)  # with manage_queue: open the environment, start the queue
             return False
         if states.unsent:
             seq = min(states.unsent)

@@ -30,6 +30,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -188,9 +189,15 @@ class RedisServer:
 @pytest.fixture
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """A redis-server on a free 127.0.0.1 port with a temporary folder, no persistence."""
+    with redis_process(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@contextmanager
+def redis_process(folder: Path) -> Iterator[RedisServer]:
+    """A redis-server on a free 127.0.0.1 port in ``folder``, stopped on exit."""
     import redis
 
-    folder = tmp_path_factory.mktemp("redis")
     port = free_port()
     log = folder / "redis.log"
     cmd = [
@@ -290,6 +297,13 @@ def _postgres_bin(name: str) -> str | None:
 
 @pytest.fixture
 def postgres_server() -> Iterator[PostgresServer]:
+    """A throw-away PostgreSQL cluster on a free 127.0.0.1 port (skips if not installed)."""
+    with postgres_cluster() as server:
+        yield server
+
+
+@contextmanager
+def postgres_cluster() -> Iterator[PostgresServer]:
     """A throw-away PostgreSQL cluster on a free 127.0.0.1 port (skips if not installed).
 
     PostgreSQL refuses to run as root; as root the cluster runs as the
@@ -508,7 +522,7 @@ def _shut_down_manager(api, proc: subprocess.Popen) -> None:
         sys.stderr.write(f"RE Manager did not stop through its API ({exc}); killing its group\n")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def service_tools():
     """The helpers above, for tests that start a process of their own.
 
@@ -525,4 +539,8 @@ def service_tools():
         group_alive=group_alive,
         start_re_manager=start_re_manager,
         stop_re_manager=stop_re_manager,
+        re_manager_command=re_manager_command,
+        redis_process=redis_process,
+        postgres_cluster=postgres_cluster,
+        log_tail=_log_tail,
     )
