@@ -1,7 +1,7 @@
 """autoscope's own Nanonis readers against a kept library's on the same files.
 
 xarray-nanonis (MIT, 2025; numpy, xarray, pandas) reads ``.sxm``, ``.dat``
-and ``.3ds`` into xarray Datasets in SI units. ADR 0013 says why autoscope
+and ``.3ds`` into xarray Datasets in SI units. ADR 0014 says why autoscope
 keeps its own readers; these tests hold the two to the same numbers:
 
 - the real ``.sxm`` and ``.dat`` files of :data:`autoscope.io.realdata.KNOWN_FILES`
