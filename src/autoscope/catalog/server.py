@@ -25,6 +25,7 @@ import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -39,7 +40,8 @@ from autoscope.errors import CatalogError
 logger = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
-LOCK_FILE = ".server.lock"
+LOCK_FILE = ".server.lock"  # serialises starting and stopping (held briefly)
+SERVE_LOCK = ".serve.lock"  # held by the one process serving the folder, while it serves
 
 # Popen objects of servers this process started, so that stop_server can reap them.
 _children: dict[int, subprocess.Popen] = {}
@@ -94,7 +96,16 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """True if ``pid`` has exited and waits for its parent to reap it (Linux /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False
 
 
 def running_server(folder: Path) -> ServerInfo | None:
@@ -124,6 +135,92 @@ def _folder_lock(folder: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def serving_lock(folder: Path):
+    """Hold the folder's serving lock while the block runs; one server per folder.
+
+    Taken before anything else of the folder is touched (catalog, key, port),
+    with ``flock`` on ``.serve.lock``, which then holds the holder's pid.
+
+    Raises
+    ------
+    CatalogError
+        Another process serves the folder (or is starting to): one line that
+        names it and how to stop it.
+    """
+    fd = os.open(folder / SERVE_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        holder = _read_pid(fd)
+        os.close(fd)
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise CatalogError(f"cannot lock {folder / SERVE_LOCK} ({exc.strerror})") from None
+        rec = paths.read_server_file(folder)
+        if rec is not None and rec.get("pid") == holder:
+            state = f"already runs at {rec['uri']} (pid {holder})"
+        else:
+            state = f"is starting (pid {holder})"
+        raise CatalogError(
+            f"a catalog server for {folder} {state}; use it, or stop it with "
+            "`autoscope catalog stop`"
+        ) from None
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def serving_pid(folder: Path) -> int | None:
+    """Pid of the process holding ``folder``'s serving lock, or None if nobody does."""
+    try:
+        fd = os.open(folder / SERVE_LOCK, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return _read_pid(fd)
+        return None
+    finally:
+        os.close(fd)
+
+
+def owner_only(folder: Path) -> None:
+    """Make the data folder readable by its owner only (0700; files in it 0600).
+
+    A folder already 0700 is left as it is; one that is not (made by an older
+    version, 0755 with 0644 files) is tightened throughout.
+    """
+    try:
+        if stat.S_IMODE(folder.stat().st_mode) == 0o700:
+            return
+        folder.chmod(0o700)
+        for root, dirs, files in os.walk(folder):
+            for d in dirs:
+                os.chmod(os.path.join(root, d), 0o700)
+            for f in files:
+                path = os.path.join(root, f)
+                if not os.path.islink(path):
+                    os.chmod(path, 0o600)
+    except OSError as exc:
+        raise CatalogError(
+            f"cannot make catalog folder {folder} owner-only ({exc.strerror}); fix its "
+            "permissions or choose another with --data-dir"
+        ) from None
+
+
 def _log_config(log_file: Path | None) -> dict:
     from tiled.server.logging_config import LOGGING_CONFIG
 
@@ -140,10 +237,16 @@ def _log_config(log_file: Path | None) -> dict:
     return config
 
 
-def _prepare(data_dir, port) -> tuple[Path, list[Path], socket.socket]:
-    """Checks shared by both ways of starting: folder, no other server, port."""
+def _prepare(data_dir, port, stack) -> tuple[Path, list[Path], socket.socket]:
+    """Checks shared by both ways of starting: folder, no other server, port.
+
+    Takes the folder's serving lock (into ``stack``) before anything else.
+    """
     folder = paths.data_dir(data_dir)
     created = paths.ensure_writable(folder)
+    # Nothing is removed if another process holds the folder: it may have made it.
+    stack.enter_context(serving_lock(folder))
+    owner_only(folder)
     other = running_server(folder)
     if other is not None:
         raise CatalogError(
@@ -185,9 +288,18 @@ def serve(
     int
         0 after a clean stop.
     """
+    with contextlib.ExitStack() as stack:
+        return _serve(data_dir, port, log_file, on_ready, stack)
+
+
+def _serve(data_dir, port, log_file, on_ready, stack) -> int:
     import uvicorn
 
-    folder, created, sock = _prepare(data_dir, port)
+    folder, created, sock = _prepare(data_dir, port, stack)
+    # Every file the server creates (catalog, tables, arrays) is the owner's only,
+    # as the API key is: the data must not be readable without the key.
+    old_umask = os.umask(0o077)
+    stack.callback(os.umask, old_umask)
     key_existed = paths.read_api_key(folder) is not None
     try:
         api_key = paths.create_api_key(folder)
@@ -349,9 +461,12 @@ def stop_server(data_dir=None, timeout: float = 15.0) -> bool:
     """
     folder = paths.data_dir(data_dir)
     info = paths.read_server_file(folder)
-    if info is None:
+    pid = info["pid"] if info is not None else None
+    holder = serving_pid(folder)
+    if holder is not None and holder != pid:
+        pid = holder  # the process that holds the folder (starting, or server.json lost)
+    if pid is None:
         return False
-    pid = info["pid"]
     if not _pid_alive(pid):
         paths.remove_server_file(folder, pid=pid)
         return False

@@ -25,7 +25,7 @@ from pathlib import Path
 from autoscope.catalog import paths
 from autoscope.catalog.app import build_app
 from autoscope.catalog.client import open_client
-from autoscope.catalog.server import bind_socket
+from autoscope.catalog.server import bind_socket, owner_only, serving_lock
 from autoscope.catalog.writer import CatalogWriter
 from autoscope.errors import CatalogError
 
@@ -43,11 +43,24 @@ def inprocess_catalog(folder):
     ------
     bluesky_tiled_plugins.CatalogOfBlueskyRuns
         Root client; ``client[uid]`` is a BlueskyRun.
-    """
-    import uvicorn
 
+    Raises
+    ------
+    CatalogError
+        Another server (in-process or not) serves ``folder``.
+    """
     folder = Path(folder)
     paths.ensure_writable(folder)
+    with serving_lock(folder):  # one server per folder, as for the embedded server
+        owner_only(folder)
+        with _serve(folder) as client:
+            yield client
+
+
+@contextlib.contextmanager
+def _serve(folder: Path):
+    import uvicorn
+
     api_key = _process_api_key()
     sock = bind_socket(0)
     uri = f"http://127.0.0.1:{sock.getsockname()[1]}"
