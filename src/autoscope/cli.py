@@ -8,6 +8,8 @@ non-zero exit status.
     autoscope ipython                  IPython with profile_collection/startup loaded
     autoscope catalog serve|ls|path    the embedded Tiled catalog
     autoscope benchmark ...            agent benchmark harness (recorded or twin data)
+    autoscope import FILE...           vendor files into the catalog as runs
+    autoscope export RUN... --out F    a recorded-dataset file from catalog runs
     autoscope tip train ...            regenerate the tip-state classifier weights
     autoscope agent run CONFIG         an agent as its own process (catalog + RE Manager)
 """
@@ -50,6 +52,16 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
         "run an agent as its own process on a facility's catalog and queue",
         "autoscope.agents.service.commands:add_arguments",
         "autoscope.agents.service.commands:main",
+    ),
+    "import": (
+        "put vendor files (.sxm, .3ds, .dat) into the catalog as runs",
+        "autoscope.io.importer:add_arguments",
+        "autoscope.io.importer:main",
+    ),
+    "export": (
+        "write a recorded-dataset file (overview + grid) from catalog runs",
+        "autoscope.io.exporter:add_arguments",
+        "autoscope.io.exporter:main",
     ),
     "tip": (
         "tip-state classifier: train",
