@@ -154,6 +154,17 @@ def test_a_fault_mid_image_keeps_the_lines_and_closes_the_run(RE, catalog, docs)
     assert stem.blanker.get() is True
 
 
+def test_a_fault_mid_spectra_keeps_the_spectra_measured(RE, catalog, docs):
+    stem = make_stem("twin", sample="nanoparticles", seed=0, fail_at={"eels": 2})
+    with pytest.raises(InstrumentTimeout):
+        RE(eels_at(stem, [[0.0, 0.0], [1.0, 0.0], [2.0, 0.0], [3.0, 0.0]], channels=64))
+    stop = docs.of("stop")[0]
+    assert stop["exit_status"] == "fail" and stop["reason"].startswith("InstrumentTimeout")
+    x = _primary(catalog, docs.of("start")[0]["uid"], "stem_eels_x_requested")
+    assert list(x) == [0.0, 1.0]
+    assert stem.blanker.get() is True
+
+
 def test_a_fault_mid_spectrum_image_keeps_the_streamed_lines(RE, catalog, catalog_folder, docs):
     stem = make_stem("twin", sample="nanoparticles", seed=0, fail_at={"scan_line": 3})
     stem.stream_to(StreamHDF5Writer(stream_dir(catalog_folder)))
