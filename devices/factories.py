@@ -10,6 +10,7 @@ from typing import Any
 
 from autoscope.devices.backend import SPMBackend
 from autoscope.devices.nanonis.backend import NanonisSPM
+from autoscope.devices.recorded import RecordedSPM
 from autoscope.devices.spm.device import SPM
 from autoscope.devices.stem.backend import STEMBackend
 from autoscope.devices.stem.device import STEM
@@ -19,7 +20,7 @@ from autoscope.errors import ConfigurationError
 
 __all__ = ["make_spm", "make_stem", "SPM_BACKENDS", "STEM_BACKENDS"]
 
-SPM_BACKENDS = ("twin", "nanonis")
+SPM_BACKENDS = ("twin", "nanonis", "recorded")
 STEM_BACKENDS = ("twin",)
 
 
@@ -38,7 +39,10 @@ def make_spm(
     backend : str or SPMBackend
         ``"twin"`` (the simulated instrument, ``autoscope.devices.twin.TwinSPM``),
         ``"nanonis"`` (a Nanonis controller over TCP,
-        ``autoscope.devices.nanonis.NanonisSPM``; give ``host`` and ``port``), or an
+        ``autoscope.devices.nanonis.NanonisSPM``; give ``host`` and ``port``),
+        ``"recorded"`` (a recorded grid served as an instrument,
+        ``autoscope.devices.recorded.RecordedSPM``; give ``dataset``: a recorded-dataset
+        file or a ``RecordedDataset``), or an
         object that already implements :class:`~autoscope.devices.backend.SPMBackend`
         (used as is).
     sample : str
@@ -73,6 +77,12 @@ def make_spm(
                     "the nanonis backend needs host= (the controller's address), got none"
                 )
             impl = NanonisSPM(**kw)
+        elif backend == "recorded":
+            if "dataset" not in kw:
+                raise ConfigurationError(
+                    "the recorded backend needs dataset= (a recorded-dataset file), got none"
+                )
+            impl = RecordedSPM(**kw)
         else:
             raise ConfigurationError(
                 f"unknown SPM backend {backend!r}; known: {list(SPM_BACKENDS)} "

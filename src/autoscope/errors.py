@@ -119,3 +119,13 @@ class IncompleteGridWarning(AutoscopeWarning):
 
 class AgentServiceError(AutoscopeError):
     """The agent runner cannot go on: its campaign is held by another runner, or keeps failing."""
+
+
+class NotRecorded(InstrumentFault):
+    """A recorded-data backend was asked for something it never recorded.
+
+    A position outside the recorded grid or at a point the grid never measured,
+    or an action a recording cannot perform (a bias pulse); the message names it.
+    As an :class:`InstrumentFault`, a plan that meets it closes its run with the
+    message as the reason.
+    """

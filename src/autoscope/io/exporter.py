@@ -31,10 +31,10 @@ from pathlib import Path
 import numpy as np
 
 from autoscope.errors import ConfigurationError
-from autoscope.io.recorded import write_recorded_dataset
+from autoscope.io.recorded import RecordedDataset
 from autoscope.io.xarray_view import frame_coordinates, to_xarray
 
-__all__ = ["add_arguments", "export_recorded", "main"]
+__all__ = ["add_arguments", "export_recorded", "main", "recorded_from_runs"]
 
 
 def _is_grid(start: dict) -> bool:
@@ -84,12 +84,27 @@ def export_recorded(
 ) -> dict:
     """Write a recorded-dataset file from catalog runs; returns what was written.
 
+    :func:`recorded_from_runs` with the file written (overwritten); the
+    returned dict gains ``path``.
+    """
+    dataset, info = recorded_from_runs(client, uids, channel, overview_channel)
+    path = dataset.write(out)
+    return {"path": str(path), **info}
+
+
+def recorded_from_runs(
+    client,
+    uids,
+    channel: str | None = None,
+    overview_channel: str | None = None,
+) -> tuple[RecordedDataset, dict]:
+    """A recorded dataset from catalog runs, in memory, and what it was made of.
+
     Parameters
     ----------
     client : Tiled client of the catalog root
     uids : sequence of str
         One grid run, and optionally one image run for the overview.
-    out : path of the HDF5 file (overwritten)
     channel : str, optional
         Spectrum channel (default ``dIdV``, else ``LI_Demod_1_X``, else the first).
     overview_channel : str, optional
@@ -98,8 +113,8 @@ def export_recorded(
 
     Returns
     -------
-    dict
-        ``path``, ``grid_uid``, ``overview_uid`` (None for a channel mean),
+    (RecordedDataset, dict)
+        The dataset, and ``grid_uid``, ``overview_uid`` (None for a channel mean),
         ``channel``, ``overview_channel``, ``shape`` ``[H, W, K]``,
         ``n_measured``, ``n_missing``.
 
@@ -208,18 +223,16 @@ def export_recorded(
     for key in ("source_file", "source_sha256"):
         if gstart.get(key):
             attrs[key] = gstart[key]
-    path = write_recorded_dataset(
-        out,
-        image,
-        spectra,
-        axis,
+    dataset = RecordedDataset(
+        image=image,
+        spectra=spectra,
+        spectral_axis=axis,
         spectral_units=grid_ds[axis_name].attrs.get("units", ""),
         pixel_size=dx,
         pixel_units="nm",
         attrs=attrs,
-    )
-    return {
-        "path": str(path),
+    ).validate(require_spectra=True)
+    return dataset, {
         "grid_uid": grid_uid,
         "overview_uid": overview_uid,
         "channel": channel,
