@@ -289,6 +289,7 @@ class AgentRunner:
             "agent": cfg.name,
             "measured": self.agent.n_measured,
             "runs": dict(sorted(self.ingested.items())),
+            "subscription_updates": self.updates,
         }
         log.info("campaign %s done: %d measured", cfg.campaign, self.agent.n_measured)
         return summary
