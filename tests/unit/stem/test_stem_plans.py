@@ -17,8 +17,9 @@ from autoscope.devices.twin.stem.scan import ScanErrors
 from autoscope.errors import ConfigurationError, InstrumentTimeout, SafetyLimitError
 from autoscope.io.stream_hdf5 import StreamHDF5Writer
 from autoscope.plans import stem as stem_plans
-from autoscope.plans import stem_drift
+from autoscope.plans import stem_campaign, stem_drift
 from autoscope.plans.stem import eels_at, park_beam, spectrum_image, stem_image
+from autoscope.plans.stem_campaign import dose_aware_campaign
 from autoscope.plans.stem_drift import drift_corrected_series, measure_shift
 
 PLANS = {
@@ -27,6 +28,7 @@ PLANS = {
     "eels_at": eels_at,
     "park_beam": park_beam,
     "drift_corrected_series": drift_corrected_series,
+    "dose_aware_campaign": dose_aware_campaign,
 }
 
 
@@ -252,7 +254,7 @@ def test_queue_items_validate(described):
         assert ok, msg
 
 
-@pytest.mark.parametrize("module", [stem_plans, stem_drift])
+@pytest.mark.parametrize("module", [stem_plans, stem_drift, stem_campaign])
 def test_every_plan_and_stub_is_annotated_msg_generator(module):
     found = {
         name: fn
