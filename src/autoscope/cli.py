@@ -7,6 +7,7 @@ non-zero exit status.
     autoscope demo                     a whole run on a twin, on the embedded catalog
     autoscope ipython                  IPython with profile_collection/startup loaded
     autoscope catalog serve|ls|path    the embedded Tiled catalog
+    autoscope watch                    the newest run live, followed through the catalog
     autoscope benchmark ...            agent benchmark harness (recorded or twin data)
     autoscope import FILE...           vendor files into the catalog as runs
     autoscope export RUN... --out F    a recorded-dataset file from catalog runs
@@ -42,6 +43,11 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
         "the embedded Tiled catalog: serve, ls, path",
         "autoscope.catalog.commands:add_arguments",
         "autoscope.catalog.commands:main",
+    ),
+    "watch": (
+        "show the catalog's newest run live (image, spectra, campaign), as it lands",
+        "autoscope.live.watch:add_arguments",
+        "autoscope.live.watch:main",
     ),
     "benchmark": (
         "benchmark an agent on a recorded dataset or a twin",
