@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 
-from autoscope.catalog.paths import data_dir
+from autoscope.catalog.paths import ENV_DATA_DIR, data_dir
 from autoscope.errors import AutoscopeError, ConfigurationError
 from autoscope.plans import __all__ as PLAN_NAMES
 
@@ -511,6 +511,12 @@ def load_ipython_extension(ipython) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the arguments of ``autoscope ipython`` to ``parser``."""
     parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="catalog folder (default: $AUTOSCOPE_DATA_DIR or the user data dir), as the "
+        "other commands; the profile's catalog and RunEngine metadata live there",
+    )
+    parser.add_argument(
         "--startup-dir",
         type=Path,
         default=None,
@@ -589,6 +595,9 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigurationError(f"startup folder {folder} holds no *.py or *.ipy files")
     logger.info("loading the profile from %s (%d files)", folder, len(files))
     os.environ[ENV_PROFILE_DIR] = str(folder)  # read by load_ipython_extension
+    if getattr(args, "data_dir", None):
+        # read by the startup files (connect(), metadata_dir()), as $AUTOSCOPE_DATA_DIR is
+        os.environ[ENV_DATA_DIR] = str(data_dir(args.data_dir))
     import IPython
 
     result = IPython.start_ipython(argv=ipython_argv(args.ipython_args, args.code))

@@ -190,6 +190,28 @@ def test_startup_dir_flag_that_does_not_exist_is_a_clear_error(tmp_path):
         _ipython_command(["--startup-dir", str(tmp_path / "missing-folder"), "-c", "pass"])
 
 
+def test_data_dir_flag_is_the_profiles_catalog_folder(tmp_path):
+    """``autoscope ipython --data-dir D`` as the other commands: the startup files see D."""
+    startup = tmp_path / "startup"
+    startup.mkdir()
+    (startup / "00-where.py").write_text(
+        "from autoscope.catalog.paths import data_dir\n"
+        "from autoscope.profile import metadata_dir\n"
+        "print('DATA', data_dir()); print('MD', metadata_dir())\n"
+    )
+    env = dict(os.environ, IPYTHONDIR=str(tmp_path / "ipython"), MPLBACKEND="Agg")
+    env.pop("AUTOSCOPE_DATA_DIR", None)
+    env.pop(profile.ENV_METADATA_DIR, None)
+    cmd = [sys.executable, "-m", "autoscope.cli", "ipython", "--data-dir", str(tmp_path / "d"),
+           "--startup-dir", str(startup), "-c", "pass"]  # fmt: skip
+    proc = subprocess.run(
+        cmd, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"DATA {tmp_path / 'd'}" in proc.stdout
+    assert f"MD {tmp_path / 'd' / profile.METADATA_FOLDER / 'session'}" in proc.stdout
+
+
 def test_metadata_dir_follows_the_data_dir(monkeypatch, tmp_path):
     monkeypatch.delenv(profile.ENV_METADATA_DIR, raising=False)
     monkeypatch.setenv("AUTOSCOPE_DATA_DIR", str(tmp_path / "data"))
