@@ -3,7 +3,8 @@
     autoscope catalog path            print the data folder
     autoscope catalog serve           run the server in the foreground (Ctrl-C stops)
     autoscope catalog ls              list the latest runs (starts a background server if none runs)
-    autoscope catalog stop            stop the background server of the folder
+    autoscope catalog stop            stop the server of the folder
+    autoscope catalog replay FILE...  write runs kept in spool/ or failed/ files (once)
 
 Errors are raised as :class:`~autoscope.errors.CatalogError`; ``autoscope.cli``
 prints them as one line and exits non-zero.
@@ -37,7 +38,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("-n", "--limit", type=int, default=20, help="how many runs (0: all)")
     p.add_argument("--uri", default=None, help="a Tiled server instead of the embedded one")
     p.add_argument("--api-key", default=None, help="its API key")
-    sub.add_parser("stop", parents=[common], help="stop the background server")
+    sub.add_parser("stop", parents=[common], help="stop the server of the folder")
+    p = sub.add_parser(
+        "replay",
+        parents=[common],
+        help="write runs kept in spool/ or failed/ files to the catalog (a copy there is replaced)",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="<uid>.spool or <uid>.jsonl files")
+    p.add_argument("--uri", default=None, help="a Tiled server instead of the embedded one")
+    p.add_argument("--api-key", default=None, help="its API key")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -69,7 +78,10 @@ def main(args: argparse.Namespace) -> int:
                 "background; `autoscope catalog stop` stops it",
                 file=sys.stderr,
             )
-        runs = latest_runs(client, args.limit)
+        spool_dir = None
+        if args.uri is None and not os.environ.get(ENV_URI):
+            spool_dir = paths.data_dir(args.data_dir) / paths.SPOOL_DIR
+        runs = latest_runs(client, args.limit, spool_dir=spool_dir)
         if not runs:
             print("no runs in the catalog yet")
             return 0
@@ -83,5 +95,20 @@ def main(args: argparse.Namespace) -> int:
             print(f"stopped the catalog server of {folder}")
         else:
             print(f"no catalog server runs for {folder}")
+        return 0
+    if action == "replay":
+        from pathlib import Path
+
+        from autoscope.catalog.writer import replay_file
+        from autoscope.errors import CatalogError
+
+        files = [Path(f) for f in args.files]
+        for f in files:  # all checked before anything is written
+            if not f.is_file():
+                raise CatalogError(f"no such file {f}")
+        client = connect(uri=args.uri, api_key=args.api_key, data_dir=args.data_dir)
+        for f in files:
+            uid = replay_file(client, f)
+            print(f"{f}: run {uid} written to the catalog")
         return 0
     raise AssertionError(f"unknown catalog action {action!r}")  # argparse prevents this

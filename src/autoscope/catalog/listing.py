@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,9 @@ class RunSummary:
     start_time : float
         ``start["time"]`` (Unix seconds).
     exit_status : str
-        ``stop["exit_status"]``, or ``"running"`` while the run has no stop document.
+        ``stop["exit_status"]``, ``"running"`` while the run has no stop document,
+        or ``"pending"`` while its documents wait in the local spool to be
+        written (the catalog was slow or down).
     events : dict
         Number of events per stream name.
     """
@@ -63,12 +65,30 @@ def summarize(run) -> RunSummary:
     )
 
 
-def latest_runs(client, limit: int = 20) -> list[RunSummary]:
-    """Summaries of the ``limit`` most recently written runs, oldest first."""
+def latest_runs(client, limit: int = 20, spool_dir=None) -> list[RunSummary]:
+    """Summaries of the ``limit`` most recently written runs, oldest first.
+
+    Runs with a file in ``spool_dir`` (the data folder's ``spool/``) are
+    ``pending``, whether the catalog holds a partial copy or none yet.
+    """
+    from autoscope.catalog import spool
+
     if limit <= 0:
         items = list(client.items())
     else:
         # Tiled slices from the end only backwards: newest first, limit of them.
         items = list(client.items()[-1 : -limit - 1 : -1])
-    runs = [summarize(run) for _, run in items]
-    return sorted(runs, key=lambda r: r.start_time)
+    runs = {key: summarize(run) for key, run in items}
+    pending = spool.pending_starts(spool_dir) if spool_dir is not None else {}
+    for uid, start in pending.items():
+        if uid in runs:
+            runs[uid] = replace(runs[uid], exit_status="pending")
+        else:
+            runs[uid] = RunSummary(
+                uid=uid,
+                plan_name=str(start.get("plan_name", "-")),
+                start_time=float(start.get("time", 0.0)),
+                exit_status="pending",
+            )
+    ordered = sorted(runs.values(), key=lambda r: r.start_time)
+    return ordered[-limit:] if limit > 0 else ordered

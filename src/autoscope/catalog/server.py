@@ -256,7 +256,9 @@ def _prepare(data_dir, port, stack) -> tuple[Path, list[Path], socket.socket]:
     try:
         sock = bind_socket(port)
     except CatalogError:
-        paths.remove_created(created)
+        if created:  # a folder made for this attempt, held by us: leave no trace
+            (folder / SERVE_LOCK).unlink(missing_ok=True)
+            paths.remove_created(created)
         raise
     return folder, created, sock
 

@@ -63,3 +63,28 @@ def test_open_run_counts_its_lines(RE, writer, module_catalog, line_source):
     assert seen["summary"].exit_status == "running"
     assert seen["summary"].events == {"primary": 2}
     assert summarize(module_catalog[uid]).exit_status == "success"
+
+
+def test_runs_waiting_in_the_spool_are_pending(RE, writer, module_catalog, line_source, tmp_path):
+    """A run in the spool is ``pending``: partly in the catalog, or not there at all yet."""
+    from event_model import compose_run
+
+    from autoscope.catalog import spool
+
+    RE.subscribe(writer)
+    (written,) = RE(two_stream_plan(line_source, 1))
+    spool_dir = tmp_path / "other-spool"
+    # the written run's file still there (its writer was cut off before removing it)
+    kept = spool.SpoolFile(spool_dir / f"{written}.spool")
+    kept.append("start", module_catalog[written].metadata["start"])
+    kept.close()
+    # a run the catalog has not seen at all
+    unseen = compose_run(metadata={"plan_name": "grid_spectroscopy"})
+    other = spool.SpoolFile(spool_dir / f"{unseen.start_doc['uid']}.spool")
+    other.append("start", unseen.start_doc)
+    other.close()
+    runs = {r.uid: r for r in latest_runs(module_catalog, limit=5, spool_dir=spool_dir)}
+    assert runs[written].exit_status == "pending"
+    assert runs[unseen.start_doc["uid"]].exit_status == "pending"
+    assert runs[unseen.start_doc["uid"]].plan_name == "grid_spectroscopy"
+    assert " pending " in runs[unseen.start_doc["uid"]].line()
