@@ -141,3 +141,43 @@ def test_one_runner_per_campaign_and_a_dead_holder_is_taken_over(catalog):
     ghost.pid = int(dead.stdout)
     ghost.acquire()
     assert Lease(catalog, "c-dead", "a", ttl=3600).acquire() == 1
+
+
+class CornerOptimizer:
+    """An optimizer of bluesky-adaptive 1.0's shape: ``suggest(n)`` points, ``ingest(points)``."""
+
+    def __init__(self, x: float, y: float):
+        self.x, self.y = x, y
+        self.seen: list[dict] = []
+
+    def suggest(self, n=None):
+        return [{"_id": f"s{k}", "x": self.x, "y": self.y} for k in range(n or 1)]
+
+    def ingest(self, points):
+        self.seen += points
+
+
+def test_an_optimizer_named_in_the_config_runs_as_the_agent(monkeypatch):
+    import types
+
+    from autoscope.agents.decide import decide
+    from autoscope.agents.optimizer import OptimizerAgent
+    from autoscope.agents.service.runner import agent_from_config, candidates_from_config
+
+    module = types.ModuleType("lab_optimizers")
+    module.corner = CornerOptimizer
+    monkeypatch.setitem(sys.modules, "lab_optimizers", module)
+    agent = {"optimizer": "lab_optimizers:corner", "x": 3.2, "y": -2.9}
+    config = RunnerConfig(name="a", campaign="c", budget=2, candidates=GRID, agent=agent)
+    candidates = candidates_from_config(config)
+    agent = agent_from_config(config, candidates)
+    assert isinstance(agent, OptimizerAgent)
+    decision = decide(agent, 1, step=0)
+    assert decision.source == "optimizer"
+    assert candidates.positions[decision.indices[0]].tolist() == [3.0, -3.0]  # nearest pixel
+    agent.ingest_indices(decision.indices, np.array([2.5]))
+    assert agent.optimizer.seen == [{"x": 3.0, "y": -3.0, "value": 2.5, "_id": "s0"}]
+
+    config.agent = {"optimizer": "lab_optimizers:nope"}
+    with pytest.raises(ConfigurationError, match="optimizer 'lab_optimizers:nope'"):
+        agent_from_config(config, candidates)
