@@ -41,6 +41,7 @@ __all__ = [
     "check_acquisition",
     "expected_improvement",
     "max_variance",
+    "posterior_score",
     "score",
     "select",
     "top_level",
@@ -205,8 +206,10 @@ def select(
     Parameters
     ----------
     acquisition : ``"topq"``, ``"ei"``, ``"ucb"`` or ``"maxvar"``
-    posterior : :class:`autoscope.agents.models.DiscretePosterior`
-        Updated in place by :meth:`~DiscretePosterior.condition_on` for q > 1.
+    posterior : an object with ``mean`` and ``var`` ``(N,)`` and ``condition_on(index)``
+        (:class:`~autoscope.agents.posterior.DiscretePosterior`, or a lazy or
+        mixture posterior of that module; ``exact`` and ``refine`` where the
+        variances are partly upper bounds). Updated in place for q > 1.
     q : int, number of points
     measured : bool array ``(N,)``, candidates already measured
     best_f : float, best observed value (EI)
@@ -239,14 +242,24 @@ def select(
     here = None if probe is None else np.asarray(probe, dtype=float)
     level = top_level(posterior.mean, quantile, observed) if acquisition == "topq" else None
     for k in range(q):
-        s = score(acquisition, posterior.mean, posterior.std, best_f, beta, xi, level)
-        if first_score is None:
-            first_score = s
-        if cost is not None:
-            shifted = s - s.min() + _TINY if acquisition == "ucb" else s + _TINY
-            s = shifted / cost.seconds(positions, here)
-        s = np.where(blocked, -np.inf, s)
+        raw = posterior_score(acquisition, posterior, None, best_f, beta, xi, level)
+        shift = float(raw.min()) if acquisition == "ucb" else 0.0
+        cost_s = None if cost is None else cost.seconds(positions, here)
+
+        def final(values, rows, cost_s=cost_s, shift=shift):
+            if cost_s is not None:
+                c = cost_s if rows is None else cost_s[rows]
+                values = (values - shift + _TINY) / c
+            b = blocked if rows is None else blocked[rows]
+            return np.where(b, -np.inf, values)
+
+        s = final(raw, None)
         j = int(np.argmax(s))
+        refined = _refine_until_exact(posterior, s, j, final, acquisition, best_f, beta, xi, level)
+        if refined is not None:
+            j = refined
+        if first_score is None:
+            first_score = posterior_score(acquisition, posterior, None, best_f, beta, xi, level)
         chosen.append(j)
         blocked[j] = True
         if positions is not None:
@@ -256,3 +269,70 @@ def select(
         if k + 1 < q:
             posterior.condition_on(j)
     return np.array(chosen, dtype=int), first_score
+
+
+def posterior_score(
+    acquisition: str,
+    posterior,
+    rows: np.ndarray | None,
+    best_f: float | None = None,
+    beta: float = 4.0,
+    xi: float = 0.0,
+    level: float | None = None,
+) -> np.ndarray:
+    """:func:`score` of a posterior's candidates ``rows`` (None: all).
+
+    For a mixture (a posterior with ``components`` and ``weights``, e.g.
+    :class:`~autoscope.agents.posterior.MixturePosterior`), EI and ``topq``
+    are the weighted sums of the components' (EI is linear in the predictive
+    distribution, so this is the mixture's exact EI); UCB and ``maxvar`` use
+    the mixture's mean and standard deviation.
+    """
+    sel = slice(None) if rows is None else rows
+    comps = getattr(posterior, "components", None)
+    if comps is not None and acquisition in ("topq", "ei"):
+        return sum(
+            w
+            * score(
+                acquisition,
+                c.mean[sel],
+                np.sqrt(np.maximum(c.var[sel], 0.0)),
+                best_f,
+                beta,
+                xi,
+                level,
+            )
+            for w, c in zip(posterior.weights, comps)
+        )
+    std = np.sqrt(np.maximum(posterior.var[sel], 0.0))
+    return score(acquisition, posterior.mean[sel], std, best_f, beta, xi, level)
+
+
+def _refine_until_exact(posterior, s, j, final, acquisition, best_f, beta, xi, level):
+    """Exact argmax over a posterior whose variances are partly upper bounds.
+
+    ``s`` ``(N,)`` holds exact scores where ``posterior.exact`` is set and upper
+    bounds elsewhere (every score is non-decreasing in the standard
+    deviation). While the best score is only a bound, refine the best-bounded
+    candidates (256, then twice as many each round) and rescore them; once the
+    best is exact it beats every bound, so it is the exact argmax. Returns the
+    index, or None when the posterior is exact throughout. Updates ``s``.
+    """
+    exact = getattr(posterior, "exact", None)
+    if exact is None:
+        return None
+    chunk = 256
+    while not exact[j]:
+        open_rows = np.flatnonzero(~exact & np.isfinite(s))
+        if not open_rows.size:
+            break
+        if chunk < open_rows.size:
+            top = open_rows[np.argpartition(-s[open_rows], chunk)[:chunk]]
+        else:
+            top = open_rows
+        posterior.refine(top)
+        s[top] = final(posterior_score(acquisition, posterior, top, best_f, beta, xi, level), top)
+        exact = posterior.exact
+        j = int(np.argmax(s))
+        chunk *= 2
+    return j

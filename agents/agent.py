@@ -11,6 +11,9 @@ protocol; any object that satisfies it will do.
 
 The built-in agents, by name in :data:`AGENTS` (``kind``):
 
+- ``"bma"``: :class:`EvidenceAgent` (the default), DKL and the coordinate GP
+  mixed by the held-out likelihood of their predictions
+  (:class:`~autoscope.agents.averaging.ModelAverage`)
 - ``"dkl"``: :class:`DKLAgent`, deep kernel learning on image patches
   (:class:`~autoscope.agents.models.DKLModel`)
 - ``"gp"``: :class:`GPAgent`, a plain GP on coordinates
@@ -40,8 +43,9 @@ from typing import ClassVar, NamedTuple
 import numpy as np
 
 from autoscope.agents.acquisition import CostModel, check_acquisition, select
+from autoscope.agents.averaging import ModelAverage
 from autoscope.agents.candidates import CandidateSet, pca_scores
-from autoscope.agents.models import SurrogateModel, make_model
+from autoscope.agents.models import SurrogateModel, make_model, torch_threads
 from autoscope.agents.protocol import StepRecord
 from autoscope.errors import ConfigurationError
 
@@ -51,6 +55,7 @@ __all__ = [
     "SEED_DESIGNS",
     "ActiveLearningAgent",
     "DKLAgent",
+    "EvidenceAgent",
     "GPAgent",
     "ModelAgent",
     "RandomAgent",
@@ -177,9 +182,9 @@ class ActiveLearningAgent:
     Parameters
     ----------
     candidates : CandidateSet
-    kind : ``"dkl"``, ``"gp"``, ``"random"`` or ``"raster"``
-        Which agent; default ``"dkl"``. A class of :data:`AGENTS` takes its own
-        kind or None.
+    kind : ``"bma"``, ``"dkl"``, ``"gp"``, ``"random"`` or ``"raster"``
+        Which agent; default ``"bma"`` (DKL and the GP weighed by evidence). A
+        class of :data:`AGENTS` takes its own kind or None.
     acquisition : ``"topq"``, ``"ei"``, ``"ucb"`` or ``"maxvar"``
         ``"topq"`` (default) aims at the whole set of strongest locations
         (expected excess over the ``quantile`` level of the predicted map),
@@ -221,7 +226,7 @@ class ActiveLearningAgent:
     def __new__(cls, *args, **kwargs):
         target = cls
         if cls is ActiveLearningAgent:  # the factory: ActiveLearningAgent(candidates, kind=...)
-            kind = kwargs["kind"] if "kind" in kwargs else args[1] if len(args) > 1 else "dkl"
+            kind = kwargs["kind"] if "kind" in kwargs else args[1] if len(args) > 1 else "bma"
             target = agent_class(kind)
         return super().__new__(target)
 
@@ -513,6 +518,10 @@ class ModelAgent(ActiveLearningAgent):
         return sum(len(s.chosen) for s in self.steps if s.source == "seed")
 
     def _model_choice(self, n: int) -> np.ndarray:
+        with torch_threads(self.model.threads):
+            return self._fit_and_select(n)
+
+    def _fit_and_select(self, n: int) -> np.ndarray:
         idx, val = self.observations()
         posterior = self.model.fit(idx, val)
         self._last_mean, self._last_std = posterior.mean.copy(), posterior.std.copy()
@@ -532,6 +541,9 @@ class ModelAgent(ActiveLearningAgent):
             observed=val,
         )
         self._last_acq = acq
+        if posterior.exact is not None and n == 1:
+            # a lazy posterior's variances became exact where the choice looked
+            self._last_std = posterior.std.copy()
         return chosen
 
     def _seeds(self, n: int) -> np.ndarray:
@@ -555,7 +567,37 @@ class DKLAgent(ModelAgent):
     default_seed_design = "image"
 
 
+class EvidenceAgent(ModelAgent):
+    """DKL and the coordinate GP averaged by their held-out evidence; image seeds.
+
+    :class:`~autoscope.agents.averaging.ModelAverage`: both models are fitted
+    every step, their posteriors mixed with weights from the predictive
+    likelihood each gave the measured values before they were measured. Every
+    model step's record (``steps[k].model``, the report's ``agent_model``)
+    holds the weights and the image-feature share. ``model_options`` go to
+    :class:`~autoscope.agents.averaging.ModelAverage` (``prior``, ``dkl``, ``gp``).
+    """
+
+    kind = "bma"
+    default_seed_design = "image"
+
+    def _setup(self, model_options: dict) -> None:
+        self.model = ModelAverage(self.candidates, seed=self.seed, **model_options)
+        self._seed_order = seed_indices(self.candidates, self.n_seed, self.rng, self.seed_design)
+
+    def _model_choice(self, n: int) -> np.ndarray:
+        chosen = super()._model_choice(n)
+        self.model.expect(chosen)
+        return chosen
+
+    def ingest_indices(self, indices: np.ndarray, y: np.ndarray) -> None:
+        """Record the measurements; score each model's prediction of them (the evidence)."""
+        super().ingest_indices(indices, y)
+        self.model.score(indices, y)
+
+
 AGENTS: dict[str, type[ActiveLearningAgent]] = {
+    "bma": EvidenceAgent,
     "dkl": DKLAgent,
     "gp": GPAgent,
     "random": RandomAgent,

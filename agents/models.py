@@ -22,13 +22,13 @@ import logging
 import math
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import gpytorch
 import numpy as np
 import torch
 
 from autoscope.agents.candidates import pca_scores
+from autoscope.agents.posterior import DiscretePosterior, LazyPosterior, cross_covariance
 from autoscope.errors import ConfigurationError
 
 __all__ = ["CoordinateGP", "DKLModel", "DiscretePosterior", "SurrogateModel", "make_model"]
@@ -108,49 +108,6 @@ class _ExactGP(gpytorch.models.ExactGP):
         return gpytorch.distributions.MultivariateNormal(self.mean_module(z), self.covar_module(z))
 
 
-@dataclass
-class DiscretePosterior:
-    """GP posterior over every candidate, in the units of the observed targets.
-
-    Attributes
-    ----------
-    mean : array ``(N,)``, latent posterior mean
-    var : array ``(N,)``, latent posterior variance (after any believer updates)
-    noise : float, observation noise variance
-    """
-
-    mean: np.ndarray
-    var: np.ndarray
-    noise: float
-    _z: torch.Tensor = field(repr=False)
-    _kernel: gpytorch.kernels.Kernel = field(repr=False)
-    _v: torch.Tensor = field(repr=False)  # n x N, L^-1 K(X, Z)
-    _scale: float = 1.0
-    _updates: list[torch.Tensor] = field(default_factory=list, repr=False)
-
-    @property
-    def std(self) -> np.ndarray:
-        return np.sqrt(np.maximum(self.var, 0.0))
-
-    def condition_on(self, index: int) -> None:
-        """Kriging believer: pretend candidate ``index`` was observed at its mean.
-
-        The mean is unchanged; the variance everywhere shrinks by the rank-one
-        update ``c(x)^2 / (var_j + noise)`` with ``c`` the posterior covariance
-        with candidate ``index``.
-        """
-        with torch.no_grad(), torch_threads(1):
-            zj = self._z[index : index + 1]
-            c = self._kernel(self._z, zj).to_dense()[:, 0] * self._scale**2
-            c = c - (self._v.T @ self._v[:, index]) * self._scale**2
-            for u in self._updates:
-                c = c - u * u[index]
-            denom = float(c[index]) + self.noise
-            u = c / math.sqrt(max(denom, 1e-12))
-            self._updates.append(u)
-            self.var = self.var - (u**2).numpy()
-
-
 class SurrogateModel:
     """Exact GP on per-candidate inputs, warm-started between fits.
 
@@ -171,9 +128,26 @@ class SurrogateModel:
     threads : int or None
         Torch threads while fitting and predicting (default 1, fastest for
         these sizes); ``None`` leaves torch's setting alone.
+    train_max : int or None
+        The hyperparameters (and the feature network) are trained on at most
+        this many observations: the latest half of them and an even spread of
+        the others (None: all). The posterior always conditions on all of
+        them. Training costs ``n^3`` per iteration; 1,000 observations would
+        make it the slowest part of a step.
+    lazy_above : float
+        When ``N n^2`` (candidates times squared observations) exceeds this,
+        the posterior is a :class:`~autoscope.agents.posterior.LazyPosterior`
+        (exact mean, bounded variance refined where the acquisition needs it)
+        instead of a dense :class:`~autoscope.agents.posterior.DiscretePosterior`.
+    lazy_subset : int
+        Observations in the lazy posterior's variance bound.
     """
 
     kind = "gp"
+    grid: tuple[int, int] | None = None
+    """``(H, W)`` of the candidates when they are the pixels of a grid (see :func:`make_model`)."""
+    coord_dims: tuple[int, int] | None = None
+    """Columns of the kernel input that hold the normalised grid coordinates, if any."""
 
     def __init__(
         self,
@@ -186,12 +160,20 @@ class SurrogateModel:
         weight_decay: float = 1e-3,
         seed: int = 0,
         threads: int | None = 1,
+        train_max: int | None = 300,
+        lazy_above: float = 4e8,
+        lazy_subset: int = 128,
     ):
         x = np.asarray(inputs, dtype=float)
         if x.ndim != 2:
             raise ConfigurationError(f"model inputs must be N x D, got shape {x.shape}")
         self.inputs = torch.as_tensor(x, dtype=DTYPE)
         self.threads = threads
+        if train_max is not None and train_max < 2:
+            raise ConfigurationError(f"train_max must be >= 2 or None, got {train_max}")
+        self.train_max = train_max
+        self.lazy_above = float(lazy_above)
+        self.lazy_subset = int(lazy_subset)
         self.iterations_first = int(iterations_first)
         self.iterations_step = int(iterations_step)
         self._gen = torch.Generator().manual_seed(seed)
@@ -248,21 +230,38 @@ class SurrogateModel:
         self.y_std = std if std > 0 else 1.0
         train_x = self.inputs[idx]
         train_y = torch.as_tensor((yv - self.y_mean) / self.y_std, dtype=DTYPE)
-        self.model.set_train_data(train_x, train_y, strict=False)
+        self._train_index = idx.numpy()
+        sub = self._training_subset(len(yv))
+        fit_x, fit_y = (train_x, train_y) if sub is None else (train_x[sub], train_y[sub])
+        self.model.set_train_data(fit_x, fit_y, strict=False)
         iterations = self.iterations_first if self.n_fits == 0 else self.iterations_step
         self.model.train()
         self.likelihood.train()
         loss = torch.tensor(float("nan"))
         for _ in range(iterations):
             self.optimizer.zero_grad()
-            loss = self._negative_mll(train_x, train_y)
+            loss = self._negative_mll(fit_x, fit_y)
             loss.backward()
             self.optimizer.step()
+        self.model.set_train_data(train_x, train_y, strict=False)
         self.n_fits += 1
         self.last_loss = float(loss.detach())
         self.posterior = self._build_posterior(train_x, train_y)
         self.last_fit_seconds = time.perf_counter() - t0
         return self.posterior
+
+    def _training_subset(self, n: int) -> torch.Tensor | None:
+        """Rows that train the hyperparameters when ``n`` exceeds ``train_max`` (else None).
+
+        The latest ``train_max // 2`` observations and an evenly spaced half of
+        the earlier ones: deterministic, and the newest data always count.
+        """
+        if self.train_max is None or n <= self.train_max:
+            return None
+        recent = self.train_max // 2
+        older = np.linspace(0, n - recent - 1, self.train_max - recent).round().astype(np.int64)
+        rows = np.unique(np.concatenate([older, np.arange(n - recent, n)]))
+        return torch.as_tensor(rows)
 
     def _negative_mll(self, train_x: torch.Tensor, train_y: torch.Tensor) -> torch.Tensor:
         """Exact negative log marginal likelihood per observation (dense Cholesky).
@@ -287,6 +286,9 @@ class SurrogateModel:
         self.model.eval()
         self.likelihood.eval()
         kernel = self.model.covar_module
+        n_all, n = self.inputs.shape[0], len(train_y)
+        if float(n_all) * n * n > self.lazy_above:
+            return self._lazy_posterior(train_x, train_y)
         with torch.no_grad():
             z_all = self.model.embed(self.inputs)
             z_tr = self.model.embed(train_x)
@@ -306,11 +308,38 @@ class SurrogateModel:
             mean=(mean.numpy() * s + self.y_mean),
             var=var.numpy() * s**2,
             noise=noise * s**2,
-            _z=z_all,
-            _kernel=kernel,
-            _v=v,
-            _scale=s,
+            z=z_all,
+            kernel=kernel,
+            v=v,
+            scale=s,
         )
+
+    def _lazy_posterior(self, train_x: torch.Tensor, train_y: torch.Tensor) -> LazyPosterior:
+        kernel = self.model.covar_module
+        with torch.no_grad():
+            z_all = self.model.embed(self.inputs)
+            z_tr = self.model.embed(train_x)
+            noise = float(self.likelihood.noise)
+            k_tr = cross_covariance(kernel, z_tr, z_tr)
+            k_tr.diagonal().add_(noise + 1e-8)
+            chol = torch.linalg.cholesky(k_tr)
+            c = float(self.model.mean_module.constant)
+            alpha = torch.cholesky_solve((train_y - c).unsqueeze(-1), chol).squeeze(-1)
+            return LazyPosterior(
+                z_all,
+                z_tr,
+                kernel,
+                chol,
+                alpha,
+                c,
+                noise,
+                self.y_mean,
+                self.y_std,
+                train_index=self._train_index,
+                grid=self.grid,
+                coord_dims=self.coord_dims,
+                subset=self.lazy_subset,
+            )
 
     def summary(self) -> dict:
         """Hyperparameters and training state, JSON-serialisable."""
@@ -411,6 +440,7 @@ class DKLModel(SurrogateModel):
             coords.outputscale = float(spatial_weight)
             kernel = kernel + coords
         self.spatial = bool(spatial)
+        self.coord_dims = (int(latent), int(latent) + 1) if spatial else None
         super().__init__(inputs, features, kernel, seed=seed, **kwargs)
 
 
@@ -418,6 +448,7 @@ class CoordinateGP(SurrogateModel):
     """Plain GP on candidate positions (unit square), Matern-5/2 kernel with ARD."""
 
     kind = "gp"
+    coord_dims = (0, 1)
 
     def __init__(self, positions: np.ndarray, seed: int = 0, **kwargs):
         kwargs.setdefault("iterations_first", 100)
@@ -431,7 +462,12 @@ class CoordinateGP(SurrogateModel):
 def make_model(kind: str, candidates, seed: int = 0, **options) -> SurrogateModel:
     """A model of ``kind`` (``"dkl"`` or ``"gp"``) over a :class:`CandidateSet`."""
     if kind == "dkl":
-        return DKLModel(candidates.patches, candidates.normalized_positions(), seed=seed, **options)
-    if kind == "gp":
-        return CoordinateGP(candidates.normalized_positions(), seed=seed, **options)
-    raise ConfigurationError(f"unknown model kind {kind!r}; known: dkl, gp")
+        model = DKLModel(
+            candidates.patches, candidates.normalized_positions(), seed=seed, **options
+        )
+    elif kind == "gp":
+        model = CoordinateGP(candidates.normalized_positions(), seed=seed, **options)
+    else:
+        raise ConfigurationError(f"unknown model kind {kind!r}; known: dkl, gp")
+    model.grid = tuple(candidates.shape)
+    return model

@@ -334,7 +334,7 @@ def campaign_loop(
 
 def autonomous_campaign(
     spm: Readable,
-    agent: str = "dkl",
+    agent: str = "bma",
     scalarizer: str = "loop_area",
     channel: str = "piezoresponse",
     budget: int = 100,
@@ -373,8 +373,9 @@ def autonomous_campaign(
     spm : Readable
         The SPM device (``autoscope.devices.SPM``).
     agent : str
-        ``"dkl"`` (deep kernel learning on image patches), ``"gp"`` (GP on
-        coordinates), ``"random"`` or ``"raster"``.
+        ``"bma"`` (default: DKL and the coordinate GP weighed by the evidence of
+        their predictions), ``"dkl"`` (deep kernel learning on image patches),
+        ``"gp"`` (GP on coordinates), ``"random"`` or ``"raster"``.
     scalarizer : str
         ``"loop_area"``, ``"band_integral:LO:HI"``, ``"peak_prominence"``, ``"peak_position"``.
     channel : str

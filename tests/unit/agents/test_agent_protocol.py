@@ -8,6 +8,7 @@ from autoscope.agents.agent import (
     AGENTS,
     ActiveLearningAgent,
     DKLAgent,
+    EvidenceAgent,
     GPAgent,
     RandomAgent,
     RasterAgent,
@@ -68,8 +69,14 @@ class ListOptimizer:
 
 
 def test_every_built_in_agent_satisfies_the_protocol(cands):
-    assert AGENT_KINDS == ("dkl", "gp", "random", "raster") == tuple(AGENTS)
-    classes = {"dkl": DKLAgent, "gp": GPAgent, "random": RandomAgent, "raster": RasterAgent}
+    assert AGENT_KINDS == ("bma", "dkl", "gp", "random", "raster") == tuple(AGENTS)
+    classes = {
+        "bma": EvidenceAgent,
+        "dkl": DKLAgent,
+        "gp": GPAgent,
+        "random": RandomAgent,
+        "raster": RasterAgent,
+    }
     for kind, cls in classes.items():
         assert AGENTS[kind] is cls and agent_class(kind) is cls
         for agent in (
@@ -81,7 +88,7 @@ def test_every_built_in_agent_satisfies_the_protocol(cands):
             assert isinstance(agent, Agent) and isinstance(agent, ActiveLearningAgent)
             assert check_agent(agent) is agent
             assert agent.report()["agent"] == kind
-    assert type(ActiveLearningAgent(cands)) is DKLAgent  # the default kind, as before
+    assert type(ActiveLearningAgent(cands)) is EvidenceAgent  # the default kind (issue 15)
     assert type(ActiveLearningAgent(cands, "raster")) is RasterAgent  # kind by position
     assert DKLAgent(cands).seed_design == "image" and GPAgent(cands).seed_design == "spatial"
 
@@ -104,7 +111,7 @@ def test_an_unknown_kind_is_one_line_naming_it_and_the_known_ones(cands):
     ):
         with pytest.raises(ConfigurationError) as info:
             make()
-        assert str(info.value) == "unknown agent 'svm'; known: dkl, gp, random, raster"
+        assert str(info.value) == "unknown agent 'svm'; known: bma, dkl, gp, random, raster"
     with pytest.raises(ConfigurationError, match="unknown agent"):
         agent_class(["gp"])  # not even a name
     with pytest.raises(ConfigurationError, match="GPAgent is the 'gp' agent, not 'dkl'"):
