@@ -273,11 +273,11 @@ def test_runner_killed_at_three_moments_measures_the_budget_once(facility, tmp_p
 
     runner = facility.start_runner(config, "b")
 
-    def step1_not_done() -> bool:
+    def step1_added() -> bool:  # polled: queued or running when seen, as a rule
         s = facility.seqs("kill9")
-        return 1 in s["queued"] | s["running"]
+        return 1 in s["queued"] | s["running"] | s["done"]
 
-    wait(step1_not_done, timeout=DEADLINE, what="step 1 queued or running", proc=runner)
+    wait(step1_added, timeout=DEADLINE, what="step 1 queued or running", proc=runner)
     facility.kill_runner(runner)  # during a plan (queued or running)
 
     runner = facility.start_runner(config, "c")
