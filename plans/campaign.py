@@ -18,7 +18,8 @@ An exception inside the agent never stops the microscope: the step falls back
 to an exploration choice and the failure is recorded (in the report's
 ``agent_error`` and the summary). Pausing works at every checkpoint of the
 measuring plans (between spectra, between scan lines); on resume the loop
-goes on where it was. A progress bar (tqdm) shows the budget used and the
+goes on where it was. A progress bar (tqdm, on a terminal; a log line every
+5 % elsewhere, :mod:`autoscope.plans.progress`) shows the budget used and the
 instrument time spent and left.
 """
 
@@ -45,6 +46,7 @@ from autoscope.agents.reporting import REPORT_STREAM, data_keys, report_metadata
 from autoscope.errors import ConfigurationError
 from autoscope.io.pfm import piezoresponse
 from autoscope.plans.imaging import raster_image
+from autoscope.plans.progress import progress_bar
 from autoscope.plans.spectroscopy import spectra_at
 
 __all__ = ["autonomous_campaign", "campaign_loop", "overview_candidates"]
@@ -213,8 +215,6 @@ def campaign_loop(
     ``{"step", "error"}``), ``stopped_by`` (``"budget"`` or ``"uncertainty"``),
     ``spectra_uids``, ``report_uids``, ``instrument_seconds``.
     """
-    from tqdm.auto import tqdm
-
     check_agent(agent)
     if report_every < 1:
         raise ConfigurationError(f"report_every must be >= 1, got {report_every}")
@@ -239,12 +239,14 @@ def campaign_loop(
     stopped_by = "budget"
     t0 = yield from bps.rd(spm.instrument_time)
     t0 = float(t0)
-    bar = tqdm(
+    # a bar on a terminal; in the queue server's log a line every 5 % instead of \r redraws
+    bar = progress_bar(
         total=budget,
         initial=agent.n_measured,
         unit="spectrum",
-        disable=not progress,
+        enabled=progress,
         desc="campaign",
+        logger=log,
     )
     try:
         while agent.n_measured < budget:
