@@ -43,6 +43,7 @@ from autoscope.agents.experiment import SpectraExperiment
 from autoscope.agents.history import campaign_records, ingest_records, next_step
 from autoscope.agents.protocol import Agent, check_agent
 from autoscope.agents.reporting import REPORT_STREAM, data_keys, report_metadata, report_values
+from autoscope.catalog import connect
 from autoscope.errors import ConfigurationError
 from autoscope.io.pfm import piezoresponse
 from autoscope.plans.imaging import raster_image
@@ -363,6 +364,7 @@ def autonomous_campaign(
     seed: int = 0,
     progress: bool = True,
     md: dict | None = None,
+    campaign_id: str | None = None,
 ) -> MsgGenerator[str]:
     """Find where a spectral property is largest, with far fewer spectra than a grid.
 
@@ -427,6 +429,12 @@ def autonomous_campaign(
         Show a progress bar.
     md : dict, optional
         Extra metadata merged into every run of the campaign.
+    campaign_id : str, optional
+        Resume this campaign instead of starting a new one: its runs in the
+        catalog the profile writes to (``AUTOSCOPE_CATALOG_URI``) give the step
+        to go on from and the spectra the agent starts with (``budget`` counts
+        them). The overview is recorded again over the same frame, so the
+        candidates are the same pixels.
 
     Returns
     -------
@@ -444,7 +452,9 @@ def autonomous_campaign(
     if budget > pixels * pixels:
         raise ConfigurationError(f"budget {budget} exceeds the {pixels * pixels} candidates")
     experiment = SpectraExperiment(scalarizer, channel=channel, device=spm.name)
-    campaign_id = str(uuid.uuid4())
+    # resuming reads the catalog first: an unreachable one is refused before anything moves
+    catalog = connect() if campaign_id is not None else None
+    campaign_id = campaign_id or str(uuid.uuid4())
     run_md = {**(md or {}), "campaign": campaign_id}
     candidates, _, _ = yield from overview_candidates(
         spm,
@@ -487,5 +497,6 @@ def autonomous_campaign(
         campaign_id,
         progress,
         run_md,
+        catalog,
     )
     return campaign_id
