@@ -28,6 +28,8 @@ from autoscope.catalog import connect, data_dir, make_writer
 from autoscope.devices import make_spm
 from autoscope.devices.twin.datasets import make_dataset
 from autoscope.errors import ConfigurationError
+from autoscope.live.campaign import scalar_units
+from autoscope.live.drawing import add_scale_bar
 from autoscope.plans.campaign import campaign_loop, overview_candidates
 from autoscope.studies.benchmark import top_set
 from autoscope.studies.chain import run_chain
@@ -250,27 +252,38 @@ def write_report(out: Path, image: np.ndarray, agent, truth: np.ndarray, summary
 
     rep = agent.report()
     _, w = agent.candidates.shape
-    rows, cols = np.divmod(np.asarray(agent.obs_index, dtype=int), w)
-    fig = Figure(figsize=(17, 3.8), layout="constrained")
+    # nm axes: candidate (row, col) sits at the pixel centre of the overview frame
+    xy = np.asarray(agent.candidates.positions, dtype=float)
+    pixel = EXTENT / w
+    extent = (xy[:, 0].min() - pixel / 2, xy[:, 0].max() + pixel / 2,
+              xy[:, 1].min() - pixel / 2, xy[:, 1].max() + pixel / 2)  # fmt: skip
+    px, py = xy[agent.obs_index, 0], xy[agent.obs_index, 1]
+    area = scalar_units("loop_area", "a.u.", "V")  # piezoresponse (a.u.) x bias (V)
+    fig = Figure(figsize=(17, 4.2), layout="constrained")
     axes = fig.subplots(1, 5)
     panels = [
-        ("overview (what the agent sees)", image, "gray"),
-        ("chosen points, in order", image, "gray"),
-        ("predicted loop area", rep["mean"], "viridis"),
-        ("uncertainty (std)", rep["std"], "magma"),
-        ("ground truth loop area", truth, "viridis"),
+        ("overview (the agent's input)", image, "gray", "piezoresponse (a.u.)"),
+        ("chosen points, in order", image, "gray", "piezoresponse (a.u.)"),
+        ("predicted loop area", rep["mean"], "viridis", f"loop area ({area})"),
+        ("uncertainty (std)", rep["std"], "magma", f"std of loop area ({area})"),
+        ("ground truth loop area", truth, "viridis", f"loop area ({area})"),
     ]
-    for ax, (title, data, cmap) in zip(axes, panels):
-        im = ax.imshow(data, origin="lower", cmap=cmap)
-        ax.set_title(title, fontsize=10)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        fig.colorbar(im, ax=ax, shrink=0.8)
-    sc = axes[1].scatter(cols, rows, c=np.arange(len(rows)), cmap="plasma", s=10)
-    fig.colorbar(sc, ax=axes[1], shrink=0.8, label="order")
+    for ax, (title, data, cmap, label) in zip(axes, panels):
+        im = ax.imshow(data, origin="lower", cmap=cmap, extent=extent)
+        ax.set_title(title, fontsize=10, loc="left", pad=16)  # above the scale bar
+        ax.set_xlabel("x (nm)", fontsize=8)
+        ax.set_ylabel("y (nm)", fontsize=8)
+        ax.tick_params(labelsize=7)
+        add_scale_bar(ax, extent[1] - extent[0], 0.012 * (extent[3] - extent[2]))
+        bar = fig.colorbar(im, ax=ax, shrink=0.8)
+        bar.set_label(label, fontsize=8)
+    sc = axes[1].scatter(px, py, c=np.arange(1, len(px) + 1), cmap="plasma", s=10)
+    fig.colorbar(sc, ax=axes[1], shrink=0.8, location="bottom").set_label(
+        "order (spectrum number)", fontsize=8
+    )
     top = truth >= np.sort(truth.ravel())[::-1][max(summary["top1_locations"] - 1, 0)]
-    axes[4].contour(top, levels=[0.5], colors="w", linewidths=0.8)
-    axes[4].scatter(cols, rows, s=4, c="r")
+    axes[4].contour(top, levels=[0.5], colors="w", linewidths=0.8, extent=extent, origin="lower")
+    axes[4].scatter(px, py, s=4, c="r")
     png = out / "campaign_report.png"
     fig.savefig(png, dpi=90)
     rows_html = "".join(
