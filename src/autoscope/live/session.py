@@ -49,16 +49,19 @@ def live_enabled(environ=None, backend: str | None = None) -> bool:
 
 
 def live_views(levelling: str = "offset", n_last: int = 10):
-    """A :class:`LiveImage` and a :class:`LiveSpectra`, each in its own window.
+    """A :class:`LiveImage`, a :class:`LiveSpectra` and a :class:`LiveCampaign`,
+    each in its own window.
 
     Returns
     -------
-    (LiveImage, LiveSpectra)
-        Subscribe both to the RunEngine; each redraws on its window's timer.
+    (LiveImage, LiveSpectra, LiveCampaign)
+        Subscribe them to the RunEngine; each redraws on its window's timer.
     """
+    from autoscope.live.campaign import LiveCampaign
     from autoscope.live.image import LiveImage
     from autoscope.live.spectra import LiveSpectra
 
     image = LiveImage(levelling=levelling).show(title="autoscope: live image")
     spectra = LiveSpectra(n_last=n_last).show(title="autoscope: live spectra")
-    return image, spectra
+    campaign = LiveCampaign().show(title="autoscope: campaign")
+    return image, spectra, campaign
