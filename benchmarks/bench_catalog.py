@@ -22,7 +22,15 @@ Figures per scenario (medians over ``--repeat`` repetitions):
 Scenarios: ``lines`` (4 keys of 512 px a line), ``lines2`` (the same bytes
 as 2 keys of shape (2, 512), trace and retrace stacked per channel) and
 ``frames`` run flat out (throughput); ``paced`` emits a 4-key line every
-``--period`` s (default 0.5 s, the fastest real line), as a scan does.
+``--period`` s (default 0.5 s, an STM line), ``paced_fast`` every
+``--fast-period`` s (0.05 s, a fast AFM); ``raster128`` is a 128 x 128 image
+(4 keys of 128 px a line) flat out, whose figure is the wait at its end (the
+stop document waits until the run is in the catalog); ``spectra`` is one run
+per spectrum (256 points, bias axis and current, float32), one every
+``--spectrum-period`` s (1 s), as a grid or a campaign measures them.
+
+The durable lag is also given in lines (lag / line period): below 1 means
+the catalog holds every line before the next one is measured.
 
     python benchmarks/bench_catalog.py [--repeat 3] [--json results.json]
 """
@@ -47,7 +55,7 @@ from bluesky import RunEngine
 from autoscope.catalog import connect, ensure_server, make_writer, stop_server
 
 CHANNELS = {"topo": "nm", "current": "pA"}
-KINDS = ("lines", "lines2", "frames", "paced")
+KINDS = ("lines", "lines2", "frames", "paced", "paced_fast", "raster128", "spectra")
 
 
 class LineSource:
@@ -143,6 +151,46 @@ def event_bytes(source) -> int:
     return sum(v["value"].nbytes for v in source.read().values())
 
 
+class SpectrumSource(LineSource):
+    """Readable: one spectrum per read (bias axis and current, 256 float32 points)."""
+
+    def __init__(self, points: int = 256, seed: int = 2, name: str = "sts"):
+        self.name = name
+        self.parent = None
+        self.points = points
+        rng = np.random.default_rng(seed)
+        bias = np.linspace(-1, 1, points, dtype=np.float32)
+        self._lines = [
+            {f"{name}_bias": bias, f"{name}_current": rng.normal(size=points).astype(np.float32)}
+            for _ in range(8)
+        ]
+        self._i = 0
+
+    def describe(self):
+        return {
+            f"{self.name}_{k}": {
+                "source": f"bench://{self.name}/{k}",
+                "dtype": "array",
+                "dtype_numpy": "<f4",
+                "shape": [self.points],
+                "units": u,
+            }
+            for k, u in (("bias", "V"), ("current", "pA"))
+        }
+
+
+def spectra_plan(source, n: int, period: float):
+    """``n`` runs of one spectrum each, ``period`` s apart (a campaign's spectra)."""
+    for _ in range(n):
+
+        @bpp.run_decorator(md={"plan_name": "bench_spectrum"})
+        def one():
+            yield from bps.trigger_and_read([source])
+
+        yield from one()
+        yield from bps.sleep(period)
+
+
 def scan_plan(source, n: int, period: float):
     """``n`` events of ``source``; ``period`` s between them (0: flat out)."""
 
@@ -184,14 +232,16 @@ class H5Writer:
             self.file.close()
 
 
-def timed(callback, costs: list[float]):
-    """Wrap ``callback`` to record the seconds spent per event document."""
+def timed(callback, costs: list[float], stops: list[float] | None = None):
+    """Wrap ``callback`` to record the seconds spent per event (and per stop) document."""
 
     def wrapper(name, doc):
         t0 = time.perf_counter()
         callback(name, doc)
         if name == "event":
             costs.append(time.perf_counter() - t0)
+        elif name == "stop" and stops is not None:
+            stops.append(time.perf_counter() - t0)
 
     return wrapper
 
@@ -208,19 +258,37 @@ def run_once(kind: str, sink: str, args, client, workdir: Path, rep: int) -> dic
         source, n, period = LineSource(args.width), args.lines, 0.0
     elif kind == "lines2":
         source, n, period = StackedLineSource(args.width), args.lines, 0.0
-    else:
+    elif kind == "paced":
         source, n, period = LineSource(args.width), args.paced_lines, args.period
+    elif kind == "paced_fast":
+        source, n, period = LineSource(args.width), args.fast_lines, args.fast_period
+    elif kind == "raster128":
+        source, n, period = LineSource(128), 128, 0.0
+    else:
+        source, n, period = SpectrumSource(), args.spectra, args.spectrum_period
     nbytes = event_bytes(source)
     RE = RunEngine({})
     costs: list[float] = []
+    stops: list[float] = []
     writer = None
     if sink == "catalog":
         writer = make_writer(client, data_dir=args.data_dir)
-        RE.subscribe(timed(writer, costs))
+        RE.subscribe(timed(writer, costs, stops))
     else:
-        RE.subscribe(timed(H5Writer(workdir / f"{kind}-{rep}.h5"), costs))
+        h5 = H5Writer(workdir / f"{kind}-{rep}.h5")
+        if kind == "spectra":
+            h5 = _per_run_h5(workdir, f"{kind}-{rep}")
+        RE.subscribe(timed(h5, costs, stops))
     t0 = time.perf_counter()
-    RE(scan_plan(source, n, period))
+    error = None
+    try:
+        if kind == "spectra":
+            RE(spectra_plan(source, n, period))
+        else:
+            RE(scan_plan(source, n, period))
+    except Exception as exc:  # a writer that gives up (the old one did, after 120 s)
+        error = f"{type(exc).__name__}: {exc}"
+        stops.append(time.perf_counter() - t0)
     wall = time.perf_counter() - t0
     out = {
         "events": n,
@@ -230,6 +298,9 @@ def run_once(kind: str, sink: str, args, client, workdir: Path, rep: int) -> dic
         "callback_p95_ms": pct(costs, 95) * 1e3,
         "callback_max_ms": max(costs) * 1e3,
     }
+    out["stop_wait_max_s"] = max(stops)
+    if error is not None:
+        out["error"] = error[:300]
     if period == 0:
         out["events_per_s"] = n / wall
         out["MB_per_s"] = n * nbytes / wall / 1e6
@@ -237,13 +308,33 @@ def run_once(kind: str, sink: str, args, client, workdir: Path, rep: int) -> dic
         durable = writer.latencies()
         out["durable_p50_ms"] = pct(durable, 50) * 1e3
         out["durable_p95_ms"] = pct(durable, 95) * 1e3
+        if period:
+            out["lag_p50_lines"] = pct(durable, 50) / period
+            out["lag_p95_lines"] = pct(durable, 95) / period
         writer.close()
     return out
 
 
+def _per_run_h5(workdir: Path, stem: str):
+    """h5py baseline for one-event runs: a new file per run, as the catalog makes a run."""
+    state = {"n": 0, "writer": None}
+
+    def callback(name, doc):
+        if name == "start":
+            state["writer"] = H5Writer(workdir / f"{stem}-{state['n']}.h5")
+            state["n"] += 1
+        state["writer"](name, doc)
+
+    return callback
+
+
 def median_of(reps: list[dict]) -> dict:
-    keys = reps[0].keys()
-    return {k: statistics.median(r[k] for r in reps) for k in keys}
+    keys = [k for k in reps[0] if isinstance(reps[0][k], (int, float))]
+    out = {k: statistics.median(r[k] for r in reps if k in r) for k in keys}
+    errors = [r["error"] for r in reps if "error" in r]
+    if errors:
+        out["errors"] = errors
+    return out
 
 
 def main(argv=None) -> int:
@@ -255,6 +346,11 @@ def main(argv=None) -> int:
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--paced-lines", type=int, default=24)
     parser.add_argument("--period", type=float, default=0.5, help="s between paced lines")
+    parser.add_argument("--fast-lines", type=int, default=60)
+    parser.add_argument("--fast-period", type=float, default=0.05, help="s between fast lines")
+    parser.add_argument("--spectra", type=int, default=10, help="spectra (runs) at 1 a period")
+    parser.add_argument("--spectrum-period", type=float, default=1.0)
+    parser.add_argument("--only", default=None, help="comma-separated scenarios to run")
     parser.add_argument("--data-dir", default=None, help="catalog folder (default: a temp one)")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args(argv)
@@ -268,7 +364,8 @@ def main(argv=None) -> int:
         try:
             client = connect(info.uri, info.api_key)
             results = {}
-            for kind in KINDS:
+            kinds = args.only.split(",") if args.only else KINDS
+            for kind in kinds:
                 for sink in ("catalog", "h5py"):
                     reps = [
                         run_once(kind, sink, args, client, workdir, r) for r in range(args.repeat)
@@ -278,19 +375,21 @@ def main(argv=None) -> int:
             stop_server(args.data_dir)
 
     print(f"server start {startup:.1f} s; medians of {args.repeat} repetitions")
-    header = (f"{'scenario':<16}{'events/s':>10}{'MB/s':>9}{'cb p50':>9}{'cb p95':>9}"
-              f"{'durable p50':>13}{'durable p95':>13}  (ms)")  # fmt: skip
+    header = (f"{'scenario':<20}{'events/s':>10}{'MB/s':>9}{'cb p50':>9}{'cb p95':>9}"
+              f"{'durable p50':>13}{'durable p95':>13}{'lag p95 lines':>15}{'end wait s':>12}"
+              "  (ms)")  # fmt: skip
     print(header)
     for name, res in results.items():
         m = res["median"]
         nan = float("nan")
         print(
-            f"{name:<16}{m.get('events_per_s', nan):>10.1f}{m.get('MB_per_s', nan):>9.2f}"
+            f"{name:<20}{m.get('events_per_s', nan):>10.1f}{m.get('MB_per_s', nan):>9.2f}"
             f"{m['callback_p50_ms']:>9.2f}{m['callback_p95_ms']:>9.2f}"
             f"{m.get('durable_p50_ms', nan):>13.1f}{m.get('durable_p95_ms', nan):>13.1f}"
+            f"{m.get('lag_p95_lines', nan):>15.2f}{m['stop_wait_max_s']:>12.2f}"
         )
     ratios = {}
-    for kind in KINDS:
+    for kind in kinds:
         c, h = results[f"{kind}/catalog"]["median"], results[f"{kind}/h5py"]["median"]
         ratios[kind] = {"callback_p95": c["callback_p95_ms"] / h["callback_p95_ms"]}
         if "events_per_s" in c:
