@@ -11,6 +11,7 @@ non-zero exit status.
     autoscope benchmark ...            agent benchmark harness (recorded or twin data)
     autoscope import FILE...           vendor files into the catalog as runs
     autoscope export RUN... --out F    a recorded-dataset file from catalog runs
+    autoscope replay CAMPAIGN          re-run a campaign (--agent NAME, --dataset FILE.h5)
     autoscope tip train ...            regenerate the tip-state classifier weights
     autoscope agent run CONFIG         an agent as its own process (catalog + RE Manager)
 """
@@ -68,6 +69,11 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
         "write a recorded-dataset file (overview + grid) from catalog runs",
         "autoscope.io.exporter:add_arguments",
         "autoscope.io.exporter:main",
+    ),
+    "replay": (
+        "re-run a campaign from the catalog with its own agent or another",
+        "autoscope.studies.replay:add_arguments",
+        "autoscope.studies.replay:main",
     ),
     "tip": (
         "tip-state classifier: train",

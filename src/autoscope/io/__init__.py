@@ -9,6 +9,8 @@ Modules (each imported on demand, nothing heavy here):
 - :mod:`autoscope.io.grid3ds`        Nanonis ``.3ds`` grid spectroscopy:
   :func:`~autoscope.io.grid3ds.read_3ds`, :func:`~autoscope.io.grid3ds.write_3ds`,
   :func:`~autoscope.io.grid3ds.grid3ds_to_recorded` (missing points stay NaN)
+- :mod:`autoscope.io.importer`       vendor files into the catalog as runs (``autoscope import``)
+- :mod:`autoscope.io.exporter`       catalog runs as a recorded dataset (``autoscope export``)
 - :mod:`autoscope.io.rawimage`       the shape-prefixed float64 images that SPIEPy ships
 - :mod:`autoscope.io.units`          conversion of SI file units to autoscope's (nm, pA)
 - :mod:`autoscope.io.stats`          image statistics a microscopist looks at
