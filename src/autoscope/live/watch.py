@@ -45,6 +45,7 @@ from autoscope.catalog import connect
 from autoscope.errors import ConfigurationError
 from autoscope.live.campaign import LiveCampaign
 from autoscope.live.image import LiveImage
+from autoscope.live.session import live_enabled
 from autoscope.live.spectra import LiveSpectra
 
 __all__ = ["CatalogFollower", "RunReader", "add_arguments", "main", "watch_headless"]
@@ -462,6 +463,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run ``autoscope watch``; returns the exit status."""
+    if args.png_dir is None and not live_enabled({}):
+        import matplotlib
+
+        raise ConfigurationError(
+            f"no display to open windows on (matplotlib backend {matplotlib.get_backend()!r}); "
+            "use --png-dir DIR to write the views as PNGs instead"
+        )
+    if args.png_dir is not None and not args.png_dir.is_dir():
+        raise ConfigurationError(f"png folder {args.png_dir} does not exist")
     client = connect(uri=args.uri, api_key=args.api_key, data_dir=args.data_dir)
     where = getattr(client.context, "api_uri", "?")
     if args.png_dir is not None:

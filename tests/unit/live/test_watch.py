@@ -207,6 +207,16 @@ def test_command_line_headless(engine, catalog, tmp_path, capsys):
     assert (tmp_path / "image.png").stat().st_size > 10_000
 
 
+def test_command_line_without_a_display_says_so(tmp_path, capsys, monkeypatch):
+    import matplotlib
+
+    monkeypatch.setitem(matplotlib.rcParams, "backend", "agg")  # as on a box without a display
+    assert cli_main(["watch", "--uri", "http://127.0.0.1:9"]) == 1
+    assert "use --png-dir DIR" in capsys.readouterr().err
+    assert cli_main(["watch", "--png-dir", str(tmp_path / "nope")]) == 1
+    assert "nope does not exist" in capsys.readouterr().err
+
+
 def test_callbacks_stay_subscribed_and_bad_options_name_the_value(catalog, tmp_path):
     follower = CatalogFollower(catalog, [], poll_s=5).start()
     gc.collect()  # Tiled holds its callbacks by weak reference: ours must survive this
