@@ -12,6 +12,7 @@ non-zero exit status.
     autoscope import FILE...           vendor files into the catalog as runs
     autoscope export RUN... --out F    a recorded-dataset file from catalog runs
     autoscope replay CAMPAIGN          re-run a campaign (--agent NAME, --dataset FILE.h5)
+    autoscope report CAMPAIGN          a campaign's report from the catalog alone
     autoscope tip train ...            regenerate the tip-state classifier weights
     autoscope agent run CONFIG         an agent as its own process (catalog + RE Manager)
 """
@@ -74,6 +75,11 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
         "re-run a campaign from the catalog with its own agent or another",
         "autoscope.studies.replay:add_arguments",
         "autoscope.studies.replay:main",
+    ),
+    "report": (
+        "draw a campaign's report from the catalog (any campaign: queued, interactive, replayed)",
+        "autoscope.studies.campaign_report:add_arguments",
+        "autoscope.studies.campaign_report:main",
     ),
     "tip": (
         "tip-state classifier: train",

@@ -5,7 +5,8 @@ RunEngine writing to an in-process catalog. Replayed with its own agent and
 settings it makes the same choices, step by step; replayed with another agent
 on the recorded grid as ground truth it gets a discovery curve beside the
 original's, and both replays are written as report runs that name the
-original campaign.
+original campaign. ``autoscope report`` draws any of them from the catalog,
+saying when the ground truth is unknown.
 """
 
 import numpy as np
@@ -17,6 +18,7 @@ from autoscope.devices import make_spm
 from autoscope.errors import ConfigurationError
 from autoscope.io.recorded import RecordedDataset
 from autoscope.plans.campaign import autonomous_campaign
+from autoscope.studies.campaign_report import campaign_report
 from autoscope.studies.replay import load_campaign, plot_replay, replay_campaign
 
 N, K = 10, 24
@@ -82,8 +84,8 @@ def campaign(catalog_client, tmp_path):
 
 
 # a GP campaign of 7 spectra and three replays through a real catalog: about a minute on
-# two idle cores, five when six jobs share them
-@pytest.mark.timeout(600)
+# two idle cores, eight when six jobs share them
+@pytest.mark.timeout(900)
 def test_replay_reproduces_and_compares(catalog_client, campaign, tmp_path):
     campaign_id, path, writer = campaign
     c = load_campaign(catalog_client, campaign_id)
@@ -110,6 +112,18 @@ def test_replay_reproduces_and_compares(catalog_client, campaign, tmp_path):
         assert start["campaign"] == rep["replay_campaign"]
     png = plot_replay(other, tmp_path / "replay.png")
     assert png.stat().st_size > 10_000
+
+    # the report from the catalog alone: without a ground truth it says it is unknown
+    plain = campaign_report(catalog_client, campaign_id, tmp_path / "r1")
+    assert plain["measured"] == 7 and plain["agent"] == "gp"
+    assert plain["ground_truth"].startswith("unknown") and "top1_found_fraction" not in plain
+    assert "not known" in (tmp_path / "r1" / "campaign_report.html").read_text()
+    scored = campaign_report(catalog_client, campaign_id, tmp_path / "r2", dataset=path)
+    assert scored["top1_found_fraction"] == pytest.approx(other["original"]["curve"][-1])
+    replayed = campaign_report(catalog_client, rnd["replay_campaign"], tmp_path / "r3", path)
+    assert replayed["replay_of"] == campaign_id and replayed["agent"] == "random"
+    assert replayed["top1_found_fraction"] == pytest.approx(rnd["curve"][-1])
+    assert (tmp_path / "r3" / "campaign_report.png").stat().st_size > 10_000
 
     with pytest.raises(ConfigurationError, match="needs the ground truth"):
         replay_campaign(catalog_client, campaign_id, ["random"])
