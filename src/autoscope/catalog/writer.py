@@ -588,8 +588,11 @@ class CatalogWriter:
 
     def _replay(self, run: _Run) -> None:
         """Rewrite ``run`` in the catalog from its spool file (idempotent)."""
+        if run.spool is None:  # its spool could not be opened: nothing to rewrite from
+            self._refuse(run, CatalogError("the catalog failed and the run has no spool file"))
+            return
         with self._cond:
-            docs = spool.read(run.spool.path) if run.spool is not None else []
+            docs = spool.read(run.spool.path)
         docs = docs[: run.spooled]
         try:
             self._write_whole(run.uid, docs)
