@@ -770,7 +770,7 @@ def main(args: argparse.Namespace) -> int:
             print(f"{r['path']}: already in the catalog ({where}); skipped (--again imports it)")
             continue
         for note in r["notes"]:
-            print(f"{r['path']}: {note}")
+            print(note)  # names the file itself
         for run in r["runs"]:
             print(f"{r['path']}: {run['role']} run {run['uid']}")
     return 0
