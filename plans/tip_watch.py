@@ -22,6 +22,19 @@ show only where there is something to copy), it
    bad (confidence above 0.5) (start document: ``resumes``, ``start_line``,
    ``reason``). The earlier lines stay in the catalog: nothing is dropped.
 
+Beside the classifier, rules that hold on any surface
+(:mod:`autoscope.agents.tip.rules`: line-to-line jumps, trace/retrace
+disagreement, steps within a line, noise changes, doubled features, each
+against the frame's own earlier lines) watch every line; one that fires stops
+the frame the same way, with the rule named in the reason. Each classifier
+window also carries an out-of-distribution score
+(:mod:`autoscope.agents.tip.ood`); a window outside what the classifier was
+trained on has the verdict ``unknown`` (stream ``tip_state``, label
+``unknown``) and is no evidence for the classifier's alarm, so on an unknown
+surface only the rules can stop the frame. A check image whose windows are
+mostly unknown is judged by the rules alone: quiet rules pass the tip, so the
+tip is never conditioned on an ``unknown`` alone.
+
 When the frame ends while the last windows lean bad but do not yet raise the
 alarm (a tip change in the last lines), the plan acts on it
 as on an alarm, once per frame, instead of keeping lines measured with a bad tip.
@@ -56,7 +69,9 @@ from autoscope.agents.tip.rolling import (
     RollingTipClassifier,
     summarize,
 )
+from autoscope.agents.tip.rules import RuleConfig, SurfaceRules
 from autoscope.agents.tip.spots import choose_conditioning_spot
+from autoscope.agents.tip.watch import LineWatcher
 from autoscope.agents.tip.weights import TipClassifier
 from autoscope.devices import geometry
 from autoscope.devices.backend import ScanFrame
@@ -94,12 +109,15 @@ class _Context:
     uids: list = dataclasses.field(default_factory=list)
     segments: int = 0
     end_alarm_used: bool = False
+    surface_rules: bool = True
 
+    def rolling(self, frame: ScanFrame) -> RollingTipClassifier:
+        """A rolling classifier for ``frame`` (its pixel size feeds the OOD score)."""
+        return RollingTipClassifier(self.classifier, pixel_size=frame.width / frame.pixels)
 
-#: A window whose bad-state confidence exceeds this leans bad; the rescan after a
-#: recovery starts at the first such window before the alarm (not at the first
-#: window above the alarm threshold, which comes lines later).
-ONSET_LEVEL = 0.5
+    def rules(self) -> Optional[SurfaceRules]:
+        """The surface rules of a new frame or check image (None when switched off)."""
+        return SurfaceRules(RuleConfig()) if self.surface_rules else None
 
 
 def _line_keys(spm) -> tuple[str, str]:
@@ -111,64 +129,42 @@ def _line_keys(spm) -> tuple[str, str]:
     return keys["topography"]
 
 
-def _scan_lines(
-    ctx: _Context, frame: ScanFrame, first: int, rolling, detector
-) -> MsgGenerator[tuple]:
+def _scan_lines(ctx: _Context, frame: ScanFrame, first: int, watcher) -> MsgGenerator[tuple]:
     """Scan lines ``first..`` of ``frame`` (stream ``primary``); stop on an alarm or a fault.
 
-    Returns ``(next_line, outcome, info)`` with outcome ``"done"``, ``"alarm"``
-    (info: the verdict that raised it and the first line of the bad streak) or
-    ``"fault"`` (info: the exception).
+    Every line goes through ``watcher`` (a :class:`~autoscope.agents.tip.watch.LineWatcher`:
+    surface rules, classifier with its OOD gate, detector). Returns
+    ``(next_line, outcome, info)`` with outcome ``"done"``, ``"alarm"`` (info:
+    the :class:`~autoscope.agents.tip.watch.Alarm`) or ``"fault"`` (info: the exception).
     """
     spm = ctx.spm
     kt, kr = _line_keys(spm)
-    onset = None
-    verdict = None
     for i in range(first, frame.lines):
         yield from bps.mv(spm.line.index, i)
         try:
             reading = yield from bps.trigger_and_read([spm.line])
         except InstrumentFault as exc:
             return i, "fault", exc
-        verdict = rolling.push(reading[kt]["value"], reading[kr]["value"], index=i)
-        if verdict is None:
-            continue
-        ctx.verdict_log.record(
-            verdict.line,
-            verdict.label,
-            verdict.p_bad,
-            verdict.agreement,
-            [verdict.proba[c] for c in CLASSES],
-        )
-        yield from bps.trigger_and_read([ctx.verdict_log], name="tip_state")
-        # onset: first window of the current run that leans bad (p_bad > 0.5); the tip
-        # usually went bad there, before the windows cleared the alarm threshold
-        if verdict.p_bad > ONSET_LEVEL:
-            onset = verdict.line if onset is None else onset
-        else:
-            onset = None
-        if detector.update(verdict):
-            return i + 1, "alarm", _alarm(verdict, detector, onset, rolling)
-    if detector.leaning and not ctx.end_alarm_used:
+        step = watcher.push(reading[kt]["value"], reading[kr]["value"], i)
+        verdict = step.verdict
+        if verdict is not None:
+            ctx.verdict_log.record(
+                verdict.line,
+                verdict.verdict,
+                verdict.p_bad,
+                verdict.agreement,
+                [verdict.proba[c] for c in CLASSES],
+            )
+            yield from bps.trigger_and_read([ctx.verdict_log], name="tip_state")
+        if step.alarm is not None:
+            return i + 1, "alarm", step.alarm
+    alarm = watcher.end_alarm()
+    if alarm is not None and not ctx.end_alarm_used:
         # the frame ran out before the evidence could confirm a bad last stretch:
         # act on it once per frame rather than keep lines measured with a bad tip
         ctx.end_alarm_used = True
-        return frame.lines, "alarm", _alarm(verdict, detector, onset, rolling)
+        return frame.lines, "alarm", alarm
     return frame.lines, "done", None
-
-
-def _alarm(verdict, detector: BadTipDetector, onset: int | None, rolling) -> tuple:
-    """(verdict, state, first line to rescan, why) of an alarm.
-
-    The rescan starts where the first window of the evidence (or the first
-    bad-leaning window before it, ``onset``) began: ``n_lines - 1`` lines
-    before that window's last line.
-    """
-    start = detector.evidence_start
-    start = verdict.line if start is None else start
-    if onset is not None:
-        start = min(start, onset)
-    return verdict, detector.state, max(0, start - rolling.n_lines + 1), detector.describe()
 
 
 def _segment(
@@ -176,8 +172,15 @@ def _segment(
 ) -> MsgGenerator[tuple]:
     """One run holding lines ``first..`` of the frame until done, an alarm or a fault."""
     spm = ctx.spm
-    rolling = RollingTipClassifier(ctx.classifier)
-    detector = BadTipDetector(ctx.threshold, ctx.patience, ctx.slow_windows, ctx.slow_level)
+    watcher = LineWatcher(
+        ctx.classifier,
+        ctx.frame.width / ctx.frame.pixels,
+        ctx.threshold,
+        ctx.patience,
+        ctx.slow_windows,
+        ctx.slow_level,
+        surface_rules=ctx.surface_rules,
+    )
     seg_md = dict(md)
     seg_md.update(
         {
@@ -193,19 +196,18 @@ def _segment(
     ctx.segments += 1
     yield from bps.mv(spm.frame, ctx.frame)
     try:
-        nxt, outcome, info = yield from _scan_lines(ctx, ctx.frame, first, rolling, detector)
+        nxt, outcome, info = yield from _scan_lines(ctx, ctx.frame, first, watcher)
     except Exception as exc:
         yield from _close_after(exc)
         raise
     if outcome == "done":
         yield from bps.close_run(exit_status="success", reason="frame complete")
     elif outcome == "alarm":
-        verdict, state, rescan, evidence = info
         yield from bps.close_run(
             exit_status="abort",
             reason=(
-                f"stopped at line {verdict.line}: tip looks {state} ({evidence}); "
-                f"conditioning, then rescanning from line {rescan}"
+                f"stopped at line {info.line}: tip looks {info.state} ({info.why}); "
+                f"conditioning, then rescanning from line {info.rescan}"
             ),
         )
     else:
@@ -240,30 +242,47 @@ def _apply(spm, action: Action) -> MsgGenerator[None]:
         yield from bps.mv(spm.tip.action, "dip")
 
 
-def _check(ctx: _Context, spot: tuple[float, float]) -> MsgGenerator[LineVerdict]:
-    """Image the check area at ``spot``; return the summarized verdict (faults propagate)."""
+def _check(ctx: _Context, spot: tuple[float, float]) -> MsgGenerator[tuple]:
+    """Image the check area at ``spot`` (faults propagate).
+
+    Returns the summarized verdict and the state the surface rules saw (the
+    state of the first rule that fired, or None).
+    """
     frame = dataclasses.replace(ctx.check_frame, center_x=spot[0], center_y=spot[1])
     yield from bps.mv(ctx.spm.frame, frame)
-    rolling = RollingTipClassifier(ctx.classifier)
+    rolling = ctx.rolling(frame)
+    rules = ctx.rules()
+    ruled = None
     verdicts: list[LineVerdict] = []
     kt, kr = _line_keys(ctx.spm)
     for i in range(frame.lines):
         yield from bps.mv(ctx.spm.line.index, i)
         reading = yield from bps.trigger_and_read([ctx.spm.line], name="check")
-        v = rolling.push(reading[kt]["value"], reading[kr]["value"], index=i)
+        trace, retrace = reading[kt]["value"], reading[kr]["value"]
+        if rules is not None:
+            r = rules.push(trace, retrace, index=i)
+            ruled = ruled or r.state
+        v = rolling.push(trace, retrace, index=i)
         if v is not None:
             verdicts.append(v)
-    return summarize(verdicts)
+    return summarize(verdicts), ruled
 
 
-def _check_state(summary: LineVerdict, check_level: float) -> str:
+def _check_state(summary: LineVerdict, check_level: float, ruled: Optional[str] = None) -> str:
     """The tip state a check image shows: good only when its mean p_bad is below ``check_level``.
 
     A multiple tip's check image often has a good *most likely* class with a
     mean p_bad of 0.35-0.5 (its ghosts show in a few windows only); calling it
     good would resume the frame with it. Such a check counts as its most
-    likely bad class.
+    likely bad class. A surface rule that fired on the check image (``ruled``,
+    its state) makes it bad whatever the classifier says; a check image the
+    classifier calls ``unknown`` is judged by the rules alone (quiet rules:
+    good), so the tip is never conditioned on an ``unknown`` alone.
     """
+    if ruled is not None:
+        return ruled
+    if summary.unknown:
+        return "good_rows"
     if summary.label in GOOD and summary.p_bad >= check_level:
         return summary.worst
     return summary.label
@@ -313,17 +332,25 @@ def _recover(ctx: _Context, state: str, why: str, md: dict) -> MsgGenerator[bool
             try:
                 if action is not None:
                     yield from _apply(spm, action)
-                after = yield from _check(ctx, spot)
+                after, ruled = yield from _check(ctx, spot)
             except InstrumentFault as exc:
                 # a lost contact leaves the feedback off: every later image would be flat
                 # (and look blunt), so re-engage it before the next step
                 ctx.damaged.append((spot[0], spot[1], ctx.clearance))
-                after = None
+                after, ruled = None, None
                 yield from bps.mv(spm.feedback, True)
                 reason += f"; {type(exc).__name__} during the step: {exc}; feedback re-engaged"
             t1 = yield from _instrument_time(spm)
-            new_state = state if after is None else _check_state(after, ctx.check_level)
-            if after is not None and new_state != after.label:  # a good label in doubt
+            new_state = state if after is None else _check_state(after, ctx.check_level, ruled)
+            if ruled is not None:
+                reason += f"; a surface rule fired on the check image: {ruled}"
+            elif after is not None and after.unknown:
+                reason += (
+                    f"; the check image is outside what the classifier knows (OOD score "
+                    f"{after.ood:.2f}, {after.ood_feature}) and the surface rules are quiet: "
+                    f"taken as good"
+                )
+            elif after is not None and new_state != after.label:  # a good label in doubt
                 reason += (
                     f"; the check image looks {after.label} but its mean p_bad "
                     f"{after.p_bad:.2f} is not below {ctx.check_level}: still {new_state}"
@@ -396,6 +423,7 @@ def tip_watched_image(
     check_size: float = 5.0,
     clearance: float = 10.0,
     seed: int = 0,
+    surface_rules: bool = True,
     md: Optional[dict] = None,
 ) -> MsgGenerator[list[str]]:
     """Record a raster image while watching the tip; recover a degraded tip and resume.
@@ -448,6 +476,10 @@ def tip_watched_image(
         and damaged areas (nm).
     seed : int
         Seed of the spot choice and of the learned policy's sampling.
+    surface_rules : bool
+        Watch every line also with the rules that hold on any surface
+        (:mod:`autoscope.agents.tip.rules`, default levels); False leaves
+        the classifier alone.
     md : dict, optional
         Extra metadata for every run's start document (merged last).
 
@@ -519,6 +551,7 @@ def tip_watched_image(
         "check_size": check_size,
         "clearance": clearance,
         "seed": seed,
+        "surface_rules": surface_rules,
     }
     extra = {
         "frame": dataclasses.asdict(frame),
@@ -533,7 +566,9 @@ def tip_watched_image(
             "members": len(classifier.ensemble.members),
             "trained": classifier.metadata.get("created"),
             "weights": classifier.source,
+            "input_range": classifier.input_range is not None,
         },
+        "surface_rules": dataclasses.asdict(RuleConfig()) if surface_rules else None,
         "hints": {"dimensions": [([line.index.name], "primary")]},
     }
     seg_md = run_metadata(spm, "tip_watched_image", plan_args, extra, md)
@@ -555,6 +590,7 @@ def tip_watched_image(
         frame_uid=str(uuid.uuid4()),
         verdict_log=TipVerdictLog(name="tip", n_classes=len(CLASSES)),
         action_log=TipActionLog(name="tip_action"),
+        surface_rules=bool(surface_rules),
     )
 
     def inner() -> MsgGenerator[list[str]]:
@@ -572,11 +608,11 @@ def tip_watched_image(
                 first, resumes = nxt, uid
                 reason = f"resume after {type(info).__name__} at line {nxt}: {info}"
                 continue
-            verdict, state, rescan, evidence = info
+            state, rescan = info.state, info.rescan
             recoveries += 1
             why = (
-                f"tip looked {state} at line {verdict.line} of frame {ctx.frame_uid} "
-                f"(p_bad {verdict.p_bad:.2f}; {evidence})"
+                f"tip looked {state} at line {info.line} of frame {ctx.frame_uid} "
+                f"(p_bad {info.p_bad:.2f}; {info.why})"
             )
             if recoveries > max_recoveries:
                 raise TipRecoveryFailed(

@@ -86,12 +86,16 @@ class EnsembleOutput:
         Class chosen by the soft vote.
     p_bad : ndarray, shape ``(b,)``
         Soft-vote probability of any bad class.
+    member_p_bad : ndarray, shape ``(m, b)``, optional
+        Each member's probability of any bad class (their spread is one
+        out-of-distribution signal, see :mod:`.ood`).
     """
 
     proba: np.ndarray
     votes: np.ndarray
     label: np.ndarray
     p_bad: np.ndarray
+    member_p_bad: np.ndarray | None = None
 
     def as_dicts(self) -> list[dict[str, float]]:
         """Per window: ``{class name: probability}``."""
@@ -155,4 +159,5 @@ class TipEnsemble(nn.Module):
             votes=votes,
             label=proba.argmax(axis=1),
             p_bad=proba[:, list(BAD_INDICES)].sum(axis=1),
+            member_p_bad=probs[:, :, list(BAD_INDICES)].sum(axis=2),
         )

@@ -41,6 +41,14 @@ class LineVerdict:
         Confidence that the tip is in any bad state.
     agreement : float
         Share of ensemble members whose top class is ``label``.
+    ood : float
+        Out-of-distribution score of the window (nan: the classifier has no
+        input range, see :mod:`.ood`).
+    unknown : bool
+        The window lies outside what the classifier was trained on: its
+        class and p_bad are not to be acted on.
+    ood_feature : str
+        The input statistic furthest outside its training range.
     """
 
     line: int
@@ -48,22 +56,40 @@ class LineVerdict:
     label: str
     p_bad: float
     agreement: float
+    ood: float = float("nan")
+    unknown: bool = False
+    ood_feature: str = ""
 
     @property
     def worst(self) -> str:
         """The most likely bad class."""
         return max(BAD, key=lambda c: self.proba[c])
 
+    @property
+    def verdict(self) -> str:
+        """``"unknown"`` for an out-of-distribution window, else ``label``."""
+        return "unknown" if self.unknown else self.label
+
     @classmethod
-    def from_output(cls, out, row: int, line: int) -> LineVerdict:
-        """The verdict of window ``row`` of an :class:`EnsembleOutput` ``out``, at ``line``."""
+    def from_output(
+        cls, out, row: int, line: int, ood: tuple[float, str] | None = None, margin: float = 0.0
+    ) -> LineVerdict:
+        """The verdict of window ``row`` of an :class:`EnsembleOutput` ``out``, at ``line``.
+
+        ``ood`` is the window's ``(score, feature)``; the window is unknown
+        when the score is above ``margin`` (or not a number).
+        """
         k = int(out.label[row])
+        score, feature = ood if ood is not None else (float("nan"), "")
         return cls(
             line=int(line),
             proba=dict(zip(CLASSES, map(float, out.proba[row]))),
             label=CLASSES[k],
             p_bad=float(out.p_bad[row]),
             agreement=float(out.votes[row, k]),
+            ood=float(score),
+            unknown=ood is not None and not score <= margin,
+            ood_feature=feature,
         )
 
 
@@ -76,10 +102,14 @@ class RollingTipClassifier:
         Trained classifier (see :mod:`.weights`).
     n_lines : int, optional
         Window height; by default the one the classifier was trained with.
+    pixel_size : float, optional
+        nm per pixel along the line, for the OOD score (None: unknown, which
+        is out of range when the classifier has an input range).
     """
 
-    def __init__(self, classifier, n_lines: int | None = None):
+    def __init__(self, classifier, n_lines: int | None = None, pixel_size: float | None = None):
         self.classifier = classifier
+        self.pixel_size = pixel_size
         self.n_lines = int(n_lines or classifier.n_lines)
         if self.n_lines < 4:
             raise ConfigurationError(f"n_lines must be >= 4; got {self.n_lines}")
@@ -112,8 +142,13 @@ class RollingTipClassifier:
         self._count += 1
         if len(self._trace) < self.n_lines:
             return None
-        window = self.classifier.make_window(np.stack(self._trace), np.stack(self._retrace))
-        return LineVerdict.from_output(self.classifier.predict(window), 0, line)
+        t, r = np.stack(self._trace), np.stack(self._retrace)
+        out = self.classifier.predict(self.classifier.make_window(t, r))
+        rng = getattr(self.classifier, "input_range", None)
+        if rng is None or out.member_p_bad is None:
+            return LineVerdict.from_output(out, 0, line)
+        ood = self.classifier.ood(t, r, self.pixel_size, out.member_p_bad[:, 0])
+        return LineVerdict.from_output(out, 0, line, ood, rng.margin)
 
 
 @dataclass
@@ -174,7 +209,15 @@ class BadTipDetector:
         self._recent.clear()
 
     def update(self, verdict: LineVerdict) -> bool:
-        """Add a verdict; True when the alarm is raised (stays True while it persists)."""
+        """Add a verdict; True when the alarm is raised (stays True while it persists).
+
+        An ``unknown`` verdict (outside the classifier's training range) is no
+        evidence either way: it ends the streak and empties the slow rule's
+        windows, and never raises the alarm.
+        """
+        if verdict.unknown:
+            self.reset()
+            return False
         if verdict.p_bad > self.threshold:
             if not self.streak:
                 self._streak_line = verdict.line
@@ -322,6 +365,10 @@ class TipWatchCallback(CallbackBase):
 def summarize(verdicts: list[LineVerdict]) -> LineVerdict:
     """One verdict for a whole check image: the mean confidences of its windows.
 
+    Windows of unknown verdict are left out of the means; when they are the
+    majority the summary is itself unknown (its confidences are then the
+    means over all windows, for the record).
+
     Raises
     ------
     ConfigurationError
@@ -331,12 +378,20 @@ def summarize(verdicts: list[LineVerdict]) -> LineVerdict:
         raise ConfigurationError(
             "no verdicts to summarize: the image had fewer lines than one window"
         )
-    proba = {c: float(np.mean([v.proba[c] for v in verdicts])) for c in CLASSES}
+    known = [v for v in verdicts if not v.unknown]
+    unknown = 2 * len(known) < len(verdicts)
+    used = verdicts if unknown else known
+    proba = {c: float(np.mean([v.proba[c] for v in used])) for c in CLASSES}
     label = max(proba, key=proba.get)
+    oods = [v.ood for v in verdicts if np.isfinite(v.ood)]
+    features = [v.ood_feature for v in verdicts if v.unknown]
     return LineVerdict(
         line=verdicts[-1].line,
         proba=proba,
         label=label,
         p_bad=float(sum(proba[c] for c in BAD)),
-        agreement=float(np.mean([v.label == label for v in verdicts])),
+        agreement=float(np.mean([v.label == label for v in used])),
+        ood=float(np.median(oods)) if oods else float("nan"),
+        unknown=unknown,
+        ood_feature=max(set(features), key=features.count) if features else "",
     )

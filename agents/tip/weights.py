@@ -22,6 +22,7 @@ import torch
 
 from autoscope.agents.tip.classes import CLASSES
 from autoscope.agents.tip.model import EnsembleOutput, TipEnsemble, TipNet
+from autoscope.agents.tip.ood import InputRange, range_path, window_stats
 from autoscope.agents.tip.windows import make_window, n_planes, windows_from_image
 from autoscope.errors import ConfigurationError
 
@@ -93,6 +94,9 @@ class TipClassifier:
         JSON-able facts about the training (config, samples, seeds, metrics).
     source : str
         The file it was loaded from ("" when built in memory).
+    input_range : InputRange or None
+        The training range of the input statistics (read from the
+        ``*.input-range.json`` beside the weights); None: no OOD score.
     """
 
     ensemble: TipEnsemble
@@ -102,6 +106,7 @@ class TipClassifier:
     metadata: dict = field(default_factory=dict)
     detail_channel: bool = False
     source: str = ""
+    input_range: InputRange | None = None
 
     def make_window(self, trace: np.ndarray, retrace: np.ndarray) -> np.ndarray:
         """The input this classifier takes for one window (see :func:`.windows.make_window`)."""
@@ -121,6 +126,27 @@ class TipClassifier:
     def classify(self, trace: np.ndarray, retrace: np.ndarray) -> EnsembleOutput:
         """Classify one window (``n_lines x P`` trace and retrace, nm)."""
         return self.predict(self.make_window(trace, retrace))
+
+    def ood(
+        self,
+        trace: np.ndarray,
+        retrace: np.ndarray,
+        pixel_size: float | None,
+        member_p_bad: np.ndarray,
+    ) -> tuple[float, str]:
+        """``(OOD score, feature furthest out)`` of one window; ``(nan, "")`` without a range.
+
+        ``member_p_bad`` holds the members' p_bad of this window (shape ``m``).
+        """
+        if self.input_range is None:
+            return float("nan"), ""
+        stats = window_stats(trace, retrace, pixel_size)
+        stats["disagreement"] = float(np.std(np.asarray(member_p_bad, dtype=np.float64)))
+        return self.input_range.score(stats)
+
+    def is_unknown(self, ood: float) -> bool:
+        """Whether an OOD score puts a window outside what the classifier knows."""
+        return self.input_range is not None and not ood <= self.input_range.margin
 
     def save(self, path: str | Path) -> Path:
         """Write the weights and metadata to ``path`` (folders are created)."""
@@ -177,6 +203,7 @@ class TipClassifier:
         ens.load_state_dict(blob["state_dict"])
         ens.eval()
         tile = blob.get("tile_width")
+        rpath = range_path(path)
         return cls(
             ensemble=ens,
             n_lines=int(blob["n_lines"]),
@@ -185,4 +212,5 @@ class TipClassifier:
             detail_channel=detail,
             metadata=blob.get("metadata", {}),
             source=str(path),
+            input_range=InputRange.load(rpath) if rpath.is_file() else None,
         )

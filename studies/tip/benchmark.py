@@ -8,14 +8,18 @@ accuracy   held-out twin frames (samples' seeds used neither in training nor in
            the training report's test): accuracy per class, good-vs-bad
            accuracy, precision, recall and ROC AUC, overall and per sample.
 delay      detection delay after a tip change (lines from the change to the
-           alarm of the rolling classifier + detector), with misses and false
-           alarms; half the changes happen mid-line.
+           alarm of the watched plan's decision: surface rules, classifier
+           with its OOD gate, detector), with misses and false alarms; half
+           the changes happen mid-line.
 inference  time per window (ensemble, one line pushed) on 2 torch threads.
 policy     rule-based ladder vs Thompson sampling trained on the twin's tip
            dynamics: mean actions and instrument time to recover.
 real       the classifier on real STM topographs shipped in PyPI packages
            (autoscope.io.realdata), with a figure of each image beside its
            per-line p_bad; resampled to ~0.08 nm pixels where the size is known.
+rules      the surface rules (each alone and together), the CNN and the plan's
+           decision on held-out twin frames and on the real topographs, and the
+           OOD score's AUC twin-vs-real (see autoscope.studies.tip.bench_rules).
 soak       unattended operation: watched frames on one twin for --soak-hours
            instrument hours with spontaneous tip changes and random faults,
            the learned policy, no human step; share of frames kept with a good
@@ -46,13 +50,14 @@ import torch
 from autoscope.agents.tip.classes import CLASSES
 from autoscope.agents.tip.policy import RuleBasedPolicy, run_episode
 from autoscope.agents.tip.rolling import BadTipDetector, LineVerdict, RollingTipClassifier
+from autoscope.agents.tip.watch import LineWatcher
 from autoscope.agents.tip.weights import TipClassifier
 from autoscope.studies.tip import dataset
 from autoscope.studies.tip.train import evaluate_frames
 from autoscope.studies.tip.twin_env import TwinTipEnv, train_thompson_on_twin
 
 log = logging.getLogger("bench_tip")
-SECTIONS = ("accuracy", "delay", "inference", "policy", "soak", "real")
+SECTIONS = ("accuracy", "delay", "inference", "policy", "soak", "real", "rules")
 GOOD_KINDS = ("sharp", "adsorbate")
 
 
@@ -149,8 +154,9 @@ def _delay_trial(
         line_time=1.0,
         angle=float(rng.uniform(0, 360)),
     )
-    roll = RollingTipClassifier(clf)
-    det = BadTipDetector(threshold, patience)
+    # the watched plan's own decision: surface rules, classifier, OOD gate, detector
+    watcher = LineWatcher(clf, px, threshold, patience)
+    rule_alarm = None
     mid_line = bool(seed % 2)
     change_line, new_kind, alarm = None, None, None
     for i in range(lines):
@@ -170,9 +176,9 @@ def _delay_trial(
         ):
             change_line = i
             new_kind = twin.truth.tip_history[-1].after if twin.truth.tip_history else None
-        v = roll.push(*line.channels["topography"], index=i)
-        if v is not None and det.update(v) and alarm is None:
-            alarm = i
+        step = watcher.push(*line.channels["topography"], index=i)
+        if step.alarm is not None and alarm is None:
+            alarm, rule_alarm = i, step.alarm.rule
             if change_line is None:
                 break
     return {
@@ -181,6 +187,7 @@ def _delay_trial(
         "change_line": change_line,
         "new_kind": new_kind,
         "alarm_line": alarm,
+        "alarm_rule": rule_alarm,
     }
 
 
@@ -221,6 +228,10 @@ def bench_delay(clf: TipClassifier, trials: int, threshold: float, patience: int
             for k in ("blunt", "multi", "unstable")
         },
         "changes_to_good_kind_left_out": sum(r["new_kind"] in GOOD_KINDS for r in rows),
+        "first_alarm_by_rule": {
+            rule: sum(r["alarm_rule"] == rule for r in visible)
+            for rule in sorted({r["alarm_rule"] for r in visible if r["alarm_rule"]})
+        },
     }
 
 
@@ -235,7 +246,7 @@ def bench_inference(clf: TipClassifier, threads: int = 2, repeats: int = 200) ->
     }
     rng = np.random.default_rng(0)
     for pixels in (96, 256, 512):
-        roll = RollingTipClassifier(clf)
+        roll = RollingTipClassifier(clf, pixel_size=0.1)  # with its OOD score, as in use
         lines = rng.normal(0, 0.05, size=(repeats + clf.n_lines, pixels))
         times = []
         for i, z in enumerate(lines):
@@ -690,6 +701,12 @@ def main(argv=None) -> int:
         default=480,
         help="held-out frames of the accuracy section (default 480)",
     )
+    parser.add_argument(
+        "--rules-frames",
+        type=int,
+        default=240,
+        help="held-out twin frames of the rules section (default 240)",
+    )
     parser.add_argument("--threshold", type=float, default=0.8)
     parser.add_argument("--patience", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
@@ -784,6 +801,20 @@ def main(argv=None) -> int:
                     f"real {key}: {r.get('share_of_windows', r.get('error'))}; "
                     f"watched: {r.get('watched')}"
                 )
+    if "rules" in args.only:
+        from autoscope.studies.tip.bench_rules import bench_rules_section
+
+        results["rules"] = bench_rules_section(
+            clf, 30 if q else args.rules_frames, args.seed, args.threshold, args.patience
+        )
+        r = results["rules"]
+        print(f"rules, window AUC on twin: {json.dumps(r['twin']['window_auc'])}")
+        print(f"rules, frames on twin: {json.dumps(r['twin']['frames_by_variant'])}")
+        print(
+            "rules, real false alarms per 256 lines (good frames): "
+            f"{json.dumps(r['real']['false_alarms_per_256_lines_on_good_frames'])}"
+        )
+        print(f"ood: {json.dumps(r['ood'])}")
     results["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1, default=str))

@@ -232,7 +232,7 @@ def test_rescan_starts_at_the_first_window_that_leaned_bad():
     from types import SimpleNamespace
 
     from autoscope.agents.tip.rolling import BadTipDetector, LineVerdict
-    from autoscope.plans.tip_watch import _alarm
+    from autoscope.agents.tip.watch import LineWatcher
 
     def verdict(line, p_bad):
         proba = dict.fromkeys(
@@ -241,24 +241,31 @@ def test_rescan_starts_at_the_first_window_that_leaned_bad():
         proba["good_atomic"], proba["blunt"] = 1 - p_bad, p_bad
         return LineVerdict(line, proba, "blunt" if p_bad > 0.5 else "good_atomic", p_bad, 1.0)
 
-    rolling = SimpleNamespace(n_lines=16)
+    def alarm(v, det, onset):
+        # the watched plan's own watcher, with the evidence set by hand
+        w = LineWatcher(SimpleNamespace(n_lines=16, input_range=None), pixel_size=0.1)
+        w.verdict, w.detector, w.onset = v, det, onset
+        return w._cnn_alarm()
+
     # windows leaned bad (p_bad > 0.5) from line 30, cleared the alarm threshold from line 34
     det = BadTipDetector(threshold=0.8, patience=3, slow_windows=0)
     for line in range(34, 37):
         det.update(verdict(line, 0.9))
-    assert _alarm(verdict(36, 0.9), det, 30, rolling)[2] == 15
-    assert _alarm(verdict(36, 0.9), det, None, rolling)[2] == 19
+    assert alarm(verdict(36, 0.9), det, 30).rescan == 15
+    assert alarm(verdict(36, 0.9), det, None).rescan == 19
+    assert alarm(verdict(36, 0.9), det, None).rule == "cnn:fast"
     # a slow alarm rescans from the first of the windows it averaged
     det = BadTipDetector(threshold=0.8, patience=3, slow_windows=6, slow_level=0.5)
     for line, p in zip(range(40, 46), [0.6, 0.7, 0.6, 0.75, 0.6, 0.7]):
         fired = det.update(verdict(line, p))
     assert fired and det.rule == "slow"
-    v, state, rescan, why = _alarm(verdict(45, 0.7), det, 40, rolling)
-    assert (state, rescan) == ("blunt", 25) and "mean p_bad 0.66 over the last 6" in why
+    a = alarm(verdict(45, 0.7), det, 40)
+    assert (a.state, a.rescan, a.rule) == ("blunt", 25, "cnn:slow")
+    assert "mean p_bad 0.66 over the last 6" in a.why
     det = BadTipDetector(threshold=0.8, patience=3, slow_windows=0)
     for line in range(10, 13):
         det.update(verdict(line, 0.9))
-    assert _alarm(verdict(12, 0.9), det, 8, rolling)[2] == 0
+    assert alarm(verdict(12, 0.9), det, 8).rescan == 0
 
 
 def test_lasting_mild_doubt_stops_the_frame_with_its_reason(RE, catalog, tiny_weights):
