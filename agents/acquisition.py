@@ -291,19 +291,13 @@ def posterior_score(
     sel = slice(None) if rows is None else rows
     comps = getattr(posterior, "components", None)
     if comps is not None and acquisition in ("topq", "ei"):
-        return sum(
-            w
-            * score(
-                acquisition,
-                c.mean[sel],
-                np.sqrt(np.maximum(c.var[sel], 0.0)),
-                best_f,
-                beta,
-                xi,
-                level,
+        out = 0.0
+        for k, w in enumerate(posterior.weights):
+            m, v = posterior.component(k, rows)
+            out = out + w * score(
+                acquisition, m, np.sqrt(np.maximum(v, 0.0)), best_f, beta, xi, level
             )
-            for w, c in zip(posterior.weights, comps)
-        )
+        return out
     std = np.sqrt(np.maximum(posterior.var[sel], 0.0))
     return score(acquisition, posterior.mean[sel], std, best_f, beta, xi, level)
 

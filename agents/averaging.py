@@ -7,21 +7,28 @@ decides (the PFM twin's loop area), and on some the image says nothing at all.
 :class:`ModelAverage` runs both surrogates on the same observations and mixes
 their posteriors with weights
 
-``w_k  proportional to  prior_k * prod_i p_k(y_i | data before i)``,
+``w_k  proportional to  prior_k * prod_i p_k(y_i | data before i) ** (forgetting ** age_i)``,
 
 the product over every observation measured after a model step of the
 predictive density the model gave it *before* it was measured (the latent
-variance plus the model's noise). That is the prequential (Dawid 1984) form of
-each model's marginal likelihood: an honest held-out score, which a network
+variance plus the model's noise), older ones discounted (``forgetting``, 0.95)
+and each mixed with a 1 % broad outlier density (``outlier``). Without those
+two it is the prequential (Dawid 1984) form of each model's marginal
+likelihood; with them, dynamic model averaging (Raftery, Karny and Ettler
+2010) with a robust score. Either way it is an honest held-out score, which a network
 that overfits its training points cannot game, unlike the training marginal
 likelihood or a leave-one-out score of a DKL whose features saw the point.
 Both models are scored on the same points (the ones the mixture chose), so
 the comparison is fair to each. Seed points carry no prediction and are not
 scored; until the first scored observation the weights are the prior.
 
-The mixture's acquisition is exact for EI and ``topq`` (the weighted sum of
-the components' EI, see :func:`autoscope.agents.acquisition.posterior_score`);
-UCB and maximum variance use its moment-matched mean and variance.
+Each model is judged and used with its variance scaled by its own record
+(:meth:`ModelAverage.calibration`): DKL's predictive variance is often far too
+small while its mean is good, and an uncalibrated score would reject a model
+for its error bars alone. The mixture's acquisition is exact for EI and
+``topq`` (the weighted sum of the components' EI, see
+:func:`autoscope.agents.acquisition.posterior_score`); UCB and maximum variance
+use its moment-matched mean and variance.
 
 :meth:`ModelAverage.summary` reports, at every step, the weights, the
 accumulated log scores, and ``feature_share``: the share of the averaged
@@ -64,6 +71,17 @@ class ModelAverage:
         :class:`~autoscope.agents.models.CoordinateGP`.
     threads : int or None
         Torch threads (as :class:`~autoscope.agents.models.SurrogateModel`).
+    forgetting : float
+        Each step's accumulated log score is multiplied by this before the new
+        observation's is added (dynamic model averaging, Raftery et al. 2010):
+        old evidence fades over about ``1 / (1 - forgetting)`` observations
+        (20 by default), so a model that was wrong while it had five points
+        can win once it predicts better. 1 is plain BMA.
+    outlier : float
+        Share of a broad density (the observed values' mean, three times
+        their spread) mixed into each model's predictive density when it is
+        scored, so one overconfident miss costs a bounded amount
+        (about ``-log(outlier)`` nats) rather than ending the model's say.
     """
 
     kind = "bma"
@@ -77,9 +95,20 @@ class ModelAverage:
         dkl: dict | None = None,
         gp: dict | None = None,
         threads: int | None = 1,
+        forgetting: float = 0.95,
+        outlier: float = 0.01,
     ):
         if not 0.0 < float(prior) < 1.0:
             raise ConfigurationError(f"prior weight of DKL must be in (0, 1), got {prior!r}")
+        if not 0.0 < float(forgetting) <= 1.0:
+            raise ConfigurationError(f"forgetting must be in (0, 1], got {forgetting!r}")
+        if not 0.0 <= float(outlier) < 1.0:
+            raise ConfigurationError(f"outlier share must be in [0, 1), got {outlier!r}")
+        self.forgetting = float(forgetting)
+        self._z2 = np.zeros(2)  # discounted sum of squared standardised held-out errors
+        self._z2_count = 0.0
+        self.outlier = float(outlier)
+        self._spread = (0.0, 1.0)
         self.threads = threads
         self.models: dict[str, SurrogateModel] = {
             "dkl": make_model("dkl", candidates, seed=seed, threads=threads, **(dkl or {})),
@@ -100,6 +129,17 @@ class ModelAverage:
         logw = logw - logw.max()
         w = np.exp(logw)
         return w / w.sum()
+
+    def calibration(self) -> np.ndarray:
+        """Variance scale of each model ``(2,)``: its held-out squared errors over its variances.
+
+        The discounted mean of ``(y - m)^2 / v`` over the scored observations,
+        with one pseudo-observation at 1 and never below 1: a model whose
+        uncertainty is too small (DKL's often is, by a factor of ten or more)
+        is judged, and used, with its variance scaled up to what its own
+        errors show. Its mean, which may still be the better one, is kept.
+        """
+        return np.maximum(1.0, (self._z2 + 1.0) / (self._z2_count + 1.0))
 
     def expect(self, indices: np.ndarray) -> None:
         """Remember each model's predictive mean and variance at ``indices`` (before measuring).
@@ -126,8 +166,17 @@ class ModelAverage:
             pred = self._pending.pop(i, None)
             if pred is None or not np.isfinite(v):
                 continue
-            mean, var = pred[:, 0], np.maximum(pred[:, 1], 1e-300)
-            self.log_score += -0.5 * (_LOG_2PI + np.log(var) + (v - mean) ** 2 / var)
+            mean, raw = pred[:, 0], np.maximum(pred[:, 1], 1e-300)
+            var = raw * self.calibration()  # the scale learned before this value
+            lp = -0.5 * (_LOG_2PI + np.log(var) + (v - mean) ** 2 / var)
+            self._z2 = self.forgetting * self._z2 + (v - mean) ** 2 / raw
+            self._z2_count = self.forgetting * self._z2_count + 1.0
+            if self.outlier > 0:
+                m0, s0 = self._spread
+                v0 = (3.0 * s0) ** 2
+                broad = -0.5 * (_LOG_2PI + math.log(v0) + (v - m0) ** 2 / v0)
+                lp = np.logaddexp(math.log1p(-self.outlier) + lp, math.log(self.outlier) + broad)
+            self.log_score = self.forgetting * self.log_score + lp
             self.n_scored += 1
 
     # --------------------------------------------------------------------- fit
@@ -136,7 +185,9 @@ class ModelAverage:
         """Fit both models on the observations and mix their posteriors by the current weights."""
         t0 = time.perf_counter()
         posts = [self.models[k].fit(indices, y) for k in self.names]
-        self.posterior = MixturePosterior(posts, self.weights())
+        yv = np.asarray(y, dtype=float)
+        self._spread = (float(yv.mean()), float(yv.std()) or 1.0)
+        self.posterior = MixturePosterior(posts, self.weights(), scales=self.calibration())
         self.last_fit_seconds = time.perf_counter() - t0
         return self.posterior
 
@@ -158,6 +209,7 @@ class ModelAverage:
             "weights": {k: float(x) for k, x in zip(self.names, w)},
             "feature_share": self.feature_share(),
             "log_score": {k: float(x) for k, x in zip(self.names, self.log_score)},
+            "variance_scale": {k: float(x) for k, x in zip(self.names, self.calibration())},
             "scored": self.n_scored,
             "fit_seconds": self.last_fit_seconds,
             "models": {k: self.models[k].summary() for k in self.names},

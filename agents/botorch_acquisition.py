@@ -78,13 +78,16 @@ class CandidateModel(Model):
     posterior : :class:`~autoscope.agents.posterior.DiscretePosterior` or
         :class:`~autoscope.agents.posterior.LazyPosterior` (anything with
         ``mean``, ``var``, ``noise``, ``refine`` and ``joint_covariance``)
+    scale : float
+        Multiplies the latent (co)variance (a mixture component's calibration).
     """
 
     num_outputs = 1
 
-    def __init__(self, posterior):
+    def __init__(self, posterior, scale: float = 1.0):
         super().__init__()
         self._post = posterior
+        self._scale = float(scale)
 
     def posterior(self, X, output_indices=None, observation_noise=False, posterior_transform=None):
         """Joint Gaussian of the candidates ``X`` ``(b x q x 1)`` (batch dims kept)."""
@@ -93,14 +96,20 @@ class CandidateModel(Model):
         self._post.refine(np.unique(flat))
         mean = torch.as_tensor(self._post.mean, dtype=DTYPE)[idx]
         if idx.shape[-1] == 1:
-            var = torch.as_tensor(self._post.var, dtype=DTYPE)[idx].clamp_min(1e-12)
+            var = torch.as_tensor(self._post.var, dtype=DTYPE)[idx].clamp_min(1e-12) * self._scale
             if observation_noise:
                 var = var + self._post.noise
             covar = torch.diag_embed(var)
         else:
-            covar = torch.stack(
-                [self._post.joint_covariance(row.numpy()) for row in idx.reshape(-1, idx.shape[-1])]
-            ).reshape(*idx.shape, idx.shape[-1])
+            covar = (
+                torch.stack(
+                    [
+                        self._post.joint_covariance(row.numpy())
+                        for row in idx.reshape(-1, idx.shape[-1])
+                    ]
+                ).reshape(*idx.shape, idx.shape[-1])
+                * self._scale
+            )
             if observation_noise:
                 covar = covar + self._post.noise * torch.eye(idx.shape[-1], dtype=DTYPE)
         dist = MultivariateNormal(mean, covar)
@@ -202,7 +211,11 @@ def make_acquisition(
         )
     if comps is not None and name in ("ei", "topq"):
         level = top_level(posterior.mean, quantile, observed) if name == "topq" else None
-        parts = [_single(name, CandidateModel(c), best_f, beta, level) for c in comps]
+        scales = getattr(posterior, "scales", np.ones(len(comps)))
+        parts = [
+            _single(name, CandidateModel(c, sk), best_f, beta, level)
+            for c, sk in zip(comps, scales)
+        ]
         if name == "ei":  # LogEI: sum the EIs, not their logarithms
             parts = [_Exp(p) for p in parts]
         return MixtureAcquisition(parts, posterior.weights)
@@ -319,8 +332,9 @@ class _MomentMatched:
     def joint_covariance(self, indices):
         idx = np.asarray(indices, dtype=int)
         m = torch.as_tensor(self.mix.mean[idx], dtype=DTYPE)
+        scales = getattr(self.mix, "scales", np.ones(len(self.mix.components)))
         second = sum(
-            w * (c.joint_covariance(idx) + torch.outer(*(2 * [torch.as_tensor(c.mean[idx])])))
-            for w, c in zip(self.mix.weights, self.mix.components)
+            w * (sk * c.joint_covariance(idx) + torch.outer(*(2 * [torch.as_tensor(c.mean[idx])])))
+            for w, sk, c in zip(self.mix.weights, scales, self.mix.components)
         )
         return second - torch.outer(m, m)

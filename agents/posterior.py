@@ -415,6 +415,8 @@ def _is_stationary(kernel) -> bool:
 class MixturePosterior:
     """Weighted mixture of posteriors over the same candidates (Bayesian model averaging).
 
+    ``scales`` multiply each component's variance (a calibration; default 1).
+
     ``mean`` and ``var`` are the mixture's first two moments; ``components``
     and ``weights`` let an acquisition that is linear in the predictive
     distribution (EI) be computed exactly as the weighted sum over components.
@@ -422,27 +424,38 @@ class MixturePosterior:
     candidates where all of them are.
     """
 
-    def __init__(self, components: list, weights: np.ndarray, noise: float | None = None):
+    def __init__(
+        self,
+        components: list,
+        weights: np.ndarray,
+        noise: float | None = None,
+        scales: np.ndarray | None = None,
+    ):
         w = np.asarray(weights, dtype=float)
         if len(components) != len(w) or not np.isclose(w.sum(), 1.0):
             raise ValueError("mixture weights must be one per component and sum to 1")
         self.components = list(components)
         self.weights = w
+        self.scales = np.ones(len(w)) if scales is None else np.asarray(scales, dtype=float)
         self.noise = (
             float(sum(wk * c.noise for wk, c in zip(w, components))) if noise is None else noise
         )
         self.mean = sum(wk * c.mean for wk, c in zip(w, components))
         self._moments()
 
+    def component(self, k: int, rows=None) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and (scaled) variance of component ``k`` at ``rows`` (None: all)."""
+        c = self.components[k]
+        sel = slice(None) if rows is None else rows
+        return c.mean[sel], c.var[sel] * self.scales[k]
+
     def _moments(self, idx: np.ndarray | None = None) -> None:
+        parts = [self.component(k, idx) for k in range(len(self.components))]
+        second = sum(wk * (v + m**2) for wk, (m, v) in zip(self.weights, parts))
         if idx is None:
-            second = sum(wk * (c.var + c.mean**2) for wk, c in zip(self.weights, self.components))
             self.var = np.maximum(second - self.mean**2, 0.0)
-            return
-        second = sum(
-            wk * (c.var[idx] + c.mean[idx] ** 2) for wk, c in zip(self.weights, self.components)
-        )
-        self.var[idx] = np.maximum(second - self.mean[idx] ** 2, 0.0)
+        else:
+            self.var[idx] = np.maximum(second - self.mean[idx] ** 2, 0.0)
 
     @property
     def exact(self) -> np.ndarray | None:

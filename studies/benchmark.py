@@ -222,7 +222,7 @@ def run_benchmark(
     Parameters
     ----------
     scalarizer : str, e.g. ``"loop_area"``
-    agent : str, ``"dkl"``, ``"gp"``, ``"random"``, ``"raster"`` (or a label when
+    agent : str, ``"bma"``, ``"dkl"``, ``"gp"``, ``"random"``, ``"raster"`` (or a label when
         ``factory`` is given)
     budget : int, measurements per campaign, seed points included
     seeds : int, campaigns (seeds ``first_seed .. first_seed + seeds - 1``)
@@ -310,7 +310,7 @@ def run_benchmark(
     }
     if factory_given:
         out["agent_options"] = "custom factory"
-    elif agent in ("dkl", "gp"):
+    elif agent in ("bma", "dkl", "gp"):
         out["acquisition"] = agent_options.get("acquisition", "topq")
         if out["acquisition"] == "topq":
             out["quantile"] = float(agent_options.get("quantile", 0.99))
@@ -422,7 +422,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME[:ARGS]",
         help="loop_area, band_integral:LO:HI, peak_prominence, peak_position (default loop_area)",
     )
-    parser.add_argument("--agent", choices=AGENT_KINDS, default="dkl")
+    parser.add_argument("--agent", choices=AGENT_KINDS, default="bma")
     parser.add_argument(
         "--budget", type=int, required=True, help="measurements per run, seeds included"
     )

@@ -116,7 +116,7 @@ def run_campaign_demo(
     size: int = 64,
     catalog=None,
     budget: int | None = None,
-    agent: str = "dkl",
+    agent: str = "bma",
     batch_size: int = 1,
     report_every: int = 5,
     progress: bool = True,
@@ -131,7 +131,8 @@ def run_campaign_demo(
         is the benchmarked grid (docs/benchmarks.md)
     catalog : Tiled client, document callback, or None (runs are then not stored)
     budget : int, spectra to measure (default 5 % of the candidates)
-    agent : ``"dkl"``, ``"gp"``, ``"random"`` or ``"raster"``
+    agent : ``"bma"`` (DKL and the GP weighed by evidence), ``"dkl"``, ``"gp"``,
+        ``"random"`` or ``"raster"``
     batch_size : points per agent step
     report_every : write the agent's report to the catalog every this many steps
     progress : show a progress bar
