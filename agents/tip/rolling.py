@@ -309,6 +309,9 @@ class TipWatchCallback(CallbackBase):
     Parameters
     ----------
     rolling : RollingTipClassifier
+        Give it the frame's ``pixel_size``: a classifier with an input range
+        (the shipped one) calls every window of unknown pixel size ``unknown``,
+        and the detector never raises the alarm on those.
     trace_field, retrace_field : str
         Event data keys of the topography trace and retrace (one line each).
     detector : BadTipDetector, optional

@@ -88,7 +88,11 @@ class TwinTipEnv:
             lines=self.check_lines,
             line_time=self.line_time,
         )
-        roll = RollingTipClassifier(self.classifier) if self.classifier is not None else None
+        roll = (
+            RollingTipClassifier(self.classifier, pixel_size=self.size / self.check_pixels)
+            if self.classifier is not None
+            else None
+        )
         verdicts = []
         for i in range(frame.lines):
             line = self.twin.scan_line(frame, i)
