@@ -203,6 +203,10 @@ class CatalogWriter:
         # RunEngine side: open runs by uid, descriptor/resource uid -> run uid
         self._runs: dict[str, _Run] = {}
         self._owner: dict[str, str] = {}
+        # descriptor uid -> highest seq_num written: a RunEngine resumed after an
+        # immediate pause re-takes the events since its last checkpoint and emits them
+        # again under the same seq_num (docs/decisions/0016-pause-rewind.md)
+        self._last_seq: dict[str, int] = {}
         self._last_uid: str | None = None
         self._spool_error: tuple[Path, BaseException] | None = None
         self._latencies: deque[float] = deque(maxlen=1_000_000)
@@ -231,6 +235,10 @@ class CatalogWriter:
         """
         if self._closed:
             raise CatalogError("the catalog writer is closed; make a new one with make_writer()")
+        if name in _EVENT_NAMES:
+            doc = self._first_takes(name, doc)
+            if doc is None:
+                return
         snap = _snapshot(name, doc)
         t_submit = time.perf_counter()
         spool_error = None
@@ -271,6 +279,53 @@ class CatalogWriter:
             )
         self._raise_pending()
 
+    def _first_takes(self, name: str, doc: dict) -> dict | None:
+        """``doc`` without the events already written under the same seq_num, or ``None``.
+
+        A re-taken event (the RunEngine rewound to its last checkpoint on resume)
+        is dropped with a warning: the catalog keeps each event once, as first
+        measured.
+        """
+        desc = doc.get("descriptor")
+        last = self._last_seq.get(desc, 0)
+        if name == "event":
+            seq = doc.get("seq_num")
+            if isinstance(seq, int) and seq <= last:
+                logger.warning(
+                    "catalog writer: event %d of descriptor %s was re-taken after a pause; "
+                    "the catalog keeps the first measurement",
+                    seq,
+                    desc,
+                )
+                return None
+            if isinstance(seq, int):
+                self._last_seq[desc] = seq
+            return doc
+        seqs = list(doc.get("seq_num", []))
+        keep = [i for i, q in enumerate(seqs) if not (isinstance(q, int) and q <= last)]
+        if len(keep) < len(seqs):
+            logger.warning(
+                "catalog writer: %d event(s) of descriptor %s were re-taken after a pause; "
+                "the catalog keeps the first measurements",
+                len(seqs) - len(keep),
+                desc,
+            )
+            if not keep:
+                return None
+            doc = {
+                **doc,
+                "seq_num": [seqs[i] for i in keep],
+                "time": [doc["time"][i] for i in keep],
+                "uid": [doc["uid"][i] for i in keep],
+                "data": {k: [v[i] for i in keep] for k, v in doc["data"].items()},
+                "timestamps": {k: [v[i] for i in keep] for k, v in doc["timestamps"].items()},
+                "filled": {k: [v[i] for i in keep] for k, v in doc.get("filled", {}).items()},
+            }
+        ints = [q for q in doc.get("seq_num", []) if isinstance(q, int)]
+        if ints:
+            self._last_seq[desc] = max(last, *ints)
+        return doc
+
     def _route(self, name: str, doc: dict) -> _Run:
         """The run a document belongs to (callback thread, under the lock)."""
         if name == "start":
@@ -305,6 +360,7 @@ class CatalogWriter:
         if name == "stop":
             for key in [k for k, v in self._owner.items() if v == run.uid]:
                 del self._owner[key]
+                self._last_seq.pop(key, None)
         return run
 
     def _wait_run(self, run: _Run, timeout: float | None) -> None:

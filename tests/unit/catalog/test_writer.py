@@ -17,6 +17,7 @@ import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 import numpy as np
 import pytest
+from bluesky.utils import Msg, RunEngineInterrupted
 from event_model import compose_run
 
 from autoscope.catalog import spool
@@ -395,3 +396,35 @@ def _uid_query(uid):
     from tiled.queries import Key
 
     return Key("start.uid") == uid
+
+
+def test_an_event_retaken_after_a_pause_is_in_the_catalog_once(
+    RE, writer, module_catalog, line_source
+):
+    """bluesky 1.15 re-takes, on resume, the events since the last checkpoint and emits
+    them again under their seq_num (docs/decisions/0016-pause-rewind.md): the catalog keeps
+    each event once, as first measured."""
+    source = line_source
+
+    @bpp.run_decorator(md={"plan_name": "lines"})
+    def plan():
+        for i in range(3):
+            yield from bps.checkpoint()
+            yield from bps.trigger_and_read([source])
+            if i == 1:  # an immediate pause (RE.request_pause(defer=False)) after the save
+                yield Msg("pause", None, defer=False)
+
+    seen = []
+    RE.subscribe(lambda name, doc: seen.append(doc["seq_num"]) if name == "event" else None)
+    RE.subscribe(writer)
+    with pytest.raises(RunEngineInterrupted):
+        RE(plan())
+    (uid,) = RE.resume()
+    assert seen == [1, 2, 2, 3]  # what the RunEngine emits: event 2 re-taken
+    assert len(source.lines) == 4
+    primary = module_catalog[uid]["primary"]
+    assert list(primary["seq_num"].read()) == [1, 2, 3]
+    stored = primary["spm_topo_trace"].read()
+    first_takes = [source.lines[i]["spm_topo_trace"] for i in (0, 1, 3)]
+    np.testing.assert_array_equal(stored, np.stack(first_takes))
+    assert module_catalog[uid].metadata["stop"]["num_events"] == {"primary": 3}
