@@ -217,3 +217,15 @@ def test_a_server_that_cannot_start_says_why(tmp_path):
     assert len(str(info.value).splitlines()) == 1
     assert not (folder / paths.SERVER_FILE).exists()
     assert not (folder / paths.API_KEY_FILE).exists()  # the key made for this attempt is gone
+
+
+def test_clients_in_the_queue_servers_worker_draw_no_progress_bars(folder, monkeypatch):
+    """An RE Worker running IPython counts as interactive to Tiled, which would draw Rich
+    progress bars of multi-chunk reads into the RE Manager's log (issue 19 item 6)."""
+    ensure_server(folder)
+    monkeypatch.delenv("TILED_SHOW_PROGRESS", raising=False)
+    monkeypatch.delenv("_QSERVER_RE_WORKER_ACTIVE", raising=False)
+    assert connect(data_dir=folder).context.show_progress is True
+    # what bluesky_queueserver's set_re_worker_active() sets in the worker process
+    monkeypatch.setenv("_QSERVER_RE_WORKER_ACTIVE", "1")
+    assert connect(data_dir=folder).context.show_progress is False

@@ -68,7 +68,7 @@ def open_client(uri: str, api_key: str | None):
             f"or check {ENV_URI}"
         )
     try:
-        return from_uri(uri, api_key=api_key, remember_me=False)
+        client = from_uri(uri, api_key=api_key, remember_me=False)
     except httpx.HTTPStatusError as exc:
         detail = _detail(exc)
         if exc.response is not None and exc.response.status_code in (401, 403):
@@ -92,6 +92,20 @@ def open_client(uri: str, api_key: str | None):
         raise CatalogError(
             f"the Tiled server at {uri} needs an API key; pass one or set {ENV_API_KEY}"
         ) from None
+    if _in_re_worker():
+        # an RE Worker running IPython counts as interactive to Tiled, which would draw
+        # Rich progress bars of multi-chunk reads into the RE Manager's log
+        client.context.show_progress = False
+    return client
+
+
+def _in_re_worker() -> bool:
+    """True inside a bluesky-queueserver RE Worker (the queue server is an optional extra)."""
+    try:
+        from bluesky_queueserver import is_re_worker_active
+    except ImportError:
+        return False
+    return bool(is_re_worker_active())
 
 
 def _detail(exc) -> str:
