@@ -136,6 +136,8 @@ def report_metadata(agent, experiment=None) -> dict:
         "plan_name": "agent_report",
         "agent": getattr(agent, "kind", type(agent).__name__),
         "acquisition": getattr(agent, "acquisition", None),
+        # the top-quantile level of the "topq" acquisition (a replay needs it to choose alike)
+        "quantile": getattr(agent, "quantile", None),
         "seed_design": getattr(agent, "seed_design", None),
         "n_seed": getattr(agent, "n_seed", None),
         "batch_size": agent.batch_size,

@@ -101,6 +101,17 @@ def _image_from_documents(docs, channel: str) -> np.ndarray:
     return assemble(channel)
 
 
+def overview_formation(channel: str) -> str:
+    """How the agent's overview image is formed from the overview run (for the reports)."""
+    if channel == "piezoresponse":
+        return (
+            "float64 trace image of 'piezoresponse', or where the run has none, "
+            "amplitude * cos(phase - phase_reference) of the trace images "
+            "(autoscope.io.pfm.piezoresponse, phase_reference from the run's start document)"
+        )
+    return f"float64 trace image of {channel!r}, one row per line index"
+
+
 def overview_candidates(
     spm,
     center_x: float,
@@ -456,7 +467,7 @@ def autonomous_campaign(
     catalog = connect() if campaign_id is not None else None
     campaign_id = campaign_id or str(uuid.uuid4())
     run_md = {**(md or {}), "campaign": campaign_id}
-    candidates, _, _ = yield from overview_candidates(
+    candidates, _, overview_uid = yield from overview_candidates(
         spm,
         center_x,
         center_y,
@@ -468,6 +479,10 @@ def autonomous_campaign(
         patch_size,
         md={**run_md, "campaign_role": "overview"},
     )
+    # what a replay needs to rebuild the agent's view from the catalog (issue 17)
+    run_md["overview_uid"] = overview_uid
+    run_md["overview_channel"] = overview_channel
+    run_md["overview_formed"] = overview_formation(overview_channel)
     decision = make_agent(
         agent,
         candidates,

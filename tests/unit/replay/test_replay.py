@@ -91,6 +91,17 @@ def test_replay_reproduces_and_compares(catalog_client, campaign, tmp_path):
     c = load_campaign(catalog_client, campaign_id)
     assert len(c.observations) == 7 and len(set(c.order)) == 7  # reports of 3 steps each
     assert c.candidates.shape == (N, N)
+    # the reports record what a replay needs: nothing is guessed (issue 17)
+    assert c.assumed == {}
+    report = next(
+        r.metadata["start"]
+        for r in catalog_client.values()
+        if r.metadata["start"].get("campaign") == campaign_id
+        and r.metadata["start"]["plan_name"] == "agent_report"
+    )
+    assert report["quantile"] == 0.99 and report["overview_channel"] == "topography"
+    assert catalog_client[report["overview_uid"]].metadata["start"]["plan_name"] == "raster_image"
+    assert report["overview_formed"].startswith("float64 trace image of 'topography'")
 
     same = replay_campaign(catalog_client, campaign_id)
     (r,) = same["replays"]
