@@ -22,11 +22,35 @@ from pathlib import Path
 import numpy as np
 
 from autoscope.agents.tiled_adapter import read_reports
+from autoscope.live.campaign import scalar_units
+from autoscope.live.drawing import add_scale_bar
 from autoscope.studies.benchmark import top_set
 from autoscope.studies.groundtruth import load_recorded, scalar_map
-from autoscope.studies.replay import load_campaign
+from autoscope.studies.replay import extent_of, load_campaign
 
 __all__ = ["add_arguments", "campaign_report", "main"]
+
+
+def _units(client, c) -> tuple[str, str]:
+    """Colour-bar labels: the overview channel with its units, and the scalar with its."""
+    try:
+        units = dict(client[c.overview_uid].metadata["start"].get("units") or {})
+    except (KeyError, TypeError):
+        units = {}
+    images = dict(units.get("image_channels") or {})
+    spectra = dict(units.get("spectrum_channels") or {})
+    if c.overview_channel == "piezoresponse":
+        image_units = images.get("amplitude", "a.u.")
+    else:
+        image_units = images.get(c.overview_channel, "")
+    image = f"{c.overview_channel} ({image_units})" if image_units else c.overview_channel
+    s = c.settings
+    response = spectra.get(s.get("channel") or "", "")
+    if c.overview_channel == "piezoresponse" and not response:
+        response = "a.u."
+    value_units = scalar_units(s.get("scalarizer"), response, units.get("bias", "V"))
+    name = str(s.get("scalarizer") or "scalar").split(":")[0]
+    return image, f"{name} ({value_units})" if value_units else name
 
 
 def campaign_report(client, campaign: str, out_dir, dataset=None) -> dict:
@@ -89,31 +113,45 @@ def campaign_report(client, campaign: str, out_dir, dataset=None) -> dict:
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
-    _, w = c.candidates.shape
-    rows, cols = np.divmod(np.asarray(c.order, dtype=int), w)
-    fig = Figure(figsize=(17, 3.8), layout="constrained")
+    # nm axes: candidate (row, col) sits at the centre of its overview pixel
+    xy = np.asarray(c.candidates.positions, dtype=float)
+    px, py = xy[np.asarray(c.order, dtype=int)].T
+    extent = extent_of(xy, c.candidates.shape)
+    image_units, scalar = _units(client, c)
+    fig = Figure(figsize=(17, 4.2), layout="constrained")
     axes = fig.subplots(1, 5)
     panels = [
-        (f"overview ({c.overview_channel})", c.image, "gray"),
-        ("chosen points, in order", c.image, "gray"),
-        ("predicted mean (last report)", np.asarray(last["agent_mean"], float), "viridis"),
-        ("uncertainty (std)", np.asarray(last["agent_std"], float), "magma"),
-        ("ground truth", truth, "viridis"),
+        (f"overview ({c.overview_channel})", c.image, "gray", image_units),
+        ("chosen points, in order", c.image, "gray", image_units),
+        ("predicted (last report)", np.asarray(last["agent_mean"], float), "viridis", scalar),
+        ("uncertainty (std)", np.asarray(last["agent_std"], float), "magma", f"std of {scalar}"),
+        ("ground truth", truth, "viridis", scalar),
     ]
-    for ax, (title, data, cmap) in zip(axes, panels):
-        ax.set_title(title, fontsize=10)
-        ax.set_xticks([])
-        ax.set_yticks([])
+    for ax, (title, data, cmap, label) in zip(axes, panels):
+        ax.set_title(title, fontsize=10, loc="left", pad=16)  # above the scale bar
+        ax.set_xlabel(f"x ({c.candidates.units})", fontsize=8)
+        ax.set_ylabel(f"y ({c.candidates.units})", fontsize=8)
+        ax.tick_params(labelsize=7)
         if data is None or not np.isfinite(data).any():
             ax.text(0.5, 0.5, "not known", ha="center", va="center", transform=ax.transAxes)
             continue
-        im = ax.imshow(data, origin="lower", cmap=cmap)
-        fig.colorbar(im, ax=ax, shrink=0.8)
-    sc = axes[1].scatter(cols, rows, c=np.arange(len(rows)), cmap="plasma", s=10)
-    fig.colorbar(sc, ax=axes[1], shrink=0.8, label="order")
+        im = ax.imshow(data, origin="lower", cmap=cmap, extent=extent)
+        add_scale_bar(ax, extent[1] - extent[0], 0.012 * (extent[3] - extent[2]))
+        fig.colorbar(im, ax=ax, shrink=0.8).set_label(label, fontsize=8)
+    sc = axes[1].scatter(px, py, c=np.arange(1, len(px) + 1), cmap="plasma", s=10)
+    fig.colorbar(sc, ax=axes[1], shrink=0.8, location="bottom").set_label(
+        "order (spectrum number)", fontsize=8
+    )
     if truth is not None:
-        axes[4].contour(top.reshape(truth.shape), levels=[0.5], colors="w", linewidths=0.8)
-        axes[4].scatter(cols, rows, s=4, c="r")
+        axes[4].contour(
+            top.reshape(truth.shape),
+            levels=[0.5],
+            colors="w",
+            linewidths=0.8,
+            extent=extent,
+            origin="lower",
+        )
+        axes[4].scatter(px, py, s=4, c="r")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     png = out / "campaign_report.png"

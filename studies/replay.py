@@ -51,6 +51,7 @@ from autoscope.agents.tiled_adapter import read_reports
 from autoscope.errors import ConfigurationError
 from autoscope.io.pfm import piezoresponse
 from autoscope.io.xarray_view import to_xarray
+from autoscope.live.drawing import add_scale_bar
 from autoscope.studies.benchmark import top_set
 from autoscope.studies.groundtruth import load_recorded, scalar_map
 
@@ -333,7 +334,10 @@ def replay_campaign(
         "assumed": c.assumed,
         "image": c.image,
         "candidates_shape": list(c.candidates.shape),
+        "positions": np.asarray(c.candidates.positions, dtype=float),
+        "position_units": c.candidates.units,
         "overview_uid": c.overview_uid,
+        "overview_channel": c.overview_channel,
     }
     for kind in agents:
         options = _agent_options(c, kind)
@@ -396,6 +400,20 @@ def replay_campaign(
     return out
 
 
+def extent_of(xy: np.ndarray, shape) -> tuple[float, float, float, float]:
+    """imshow extent (nm) of a candidate grid whose pixel centres are ``xy``."""
+    h, w = shape
+    dx = (xy[:, 0].max() - xy[:, 0].min()) / max(w - 1, 1)
+    dy = (xy[:, 1].max() - xy[:, 1].min()) / max(h - 1, 1)
+    d = dx or dy or 1.0
+    return (
+        float(xy[:, 0].min() - d / 2),
+        float(xy[:, 0].max() + d / 2),
+        float(xy[:, 1].min() - d / 2),
+        float(xy[:, 1].max() + d / 2),
+    )
+
+
 def plot_replay(result: dict, path) -> Path:
     """Discovery curves side by side and the chosen points on the overview; a PNG."""
     import matplotlib
@@ -418,11 +436,21 @@ def plot_replay(result: dict, path) -> Path:
         ax_curve.legend(fontsize=8)
     else:
         ax_curve.text(0.5, 0.5, "no ground truth given:\nno discovery curve", ha="center")
-    ax_img.imshow(result["image"], origin="lower", cmap="gray")
+    # nm axes: candidate (row, col) sits at the centre of its overview pixel
+    xy = np.asarray(result["positions"], dtype=float)
+    units = result.get("position_units", "nm")
+    extent = extent_of(xy, (h, w))
+    im = ax_img.imshow(result["image"], origin="lower", cmap="gray", extent=extent)
+    fig.colorbar(im, ax=ax_img, shrink=0.8).set_label(
+        f"{result.get('overview_channel', 'overview')} (as recorded)", fontsize=8
+    )
+    add_scale_bar(ax_img, extent[1] - extent[0], 0.012 * (extent[3] - extent[2]))
     for (label, r), marker in zip(runs, "o^sDvP*"):
-        rows, cols = np.divmod(np.asarray(r["order"], dtype=int), w)
-        ax_img.scatter(cols, rows, s=14, marker=marker, label=label, alpha=0.8)
-    ax_img.set_title(f"chosen points on the overview ({h} x {w})", fontsize=10)
+        px, py = xy[np.asarray(r["order"], dtype=int)].T
+        ax_img.scatter(px, py, s=14, marker=marker, label=label, alpha=0.8)
+    ax_img.set_xlabel(f"x ({units})", fontsize=8)
+    ax_img.set_ylabel(f"y ({units})", fontsize=8)
+    ax_img.set_title(f"chosen points on the overview ({h} x {w})", fontsize=10, loc="left", pad=16)
     ax_img.legend(fontsize=8, loc="upper right")
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
