@@ -579,6 +579,10 @@ class CatalogWriter:
                 patches=self._patches, spec_to_mimetype=self._spec_to_mimetype
             )
             run.router.subscribe(run.run_writer)
+        if name == "stop":
+            # _RunWriter.stop registers the cached stream data without emptying its cache:
+            # send it first, or the flush after the batch would register it a second time
+            _flush_rows(run.run_writer)
         run.router(name, doc)
 
     def _finish(self, run: _Run) -> None:
@@ -830,6 +834,8 @@ def replay_file(client, path) -> str:
     router = RunNormalizer()
     router.subscribe(rw)
     for name, doc in docs:
+        if name == "stop":
+            _flush_rows(rw)  # as in CatalogWriter._feed: stop registers, without emptying
         router(name, doc)
     _flush_rows(rw)
     return uid

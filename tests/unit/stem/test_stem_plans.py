@@ -269,3 +269,23 @@ def test_every_plan_and_stub_is_annotated_msg_generator(module):
     for name in PLANS:
         if hasattr(module, name) and getattr(module, name).__module__ == module.__name__:
             assert inspect.signature(getattr(module, name)).return_annotation == MsgGenerator[str]
+
+
+def test_spectrum_image_through_the_profiles_writer_is_registered_once(catalog, catalog_folder):
+    """The profile's CatalogWriter batches the stream data: each line registered once."""
+
+    from autoscope.catalog import make_writer
+
+    writer = make_writer(catalog, data_dir=catalog_folder)
+    engine = RunEngine({}, call_returns_result=False)
+    engine.subscribe(writer)
+    stem = make_stem("twin", sample="nanoparticles", seed=4)
+    stem.stream_to(StreamHDF5Writer(stream_dir(catalog_folder)))
+    try:
+        (uid,) = engine(spectrum_image(stem, fov_nm=20.0, pixels=4, channels=64, dispersion=0.05))
+        writer.flush()
+    finally:
+        writer.close()
+    spectra = _primary(catalog, uid, "stem_si_line_spectra")
+    assert spectra.shape == (4, 4, 64)
+    np.testing.assert_array_equal(spectra[-1], stem.si_line.last.spectra)
