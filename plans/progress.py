@@ -109,9 +109,23 @@ def progress_bar(total: int, initial: int = 0, unit: str = "it", desc: str = "",
         from tqdm.auto import tqdm  # here: only a terminal needs it
 
         return tqdm(total=total, initial=initial, unit=unit, desc=desc, file=stream)
-    return LogProgress(total, initial, unit, desc, every=every if enabled else 1.0,
-                       logger=logger if enabled else _SILENT)  # fmt: skip
+    if not enabled:
+        return _NoProgress()
+    return LogProgress(total, initial, unit, desc, every=every, logger=logger)
 
 
-_SILENT = logging.getLogger("autoscope.plans.progress.silent")
-_SILENT.disabled = True
+class _NoProgress:
+    """What ``progress_bar(enabled=False)`` returns: the bar's methods, doing nothing.
+
+    (A disabled logger would not do: ``logging.config.dictConfig`` enables existing
+    loggers again.)
+    """
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

@@ -29,7 +29,12 @@ import pytest
 
 # each test (and the module's services, set up within the first) may take minutes on a
 # loaded machine: the runner is started up to four times, the RE Manager and Tiled restarted
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.facility,
+    pytest.mark.timeout(600),
+]
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY_TILED = REPO / "deploy" / "tiled" / "config.yml"

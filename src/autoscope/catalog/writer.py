@@ -512,6 +512,7 @@ class CatalogWriter:
         stopped: list[_Run] = []
         skipped = 0
         current = None
+        replay_first = False
         try:
             for run, index, name, doc, t_submit in items:
                 current = run
@@ -524,20 +525,19 @@ class CatalogWriter:
                         stopped.append(run)
                     continue
                 if run.replay:  # the catalog came back in between: replay first
-                    raise _Later()
+                    replay_first = True
+                    break
                 self._feed(run, name, doc)
                 touched[run] = index
                 if name in _EVENT_NAMES:
                     events.append(t_submit)
                 if name == "stop":
                     stopped.append(run)
-            for run in touched:
-                if run.failed is None:
-                    current = run
-                    _flush_rows(run.run_writer)
-        except _Later:
-            self._later(items, touched, reason=None)
-            return self._recover(items)
+            if not replay_first:
+                for run in touched:
+                    if run.failed is None:
+                        current = run
+                        _flush_rows(run.run_writer)
         except Exception as exc:  # noqa: BLE001 - sorted by _transient below
             if _transient(exc):
                 self._set_down(exc)
@@ -545,6 +545,9 @@ class CatalogWriter:
             self._refuse(current, exc)
             # the other runs of the batch are uncertain: rewrite them from the spool
             return self._later(items, touched, reason=exc, refused=current)
+        if replay_first:
+            self._later(items, touched, reason=None)
+            return self._recover(items)
         now = time.perf_counter()
         with self._cond:
             for run, index in touched.items():
@@ -786,10 +789,6 @@ def _flush_rows(rw) -> None:
             rows.clear()
     for key in list(rw._external_data_cache):
         rw._write_external_data(rw._external_data_cache.pop(key))
-
-
-class _Later(Exception):
-    """A batch meets a run that waits for its replay."""
 
 
 def _address(client) -> tuple[str, str | None]:
