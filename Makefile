@@ -13,7 +13,7 @@ PIP_FLAGS ?= --disable-pip-version-check --progress-bar off
 # PYTEST_ARGS= (empty) runs the suite in one process.
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
-.PHONY: demo test test-facility lint venv test-venv services realdata bench clean
+.PHONY: demo test test-long lint venv test-venv services realdata bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,13 +65,14 @@ lint: test-venv
 	$(BIN)/python tools/lint_imports.py
 
 test: test-venv services realdata lint
-	$(BIN)/python -m pytest -m "not facility" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not facility and not long" $(PYTEST_ARGS)
 
-# The facility on loopback (tests/integration/test_facility.py: PostgreSQL, Redis, Tiled,
-# the RE Manager and agent runners killed and restarted), about 5 min on its own; CI runs it
-# after `make test` (.ci/run), so `make test` stays under 12 min on 2 cores.
-test-facility: test-venv services
-	$(BIN)/python -m pytest -m facility tests/integration/test_facility.py
+# The long tests: the facility on loopback (tests/integration/test_facility.py: PostgreSQL,
+# Redis, Tiled, the RE Manager and agent runners killed and restarted, about 5 min) and the
+# replay of a campaign through a real catalog (about 2.5 min). CI runs them after
+# `make test` (.ci/run), so `make test` stays under 12 min on 2 cores.
+test-long: test-venv services realdata
+	$(BIN)/python -m pytest -m "facility or long" -n 2 --dist loadfile
 
 bench: venv
 	$(BIN)/python benchmarks/bench_catalog.py

@@ -85,6 +85,7 @@ def campaign(catalog_client, tmp_path):
 
 # a GP campaign of 7 spectra and three replays through a real catalog: about a minute on
 # two idle cores, eight when six jobs share them
+@pytest.mark.long
 @pytest.mark.timeout(900)
 def test_replay_reproduces_and_compares(catalog_client, campaign, tmp_path):
     campaign_id, path, writer = campaign
