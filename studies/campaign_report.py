@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from autoscope.agents.tiled_adapter import read_reports
+from autoscope.catalog.paths import add_data_dir_argument
 from autoscope.live.campaign import scalar_units
 from autoscope.live.drawing import add_scale_bar
 from autoscope.studies.benchmark import top_set
@@ -181,11 +182,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("campaign", metavar="CAMPAIGN_UID")
     parser.add_argument("--dataset", metavar="FILE.h5", default=None, help="ground truth")
     parser.add_argument("--out", default="autoscope-report", help="output folder")
-    parser.add_argument(
-        "--data-dir",
-        default=None,
-        help="catalog folder (default: $AUTOSCOPE_DATA_DIR or the user data dir)",
-    )
+    add_data_dir_argument(parser)
 
 
 def main(args: argparse.Namespace) -> int:

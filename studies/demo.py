@@ -25,6 +25,7 @@ import numpy as np
 from autoscope.agents.agent import ActiveLearningAgent
 from autoscope.agents.experiment import SpectraExperiment
 from autoscope.catalog import connect, data_dir, make_writer
+from autoscope.catalog.paths import add_data_dir_argument
 from autoscope.devices import make_spm
 from autoscope.devices.twin.datasets import make_dataset
 from autoscope.errors import ConfigurationError
@@ -44,11 +45,7 @@ SPECTROSCOPY = {"start": -2.5, "stop": 2.5, "n_points": 96, "settle": 0.002, "in
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``demo`` options to ``parser``."""
-    parser.add_argument(
-        "--data-dir",
-        default=None,
-        help="catalog folder (default: $AUTOSCOPE_DATA_DIR or the user data dir)",
-    )
+    add_data_dir_argument(parser)
     parser.add_argument("--seed", type=int, default=0, help="seed of the twin and the agent")
     parser.add_argument(
         "--out",

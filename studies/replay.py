@@ -48,6 +48,7 @@ from autoscope.agents.candidates import CandidateSet
 from autoscope.agents.experiment import SpectraExperiment
 from autoscope.agents.reporting import REPORT_STREAM, data_keys, report_metadata, report_values
 from autoscope.agents.tiled_adapter import read_reports
+from autoscope.catalog.paths import add_data_dir_argument
 from autoscope.errors import ConfigurationError
 from autoscope.io.pfm import piezoresponse
 from autoscope.io.xarray_view import to_xarray
@@ -477,11 +478,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overview-channel", default=None)
     parser.add_argument("--out", default="autoscope-replay", help="folder for replay.png")
     parser.add_argument("--no-write", action="store_true", help="do not write the replay runs")
-    parser.add_argument(
-        "--data-dir",
-        default=None,
-        help="catalog folder (default: $AUTOSCOPE_DATA_DIR or the user data dir)",
-    )
+    add_data_dir_argument(parser)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 
-from autoscope.catalog.paths import ENV_DATA_DIR, data_dir
+from autoscope.catalog.paths import ENV_DATA_DIR, add_data_dir_argument, data_dir
 from autoscope.errors import AutoscopeError, ConfigurationError
 from autoscope.plans import __all__ as PLAN_NAMES
 
@@ -510,12 +510,7 @@ def load_ipython_extension(ipython) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the arguments of ``autoscope ipython`` to ``parser``."""
-    parser.add_argument(
-        "--data-dir",
-        default=None,
-        help="catalog folder (default: $AUTOSCOPE_DATA_DIR or the user data dir), as the "
-        "other commands; the profile's catalog and RunEngine metadata live there",
-    )
+    add_data_dir_argument(parser, "the profile's catalog and RunEngine metadata live there")
     parser.add_argument(
         "--startup-dir",
         type=Path,

@@ -60,6 +60,19 @@ class ServerInfo:
     data_dir: Path
 
 
+def add_data_dir_argument(parser, purpose: str = "") -> None:
+    """The ``--data-dir`` option every command that reaches the catalog shares.
+
+    ``purpose`` is appended to the help (what the command keeps there).
+    """
+    extra = f"; {purpose}" if purpose else ""
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help=f"catalog folder (default: ${ENV_DATA_DIR} or the user data dir){extra}",
+    )
+
+
 def data_dir(path: str | os.PathLike | None = None) -> Path:
     """Return the catalog's data folder (not created).
 

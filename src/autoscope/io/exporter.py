@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from autoscope.catalog.paths import add_data_dir_argument
 from autoscope.errors import ConfigurationError
 from autoscope.io.recorded import RecordedDataset
 from autoscope.io.xarray_view import frame_coordinates, to_xarray
@@ -251,11 +252,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--overview-channel", default=None, help="image channel of the overview (trace)"
     )
-    parser.add_argument(
-        "--data-dir",
-        default=None,
-        help="catalog folder (default: $AUTOSCOPE_DATA_DIR or the user data dir)",
-    )
+    add_data_dir_argument(parser)
 
 
 def main(args: argparse.Namespace) -> int:

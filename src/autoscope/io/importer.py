@@ -53,6 +53,7 @@ from pathlib import Path
 
 import numpy as np
 
+from autoscope.catalog.paths import add_data_dir_argument
 from autoscope.errors import ConfigurationError, DataFormatError, IncompleteGridWarning
 from autoscope.io.dat import NanonisSpectrum, read_dat
 from autoscope.io.grid3ds import Grid3ds, read_3ds
@@ -748,11 +749,7 @@ def import_files(paths, client, writer=None, *, again: bool = False, data_dir=No
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of ``autoscope import``."""
     parser.add_argument("files", nargs="+", metavar="FILE", help=", ".join(FORMATS) + " files")
-    parser.add_argument(
-        "--data-dir",
-        default=None,
-        help="catalog folder (default: $AUTOSCOPE_DATA_DIR or the user data dir)",
-    )
+    add_data_dir_argument(parser)
     parser.add_argument(
         "--again", action="store_true", help="import files already in the catalog once more"
     )

@@ -42,6 +42,7 @@ import numpy as np
 from tiled.queries import Key
 
 from autoscope.catalog import connect
+from autoscope.catalog.paths import add_data_dir_argument
 from autoscope.errors import ConfigurationError
 from autoscope.live.campaign import LiveCampaign
 from autoscope.live.image import LiveImage
@@ -424,12 +425,7 @@ def watch_headless(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``watch`` options to ``parser``."""
-    parser.add_argument(
-        "--data-dir",
-        default=None,
-        help="catalog folder of the embedded catalog (default: $AUTOSCOPE_DATA_DIR or the "
-        "user data dir)",
-    )
+    add_data_dir_argument(parser, "the embedded catalog's")
     parser.add_argument("--uri", default=None, help="a Tiled server instead of the embedded one")
     parser.add_argument("--api-key", default=None, help="its API key")
     parser.add_argument(
