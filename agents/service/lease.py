@@ -26,6 +26,7 @@ import socket
 import time
 import uuid
 
+from autoscope.catalog.paths import process_exists
 from autoscope.errors import AgentServiceError
 
 __all__ = ["LEASES", "Lease"]
@@ -36,16 +37,6 @@ LEASES = str(uuid.uuid5(uuid.NAMESPACE_URL, "autoscope:agent-leases"))
 """Key of the catalog node that holds the leases: a uid-shaped key, because the catalog
 root's client (``CatalogOfBlueskyRuns``) looks any other key up as a partial run uid."""
 PURPOSE = "autoscope agent leases"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Lease:
@@ -92,7 +83,7 @@ class Lease:
         )
 
     def _alive(self, md) -> bool:
-        if md.get("host") == self.host and not _pid_alive(int(md.get("pid", -1))):
+        if md.get("host") == self.host and not process_exists(int(md.get("pid", -1))):
             return False
         return time.time() - float(md.get("heartbeat", 0.0)) < self.ttl
 

@@ -60,6 +60,17 @@ class ServerInfo:
     data_dir: Path
 
 
+def process_exists(pid: int) -> bool:
+    """True if a process ``pid`` exists on this host (one of another user's included)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def add_data_dir_argument(parser, purpose: str = "") -> None:
     """The ``--data-dir`` option every command that reaches the catalog shares.
 

@@ -90,13 +90,7 @@ def _pid_alive(pid: int) -> bool:
     child = _children.get(pid)
     if child is not None:
         return child.poll() is None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not _zombie(pid)
+    return paths.process_exists(pid) and not _zombie(pid)
 
 
 def _zombie(pid: int) -> bool:
