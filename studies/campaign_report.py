@@ -24,10 +24,10 @@ import numpy as np
 from autoscope.agents.tiled_adapter import read_reports
 from autoscope.catalog.paths import add_data_dir_argument
 from autoscope.live.campaign import scalar_units
-from autoscope.live.drawing import add_scale_bar
+from autoscope.live.drawing import add_scale_bar, grid_extent
 from autoscope.studies.benchmark import top_set
 from autoscope.studies.groundtruth import load_recorded, scalar_map
-from autoscope.studies.replay import extent_of, load_campaign
+from autoscope.studies.replay import load_campaign
 
 __all__ = ["add_arguments", "campaign_report", "main"]
 
@@ -117,7 +117,7 @@ def campaign_report(client, campaign: str, out_dir, dataset=None) -> dict:
     # nm axes: candidate (row, col) sits at the centre of its overview pixel
     xy = np.asarray(c.candidates.positions, dtype=float)
     px, py = xy[np.asarray(c.order, dtype=int)].T
-    extent = extent_of(xy, c.candidates.shape)
+    extent = grid_extent(xy, c.candidates.shape)
     image_units, scalar = _units(client, c)
     fig = Figure(figsize=(17, 4.2), layout="constrained")
     axes = fig.subplots(1, 5)

@@ -30,7 +30,7 @@ from autoscope.devices import make_spm
 from autoscope.devices.twin.datasets import make_dataset
 from autoscope.errors import ConfigurationError
 from autoscope.live.campaign import scalar_units
-from autoscope.live.drawing import add_scale_bar
+from autoscope.live.drawing import add_scale_bar, grid_extent
 from autoscope.plans.campaign import campaign_loop, overview_candidates
 from autoscope.studies.benchmark import top_set
 from autoscope.studies.chain import run_chain
@@ -249,12 +249,9 @@ def write_report(out: Path, image: np.ndarray, agent, truth: np.ndarray, summary
     from matplotlib.figure import Figure
 
     rep = agent.report()
-    _, w = agent.candidates.shape
     # nm axes: candidate (row, col) sits at the pixel centre of the overview frame
     xy = np.asarray(agent.candidates.positions, dtype=float)
-    pixel = EXTENT / w
-    extent = (xy[:, 0].min() - pixel / 2, xy[:, 0].max() + pixel / 2,
-              xy[:, 1].min() - pixel / 2, xy[:, 1].max() + pixel / 2)  # fmt: skip
+    extent = grid_extent(xy, agent.candidates.shape)
     px, py = xy[agent.obs_index, 0], xy[agent.obs_index, 1]
     area = scalar_units("loop_area", "a.u.", "V")  # piezoresponse (a.u.) x bias (V)
     fig = Figure(figsize=(17, 4.2), layout="constrained")

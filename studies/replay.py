@@ -52,7 +52,7 @@ from autoscope.catalog.paths import add_data_dir_argument
 from autoscope.errors import ConfigurationError
 from autoscope.io.pfm import piezoresponse
 from autoscope.io.xarray_view import to_xarray
-from autoscope.live.drawing import add_scale_bar
+from autoscope.live.drawing import add_scale_bar, grid_extent
 from autoscope.studies.benchmark import top_set
 from autoscope.studies.groundtruth import load_recorded, scalar_map
 
@@ -401,20 +401,6 @@ def replay_campaign(
     return out
 
 
-def extent_of(xy: np.ndarray, shape) -> tuple[float, float, float, float]:
-    """imshow extent (nm) of a candidate grid whose pixel centres are ``xy``."""
-    h, w = shape
-    dx = (xy[:, 0].max() - xy[:, 0].min()) / max(w - 1, 1)
-    dy = (xy[:, 1].max() - xy[:, 1].min()) / max(h - 1, 1)
-    d = dx or dy or 1.0
-    return (
-        float(xy[:, 0].min() - d / 2),
-        float(xy[:, 0].max() + d / 2),
-        float(xy[:, 1].min() - d / 2),
-        float(xy[:, 1].max() + d / 2),
-    )
-
-
 def plot_replay(result: dict, path) -> Path:
     """Discovery curves side by side and the chosen points on the overview; a PNG."""
     import matplotlib
@@ -440,7 +426,7 @@ def plot_replay(result: dict, path) -> Path:
     # nm axes: candidate (row, col) sits at the centre of its overview pixel
     xy = np.asarray(result["positions"], dtype=float)
     units = result.get("position_units", "nm")
-    extent = extent_of(xy, (h, w))
+    extent = grid_extent(xy, (h, w))
     im = ax_img.imshow(result["image"], origin="lower", cmap="gray", extent=extent)
     fig.colorbar(im, ax=ax_img, shrink=0.8).set_label(
         f"{result.get('overview_channel', 'overview')} (as recorded)", fontsize=8

@@ -84,3 +84,17 @@ def add_scale_bar(ax, span_nm: float, thickness_nm: float) -> None:
         fontproperties={"size": 8},
     )
     ax.add_artist(bar)
+
+
+def grid_extent(xy: np.ndarray, shape) -> tuple[float, float, float, float]:
+    """imshow extent (nm) of a square-pixel grid of ``shape`` whose pixel centres are ``xy``."""
+    h, w = shape
+    dx = (xy[:, 0].max() - xy[:, 0].min()) / max(w - 1, 1)
+    dy = (xy[:, 1].max() - xy[:, 1].min()) / max(h - 1, 1)
+    d = dx or dy or 1.0
+    return (
+        float(xy[:, 0].min() - d / 2),
+        float(xy[:, 0].max() + d / 2),
+        float(xy[:, 1].min() - d / 2),
+        float(xy[:, 1].max() + d / 2),
+    )
