@@ -42,10 +42,11 @@ from autoscope.agents.decide import decide, decision_report
 from autoscope.agents.experiment import SpectraExperiment
 from autoscope.agents.history import campaign_records, ingest_records, next_step
 from autoscope.agents.protocol import Agent, check_agent
-from autoscope.agents.reporting import REPORT_STREAM, data_keys, report_metadata, report_values
+from autoscope.agents.reporting import report_metadata, report_values
 from autoscope.catalog import connect
 from autoscope.errors import ConfigurationError
 from autoscope.io.pfm import piezoresponse
+from autoscope.plans.campaign_parts import DocumentCollector, report_signals, write_report
 from autoscope.plans.imaging import raster_image
 from autoscope.plans.progress import progress_bar
 from autoscope.plans.spectroscopy import spectra_at
@@ -53,16 +54,6 @@ from autoscope.plans.spectroscopy import spectra_at
 __all__ = ["autonomous_campaign", "campaign_loop", "overview_candidates"]
 
 log = logging.getLogger(__name__)
-
-
-class _Collector:
-    """Keeps the documents of the runs of one wrapped plan."""
-
-    def __init__(self):
-        self.docs = []
-
-    def __call__(self, name, doc):
-        self.docs.append((name, doc))
 
 
 def _image_from_documents(docs, channel: str) -> np.ndarray:
@@ -133,7 +124,7 @@ def overview_candidates(
     reference = getattr(spm, "phase_reference", None)
     if reference is not None:
         md = {**(md or {}), "phase_reference": reference}
-    collector = _Collector()
+    collector = DocumentCollector()
     uid = yield from bpp.subs_wrapper(
         raster_image(spm, center_x, center_y, width, height, pixels, pixels, line_time, md=md),
         collector,
@@ -148,34 +139,6 @@ def overview_candidates(
         origin=(center_x - width / 2, center_y - height / 2),
     )
     return candidates, image, uid
-
-
-def _report_signals(shape, q, units):
-    from ophyd import Signal
-
-    signals = {}
-    for key, dk in data_keys(shape, q, units).items():
-        if dk["dtype"] == "array":
-            value = np.zeros(dk["shape"], dtype=np.dtype(dk["dtype_numpy"]))
-        elif dk["dtype"] == "string":
-            value = ""
-        elif dk["dtype"] == "integer":
-            value = 0
-        else:
-            value = 0.0
-        signals[key] = Signal(name=key, value=value)
-    return signals
-
-
-def _write_report(signals, values, md) -> MsgGenerator[str]:
-    """One ``agent_report`` run with one event in stream ``"agent"``; returns its uid."""
-
-    def inner() -> MsgGenerator[None]:
-        for key, value in values.items():
-            signals[key].put(value)
-        yield from bps.trigger_and_read(list(signals.values()), name=REPORT_STREAM)
-
-    return (yield from bpp.run_wrapper(inner(), md=md))
 
 
 def campaign_loop(
@@ -244,7 +207,7 @@ def campaign_loop(
                  agent.n_measured)  # fmt: skip
     campaign_id = campaign_id or str(uuid.uuid4())
     md = dict(md or {})
-    signals = _report_signals(agent.candidates.shape, agent.batch_size, agent.candidates.units)
+    signals = report_signals(agent.candidates.shape, agent.batch_size, agent.candidates.units)
     failures: list[dict] = []
     spectra_uids: list[str] = []
     report_uids: list[str] = []
@@ -268,7 +231,7 @@ def campaign_loop(
             if decision.error is not None:
                 failures.append({"step": step, "error": decision.error})
             points = agent.candidates.positions[idx]
-            collector = _Collector()
+            collector = DocumentCollector()
             uid = yield from bpp.subs_wrapper(
                 spectra_at(
                     spm,
@@ -313,7 +276,7 @@ def campaign_loop(
                     decision_report(agent, decision), agent.batch_size, pending_obs
                 )
                 pending_obs = []
-                ruid = yield from _write_report(
+                ruid = yield from write_report(
                     signals,
                     values_report,
                     {

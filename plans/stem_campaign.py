@@ -47,7 +47,7 @@ from autoscope.agents.reporting import report_metadata, report_values
 from autoscope.devices.stem.dose import Increment, electrons
 from autoscope.devices.stem.limits import check_int, check_real
 from autoscope.errors import ConfigurationError
-from autoscope.plans.campaign import _Collector, _report_signals, _write_report
+from autoscope.plans.campaign_parts import DocumentCollector, report_signals, write_report
 from autoscope.plans.stem import (
     check_stem,
     checked_current,
@@ -91,7 +91,7 @@ def overview_image(
     stem, center_x, center_y, fov_nm, pixels, pixel_time_us, md=None
 ) -> MsgGenerator[tuple]:
     """Plan stub: a HAADF overview; returns ``(image (pixels, pixels), run uid)``."""
-    collector = _Collector()
+    collector = DocumentCollector()
     uid = yield from bpp.subs_wrapper(
         stem_image(
             stem, center_x, center_y, fov_nm, pixels, pixel_time_us, detectors=["haadf"], md=md
@@ -293,7 +293,7 @@ def dose_aware_campaign(
         xy = candidates.positions
         dose = np.full(len(candidates), overview.dose.max())  # the overview's uniform dose
         withdrawn = np.zeros(len(candidates), bool)
-        signals = _report_signals(candidates.shape, batch_size, candidates.units)
+        signals = report_signals(candidates.shape, batch_size, candidates.units)
         pending: list = []
         step = 0
         while decision.n_measured < budget:
@@ -302,7 +302,7 @@ def dose_aware_campaign(
             if free < n:
                 break  # every candidate left is measured or withdrawn
             idx = decision.suggest_indices(n)
-            collector = _Collector()
+            collector = DocumentCollector()
             yield from bpp.subs_wrapper(
                 eels_at(
                     stem,
@@ -333,7 +333,7 @@ def dose_aware_campaign(
             if step % report_every == 0 or last:
                 values_report = report_values(decision.report(), batch_size, pending)
                 pending = []
-                yield from _write_report(
+                yield from write_report(
                     signals,
                     values_report,
                     {

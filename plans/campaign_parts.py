@@ -1,0 +1,66 @@
+"""Pieces every campaign plan shares: keeping a wrapped plan's documents, and the agent's
+report as a run.
+
+- :class:`DocumentCollector`: a document callback for ``bpp.subs_wrapper`` that keeps the
+  documents of the runs of one wrapped plan (the campaign unpacks its own spectra from them);
+- :func:`report_signals`: the ophyd signals of an ``agent_report`` run, one per data key of
+  :func:`autoscope.agents.reporting.data_keys`;
+- :func:`write_report`: one ``agent_report`` run with one event in stream ``"agent"``.
+
+The SPM campaign (:mod:`autoscope.plans.campaign`) and the dose-aware STEM campaign
+(:mod:`autoscope.plans.stem_campaign`) write their reports with these, so a report reads the
+same whichever microscope it came from.
+"""
+
+import bluesky.plan_stubs as bps
+import bluesky.preprocessors as bpp
+import numpy as np
+from bluesky.utils import MsgGenerator
+
+from autoscope.agents.reporting import REPORT_STREAM, data_keys
+
+__all__ = ["DocumentCollector", "report_signals", "write_report"]
+
+
+class DocumentCollector:
+    """Keeps the ``(name, doc)`` pairs of the runs of one wrapped plan, in order."""
+
+    def __init__(self):
+        self.docs = []
+
+    def __call__(self, name, doc):
+        self.docs.append((name, doc))
+
+
+def report_signals(shape, q, units) -> dict:
+    """``{data key: Signal}`` of an agent report on a ``shape`` candidate grid, ``q`` points
+    per step, positions in ``units``; each signal holds a zero of its key's type."""
+    from ophyd import Signal
+
+    signals = {}
+    for key, dk in data_keys(shape, q, units).items():
+        if dk["dtype"] == "array":
+            value = np.zeros(dk["shape"], dtype=np.dtype(dk["dtype_numpy"]))
+        elif dk["dtype"] == "string":
+            value = ""
+        elif dk["dtype"] == "integer":
+            value = 0
+        else:
+            value = 0.0
+        signals[key] = Signal(name=key, value=value)
+    return signals
+
+
+def write_report(signals, values, md) -> MsgGenerator[str]:
+    """One ``agent_report`` run with one event in stream ``"agent"``; returns its uid.
+
+    ``signals`` from :func:`report_signals`; ``values`` maps (some of) their keys to the
+    step's values; ``md`` is the run's start metadata.
+    """
+
+    def inner() -> MsgGenerator[None]:
+        for key, value in values.items():
+            signals[key].put(value)
+        yield from bps.trigger_and_read(list(signals.values()), name=REPORT_STREAM)
+
+    return (yield from bpp.run_wrapper(inner(), md=md))
