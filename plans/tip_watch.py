@@ -71,7 +71,7 @@ from autoscope.agents.tip.rolling import (
 )
 from autoscope.agents.tip.rules import RuleConfig, SurfaceRules
 from autoscope.agents.tip.spots import choose_conditioning_spot
-from autoscope.agents.tip.watch import LineWatcher
+from autoscope.agents.tip.watch import LineWatcher, frame_verdict
 from autoscope.agents.tip.weights import TipClassifier
 from autoscope.devices import geometry
 from autoscope.devices.backend import ScanFrame
@@ -283,9 +283,8 @@ def _check_state(summary: LineVerdict, check_level: float, ruled: Optional[str] 
         return ruled
     if summary.unknown:
         return "good_rows"
-    if summary.label in GOOD and summary.p_bad >= check_level:
-        return summary.worst
-    return summary.label
+    verdict = frame_verdict(summary, check_level)
+    return summary.label if verdict == "good" else verdict
 
 
 def _recover(ctx: _Context, state: str, why: str, md: dict) -> MsgGenerator[bool]:

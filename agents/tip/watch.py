@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from autoscope.agents.tip.classes import GOOD
 from autoscope.agents.tip.rolling import BadTipDetector, LineVerdict, RollingTipClassifier
 from autoscope.agents.tip.rules import RuleConfig, RuleVerdict, SurfaceRules
 
@@ -25,6 +26,26 @@ from autoscope.agents.tip.rules import RuleConfig, RuleVerdict, SurfaceRules
 #: recovery starts at the first such window before the alarm (not at the first
 #: window above the alarm threshold, which comes lines later).
 ONSET_LEVEL = 0.5
+
+#: A whole image (a check image, a file judged by ``autoscope tip classify``) shows a
+#: good tip only when its mean p_bad is below this, whatever its most likely class.
+CHECK_LEVEL = 0.4
+
+
+def frame_verdict(summary: LineVerdict, check_level: float = CHECK_LEVEL) -> str:
+    """One word for a whole image from its summarized windows (:func:`.rolling.summarize`).
+
+    ``"unknown"`` when most windows lie outside what the classifier knows;
+    ``"good"`` when the most likely class is good and the mean p_bad is below
+    ``check_level``; else the name of the bad class (the most likely one, or
+    the most likely bad one when a good class leads with too much doubt: a
+    multiple tip's ghosts show in a few windows only).
+    """
+    if summary.unknown:
+        return "unknown"
+    if summary.label in GOOD:
+        return "good" if summary.p_bad < check_level else summary.worst
+    return summary.label
 
 
 @dataclass

@@ -14,6 +14,7 @@ non-zero exit status.
     autoscope replay CAMPAIGN          re-run a campaign (--agent NAME, --dataset FILE.h5)
     autoscope report CAMPAIGN          a campaign's report from the catalog alone
     autoscope tip train ...            regenerate the tip-state classifier weights
+    autoscope tip classify FILE...     judge the tip from recorded topographs or imprints
     autoscope agent run CONFIG         an agent as its own process (catalog + RE Manager)
 """
 
@@ -82,7 +83,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
         "autoscope.studies.campaign_report:main",
     ),
     "tip": (
-        "tip-state classifier: train",
+        "tip-state classifier: train; classify recorded images (topographs, imprints)",
         "autoscope.studies.tip.commands:add_arguments",
         "autoscope.studies.tip.commands:main",
     ),

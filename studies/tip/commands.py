@@ -3,6 +3,7 @@
     autoscope tip train                 full model (about 50 min on one thread)
     autoscope tip train --tiny          seconds; for tests and smoke checks
     autoscope tip train --out PATH      write elsewhere than the user data dir
+    autoscope tip classify FILE...      judge recorded images (:mod:`.classify`)
 
 The weights go to ``--out``, ``$AUTOSCOPE_TIP_WEIGHTS`` or
 :func:`~autoscope.agents.tip.weights.user_weights_path` (never over the shipped
@@ -37,6 +38,7 @@ from autoscope.agents.tip.weights import (
     user_weights_path,
 )
 from autoscope.errors import ConfigurationError
+from autoscope.studies.tip import classify
 from autoscope.studies.tip.pipeline import SOURCE_DATE_EPOCH, PipelineConfig, run_pipeline
 
 logger = logging.getLogger(__name__)
@@ -97,11 +99,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1,
         help="torch threads (default 1: fastest on a busy 2-core machine)",
     )
+    c = sub.add_parser(
+        "classify",
+        help="judge the tip from recorded images (topographs or imprints), as the watcher would",
+        description=classify.__doc__.split("\n\n")[0],
+    )
+    classify.add_arguments(c)
 
 
 def main(args: argparse.Namespace) -> int:
     """Run ``autoscope tip train``; returns the exit status."""
 
+    if args.tip_command == "classify":
+        return classify.main(args)
     if args.tip_command != "train":  # pragma: no cover - argparse enforces the choice
         raise ConfigurationError(f"unknown tip action {args.tip_command!r}")
     if args.threads < 1:
