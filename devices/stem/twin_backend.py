@@ -175,9 +175,13 @@ class TwinSTEMBackend:
     def _spectrum_line(self, scan, index, x, y, eels, requested) -> STEMLineData:
         t0 = self.time()
         self.twin.clock.advance(scan.flyback_us * 1e-6)
-        spectra = np.empty((scan.pixels, eels.channels), np.float32)
-        for j in range(scan.pixels):
-            spectra[j] = self._spectrum(float(x[j]), float(y[j]), eels)
+        if self._blanked:
+            for _ in range(scan.pixels):
+                self.twin.clock.advance(eels.exposure + 1e-3)
+            spectra = np.zeros((scan.pixels, eels.channels), np.float32)
+        else:
+            counts = self.twin.eels_line(x, y, self._spectrometer(eels))
+            spectra = np.asarray(counts, np.float32)
         self._position = (float(x[-1]), float(y[-1]))
         return STEMLineData(index, {}, requested, requested, t0, self.time(), spectra)
 

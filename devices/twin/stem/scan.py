@@ -73,6 +73,21 @@ class ScanModel:
             cy += dy * f
         return cx, cy
 
+    def creep_before(self, t: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`creep` at each time ``t[j]`` as it was when only the moves before index
+        ``ends[j]`` of :attr:`moves` had been made (the last 20 of them, as :meth:`creep`)."""
+        t = np.asarray(t, float)
+        ends = np.asarray(ends, int)
+        if not self.moves:
+            return np.zeros(t.shape), np.zeros(t.shape)
+        m = np.asarray(self.moves, float)
+        idx = ends[:, None] - 20 + np.arange(20)[None, :]
+        ok = idx >= 0
+        idx = idx.clip(0, len(m) - 1)
+        g = self.errors.creep_gamma
+        f = np.where(ok, g * np.log10(np.maximum(t[:, None] - m[idx, 0], 0.1) / 0.1), 0.0)
+        return (m[idx, 1] * f).sum(1), (m[idx, 2] * f).sum(1)
+
     def offsets(self, t: np.ndarray, t_line: float | None) -> tuple[np.ndarray, np.ndarray]:
         """True minus commanded position (Å) at times ``t``; ``t_line``: start of the line
         (flyback and one draw of jitter), or None for a parked beam."""

@@ -14,7 +14,7 @@ import numpy as np
 
 from autoscope.devices.twin.clock import InstrumentClock
 from autoscope.devices.twin.stem import damage as dmg
-from autoscope.devices.twin.stem.eels import Spectrometer, acquire
+from autoscope.devices.twin.stem.eels import Spectrometer, acquire, acquire_many
 from autoscope.devices.twin.stem.imaging import DETECTORS, Grid, Renderer, grid_for, splat
 from autoscope.devices.twin.stem.probe import Aberrations, Probe
 from autoscope.devices.twin.stem.samples import make_sample
@@ -323,6 +323,46 @@ class TwinSTEM:
         self._park(x_nm, y_nm, spec.exposure)
         self.clock.advance(1e-3)  # read-out
         return spec.axis(), counts
+
+    def eels_line(self, x_nm, y_nm, spectrometer: Spectrometer | None = None) -> np.ndarray:
+        """Spectra with the beam at ``(x_nm[j], y_nm[j])`` in turn (a spectrum-image line):
+        counts, ``(positions, channels)``.
+
+        The same as :meth:`eels_at` called for each position in turn (times, zero-loss
+        energies, true positions with drift and the creep of every probe move, electrons
+        and dose), with the expected counts from :func:`~autoscope.devices.twin.stem.eels.
+        acquire_many` (equal to :func:`acquire`'s to ``~1e-7``), the counting noise drawn
+        once for the line, and the line's dose spread and its damage drawn once at its end
+        (so damage shows from the next line on, as in a raster's damage block)."""
+        spec = spectrometer or Spectrometer()
+        x_nm = np.asarray(x_nm, float).ravel()
+        y_nm = np.asarray(y_nm, float).ravel()
+        n = x_nm.size
+        t = np.empty(n)
+        before = np.empty(n, int)
+        after = np.empty(n, int)
+        for j in range(n):  # the clock and the probe moves as eels_at leaves them
+            t[j] = self.clock.now()
+            before[j] = len(self.scan.moves)
+            self._note_centre((x_nm[j], y_nm[j]))
+            after[j] = len(self.scan.moves)
+            self.clock.advance(spec.exposure)
+            self.clock.advance(1e-3)  # read-out
+        tc = t + spec.exposure / 2
+        dx, dy = self.scan.drift(tc)
+        bx, by = self.scan.creep_before(tc, before)  # where the spectrum is taken
+        ax, ay = self.scan.creep_before(tc, after)  # where the dose lands (eels_at's _park)
+        local = self.sample.local_spectra(
+            x_nm * 10.0 + dx + bx, y_nm * 10.0 + dy + by, self.probe.kv
+        )
+        zlp = spec.energy_drift * t + 0.03 * np.sin(2 * np.pi * t / 60.0)
+        counts, _ = acquire_many(local, spec, self.current_pa, zlp, self.rng)
+        n_e = self.electrons_per_second * spec.exposure
+        self._hit_list.append((x_nm * 10.0 + dx + ax, y_nm * 10.0 + dy + ay, np.full(n, n_e)))
+        for _ in range(n):
+            self.truth.electrons += n_e
+        self.flush_dose()
+        return counts
 
     def _true_xy(self, x_nm: float, y_nm: float, t: float) -> tuple[float, float]:
         dx, dy = self.scan.offsets(np.array([t]), None)

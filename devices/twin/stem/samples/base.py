@@ -165,6 +165,11 @@ class STEMSample(ABC):
         """Peaks and edges the spectrometer sees with the probe at ``(x, y)`` Å and a beam of
         ``kv`` kV (default: the sample's ``kv``)."""
 
+    def local_spectra(self, x, y, kv: float | None = None) -> list[LocalSpectrum]:
+        """:meth:`local_spectrum` at each of the positions ``x, y`` (Å, 1-D); a sample may
+        compute them together."""
+        return [self.local_spectrum(float(a), float(b), kv) for a, b in zip(x, y)]
+
     @abstractmethod
     def truth_maps(self, x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
         """Hidden maps at positions ``x, y`` (Å): subclasses say which."""

@@ -555,15 +555,29 @@ class Nanoparticles(STEMSample):
     def local_spectrum(self, x: float, y: float, kv: float | None = None) -> LocalSpectrum:
         """LSP peaks of every mode (energy, width, loss probability here), the metal's bulk
         loss and the carbon plasmon by thickness, and the C K edge of the film."""
-        g = self.lsp(np.array([x]), np.array([y]), kv)[:, 0]
-        t_metal = float(self.metal_thickness(x, y))
-        amorph = float(self.amorphous_density(x, y))
-        t_c = amorph / AMORPHOUS_C_DENSITY
-        peaks = [Peak("lsp", m.energy, m.width, float(s)) for m, s in zip(self.modes, g)]
+        return self.local_spectra([x], [y], kv)[0]
+
+    def local_spectra(self, x, y, kv: float | None = None) -> list[LocalSpectrum]:
+        """:meth:`local_spectrum` at many positions ``x, y`` (Å), the plasmon couplings, metal
+        and carbon of all of them computed together."""
+        x, y = np.asarray(x, float).ravel(), np.asarray(y, float).ravel()
+        g = self.lsp(x, y, kv)
+        t_metal = self.metal_thickness(x, y)
+        amorph = self.amorphous_density(x, y)
         e_b, w_b = self.metal.bulk
-        peaks.append(Peak("bulk", e_b, w_b, t_metal / self.metal.mfp))
-        peaks.append(Peak("bulk", 24.0, 10.0, t_c / AMORPHOUS_MFP))
-        edges = [Edge("C", 284.0, amorph, "K", prepeak=1.5, prepeak_height=0.3)] if amorph else []
-        return LocalSpectrum(
-            thickness_mfp=t_metal / self.metal.mfp + t_c / AMORPHOUS_MFP, peaks=peaks, edges=edges
-        )
+        out = []
+        for j in range(x.size):
+            a, tm = float(amorph[j]), float(t_metal[j])
+            t_c = a / AMORPHOUS_C_DENSITY
+            peaks = [Peak("lsp", m.energy, m.width, float(s)) for m, s in zip(self.modes, g[:, j])]
+            peaks.append(Peak("bulk", e_b, w_b, tm / self.metal.mfp))
+            peaks.append(Peak("bulk", 24.0, 10.0, t_c / AMORPHOUS_MFP))
+            edges = [Edge("C", 284.0, a, "K", prepeak=1.5, prepeak_height=0.3)] if a else []
+            out.append(
+                LocalSpectrum(
+                    thickness_mfp=tm / self.metal.mfp + t_c / AMORPHOUS_MFP,
+                    peaks=peaks,
+                    edges=edges,
+                )
+            )
+        return out
