@@ -6,6 +6,11 @@ HDF5 file of DESIGN.md (read-only; a malformed file gets an error that names
 what is missing), :func:`twin_dataset` asks the twin for one, and
 :func:`scalar_map` applies a scalarizer to every measured spectrum.
 
+Counting spectra (EDS, EELS: a recorded dataset whose ``spectra_kind``
+attribute is ``"counts"``, as ``autoscope export`` writes a spectrum image) are
+not checked for flat runs: a run of zero counts at a spectrum's minimum is a
+measurement, not a clipped channel (:func:`scalar_map`).
+
 A recorded grid may be incomplete (a grid stopped early): its unmeasured
 pixels are rows of NaN in ``spectra``. :attr:`GroundTruth.measured` marks the
 others; only they are candidates of a benchmark.
@@ -43,6 +48,7 @@ class GroundTruth:
         measured the overview may be NaN too (a grid's own channel mean or
         topography); :func:`load_recorded` fills those pixels with the median
         of the measured ones, so that patches can be cut around the measured.
+    counts : bool, the spectra are counts (EDS, EELS): no flat-run check
     """
 
     image: np.ndarray
@@ -53,6 +59,7 @@ class GroundTruth:
     spectral_units: str = ""
     source: str = ""
     measured: np.ndarray | None = None
+    counts: bool = False
 
     @property
     def measured_mask(self) -> np.ndarray:
@@ -116,6 +123,7 @@ def _ground_truth(ds, source: str) -> GroundTruth:
         spectral_units="" if ds.spectral_units is None else str(ds.spectral_units),
         source=source,
         measured=measured,
+        counts=str(ds.attrs.get("spectra_kind", "")) == "counts",
     )
 
 
@@ -123,9 +131,11 @@ def scalar_map(truth: GroundTruth, scalarizer) -> np.ndarray:
     """The scalarizer applied to every measured spectrum, ``(H, W)``.
 
     NaN where a spectrum is flagged (the scalarizer warns) and where it was
-    never measured (no warning: there is nothing to flag).
+    never measured (no warning: there is nothing to flag). Counting spectra
+    (:attr:`GroundTruth.counts`) are flagged for NaN and inf only: a run of
+    equal counts at their minimum (zeros) is what a counter measures.
     """
-    s = get_scalarizer(scalarizer)
+    s = get_scalarizer(scalarizer, flat_run=0 if truth.counts else 3)
     if truth.measured is None:
         return s.apply(truth.spectra, truth.spectral_axis)
     mask = truth.measured_mask
