@@ -19,6 +19,15 @@ file           runs
                stopped grid never measured have no event; the run closes with
                exit status ``abort`` and says how many points the file holds.
 ``.dat``       one ``point_spectrum``-shaped run (one event, the file's channels)
+STEM files     ``.emd``, ``.bcf``, ``.dm3``/``.dm4``, ``.ASW``/``.pts``, read through
+               rosettasciio (the optional ``rsciio`` extra, GPL-3; see
+               :mod:`autoscope.io.stem_files`): a ``stem_image``-shaped run per
+               raster of images (an event per line, one key per detector,
+               ``image_keys``), and a ``spectrum_image``-shaped run per spectrum
+               image (an event per line of spectra, ``spectra_key``, the energy axis
+               in ``spectral_axis``), whose start document names the image run of
+               the same raster (``overview_uid``). Line 0 is at the bottom of the
+               frame, as the plans write it; ``bin`` sums ``bin x bin`` pixels.
 =============  ====================================================================
 
 Every start document carries ``imported: True``, ``source_file`` (the name),
@@ -57,6 +66,7 @@ from autoscope.catalog.paths import add_data_dir_argument
 from autoscope.errors import ConfigurationError, DataFormatError, IncompleteGridWarning
 from autoscope.io.dat import NanonisSpectrum, read_dat
 from autoscope.io.grid3ds import Grid3ds, read_3ds
+from autoscope.io.stem_files import STEM_FORMATS, StemRecording, read_stem
 from autoscope.io.sxm import SxmImage, read_sxm
 
 __all__ = [
@@ -100,12 +110,12 @@ FORMATS = {
     ".sxm": ("nanonis-sxm", "raster image"),
     ".3ds": ("nanonis-3ds", "overview image + grid spectroscopy"),
     ".dat": ("nanonis-dat", "point spectrum"),
+    **{
+        suffix: (fmt, "STEM image(s) + spectrum image(s), through rosettasciio (rsciio extra)")
+        for suffix, (fmt, _, _) in STEM_FORMATS.items()
+    },
 }
 _KNOWN_ELSEWHERE = {
-    ".dm3": "Gatan DigitalMicrograph",
-    ".dm4": "Gatan DigitalMicrograph",
-    ".emd": "Velox/Berkeley EMD",
-    ".bcf": "Bruker Esprit",
     ".sm4": "RHK",
     ".gwy": "Gwyddion",
     ".spm": "Bruker/Veeco",
@@ -612,8 +622,156 @@ def _dat_runs(d: NanonisSpectrum, path: Path, digest: str) -> list[ImportedRun]:
     ]
 
 
-def compose_file(path: str | os.PathLike) -> ImportedFile:
+_STEM_LINE = "stem_line_"
+_STEM_SI = "stem_si_line_"
+
+
+def _stem_line_keys(prefix: str) -> dict:
+    keys = {f"{prefix}index": _scalar_key(f"stem:{prefix}index", "integer")}
+    for end in ("x_start", "y_start", "x_end", "y_end"):
+        for kind in ("requested", "reported"):
+            keys[f"{prefix}{end}_{kind}"] = _scalar_key(f"file:{end}", units="nm")
+    keys[f"{prefix}t_start"] = _scalar_key("file:t_start", units="s")
+    keys[f"{prefix}t_end"] = _scalar_key("file:t_end", units="s")
+    return keys
+
+
+def _stem_line_row(prefix: str, i: int, lines: int, pixels: int, p: float) -> dict:
+    """Line ``i``'s index, ends (nm, frame centred on 0, requested = reported: a file
+    states one position) and times (NaN: the file does not say)."""
+    y = (i + 0.5 - lines / 2) * p
+    x0, x1 = (0.5 - pixels / 2) * p, (pixels / 2 - 0.5) * p
+    row = {f"{prefix}index": i, f"{prefix}t_start": math.nan, f"{prefix}t_end": math.nan}
+    for kind in ("requested", "reported"):
+        for name, v in zip(("x_start", "y_start", "x_end", "y_end"), (x0, y, x1, y)):
+            row[f"{prefix}{name}_{kind}"] = float(v)
+    return row
+
+
+def _stem_scan_md(lines: int, pixels: int, p: float, units: str) -> dict:
+    return {
+        "scan": {
+            "center_nm": [0.0, 0.0],
+            "fov_nm": pixels * p,
+            "fov_y_nm": lines * p,
+            "pixels": pixels,
+            "lines": lines,
+            "rotation": 0.0,
+        },
+        "pixel_size": [p, p],
+        "pixel_units": units,
+        "image_shape": [lines, pixels],
+        "shape": [lines],
+        "num_points": lines,
+        "scan_order": "line 0 at the bottom of the frame, upwards; pixels by increasing x "
+        "(the file's first row is its top line)",
+    }
+
+
+def _stem_runs(rec: StemRecording, path: Path, digest: str) -> list[ImportedRun]:
+    recorded = _parse_time(rec.recorded, ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f"))
+    t0 = recorded if recorded is not None else os.path.getmtime(path)
+    p = float(rec.pixel_size) if rec.pixel_size else 1.0
+    units = "nm" if rec.pixel_size else "pixel"
+    common = {
+        **_source_md(path, digest, rec.format, recorded),
+        "instrument": rec.instrument or rec.format,
+        "instrument_mode": "stem",
+        "beam_energy_kV": rec.beam_energy_kV,
+        "xray_lines": list(rec.xray_lines),
+        "binned": rec.binned,
+        "reader": "rosettasciio",
+    }
+    common = {k: v for k, v in common.items() if v is not None}
+    runs: list[ImportedRun] = []
+    image_uid: dict[tuple[int, int], str] = {}
+    by_shape: dict[tuple[int, int], dict[str, np.ndarray]] = {}
+    for name, image in rec.images.items():
+        by_shape.setdefault(image.shape, {})[name] = image
+    for (lines, pixels), images in by_shape.items():
+        names = _unique_keys(images, reserved=_LINE_FIELDS)
+        keys = _stem_line_keys(_STEM_LINE)
+        image_keys = {}
+        for det in images:
+            image_keys[names[det]] = f"{_STEM_LINE}{names[det]}"
+            keys[image_keys[names[det]]] = _array_key(f"file:{det}", pixels, "x", "counts")
+        rows = []
+        for i in range(lines):
+            row = _stem_line_row(_STEM_LINE, i, lines, pixels, p)
+            for det, image in images.items():
+                row[image_keys[names[det]]] = np.asarray(image[i], dtype=np.float32)
+            rows.append(row)
+        start = {
+            **common,
+            "plan_name": "stem_image",
+            "plan_args": {"pixels": pixels, "lines": lines, "detectors": list(image_keys)},
+            "detectors": ["stem"],
+            "units": {"length": "nm", "position": "nm", "time": "s", "image": "counts"},
+            **_stem_scan_md(lines, pixels, p, units),
+            "line_key": f"{_STEM_LINE}index",
+            "image_keys": image_keys,
+            "source_channels": {names[d]: d for d in images},
+            "hints": {"dimensions": [([f"{_STEM_LINE}index"], "primary")]},
+        }
+        run = _compose(start, keys, rows, "success", "", t0, 0.0, "image", "stem_line")
+        image_uid[(lines, pixels)] = run.uid
+        runs.append(run)
+    for si in rec.spectrum_images:
+        lines, pixels, k = si.data.shape
+        keys = _stem_line_keys(_STEM_SI)
+        spectra_key = f"{_STEM_SI}spectra"
+        keys[spectra_key] = {
+            "source": f"file:{si.name}",
+            "dtype": "array",
+            "shape": [pixels, k],
+            "dtype_numpy": "<f4",
+            "dims": ["x", "energy"],
+            "units": "counts",
+        }
+        rows = []
+        for i in range(lines):
+            row = _stem_line_row(_STEM_SI, i, lines, pixels, p)
+            row[spectra_key] = np.asarray(si.data[i], dtype=np.float32)
+            rows.append(row)
+        step = np.diff(si.axis)
+        linear = bool(len(step) == 0 or np.allclose(step, step[0], rtol=1e-6, atol=0))
+        start = {
+            **common,
+            "plan_name": "spectrum_image",
+            "plan_args": {"pixels": pixels, "lines": lines, "channels": k},
+            "detectors": ["stem"],
+            "units": {"length": "nm", "position": "nm", "time": "s", "spectra": "counts"},
+            **_stem_scan_md(lines, pixels, p, units),
+            "line_key": f"{_STEM_SI}index",
+            "spectra_key": spectra_key,
+            "spectra_storage": "event",
+            "signal_type": si.signal_type,
+            "source_signal": si.name,
+            "spectral_axis": {
+                "name": "energy loss" if si.signal_type.startswith("EELS") else "energy",
+                "units": si.axis_units,
+                "start": float(si.axis[0]),
+                "stop": float(si.axis[-1]),
+                "points": int(k),
+                "linear": linear,
+                **({} if linear else {"values": [float(v) for v in si.axis]}),
+            },
+            "hints": {"dimensions": [([f"{_STEM_SI}index"], "primary")]},
+        }
+        if si.energy_resolution_eV is not None:
+            start["energy_resolution_MnKa_eV"] = si.energy_resolution_eV
+        if (lines, pixels) in image_uid:
+            start["overview_uid"] = image_uid[(lines, pixels)]
+        runs.append(
+            _compose(start, keys, rows, "success", "", t0, 0.0, "spectrum image", "stem_si_line")
+        )
+    return runs
+
+
+def compose_file(path: str | os.PathLike, bin: int = 1) -> ImportedFile:
     """Read one vendor file and compose the documents of its runs (nothing is written).
+
+    ``bin`` (STEM files only) sums ``bin x bin`` pixels of a spectrum image.
 
     Raises
     ------
@@ -625,6 +783,8 @@ def compose_file(path: str | os.PathLike) -> ImportedFile:
         the fault (e.g. :class:`~autoscope.errors.SxmFormatError`).
     """
     p = Path(path)
+    if bin != 1 and p.suffix.lower() not in STEM_FORMATS:
+        raise ConfigurationError(f"{p}: bin {bin!r} applies to STEM files only")
     if not p.is_file():
         raise ConfigurationError(f"file {str(p)!r} does not exist")
     suffix = p.suffix.lower()
@@ -648,6 +808,14 @@ def compose_file(path: str | os.PathLike) -> ImportedFile:
                 grid = read_3ds(p)
             out.notes += [str(w.message) for w in caught if w.category is IncompleteGridWarning]
             out.runs = _grid_runs(grid, p, digest)
+        elif suffix in STEM_FORMATS:
+            rec = read_stem(p, bin)
+            out.runs = _stem_runs(rec, p, digest)
+            if rec.skipped:
+                out.notes.append(
+                    f"{p}: skipped {len(rec.skipped)} signal(s) that are neither an image nor "
+                    f"a spectrum image: {', '.join(rec.skipped)}"
+                )
         else:
             out.runs = _dat_runs(read_dat(p), p, digest)
     except (DataFormatError, ConfigurationError):
@@ -666,7 +834,9 @@ def find_imported(client, sha256: str) -> list[str]:
     return list(client.search(Key("start.source_sha256") == sha256).keys())
 
 
-def import_files(paths, client, writer=None, *, again: bool = False, data_dir=None) -> list[dict]:
+def import_files(
+    paths, client, writer=None, *, again: bool = False, data_dir=None, bin: int = 1
+) -> list[dict]:
     """Import vendor files into the catalog; returns one summary dict per file.
 
     Every file is read and composed first; only when all of them are readable
@@ -685,6 +855,9 @@ def import_files(paths, client, writer=None, *, again: bool = False, data_dir=No
         Import files already in the catalog once more.
     data_dir : path, optional
         The catalog's data folder, for the default writer's ``failed/`` folder.
+    bin : int
+        STEM files: sum ``bin x bin`` pixels of each spectrum image (see
+        :func:`autoscope.io.stem_files.read_stem`).
 
     Returns
     -------
@@ -696,7 +869,7 @@ def import_files(paths, client, writer=None, *, again: bool = False, data_dir=No
     paths = [Path(p) for p in paths]
     if not paths:
         raise ConfigurationError("give at least one file to import")
-    composed = [compose_file(p) for p in paths]
+    composed = [compose_file(p, bin if p.suffix.lower() in STEM_FORMATS else 1) for p in paths]
     results = []
     to_write: list[ImportedFile] = []
     seen: dict[str, Path] = {}
@@ -753,6 +926,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--again", action="store_true", help="import files already in the catalog once more"
     )
+    parser.add_argument(
+        "--bin",
+        type=int,
+        default=1,
+        metavar="N",
+        help="STEM files: sum N x N pixels of each spectrum image (default 1)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -761,7 +941,7 @@ def main(args: argparse.Namespace) -> int:
 
     folder = data_dir(args.data_dir)
     client = connect(data_dir=folder)
-    for r in import_files(args.files, client, again=args.again, data_dir=folder):
+    for r in import_files(args.files, client, again=args.again, data_dir=folder, bin=args.bin):
         if r["status"] == "duplicate":
             where = ", ".join(x["uid"] for x in r["runs"])
             print(f"{r['path']}: already in the catalog ({where}); skipped (--again imports it)")

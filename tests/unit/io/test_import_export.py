@@ -8,6 +8,7 @@ as duplicates, and a grid comes back out as a recorded dataset that the
 benchmark's ground truth reads, with the missing points missing.
 """
 
+import importlib.util
 import warnings
 
 import numpy as np
@@ -179,9 +180,13 @@ def test_a_bad_file_imports_nothing(catalog_client, writer, tmp_path):
         import_files([good, bad], catalog_client, writer)
     assert len(catalog_client) == before
     assert find_imported(catalog_client, file_sha256(good)) == []
-    with pytest.raises(ConfigurationError, match=r"'\.dm4'.*DigitalMicrograph.*not read"):
+    with pytest.raises(ConfigurationError, match=r"'\.sm4'.*RHK.*not read"):
+        (tmp_path / "x.sm4").write_bytes(b"x")
+        compose_file(tmp_path / "x.sm4")
+    if importlib.util.find_spec("rsciio") is not None:  # STEM files: the rsciio extra
         (tmp_path / "x.dm4").write_bytes(b"x")
-        compose_file(tmp_path / "x.dm4")
+        with pytest.raises(DataFormatError, match=r"x\.dm4: rosettasciio cannot read it"):
+            compose_file(tmp_path / "x.dm4")
     with pytest.raises(ConfigurationError, match="does not exist"):
         compose_file(tmp_path / "nothing.sxm")
 
