@@ -2,7 +2,8 @@
 
 For each seed, a nanoparticle twin (its own seeded layout of a prism, a rod and a sphere
 dimer of Au on amorphous carbon, 300 kV) runs :func:`autoscope.plans.stem_campaign.
-dose_aware_campaign` twice on a fresh device: once with the named agent (default DKL) and
+dose_aware_campaign` twice on a fresh device
+(:func:`autoscope.studies.stem_demo.run_stem_campaign`): once with the named agent (default DKL) and
 once with ``agent="raster"`` (the same number of spectra on a sparse raster), both at the
 same ``dose_fraction`` of a full spectrum image's dose. The score is the share of the true
 top-1 % pixels measured (``top1_found_fraction``), where the true map is the scalar of the
@@ -23,83 +24,17 @@ import logging
 import platform
 import statistics
 import sys
-import time
 
-import numpy as np
-from bluesky import RunEngine
-
-from autoscope.agents.scalarizers import get_scalarizer
-from autoscope.devices import make_stem
-from autoscope.devices.twin.stem.eels import Spectrometer, acquire
-from autoscope.plans.stem_campaign import dose_aware_campaign
-from autoscope.studies.benchmark import top_set
+from autoscope.studies.stem_demo import CAMPAIGN, run_stem_campaign
 
 log = logging.getLogger("bench_stem_campaign")
 
-SCALARIZER = "band_integral:1.2:3.0"
-SPEC = dict(channels=256, dispersion=0.02, energy_offset=-1.0, exposure=0.01)
-
-
-def truth_map(stem, positions: np.ndarray) -> np.ndarray:
-    """The scalar of the noise-free spectrum at each position (nm), from the twin itself."""
-    twin = stem.backend.twin
-    spec = Spectrometer(
-        channels=SPEC["channels"],
-        dispersion=SPEC["dispersion"],
-        offset=SPEC["energy_offset"],
-        exposure=SPEC["exposure"],
-    )
-    scalar = get_scalarizer(SCALARIZER)
-    out = np.empty(len(positions))
-    for k, (x, y) in enumerate(positions):
-        local = twin.sample.local_spectrum(x * 10.0, y * 10.0, kv=twin.probe.kv)
-        expected, _ = acquire(local, spec, twin.current_pa, 0.0, None)
-        out[k] = scalar(expected, spec.axis())
-    return out
+SCALARIZER = CAMPAIGN["scalarizer"]
 
 
 def run_one(seed: int, agent: str, pixels: int, fov: float, fraction: float, batch: int):
-    stem = make_stem("twin", sample="nanoparticles", seed=seed)
-    docs: list = []
-    t0 = time.perf_counter()
-    RunEngine({}, call_returns_result=False)(
-        dose_aware_campaign(
-            stem,
-            agent=agent,
-            scalarizer=SCALARIZER,
-            dose_fraction=fraction,
-            batch_size=batch,
-            fov_nm=fov,
-            pixels=pixels,
-            channels=SPEC["channels"],
-            dispersion=SPEC["dispersion"],
-            energy_offset=SPEC["energy_offset"],
-            exposure=SPEC["exposure"],
-            seed=seed,
-        ),
-        lambda n, d: docs.append((n, d)),
-    )
-    wall = time.perf_counter() - t0
-    dose_md = next(d for n, d in docs if n == "start" and d.get("plan_name") == "dose_map")
-    h, w = dose_md["candidate_shape"]
-    p = dose_md["pixel_size"]
-    x0, y0 = dose_md["origin"]
-    rows, cols = np.mgrid[0:h, 0:w]
-    xy = np.column_stack([x0 + (cols.ravel() + 0.5) * p, y0 + (rows.ravel() + 0.5) * p])
-    truth = truth_map(stem, xy)
-    top = top_set(truth)
-    measured = np.zeros(h * w, bool)
-    measured[dose_md["measured_indices"]] = True
-    return {
-        "seed": seed,
-        "agent": agent,
-        "spectra": int(measured.sum()),
-        "top1_found_fraction": float((measured & top).sum() / top.sum()),
-        "n_top1": int(top.sum()),
-        "electrons": stem.ledger.total_electrons,
-        "wall_seconds": wall,
-        "instrument_seconds": stem.backend.time(),
-    }
+    r = run_stem_campaign(seed, agent, pixels, fraction, fov_nm=fov, batch_size=batch)
+    return {k: v for k, v in r.items() if not k.startswith("_")}
 
 
 def main(argv=None) -> int:

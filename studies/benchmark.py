@@ -406,7 +406,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of ``autoscope benchmark``."""
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--dataset", metavar="FILE.h5", help="recorded-dataset HDF5 file (read only)")
-    src.add_argument("--twin", choices=("pfm", "stm"), help="simulate ground truth with a twin")
+    src.add_argument(
+        "--twin",
+        choices=("pfm", "stm", "stem"),
+        help="simulate ground truth with a twin (stem: the dose-aware STEM campaign, "
+        "the agent against a sparse raster and random choice at the same dose)",
+    )
     parser.add_argument(
         "--size", type=int, default=64, help="twin image size in pixels (default 64)"
     )
@@ -424,7 +429,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--agent", choices=AGENT_KINDS, default="bma")
     parser.add_argument(
-        "--budget", type=int, required=True, help="measurements per run, seeds included"
+        "--budget",
+        type=int,
+        default=None,
+        help="measurements per run, seeds included (required but with --twin stem)",
+    )
+    parser.add_argument(
+        "--dose-fraction",
+        type=float,
+        default=0.05,
+        help="--twin stem: share of a full spectrum image's dose the spectra may use "
+        "(default 0.05); the budget is that share of the pixels",
+    )
+    parser.add_argument(
+        "--baselines",
+        default="raster,random",
+        help="--twin stem: agents run at the same dose beside --agent (default raster,random)",
     )
     parser.add_argument("--seeds", type=int, default=1, help="number of runs (seeds S..S+K-1)")
     parser.add_argument(
@@ -474,6 +494,10 @@ def main(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads or max(1, min(2, os.cpu_count() or 1)))
     if args.json:
         check_output_path(args.json, inputs=[args.dataset])
+    if args.twin == "stem":
+        return _stem_benchmark(args)
+    if args.budget is None:
+        raise ConfigurationError("--budget is required (but with --twin stem)")
     result = run_benchmark(
         scalarizer=args.scalarizer,
         agent=args.agent,
@@ -505,5 +529,38 @@ def main(args: argparse.Namespace) -> int:
         print(
             f"grid incomplete: {result['measured']} of {total} points measured; "
             "agents choose among the measured ones"
+        )
+    return 0
+
+
+def _stem_benchmark(args: argparse.Namespace) -> int:
+    """``autoscope benchmark --twin stem``: :func:`autoscope.studies.stem_demo.
+    run_stem_benchmark` with the agent and its baselines at one dose."""
+    from autoscope.studies.stem_demo import run_stem_benchmark
+
+    if args.budget is not None:
+        raise ConfigurationError(
+            "--twin stem spends a dose, not a budget: give --dose-fraction instead of --budget"
+        )
+    agents = [args.agent] + [a for a in args.baselines.split(",") if a]
+    unknown = [a for a in agents if a not in AGENT_KINDS]
+    if unknown:
+        raise ConfigurationError(f"unknown agent {unknown[0]!r}; known: {', '.join(AGENT_KINDS)}")
+    result = run_stem_benchmark(
+        agents=agents,
+        seeds=args.seeds,
+        first_seed=args.first_seed,
+        size=args.size,
+        dose_fraction=args.dose_fraction,
+    )
+    if args.json:
+        write_json(args.json, result)
+    for agent, scores in result["agents"].items():
+        top = scores["top1_found_fraction"]
+        print(
+            f"{agent} on {result['dataset']}, {result['dose_fraction']:.3g} of a spectrum "
+            f"image's dose ({scores['spectra']['median']:.0f} spectra), {result['seeds']} seeds "
+            f"from {result['first_seed']}: top1_found_fraction median {top['median']:.3f} "
+            f"(per seed {', '.join(f'{v:.2f}' for v in top['per_seed'])})"
         )
     return 0

@@ -1,7 +1,8 @@
 """``autoscope demo``: an autonomous DKL campaign on the PFM twin, scored against the twin's truth.
 
 ``autoscope demo --chain`` runs the shorter image-and-spectra chain instead
-(:mod:`autoscope.studies.chain`).
+(:mod:`autoscope.studies.chain`), ``autoscope demo --stem`` the dose-aware campaign on the
+STEM twin (:mod:`autoscope.studies.stem_demo`).
 
 :func:`run_campaign_demo` runs :func:`autoscope.plans.campaign.autonomous_campaign`'s
 stubs with a real RunEngine on a PFM twin (writing every run to the catalog
@@ -63,14 +64,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run the image+spectra chain instead of the agent campaign",
     )
+    parser.add_argument(
+        "--stem",
+        action="store_true",
+        help="run the dose-aware campaign on the STEM twin instead (nanoparticles, EELS, "
+        "5 %% of a spectrum image's dose; --size default 48)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
     """Run ``autoscope demo``; returns the exit status."""
 
+    if args.stem and args.chain:
+        raise ConfigurationError("give one of --stem and --chain")
     folder = data_dir(args.data_dir)
     client = connect(data_dir=folder)
-    if not args.chain:
+    if args.stem:
+        from autoscope.studies.stem_demo import run_stem_demo
+
+        kwargs = {"seed": args.seed, "writer": _writer_for(client)}
+        if args.size:
+            kwargs["size"] = args.size
+        _print_summary(run_stem_demo(Path(args.out), **kwargs))
+    elif not args.chain:
         kwargs = {"seed": args.seed, "catalog": client}
         if args.size:
             kwargs["size"] = args.size
