@@ -21,6 +21,7 @@ from autoscope.devices.twin.clock import InstrumentClock
 from autoscope.devices.twin.config import CHANNELS, PFM_PHASE_REFERENCE, RANGES, Timing
 from autoscope.devices.twin.faults import FaultInjector, FaultPlan
 from autoscope.devices.twin.imaging import LineSynth
+from autoscope.devices.twin.imprint import MarkedSurface
 from autoscope.devices.twin.instrument import Creep, Drift, hysteresis_xy
 from autoscope.devices.twin.samples import Sample, make_sample
 from autoscope.devices.twin.spectra import SpectraEngine
@@ -173,6 +174,9 @@ class TwinSPM:
         if not self.tip_wear >= 0:
             raise ConfigurationError(f"tip_wear={tip_wear!r} nm/nm must be >= 0")
         self._spectra_done = 0
+        #: a dip leaves a mark where the tip went down (STM; see :mod:`.imprint`)
+        self.leave_imprints = False
+        self.imprints: list[tuple[float, float]] = []
         self.truth = TwinTruth(self, truth_lines_max, tip_history_max)
         for plan in [faults] if isinstance(faults, FaultPlan) else (faults or []):
             self._faults.arm(plan, 0, 0, self.time())
@@ -341,6 +345,9 @@ class TwinSPM:
             raise SafetyLimitError(
                 f"dip depth {depth!r} nm must be in (0, {self.ranges.dip_depth}] nm"
             )
+        if self.leave_imprints and self.mode == "stm":
+            ox, oy = self.true_offset(self.time())
+            self.imprints.append((self._pos[0] + float(ox), self._pos[1] + float(oy)))
         self._advance(self.timing.dip_time)
         self._set_tip(self._tipproc.after_dip(self._tip, d), "dip", self.time())
 
@@ -412,8 +419,9 @@ class TwinSPM:
         n_events = self.truth.tip_history.total
         segs = self._tip_segments(t0, dt, n, frame_line=int(index))
         if self.mode == "stm":
+            surface = MarkedSurface(self.sample, self.imprints) if self.imprints else self.sample
             ch = self._synth.stm_line(
-                self.sample, xs, ys, segs, t0, dt, self._bias, self._setpoint, self._feedback
+                surface, xs, ys, segs, t0, dt, self._bias, self._setpoint, self._feedback
             )
         else:
             ch = self._synth.pfm_line(

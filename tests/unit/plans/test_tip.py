@@ -49,3 +49,57 @@ def test_refused_before_anything_moves(RE, spm, backend_state, kwargs, exc, matc
     with pytest.raises(exc, match=match):
         RE(condition_tip(spm, **kwargs))
     assert backend_state(spm) == before
+
+
+def test_a_dip_verified_by_its_imprint():
+    """verify="imprint": the mark the dip left is imaged and read (issue 21 item 4).
+
+    A RunEngine without the catalog (the documents are checked), for speed.
+    """
+    from bluesky import RunEngine
+
+    from autoscope.devices import make_spm
+    from autoscope.studies.tip.imprints import EXPECTED
+
+    from .conftest import LIMITS
+
+    spm = make_spm("twin", sample="au111", seed=5, name="spm", limits=LIMITS)
+    spm.backend.leave_imprints = True
+    spm.backend.tip_change_rate = 0.0
+    docs = []
+    RE = RunEngine({})
+    RE.subscribe(lambda name, doc: docs.append((name, doc)))
+    plan = condition_tip(
+        spm, "dip", depth=0.5, x=12.0, y=-8.0, verify="imprint", imprint_size=4.0, imprint_pixels=48
+    )
+    RE(plan)
+    (start,) = [d for n, d in docs if n == "start"]
+    (stop,) = [d for n, d in docs if n == "stop"]
+    assert stop["exit_status"] == "success"
+    assert stop["num_events"] == {"primary": 1, "imprint": 48, "imprint_verdict": 1}
+    assert start["plan_args"]["verify"] == "imprint"
+    streams = {d["uid"]: d["name"] for n, d in docs if n == "descriptor"}
+    (event,) = [
+        d for n, d in docs if n == "event" and streams[d["descriptor"]] == "imprint_verdict"
+    ]
+    # the twin's tip after the dip is the truth the imprint must show
+    assert event["data"]["imprint_verdict"] == EXPECTED.get(
+        spm.backend.truth.tip_state.kind, "unknown"
+    )
+    assert len(spm.backend.imprints) == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"action": "pulse", "verify": "imprint"}, "verify='imprint' needs a dip"),
+        ({"action": "dip", "verify": "image"}, "verify must be None or one of"),
+        ({"action": "dip", "verify": "imprint", "imprint_pixels": 8}, "imprint_pixels"),
+        ({"action": "dip", "verify": "imprint", "imprint_size": -1.0}, "imprint_size"),
+    ],
+)
+def test_a_bad_verification_is_refused_before_anything_moves(RE, spm, backend_state, kwargs, match):
+    before = backend_state(spm)
+    with pytest.raises(ConfigurationError, match=match):
+        RE(condition_tip(spm, **kwargs))
+    assert backend_state(spm) == before
