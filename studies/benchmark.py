@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import time
 from collections.abc import Callable
@@ -55,6 +54,7 @@ from autoscope.agents.agent import (
 from autoscope.agents.candidates import CandidateSet, default_patch_size
 from autoscope.errors import AutoscopeError, ConfigurationError
 from autoscope.studies.groundtruth import GroundTruth, load_recorded, scalar_map, twin_dataset
+from autoscope.studies.scores import top_set
 
 __all__ = [
     "add_arguments",
@@ -71,17 +71,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 AgentFactory = Callable[[CandidateSet, int, int], object]
-
-
-def top_set(values: np.ndarray, fraction: float = 0.01) -> np.ndarray:
-    """Mask of the top ``fraction`` of the finite ``values`` (at least one; ties included)."""
-    v = np.asarray(values, dtype=float).ravel()
-    ok = np.isfinite(v)
-    if not ok.any():
-        raise ConfigurationError("no finite scalar in the ground truth: every spectrum was flagged")
-    k = max(1, math.ceil(fraction * ok.sum()))
-    threshold = np.sort(v[ok])[::-1][k - 1]
-    return ok & (v >= threshold)
 
 
 def default_factory(kind: str, **agent_options) -> AgentFactory:

@@ -32,7 +32,7 @@ from autoscope.devices.stem.dose import electrons
 from autoscope.devices.twin.stem.eels import Spectrometer, acquire_many
 from autoscope.errors import ConfigurationError
 from autoscope.live.drawing import add_scale_bar, grid_extent
-from autoscope.studies.benchmark import top_set
+from autoscope.studies.scores import top_set
 
 __all__ = [
     "CAMPAIGN",
