@@ -30,7 +30,7 @@ from autoscope.devices.stem.backend import EELSSettings, STEMScan
 from autoscope.devices.stem.device import STEM
 from autoscope.devices.stem.limits import check_int, check_real
 from autoscope.errors import ConfigurationError
-from autoscope.plans.utils import check_md, run_with_reason
+from autoscope.plans.utils import check_md, check_positions, run_with_reason
 
 __all__ = [
     "check_stem",
@@ -123,20 +123,6 @@ def checked_detectors(stem: STEM, detectors) -> tuple:
     if not dets:
         raise ConfigurationError("no detector to record: give detectors=['haadf', ...]")
     return dets
-
-
-def check_positions(stem: STEM, positions) -> list:
-    """A non-empty list of ``[x, y]`` pairs (nm), each inside the device's field."""
-    if isinstance(positions, (str, bytes)) or not hasattr(positions, "__iter__"):
-        raise ConfigurationError(f"positions must be a list of [x, y] pairs, got {positions!r}")
-    out = []
-    for i, p in enumerate(positions):
-        if isinstance(p, (str, bytes)) or not hasattr(p, "__len__") or len(p) != 2:
-            raise ConfigurationError(f"positions[{i}] must be an [x, y] pair in nm, got {p!r}")
-        out.append(stem.limits.check_position(p[0], p[1], what=f"positions[{i}]"))
-    if not out:
-        raise ConfigurationError("positions is empty; give at least one [x, y] pair")
-    return out
 
 
 def set_beam(stem: STEM, beam_current: Optional[float]) -> MsgGenerator[None]:

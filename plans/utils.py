@@ -198,15 +198,16 @@ def measure_spectrum(
     return (yield from bps.trigger_and_read([s], name=stream))
 
 
-def check_positions(spm: SPM, positions: Any) -> list[tuple[float, float]]:
-    """Check a list of ``[x, y]`` pairs (nm) against types and the scan range."""
+def check_positions(device: Any, positions: Any) -> list[tuple[float, float]]:
+    """Check a non-empty list of ``[x, y]`` pairs (nm) against types and the range of
+    ``device`` (an SPM's scan range, a STEM's field: its ``limits.check_position``)."""
     if isinstance(positions, (str, bytes)) or not hasattr(positions, "__iter__"):
         raise ConfigurationError(f"positions must be a list of [x, y] pairs, got {positions!r}")
     out = []
     for i, p in enumerate(positions):
         if isinstance(p, (str, bytes)) or not hasattr(p, "__len__") or len(p) != 2:
             raise ConfigurationError(f"positions[{i}] must be an [x, y] pair in nm, got {p!r}")
-        out.append(spm.limits.check_position(p[0], p[1], what=f"positions[{i}]"))
+        out.append(device.limits.check_position(p[0], p[1], what=f"positions[{i}]"))
     if not out:
         raise ConfigurationError("positions is empty; give at least one [x, y] pair")
     return out
