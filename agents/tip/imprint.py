@@ -12,7 +12,8 @@ such an image with a rule on the lobes' count, size and symmetry:
 2. refuse what it cannot judge (verdict ``unknown``): an unstable tip's
    streaks (line-to-line differences far above the differences along a
    line), no mark standing clearly above the noise, a pixel size outside
-   what the rule was set for, or a mark touching the frame's edge;
+   what the rule was set for, or a narrow mark cut by the frame's edge (a
+   broad one cut by the edge is at least as broad as it looks: blunt);
 3. smooth by :attr:`ImprintRule.smooth` nm and find the lobes: local maxima
    above ``lobe_level`` of the highest one, at least ``min_separation`` nm
    apart; two or more lobes: ``multi``;
@@ -74,7 +75,7 @@ class ImprintRule:
     min_separation: float = 0.35
     blunt_width: float = 0.85
     max_elongation: float = 1.3
-    max_streaks: float = 2.5
+    max_streaks: float = 1.8
     pixel_range: tuple[float, float] = (0.02, 0.15)
     margin: float = 0.3
 
@@ -227,6 +228,12 @@ def classify_imprint(
     ev = np.sort(np.linalg.eigvalsh(np.atleast_2d(cov)))
     elongation = float(math.sqrt(ev[-1] / ev[0])) if ev[0] > 0 else float("inf")
     n = len(lobes)
+    if edge and width > rule.blunt_width:
+        why = (
+            f"1 lobe at least {width:.2f} nm wide (cut by the frame's edge): "
+            f"broader than {rule.blunt_width} nm"
+        )
+        return ImprintVerdict("blunt", len(lobes), width, elongation, contrast, streaks, ood, why)
     if edge:
         why = "the mark touches the frame's edge: centre the frame on it"
         return ImprintVerdict(

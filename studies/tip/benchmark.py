@@ -20,6 +20,10 @@ real       the classifier on real STM topographs shipped in PyPI packages
 rules      the surface rules (each alone and together), the CNN and the plan's
            decision on held-out twin frames and on the real topographs, and the
            OOD score's AUC twin-vs-real (see autoscope.studies.tip.bench_rules).
+imprint    the imprint rule (autoscope.agents.tip.imprint) on held-out twin
+           imprints of every tip kind (seeds from 50000; the rule was set on
+           seeds below 1000), beside the classifier's check-image verdict on the
+           same images (see autoscope.studies.tip.imprints).
 soak       unattended operation: watched frames on one twin for --soak-hours
            instrument hours with spontaneous tip changes and random faults,
            the learned policy, no human step; share of frames kept with a good
@@ -57,7 +61,7 @@ from autoscope.studies.tip.train import evaluate_frames
 from autoscope.studies.tip.twin_env import TwinTipEnv, train_thompson_on_twin
 
 log = logging.getLogger("bench_tip")
-SECTIONS = ("accuracy", "delay", "inference", "policy", "soak", "real", "rules")
+SECTIONS = ("accuracy", "delay", "inference", "policy", "soak", "real", "rules", "imprint")
 GOOD_KINDS = ("sharp", "adsorbate")
 
 
@@ -707,6 +711,12 @@ def main(argv=None) -> int:
         default=240,
         help="held-out twin frames of the rules section (default 240)",
     )
+    parser.add_argument(
+        "--imprints-per-kind",
+        type=int,
+        default=40,
+        help="held-out twin imprints per tip kind of the imprint section (default 40)",
+    )
     parser.add_argument("--threshold", type=float, default=0.8)
     parser.add_argument("--patience", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
@@ -815,6 +825,12 @@ def main(argv=None) -> int:
             f"{json.dumps(r['real']['false_alarms_per_256_lines_on_good_frames'])}"
         )
         print(f"ood: {json.dumps(r['ood'])}")
+    if "imprint" in args.only:
+        from autoscope.studies.tip.imprints import bench_imprints
+
+        results["imprint"] = bench_imprints(8 if q else args.imprints_per_kind, clf=clf)
+        r = results["imprint"]
+        print(f"imprint rule: {json.dumps({k: v for k, v in r.items() if k != 'rule'})}")
     results["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1, default=str))

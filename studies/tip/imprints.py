@@ -13,6 +13,7 @@ below :data:`TUNING_SEEDS` only.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -72,48 +73,84 @@ def _flat_spot(twin, rng: np.random.Generator, size: float) -> tuple[float, floa
     return x, y
 
 
+def _scores(confusion: dict, per_kind: int) -> dict:
+    """Accuracy figures of one confusion table ``{tip kind: {verdict: count}}``."""
+    right = sum(confusion[k].get(v, 0) for k, v in EXPECTED.items())
+    judged = len(EXPECTED) * per_kind
+    decided = sum(per_kind - confusion[k].get("unknown", 0) for k in EXPECTED)
+    three = ("sharp", "blunt", "multi")
+    return {
+        "accuracy": right / judged,
+        "accuracy_when_decided": right / decided if decided else None,
+        "unknown_share": 1 - decided / judged,
+        "recall": {k: confusion[k].get(EXPECTED[k], 0) / per_kind for k in EXPECTED},
+        "good_called_bad": sum(
+            n
+            for k in ("sharp", "adsorbate")
+            for v, n in confusion[k].items()
+            if v not in ("good", "unknown")
+        )
+        / (2 * per_kind),
+        "bad_called_good": sum(confusion[k].get("good", 0) for k in ("blunt", "multi"))
+        / (2 * per_kind),
+        "three_class_accuracy": sum(confusion[k].get(EXPECTED[k], 0) for k in three)
+        / (3 * per_kind),
+    }
+
+
+#: the classifier's image verdict in the imprint's words (its other bad classes kept)
+CNN_WORDS = {"multi_apex": "multi"}
+
+
 def bench_imprints(
-    per_kind: int = 40, first_seed: int = HELD_OUT_SEED, rule: ImprintRule | None = None
+    per_kind: int = 40,
+    first_seed: int = HELD_OUT_SEED,
+    rule: ImprintRule | None = None,
+    clf=None,
 ) -> dict:
     """The rule on ``per_kind`` held-out imprints of every tip kind: confusion and accuracy.
 
     Accuracy is over the kinds with an expected verdict (:data:`EXPECTED`);
     ``unknown`` counts as wrong there. Unstable tips have no expected verdict
     (their streaks should make the rule say unknown): their row says what it did.
+
+    With ``clf`` (a :class:`~autoscope.agents.tip.weights.TipClassifier`), the
+    same images are also judged as the watched plan judges a check image (the
+    classifier's summarized windows, :func:`~autoscope.agents.tip.watch.frame_verdict`):
+    the baseline the imprint check must beat.
     """
+    from autoscope.agents.tip.rolling import summarize
+    from autoscope.agents.tip.watch import frame_verdict, image_verdicts
+
     t0 = time.perf_counter()
     confusion = {k: dict.fromkeys(VERDICTS, 0) for k in TIP_KINDS}
+    cnn: dict[str, dict[str, int]] = {k: {} for k in TIP_KINDS}
     seed = first_seed
     seconds = []
     for kind in TIP_KINDS:
         for _ in range(per_kind):
-            trace, _, px, _ = render_imprint(kind, seed)
+            trace, retrace, px, _ = render_imprint(kind, seed)
             seed += 1
             t = time.perf_counter()
             confusion[kind][classify_imprint(trace, px, rule).verdict] += 1
             seconds.append(time.perf_counter() - t)
-    right = sum(confusion[k][v] for k, v in EXPECTED.items())
-    judged = sum(sum(confusion[k].values()) for k in EXPECTED)
-    decided = sum(sum(confusion[k].values()) - confusion[k]["unknown"] for k in EXPECTED)
-    right_decided = right
-    three = ("sharp", "blunt", "multi")
-    return {
+            if clf is not None:
+                verdicts = [v for v in image_verdicts(clf, trace, retrace, px) if v is not None]
+                word = frame_verdict(summarize(verdicts))
+                word = CNN_WORDS.get(word, word)
+                cnn[kind][word] = cnn[kind].get(word, 0) + 1
+    out = {
         "seeds": [first_seed, seed - 1],
         "per_kind": per_kind,
+        "rule": dataclasses.asdict(rule or ImprintRule()),
         "confusion": confusion,
-        "accuracy": right / judged,
-        "accuracy_when_decided": right_decided / decided if decided else None,
-        "unknown_share": 1 - decided / judged,
-        "recall": {k: confusion[k][EXPECTED[k]] / per_kind for k in EXPECTED},
-        "good_called_bad": sum(
-            confusion[k][v] for k in ("sharp", "adsorbate") for v in ("multi", "blunt")
-        )
-        / (2 * per_kind),
-        "bad_called_good": sum(confusion[k]["good"] for k in ("blunt", "multi")) / (2 * per_kind),
-        "three_class_accuracy": sum(confusion[k][EXPECTED[k]] for k in three) / (3 * per_kind),
+        **_scores(confusion, per_kind),
         "classify_ms_median": 1000 * float(np.median(seconds)),
-        "seconds": time.perf_counter() - t0,
     }
+    if clf is not None:
+        out["cnn_check_image"] = {"confusion": cnn, **_scores(cnn, per_kind)}
+    out["seconds"] = time.perf_counter() - t0
+    return out
 
 
 __all__ = ["EXPECTED", "HELD_OUT_SEED", "TUNING_SEEDS", "bench_imprints", "render_imprint"]
