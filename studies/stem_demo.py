@@ -306,6 +306,7 @@ def write_stem_report(out: Path, result: dict, summary: dict) -> Path:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
+    from matplotlib.colors import LogNorm
     from matplotlib.figure import Figure
 
     from autoscope.plans.stem_campaign import image_from_documents
@@ -331,8 +332,12 @@ def write_stem_report(out: Path, result: dict, summary: dict) -> Path:
         ("truth (noise-free spectra)", truth, "viridis", "loss 1.2-3 eV"),
         ("campaign dose map", np.asarray(dose["dose_campaign_dose"]), "inferno", "dose (e/Å²)"),
     ]
-    for ax, (title, data, cmap, label) in zip(axes, panels):
-        im = ax.imshow(data, origin="lower", cmap=cmap, extent=extent)
+    for k, (ax, (title, data, cmap, label)) in enumerate(zip(axes, panels)):
+        # the dose map spans the overview's few e/Å² to the spectra's thousands: log colours
+        norm = LogNorm() if k == 5 and np.nanmin(data) > 0 else None
+        im = ax.imshow(data, origin="lower", cmap=cmap, extent=extent, norm=norm)
+        if not np.isfinite(data).any():
+            ax.text(0.5, 0.5, f"no model ({result['agent']})", ha="center", transform=ax.transAxes)
         ax.set_title(title, fontsize=10, loc="left", pad=16)
         ax.set_xlabel("x (nm)", fontsize=8)
         ax.set_ylabel("y (nm)", fontsize=8)
