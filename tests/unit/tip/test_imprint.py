@@ -87,3 +87,23 @@ def test_bad_input_is_refused(image, px, match):
 def test_the_rule_levels_are_what_the_verdict_uses():
     trace, _, px, _ = render_imprint("sharp", 0)
     assert classify_imprint(trace, px, ImprintRule(blunt_width=0.3)).verdict == "blunt"
+
+
+def test_the_benchmark_scores_count_unknown_as_wrong_and_keep_the_bad_classes():
+    from autoscope.studies.tip.imprints import _scores
+
+    per = 4
+    confusion = {
+        "sharp": {"good": 3, "multi": 1},
+        "adsorbate": {"good": 4},
+        "multi": {"multi": 2, "unknown": 2},
+        "blunt": {"blunt": 1, "good": 1, "unknown": 2},
+        "unstable": {"unstable": 4},
+    }
+    s = _scores(confusion, per)
+    assert s["accuracy"] == pytest.approx(10 / 16)
+    assert s["accuracy_when_decided"] == pytest.approx(10 / 12)
+    assert s["unknown_share"] == pytest.approx(4 / 16)
+    assert s["good_called_bad"] == pytest.approx(1 / 8)
+    assert s["bad_called_good"] == pytest.approx(1 / 8)
+    assert s["recall"] == {"sharp": 0.75, "adsorbate": 1.0, "blunt": 0.25, "multi": 0.5}
