@@ -3,8 +3,8 @@
 For each seed, a nanoparticle twin (its own seeded layout of a prism, a rod and a sphere
 dimer of Au on amorphous carbon, 300 kV) runs :func:`autoscope.plans.stem_campaign.
 dose_aware_campaign` twice on a fresh device
-(:func:`autoscope.studies.stem_demo.run_stem_campaign`): once with the named agent (default DKL) and
-once with ``agent="raster"`` (the same number of spectra on a sparse raster), both at the
+(:func:`autoscope.studies.stem_demo.run_stem_benchmark`): once with the named agent (default
+DKL) and once with ``agent="raster"`` (the same number of spectra on a sparse raster), both at the
 same ``dose_fraction`` of a full spectrum image's dose. The score is the share of the true
 top-1 % pixels measured (``top1_found_fraction``), where the true map is the scalar of the
 *noise-free* spectrum the twin gives at every candidate pixel (the twin's hidden truth,
@@ -22,19 +22,9 @@ import argparse
 import json
 import logging
 import platform
-import statistics
 import sys
 
-from autoscope.studies.stem_demo import CAMPAIGN, run_stem_campaign
-
-log = logging.getLogger("bench_stem_campaign")
-
-SCALARIZER = CAMPAIGN["scalarizer"]
-
-
-def run_one(seed: int, agent: str, pixels: int, fov: float, fraction: float, batch: int):
-    r = run_stem_campaign(seed, agent, pixels, fraction, fov_nm=fov, batch_size=batch)
-    return {k: v for k, v in r.items() if not k.startswith("_")}
+from autoscope.studies.stem_demo import run_stem_benchmark
 
 
 def main(argv=None) -> int:
@@ -50,39 +40,19 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("autoscope").setLevel(logging.WARNING)
-    rows = []
-    for seed in range(args.first_seed, args.first_seed + args.seeds):
-        for agent in (args.agent, "raster"):
-            r = run_one(seed, agent, args.pixels, args.fov, args.dose_fraction, args.batch)
-            log.info(
-                "seed %d %-6s: %d spectra, top-1%% found %.2f (%d), %.0f s",
-                seed,
-                agent,
-                r["spectra"],
-                r["top1_found_fraction"],
-                r["n_top1"],
-                r["wall_seconds"],
-            )
-            rows.append(r)
-
-    def median(agent):
-        return statistics.median(r["top1_found_fraction"] for r in rows if r["agent"] == agent)
-
-    out = {
-        "benchmark": "stem_campaign",
-        "command": " ".join(["python", "benchmarks/bench_stem_campaign.py", *sys.argv[1:]]),
-        "sample": "nanoparticles",
-        "scalarizer": SCALARIZER,
-        "pixels": args.pixels,
-        "fov_nm": args.fov,
-        "dose_fraction": args.dose_fraction,
-        "batch": args.batch,
-        "seeds": list(range(args.first_seed, args.first_seed + args.seeds)),
-        "runs": rows,
-        "median_top1_found_fraction": {args.agent: median(args.agent), "raster": median("raster")},
-        "platform": platform.platform(),
-    }
-    print(json.dumps(out["median_top1_found_fraction"]))
+    logging.getLogger("autoscope.studies.stem_demo").setLevel(logging.INFO)  # a line per run
+    out = run_stem_benchmark(
+        agents=(args.agent, "raster"),
+        seeds=args.seeds,
+        first_seed=args.first_seed,
+        size=args.pixels,
+        dose_fraction=args.dose_fraction,
+        batch_size=args.batch,
+        fov_nm=args.fov,
+    )
+    out["command"] = " ".join(["python", "benchmarks/bench_stem_campaign.py", *sys.argv[1:]])
+    out["platform"] = platform.platform()
+    print(json.dumps({a: v["top1_found_fraction"]["median"] for a, v in out["agents"].items()}))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=1)

@@ -35,6 +35,7 @@ from autoscope.live.drawing import add_scale_bar, grid_extent
 from autoscope.plans.campaign import campaign_loop, overview_candidates
 from autoscope.studies.benchmark import top_set
 from autoscope.studies.chain import run_chain
+from autoscope.studies.summary_page import write_html
 
 __all__ = ["add_arguments", "main", "run_campaign_demo", "write_report"]
 
@@ -297,18 +298,10 @@ def write_report(out: Path, image: np.ndarray, agent, truth: np.ndarray, summary
     axes[4].scatter(px, py, s=4, c="r")
     png = out / "campaign_report.png"
     fig.savefig(png, dpi=90)
-    rows_html = "".join(
-        f"<tr><td>{k}</td><td>{v:.3g}</td></tr>"
-        if isinstance(v, float)
-        else f"<tr><td>{k}</td><td>{v}</td></tr>"
-        for k, v in summary.items()
+    return write_html(
+        out,
+        png,
+        "autoscope campaign on the PFM twin",
+        summary,
+        "The white contour marks the true top-1 % locations, red dots the measured points.",
     )
-    html = out / "campaign_report.html"
-    html.write_text(
-        "<!doctype html><html><head><meta charset='utf-8'><title>autoscope campaign</title>"
-        "</head><body><h1>autoscope campaign on the PFM twin</h1>"
-        f"<img src='{png.name}' style='max-width:100%'><table border='1' cellpadding='4'>"
-        f"{rows_html}</table><p>The white contour marks the true top-1 % locations, red dots "
-        "the measured points.</p></body></html>\n"
-    )
-    return html

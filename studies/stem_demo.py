@@ -33,6 +33,7 @@ from autoscope.devices.twin.stem.eels import Spectrometer, acquire_many
 from autoscope.errors import ConfigurationError
 from autoscope.live.drawing import add_scale_bar, grid_extent
 from autoscope.studies.scores import top_set
+from autoscope.studies.summary_page import write_html
 
 __all__ = [
     "CAMPAIGN",
@@ -173,6 +174,7 @@ def run_stem_benchmark(
     size: int = 64,
     dose_fraction: float = 0.05,
     batch_size: int | None = None,
+    fov_nm: float | None = None,
 ) -> dict:
     """Each of ``agents`` on each seed's twin at the same dose; the JSON of
     ``autoscope benchmark --twin stem``: ``{"agents": {name: {"top1_found_fraction":
@@ -187,7 +189,11 @@ def run_stem_benchmark(
     runs = []
     for seed in range(first_seed, first_seed + seeds):
         for agent in agents:
-            r = _public(run_stem_campaign(seed, agent, size, dose_fraction, batch_size=batch_size))
+            r = _public(
+                run_stem_campaign(
+                    seed, agent, size, dose_fraction, fov_nm=fov_nm, batch_size=batch_size
+                )
+            )
             log.info(
                 "seed %d %-6s: %d spectra, top-1%% found %.2f of %d (%.0f s)",
                 seed,
@@ -213,6 +219,7 @@ def run_stem_benchmark(
         "dataset": f"twin:stem:{CAMPAIGN['sample']}:{size}x{size} (sample seed = run seed)",
         **{k: v for k, v in CAMPAIGN.items() if k != "batch_size"},
         "batch_size": batch_size or CAMPAIGN["batch_size"],
+        "fov_nm": fov_nm or CAMPAIGN["fov_nm"],
         "pixels": size,
         "dose_fraction": dose_fraction,
         "seeds": seeds,
@@ -358,22 +365,14 @@ def write_stem_report(out: Path, result: dict, summary: dict) -> Path:
         )
     png = out / "campaign_report.png"
     fig.savefig(png, dpi=90)
-    rows = "".join(
-        f"<tr><td>{k}</td><td>{v:.4g}</td></tr>"
-        if isinstance(v, float)
-        else f"<tr><td>{k}</td><td>{v}</td></tr>"
-        for k, v in summary.items()
+    return write_html(
+        out,
+        png,
+        "autoscope dose-aware campaign on the STEM twin",
+        summary,
+        "The white contour marks the true top-1 % locations, red dots the measured points; "
+        "cyan outlines the candidates withdrawn by the damage rule.",
     )
-    html = out / "campaign_report.html"
-    html.write_text(
-        "<!doctype html><html><head><meta charset='utf-8'><title>autoscope STEM campaign</title>"
-        "</head><body><h1>autoscope dose-aware campaign on the STEM twin</h1>"
-        f"<img src='{png.name}' style='max-width:100%'><table border='1' cellpadding='4'>"
-        f"{rows}</table><p>The white contour marks the true top-1 % locations, red dots the "
-        "measured points; cyan outlines the candidates withdrawn by the damage rule.</p>"
-        "</body></html>\n"
-    )
-    return html
 
 
 def _run_docs(docs, uid: str) -> list:
