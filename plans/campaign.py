@@ -14,6 +14,14 @@ scripts and the demo can use with their own objects:
   ``campaign_budget``, ``instrument_seconds`` spent in the loop and the estimated
   ``instrument_seconds_left``, for :class:`autoscope.live.LiveCampaign`).
 
+A point the instrument cannot measure there (:class:`~autoscope.errors.NotRecorded`:
+a recorded grid's point never measured, or outside the recording) is withdrawn:
+the agent never asks for it again, the campaign goes on, and every report's start
+document counts the withdrawn candidates (``withdrawn``) and lists them
+(``withdrawn_indices``). Overview pixels that are NaN (a recorded grid's points
+never measured) are withdrawn before the first step; the candidates' patches see
+the median of the finite overview there.
+
 An exception inside the agent never stops the microscope: the step falls back
 to an exploration choice and the failure is recorded (in the report's
 ``agent_error`` and the summary). Pausing works at every checkpoint of the
@@ -44,14 +52,20 @@ from autoscope.agents.history import campaign_records, ingest_records, next_step
 from autoscope.agents.protocol import Agent, check_agent
 from autoscope.agents.reporting import report_metadata, report_values
 from autoscope.catalog import connect
-from autoscope.errors import ConfigurationError
+from autoscope.errors import ConfigurationError, NotRecorded
 from autoscope.io.pfm import piezoresponse
 from autoscope.plans.campaign_parts import DocumentCollector, report_signals, write_report
 from autoscope.plans.imaging import raster_image
 from autoscope.plans.progress import progress_bar
 from autoscope.plans.spectroscopy import spectra_at
 
-__all__ = ["autonomous_campaign", "campaign_loop", "overview_candidates"]
+__all__ = [
+    "autonomous_campaign",
+    "campaign_loop",
+    "overview_candidates",
+    "overview_filled",
+    "withdraw",
+]
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +117,45 @@ def overview_formation(channel: str) -> str:
     return f"float64 trace image of {channel!r}, one row per line index"
 
 
+def overview_filled(image: np.ndarray) -> np.ndarray:
+    """The overview with its NaN pixels set to the median of the finite ones.
+
+    Raises
+    ------
+    ConfigurationError
+        If no pixel is finite.
+    """
+    image = np.asarray(image, dtype=float)
+    finite = np.isfinite(image)
+    if finite.all():
+        return image
+    if not finite.any():
+        raise ConfigurationError("the overview image holds no finite pixel")
+    return np.where(finite, image, float(np.median(image[finite])))
+
+
+def withdraw(agent, indices) -> int:
+    """Withdraw candidates from an agent that keeps a ``measured`` mask (the agents of
+    :mod:`autoscope.agents`): it never chooses them, they count nothing against the
+    budget. Returns how many were newly withdrawn.
+
+    Raises
+    ------
+    ConfigurationError
+        If the agent keeps no ``measured`` mask (it could not be kept from asking again).
+    """
+    mask = getattr(agent, "measured", None)
+    if mask is None:
+        raise ConfigurationError(
+            f"agent {type(agent).__name__} keeps no 'measured' mask; candidates cannot be "
+            "withdrawn from it"
+        )
+    idx = np.atleast_1d(np.asarray(indices, dtype=int))
+    new = int((~mask[idx]).sum())
+    mask[idx] = True
+    return new
+
+
 def overview_candidates(
     spm,
     center_x: float,
@@ -117,6 +170,10 @@ def overview_candidates(
 ) -> MsgGenerator[tuple]:
     """Plan stub: record the overview image and return ``(candidates, image, run uid)``.
 
+    NaN pixels of the overview (a recorded grid's points never measured) stay NaN in
+    the returned image; the candidates' patches see :func:`overview_filled` there,
+    and :func:`autonomous_campaign` withdraws those candidates.
+
     On a PFM the overview run's start document records the device's
     ``phase_reference`` (deg), the one a ``"piezoresponse"`` overview is formed with.
     """
@@ -130,15 +187,25 @@ def overview_candidates(
         collector,
     )
     image = _image_from_documents(collector.docs, channel)
-    if not np.isfinite(image).all():
-        raise ConfigurationError("the overview image is incomplete (lines missing)")
     candidates = CandidateSet.from_image(
-        image,
+        overview_filled(image),
         patch_size=patch_size,
         pixel_size=width / pixels,
         origin=(center_x - width / 2, center_y - height / 2),
     )
     return candidates, image, uid
+
+
+def _events_of(docs) -> int:
+    """How many events of stream ``"primary"`` a run's documents hold."""
+    primary = {d["uid"] for n, d in docs if n == "descriptor" and d.get("name") == "primary"}
+    count = 0
+    for name, doc in docs:
+        if name == "event" and doc["descriptor"] in primary:
+            count += 1
+        elif name == "event_page" and doc["descriptor"] in primary:
+            count += len(doc["seq_num"])
+    return count
 
 
 def campaign_loop(
@@ -153,6 +220,7 @@ def campaign_loop(
     progress: bool = True,
     md: dict | None = None,
     catalog=None,
+    withdrawn=None,
 ) -> MsgGenerator[dict]:
     """Plan stub: the suggest / measure / ingest loop; returns a summary dict.
 
@@ -179,6 +247,12 @@ def campaign_loop(
         numbered on from the last one recorded, and an agent that has measured
         nothing yet is first given the campaign's earlier spectra
         (:mod:`autoscope.agents.history`), so no point is measured twice.
+    withdrawn : array of candidate indices, optional
+        Candidates withdrawn before the first step (see :func:`withdraw`).
+
+    A spectrum the instrument cannot measure (:class:`~autoscope.errors.NotRecorded`)
+    withdraws its candidate; the spectra measured before it in the step are used.
+    The loop ends when no free candidate is left (``stopped_by`` ``"candidates"``).
 
     An agent whose ``suggest_indices`` raises measures its ``fallback_indices``
     instead; that step's report says ``"fallback"``, with the error and the
@@ -187,8 +261,9 @@ def campaign_loop(
     Returns
     -------
     dict with ``campaign``, ``measured``, ``steps``, ``failures`` (list of
-    ``{"step", "error"}``), ``stopped_by`` (``"budget"`` or ``"uncertainty"``),
-    ``spectra_uids``, ``report_uids``, ``instrument_seconds``.
+    ``{"step", "error"}``), ``stopped_by`` (``"budget"``, ``"uncertainty"`` or
+    ``"candidates"``), ``withdrawn`` (candidate indices), ``spectra_uids``,
+    ``report_uids``, ``instrument_seconds``.
     """
     check_agent(agent)
     if report_every < 1:
@@ -209,6 +284,10 @@ def campaign_loop(
     md = dict(md or {})
     signals = report_signals(agent.candidates.shape, agent.batch_size, agent.candidates.units)
     failures: list[dict] = []
+    gone: list[int] = []
+    if withdrawn is not None and len(withdrawn):
+        withdraw(agent, withdrawn)
+        gone += [int(i) for i in np.atleast_1d(withdrawn)]
     spectra_uids: list[str] = []
     report_uids: list[str] = []
     stopped_by = "budget"
@@ -226,25 +305,45 @@ def campaign_loop(
     try:
         while agent.n_measured < budget:
             n = min(agent.batch_size, budget - agent.n_measured)
+            mask = getattr(agent, "measured", None)
+            if mask is not None:
+                free = int((~np.asarray(mask)).sum())
+                if free == 0:
+                    stopped_by = "candidates"  # every candidate is measured or withdrawn
+                    break
+                n = min(n, free)
             decision = decide(agent, n, step)
             idx = decision.indices
             if decision.error is not None:
                 failures.append({"step": step, "error": decision.error})
             points = agent.candidates.positions[idx]
             collector = DocumentCollector()
-            uid = yield from bpp.subs_wrapper(
-                spectra_at(
-                    spm,
-                    points.tolist(),
-                    md={**md, "campaign": campaign_id, "campaign_step": step},
-                    **spectroscopy,
-                ),
-                collector,
-            )
-            spectra_uids.append(uid if isinstance(uid, str) else collector.docs[0][1]["uid"])
             try:
-                m = experiment.unpack_documents(collector.docs)
-                values = m.values
+                uid = yield from bpp.subs_wrapper(
+                    spectra_at(
+                        spm,
+                        points.tolist(),
+                        md={**md, "campaign": campaign_id, "campaign_step": step},
+                        **spectroscopy,
+                    ),
+                    collector,
+                )
+            except NotRecorded as exc:
+                # the spectra measured before it stand; its candidate is withdrawn, the
+                # rest of the step's points stay free
+                done = _events_of(collector.docs)
+                withdraw(agent, idx[done])
+                gone.append(int(idx[done]))
+                log.info("candidate %d withdrawn at step %d: %s", idx[done], step, exc)
+                failures.append({"step": step, "error": f"NotRecorded: {exc}"})
+                idx = idx[:done]
+                uid = None
+            if collector.docs:
+                spectra_uids.append(uid if isinstance(uid, str) else collector.docs[0][1]["uid"])
+            try:
+                values = (
+                    experiment.unpack_documents(collector.docs).values if len(idx) else np.zeros(0)
+                )
                 if len(values) != len(idx):
                     raise ConfigurationError(f"expected {len(idx)} spectra, got {len(values)}")
             except Exception as exc:  # noqa: BLE001 - unusable spectra are recorded, not fatal
@@ -263,6 +362,10 @@ def campaign_loop(
             left = per * (budget - agent.n_measured)
             bar.set_postfix_str(f"instrument {used / 60:.1f} min, ~{left / 60:.1f} min left")
             last = agent.n_measured >= budget
+            mask = getattr(agent, "measured", None)
+            if not last and mask is not None and np.asarray(mask).all():
+                stopped_by = "candidates"  # every candidate is measured or withdrawn
+                last = True
             uncertain = agent.max_uncertainty()
             if (
                 stop_uncertainty is not None
@@ -288,6 +391,9 @@ def campaign_loop(
                         "campaign_budget": budget,
                         "instrument_seconds": used,
                         "instrument_seconds_left": left,
+                        # candidates withdrawn so far (NotRecorded, NaN overview pixels)
+                        "withdrawn": len(gone),
+                        "withdrawn_indices": list(gone),
                     },
                 )
                 report_uids.append(ruid)
@@ -303,6 +409,7 @@ def campaign_loop(
         "steps": step,
         "failures": failures,
         "stopped_by": stopped_by,
+        "withdrawn": list(gone),
         "spectra_uids": spectra_uids,
         "report_uids": report_uids,
         "instrument_seconds": t_end - t0,
@@ -430,7 +537,7 @@ def autonomous_campaign(
     catalog = connect() if campaign_id is not None else None
     campaign_id = campaign_id or str(uuid.uuid4())
     run_md = {**(md or {}), "campaign": campaign_id}
-    candidates, _, overview_uid = yield from overview_candidates(
+    candidates, image, overview_uid = yield from overview_candidates(
         spm,
         center_x,
         center_y,
@@ -476,5 +583,7 @@ def autonomous_campaign(
         progress,
         run_md,
         catalog,
+        # a recorded grid's points never measured: NaN overview pixels, not candidates
+        withdrawn=np.flatnonzero(~np.isfinite(np.asarray(image, dtype=float)).ravel()),
     )
     return campaign_id

@@ -163,3 +163,82 @@ def test_campaign_runs_on_a_recording_and_measures_recorded_spectra():
         np.testing.assert_allclose(data["spm_spectrum_dIdV"], ds.spectra[row, col], rtol=1e-6)
     reports = [d for n, d in docs if n == "start" and d["plan_name"] == "agent_report"]
     assert reports and all(r["campaign"] == result.plan_result for r in reports)
+
+
+def _campaign(spm, budget, batch_size=1):
+    f = spm.backend.frame
+    return autonomous_campaign(
+        spm,
+        agent="random",
+        scalarizer="band_integral:0.2:0.4",
+        channel="dIdV",
+        overview_channel="topography",
+        budget=budget,
+        batch_size=batch_size,
+        pixels=W,
+        center_x=f["center_x"],
+        center_y=f["center_y"],
+        width=f["width"],
+        height=f["height"],
+        line_time=0.01,
+        start=-1.0,
+        stop=1.0,
+        n_points=K,
+        progress=False,
+    )
+
+
+def test_a_point_never_recorded_is_withdrawn_and_the_campaign_goes_on():
+    """70 % of the grid never measured, the overview complete: the agent asks for
+    missing points, each is withdrawn (never asked again), and the campaign measures
+    its whole budget among the recorded ones; the reports count the withdrawn."""
+    ds = _dataset(missing=70)
+    missing = np.isnan(ds.spectra).all(axis=-1).ravel()
+    spm = make_spm("recorded", dataset=ds)
+    RE = RunEngine({}, call_returns_result=True)
+    docs = _collect(RE)
+    result = RE(_campaign(spm, budget=6, batch_size=2))
+    assert result.exit_status == "success"
+    spectra = [d["data"] for n, d in docs if n == "event" and "spm_spectrum_dIdV" in d["data"]]
+    assert len(spectra) == 6
+    assert all(np.isfinite(s["spm_spectrum_dIdV"]).all() for s in spectra)
+    # run by run: a failed run withdrew the point it stopped at, which no later run asks for
+    index = {tuple(np.round(spm.backend.point_position(*divmod(i, W)), 6)): i for i in range(H * W)}
+    gone: list[int] = []
+    start, events = None, 0
+    for name, doc in docs:
+        if name == "start" and doc["plan_name"] == "spectra_at":
+            start, events = doc, 0
+            asked = [index[tuple(np.round(p, 6))] for p in doc["positions_requested"]]
+            assert not set(asked) & set(gone)
+        elif name == "event" and start is not None and "spm_spectrum_dIdV" in doc["data"]:
+            events += 1
+        elif name == "stop" and start is not None and doc["run_start"] == start["uid"]:
+            if doc["exit_status"] == "fail":
+                assert "never measured" in doc["reason"]
+                gone.append(asked[events])
+            start = None
+    last = [d for n, d in docs if n == "start" and d["plan_name"] == "agent_report"][-1]
+    assert gone and last["withdrawn"] == len(gone) and last["withdrawn_indices"] == gone
+    assert missing[gone].all()  # only never-measured points were withdrawn
+
+
+def test_nan_overview_pixels_are_withdrawn_before_the_first_step():
+    """A grid exported without an overview run has NaN overview pixels where it was
+    never measured: the campaign accepts the overview, withdraws those pixels before
+    the first step, asks for none of them, and stops when the measured ones run out."""
+    ds = _dataset(missing=94)
+    missing = np.isnan(ds.spectra).all(axis=-1)
+    ds.image = np.where(missing, np.nan, ds.image)
+    spm = make_spm("recorded", dataset=ds)
+    RE = RunEngine({}, call_returns_result=True)
+    docs = _collect(RE)
+    result = RE(_campaign(spm, budget=8))  # only 6 points were recorded
+    assert result.exit_status == "success"
+    stops = [d for n, d in docs if n == "stop"]
+    assert all(s["exit_status"] == "success" for s in stops)  # never a NotRecorded
+    spectra = [d for n, d in docs if n == "event" and "spm_spectrum_dIdV" in d["data"]]
+    assert len(spectra) == 6
+    last = [d for n, d in docs if n == "start" and d["plan_name"] == "agent_report"][-1]
+    assert last["withdrawn"] == 94
+    assert sorted(last["withdrawn_indices"]) == np.flatnonzero(missing.ravel()).tolist()
