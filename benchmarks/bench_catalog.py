@@ -17,7 +17,14 @@ Figures per scenario (medians over ``--repeat`` repetitions):
   written to Tiled (readable by any client);
 - events/s and MB/s: events flat out, from the first event until the run
   is complete (the catalog's stop waits for every write);
-- the ratios catalog/h5py.
+- the ratios catalog/h5py (and routes/h5py).
+
+Sinks: ``catalog`` is autoscope's writer as the profile makes it: each run's
+queued documents in one request to the embedded server's
+``/api/v1/autoscope/documents`` endpoint (:mod:`autoscope.catalog.ingest`);
+``routes`` is the same writer through Tiled's own routes only (``direct=False``:
+one request per array key and one table append per batch, one per node
+created), what a plain ``tiled serve`` gets; ``h5py`` is the baseline.
 
 Scenarios: ``lines`` (4 keys of 512 px a line), ``lines2`` (the same bytes
 as 2 keys of shape (2, 512), trace and retrace stacked per channel) and
@@ -33,6 +40,7 @@ The durable lag is also given in lines (lag / line period): below 1 means
 the catalog holds every line before the next one is measured.
 
     python benchmarks/bench_catalog.py [--repeat 3] [--json results.json]
+        [--sinks catalog,routes,h5py] [--only lines,raster128,...]
 """
 
 from __future__ import annotations
@@ -271,8 +279,8 @@ def run_once(kind: str, sink: str, args, client, workdir: Path, rep: int) -> dic
     costs: list[float] = []
     stops: list[float] = []
     writer = None
-    if sink == "catalog":
-        writer = make_writer(client, data_dir=args.data_dir)
+    if sink in ("catalog", "routes"):
+        writer = make_writer(client, data_dir=args.data_dir, direct=sink == "catalog")
         RE.subscribe(timed(writer, costs, stops))
     else:
         h5 = H5Writer(workdir / f"{kind}-{rep}.h5")
@@ -353,20 +361,24 @@ def main(argv=None) -> int:
     parser.add_argument("--only", default=None, help="comma-separated scenarios to run")
     parser.add_argument("--data-dir", default=None, help="catalog folder (default: a temp one)")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    parser.add_argument("--sinks", default="catalog,routes,h5py", help="comma-separated sinks")
+    parser.add_argument(
+        "--server-timeout", type=float, default=300.0, help="s to wait for the server to start"
+    )
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="bench-catalog-") as tmp:
         workdir = Path(tmp)
         args.data_dir = args.data_dir or str(workdir / "catalog")
         t0 = time.perf_counter()
-        info = ensure_server(args.data_dir)
+        info = ensure_server(args.data_dir, timeout=args.server_timeout)
         startup = time.perf_counter() - t0
         try:
             client = connect(info.uri, info.api_key)
             results = {}
             kinds = args.only.split(",") if args.only else KINDS
             for kind in kinds:
-                for sink in ("catalog", "h5py"):
+                for sink in args.sinks.split(","):
                     reps = [
                         run_once(kind, sink, args, client, workdir, r) for r in range(args.repeat)
                     ]
@@ -389,14 +401,20 @@ def main(argv=None) -> int:
             f"{m.get('lag_p95_lines', nan):>15.2f}{m['stop_wait_max_s']:>12.2f}"
         )
     ratios = {}
-    for kind in kinds:
-        c, h = results[f"{kind}/catalog"]["median"], results[f"{kind}/h5py"]["median"]
-        ratios[kind] = {"callback_p95": c["callback_p95_ms"] / h["callback_p95_ms"]}
-        if "events_per_s" in c:
-            ratios[kind]["throughput"] = c["events_per_s"] / h["events_per_s"]
-    print("ratio catalog/h5py: " + "; ".join(
-        f"{k}: " + ", ".join(f"{n} {v:.2f}" for n, v in r.items()) for k, r in ratios.items()
-    ))  # fmt: skip
+    for sink in ("catalog", "routes"):
+        if f"{kinds[0]}/{sink}" not in results or f"{kinds[0]}/h5py" not in results:
+            continue
+        for kind in kinds:
+            c, h = results[f"{kind}/{sink}"]["median"], results[f"{kind}/h5py"]["median"]
+            r = ratios.setdefault(f"{sink}/h5py", {})[kind] = {
+                "callback_p95": c["callback_p95_ms"] / h["callback_p95_ms"]
+            }
+            if "events_per_s" in c:
+                r["throughput"] = c["events_per_s"] / h["events_per_s"]
+        print(f"ratio {sink}/h5py: " + "; ".join(
+            f"{k}: " + ", ".join(f"{n} {v:.2f}" for n, v in r.items())
+            for k, r in ratios[f"{sink}/h5py"].items()
+        ))  # fmt: skip
     if args.json:
         payload = {
             "benchmark": "bench_catalog",

@@ -73,10 +73,14 @@ def build_app(folder: Path, api_key: str):
     from tiled.config import Authentication
     from tiled.server.app import build_app as tiled_build_app
 
+    from autoscope.catalog.ingest import make_router
+
     app = tiled_build_app(
         build_tree(folder),
         authentication=Authentication(single_user_api_key=api_key),
         serialization_registry=serialization_registry(),
+        # POST /api/v1/autoscope/documents: a batch of a run's documents in one request
+        include_routers=[make_router()],
     )
     _settle_settings_override(app)
     return app

@@ -4,9 +4,15 @@ Every scan line is an event. :class:`CatalogWriter` appends each document to
 the run's file in the local durable spool (:mod:`autoscope.catalog.spool`,
 microseconds) and hands it to a background thread through a FIFO queue; the
 callback then returns. The thread writes to Tiled in batches: it takes every
-document waiting in the queue (up to ``max_batch``) and sends each stream's
-new rows at once, one request per array key and one table append per batch,
-through bluesky-tiled-plugins' run writer (so the layout is TiledWriter's).
+document waiting in the queue (up to ``max_batch``, waiting up to ``linger``
+s for a run's stop) and sends each run's documents of the batch in **one
+request** to the catalog server's ``/api/v1/autoscope/documents`` endpoint
+(:mod:`autoscope.catalog.ingest`), which applies them in-process through
+bluesky-tiled-plugins' run writer, so the layout is TiledWriter's. A short run
+(a spectrum) is one request; a raster's queued lines are one request per batch.
+A Tiled server without that endpoint (a plain ``tiled serve``) gets the same
+batches through Tiled's own routes: one request per array key and one table
+append per batch, plus one per node created.
 At a slow line rate a batch is one line, written as soon as it is measured
 (a half-finished image is readable); when lines come faster than requests, the
 batches grow and the catalog keeps up.
@@ -20,7 +26,8 @@ Guarantees:
   writer keeps spooling, retries every ``retry_interval`` s (following the
   embedded server to a new address, see :func:`make_writer`), and once the
   catalog answers it replays each unfinished run from its spool file: the
-  partial copy in the catalog is deleted and the run written anew, so every
+  partial copy in the catalog is deleted and the run written anew (through the
+  endpoint: one request, ``first=0``, which deletes any copy first), so every
   event is in the catalog exactly once, whatever the failed requests did.
   The spool file is removed once the run's stop document is written.
 - A spool file left by a process that ended (crash, kill) is replayed by the
@@ -57,7 +64,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autoscope.catalog import paths, spool
+from autoscope.catalog import ingest, paths, spool
 from autoscope.catalog.client import connect, open_client
 from autoscope.errors import CatalogError
 
@@ -67,6 +74,17 @@ _EVENT_NAMES = frozenset({"event", "event_page"})
 # Rows are cached by bluesky-tiled-plugins' run writer until we flush them.
 _NO_AUTO_BATCH = 2**62
 _REPLAY_ATTEMPTS = 3
+# one request of the endpoint carries at most this many bytes of arrays (a long
+# run's replay goes in several)
+_MAX_REQUEST_BYTES = 32 * 2**20
+
+
+class _Resend(Exception):
+    """The server does not hold the run's earlier documents (409): re-send it whole."""
+
+
+class _NotDirect(Exception):
+    """The endpoint cannot build this run (501): write it through Tiled's routes."""
 
 
 def _snapshot(name: str, doc: dict) -> dict:
@@ -88,7 +106,7 @@ def _transient(exc: BaseException) -> bool:
     """True for failures of the catalog (unreachable, 5xx), False for refused documents."""
     import httpx
 
-    if isinstance(exc, CatalogError):  # from open_client: nobody answers
+    if isinstance(exc, (CatalogError, _Resend)):  # nobody answers / server restarted
         return True
     if isinstance(exc, httpx.HTTPStatusError):
         code = exc.response.status_code if exc.response is not None else 500
@@ -118,6 +136,7 @@ class _Run:
         self.finished = False  # stop written to Tiled, spool removed
         self.failed: Path | None = None  # refused by the catalog; kept here
         self.streams: dict[str, str] = {}  # descriptor uid -> run uid routing helpers
+        self.direct = True  # through the endpoint (False: a structure it does not build)
 
 
 class CatalogWriter:
@@ -142,6 +161,12 @@ class CatalogWriter:
         Seconds between attempts to reach a failed catalog.
     max_batch : int
         Most documents written in one batch.
+    linger : float
+        Seconds a batch waits for more documents when its newest one is not a
+        stop (so a short run goes in one request; 0: send at once).
+    direct : bool or None
+        Write through the catalog server's ``autoscope/documents`` endpoint
+        (None: when the server has it; False: Tiled's own routes only).
     backlog_warning : int
         Log a warning (once until the queue drains) when this many documents
         wait: the catalog is slower than the scan and lags behind it.
@@ -168,6 +193,8 @@ class CatalogWriter:
         stop_timeout: float | None = 30.0,
         retry_interval: float = 1.0,
         max_batch: int = 1000,
+        linger: float = 0.05,
+        direct: bool | None = None,
         backlog_warning: int = 500,
         max_array_size: int = 0,
         patches: dict | None = None,
@@ -182,6 +209,10 @@ class CatalogWriter:
         self.stop_timeout = stop_timeout
         self.retry_interval = float(retry_interval)
         self.max_batch = int(max_batch)
+        self.linger = float(linger)
+        # patches are callables of this process: those runs go through Tiled's routes
+        self._direct_wanted = direct is not False and not patches and not spec_to_mimetype
+        self._direct = False  # the server has the endpoint (probed by the worker thread)
         self.backlog_warning = backlog_warning
         self._max_array_size = max_array_size
         self._patches = patches
@@ -463,6 +494,7 @@ class CatalogWriter:
     def _work(self) -> None:
         backlog: list = []
         try:
+            self._probe()
             self._replay_orphans()
         except Exception as exc:  # noqa: BLE001 - any failure: the catalog is down
             self._set_down(exc)
@@ -501,6 +533,19 @@ class CatalogWriter:
                 items.append(self._queue.get_nowait())
             except queue.Empty:
                 break
+        if self._direct and self.linger > 0 and items[-1] is not None and items[-1][2] != "stop":
+            # wait a little for the rest of the run: a short run goes in one request
+            deadline = time.monotonic() + self.linger
+            while len(items) < self.max_batch and items[-1] is not None:
+                if items[-1][2] == "stop":
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    items.append(self._queue.get(timeout=remaining))
+                except queue.Empty:
+                    break
         return items
 
     def _process(self, items: list) -> list:
@@ -510,6 +555,7 @@ class CatalogWriter:
         touched: dict[_Run, int] = {}
         events: list[float] = []
         stopped: list[_Run] = []
+        groups: dict[_Run, tuple[int, list]] = {}  # run -> (first index, docs) for the endpoint
         skipped = 0
         current = None
         replay_first = False
@@ -527,7 +573,10 @@ class CatalogWriter:
                 if run.replay:  # the catalog came back in between: replay first
                     replay_first = True
                     break
-                self._feed(run, name, doc)
+                if self._direct and run.direct:
+                    groups.setdefault(run, (index, []))[1].append((name, doc))
+                else:
+                    self._feed(run, name, doc)
                 touched[run] = index
                 if name in _EVENT_NAMES:
                     events.append(t_submit)
@@ -535,10 +584,21 @@ class CatalogWriter:
                     stopped.append(run)
             if not replay_first:
                 for run in touched:
-                    if run.failed is None:
+                    if run.failed is None and run not in groups:
                         current = run
                         _flush_rows(run.run_writer)
+                for run, (first, docs) in groups.items():
+                    current = run
+                    self._post(run.uid, first, docs)
+        except _NotDirect as exc:
+            current.direct = False  # this run goes through Tiled's routes, from its spool
+            self._later(items, touched, reason=exc)
+            return self._recover(items)
         except Exception as exc:  # noqa: BLE001 - sorted by _transient below
+            if isinstance(exc, _Resend):
+                # the server lost the run's earlier documents (restarted): re-send it whole
+                self._later(items, touched, reason=exc)
+                return self._recover(items)
             if _transient(exc):
                 self._set_down(exc)
                 return self._later(items, touched, reason=exc)
@@ -571,6 +631,9 @@ class CatalogWriter:
             return self._recover(items)
         return items
 
+    def _post(self, uid: str, first: int, docs: list) -> None:
+        post_documents(self._client, uid, first, docs, max_array_size=self._max_array_size)
+
     def _feed(self, run: _Run, name: str, doc: dict) -> None:
         if run.router is None:
             from bluesky_tiled_plugins.writing.tiled_writer import RunNormalizer, _RunWriter
@@ -582,11 +645,7 @@ class CatalogWriter:
                 patches=self._patches, spec_to_mimetype=self._spec_to_mimetype
             )
             run.router.subscribe(run.run_writer)
-        if name == "stop":
-            # _RunWriter.stop registers the cached stream data without emptying its cache:
-            # send it first, or the flush after the batch would register it a second time
-            _flush_rows(run.run_writer)
-        run.router(name, doc)
+        ingest.feed(run.router, run.run_writer, name, doc)
 
     def _finish(self, run: _Run) -> None:
         """The run's stop is in the catalog (or it was refused): release its spool file."""
@@ -627,8 +686,17 @@ class CatalogWriter:
             logger.debug("catalog writer: still no catalog (%s)", _short(exc))
             return False
         self._client = client.include_data_sources()
+        try:
+            self._probe()
+        except Exception as exc:  # noqa: BLE001 - still down
+            logger.debug("catalog writer: still no catalog (%s)", _short(exc))
+            return False
         logger.info("catalog writer: the catalog answers again at %s", _address(client)[0])
         return True
+
+    def _probe(self) -> None:
+        """Find whether the server has the one-request endpoint (raises if it fails)."""
+        self._direct = self._direct_wanted and has_endpoint(self._client)
 
     def _recover(self, backlog: list) -> list:
         """The catalog answers: replay orphans and uncertain runs, then the backlog."""
@@ -658,7 +726,7 @@ class CatalogWriter:
             docs = spool.read(run.spool.path)
         docs = docs[: run.spooled]
         try:
-            self._write_whole(run.uid, docs)
+            run.direct = self._write_whole(run.uid, docs, direct=run.direct)
         except Exception as exc:
             run.replay_failures += 1
             if _transient(exc) and run.replay_failures < _REPLAY_ATTEMPTS:
@@ -676,13 +744,25 @@ class CatalogWriter:
             "catalog writer: run %s rewritten from the spool (%d documents)", run.uid, len(docs)
         )
 
-    def _write_whole(self, uid: str, docs) -> None:
-        """Delete any copy of run ``uid`` in the catalog, then write ``docs`` as one batch."""
+    def _write_whole(self, uid: str, docs, direct: bool = True) -> bool:
+        """Replace any copy of run ``uid`` in the catalog with ``docs``; True if direct.
+
+        Through the endpoint when the server has it (``first=0`` deletes any
+        copy first), else (or for a run it cannot build) through Tiled's routes.
+        """
+        docs = list(docs)
+        if self._direct and direct:
+            try:
+                self._post(uid, 0, docs)
+                return True
+            except _NotDirect:
+                pass
         delete_run(self._client, uid)
         run = _Run(uid)
         for name, doc in docs:
             self._feed(run, name, doc)
         _flush_rows(run.run_writer)
+        return False
 
     def _replay_orphans(self) -> None:
         """Write the runs left in the spool by writers that are gone."""
@@ -700,7 +780,7 @@ class CatalogWriter:
                     path.unlink(missing_ok=True)
                     continue
                 try:
-                    self._write_whole(uid, docs)
+                    self._write_whole(uid, docs, direct=True)
                 except Exception as exc:
                     if _transient(exc):
                         raise
@@ -775,20 +855,74 @@ class CatalogWriter:
             logger.debug("catalog writer: could not close run %s (%s)", uid, close_exc)
 
 
-def _flush_rows(rw) -> None:
-    """Send the rows a run writer has cached: one request per array key, one table append.
+_flush_rows = ingest.flush_rows
 
-    ``rw`` is bluesky-tiled-plugins' ``_RunWriter``, made with a batch size it
-    never reaches, so rows wait in its cache until this is called.
+
+def endpoint_url(client) -> str:
+    """Address of the catalog server's one-request endpoint."""
+    return f"{str(client.context.api_uri).rstrip('/')}{ingest.ROUTE}"
+
+
+def has_endpoint(client) -> bool:
+    """True if the catalog server takes whole batches of documents (autoscope's own app).
+
+    Raises the transport error or 5xx when the server fails to answer.
     """
-    if rw is None:
-        return
-    for desc_name, rows in rw._internal_data_cache.items():
-        if rows:
-            rw._write_internal_data(rows, desc_node=rw._desc_nodes[desc_name])
-            rows.clear()
-    for key in list(rw._external_data_cache):
-        rw._write_external_data(rw._external_data_cache.pop(key))
+    response = client.context.http_client.get(endpoint_url(client))
+    if response.status_code in (404, 405):
+        return False  # a plain Tiled server
+    if response.is_error:
+        response.raise_for_status()
+    try:
+        return response.json().get("protocol") == ingest.PROTOCOL
+    except ValueError:
+        return False
+
+
+def _chunks(first: int, docs: list):
+    """``(first, docs)`` pieces of a run's documents, each under _MAX_REQUEST_BYTES of arrays."""
+    start, size = 0, 0
+    for i, (name, doc) in enumerate(docs):
+        nbytes = 0
+        if name in _EVENT_NAMES:
+            for value in doc.get("data", {}).values():
+                nbytes += getattr(value, "nbytes", 0)
+        if i > start and size + nbytes > _MAX_REQUEST_BYTES:
+            yield first + start, docs[start:i]
+            start, size = i, 0
+        size += nbytes
+    if start < len(docs) or not docs:
+        yield first + start, docs[start:]
+
+
+def post_documents(client, uid: str, first: int, docs: list, max_array_size: int = 0) -> None:
+    """Write documents ``first, first+1, ...`` of run ``uid`` through the endpoint.
+
+    Raises
+    ------
+    httpx.HTTPStatusError
+        The server refused them (4xx) or failed (5xx).
+    """
+    http = client.context.http_client
+    url = endpoint_url(client)
+    for k, chunk in _chunks(first, docs):
+        body = ingest.pack(
+            {"uid": uid, "first": k, "docs": chunk, "max_array_size": int(max_array_size)}
+        )
+        response = http.post(url, content=body, headers={"Content-Type": ingest.MSGPACK})
+        if response.status_code == 409:
+            raise _Resend(_detail(response))
+        if response.status_code == 501:
+            raise _NotDirect(_detail(response))
+        if response.is_error:
+            response.raise_for_status()
+
+
+def _detail(response) -> str:
+    try:
+        return str(response.json().get("detail", response.text))
+    except ValueError:
+        return response.text
 
 
 def _address(client) -> tuple[str, str | None]:
@@ -828,14 +962,18 @@ def replay_file(client, path) -> str:
         raise CatalogError(f"{path} holds no run (its first document is not a start document)")
     uid = docs[0][1]["uid"]
     client = client.include_data_sources()
+    if has_endpoint(client):
+        try:
+            post_documents(client, uid, 0, docs)  # first=0: any copy is replaced
+            return uid
+        except _NotDirect:
+            pass
     delete_run(client, uid)
     rw = _RunWriter(client, batch_size=_NO_AUTO_BATCH, max_array_size=0)
     router = RunNormalizer()
     router.subscribe(rw)
     for name, doc in docs:
-        if name == "stop":
-            _flush_rows(rw)  # as in CatalogWriter._feed: stop registers, without emptying
-        router(name, doc)
+        ingest.feed(router, rw, name, doc)
     _flush_rows(rw)
     return uid
 
