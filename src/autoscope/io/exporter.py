@@ -325,7 +325,9 @@ def _spectrum_image_dataset(client, uids, starts, overview_channel, line):
                 "element_line": name,
                 "line_energy_keV": energy,
                 "line_window_keV": f"{lo:.4f}:{hi:.4f}",
-                "scalarizer": f"band_integral:{axis[0]:.6g}:{axis[-1]:.6g}",
+                # widened to the 6th decimal, so the kept channels at both ends count
+                "scalarizer": f"band_integral:{np.floor(axis[0] * 1e6) / 1e6:.6f}:"
+                f"{np.ceil(axis[-1] * 1e6) / 1e6:.6f}",
                 "property": f"counts of {name} per pixel: the band_integral of the window "
                 f"{lo:.3f}..{hi:.3f} keV (the line's FWHM either side)",
             }

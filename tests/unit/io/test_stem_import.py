@@ -22,6 +22,7 @@ from autoscope.io.exporter import export_recorded
 from autoscope.io.importer import compose_file, import_files
 from autoscope.io.recorded import RecordedDataset
 from autoscope.io.stem_files import line_window, read_stem
+from autoscope.studies.groundtruth import load_recorded, scalar_map
 
 
 def _fetch(key, folder):
@@ -82,6 +83,15 @@ def test_bcf_import_export_line_map(catalog, tmp_path):
     assert ds.attrs["scalarizer"].startswith("band_integral:")
     assert ds.pixel_size == pytest.approx(si["pixel_size"][0])
     assert ds.pixel_size == pytest.approx(4 * raw["EDX"]["axes"][0]["scale"] * 1e3)
+    # counts: zero channels at a spectrum's minimum are measured, not clipped; every
+    # pixel gets its line's counts (a flagged spectrum would warn, and warnings fail)
+    truth = load_recorded(out["path"])
+    assert truth.counts
+    values = scalar_map(truth, ds.attrs["scalarizer"])
+    lo, hi = (float(v) for v in ds.attrs["scalarizer"].split(":")[1:])
+    expected = np.trapezoid(ds.spectra, ds.spectral_axis, axis=-1)
+    assert lo <= ds.spectral_axis[0] and hi >= ds.spectral_axis[-1]
+    np.testing.assert_allclose(values, expected)
     with pytest.raises(ConfigurationError, match="unknown X-ray line 'Xx_Ka'"):
         export_recorded(client, [si_uid], tmp_path / "x.h5", line="Xx_Ka")
 
