@@ -17,6 +17,15 @@ order it was ingested. :func:`load_campaign` reads them back;
   counterfactually on a recorded ground truth: a recorded-dataset file of the
   same grid (``--dataset``, e.g. what ``autoscope export`` wrote from the grid
   the campaign ran on). Only the points measured in that grid are candidates.
+  A campaign that ran on a twin is replayed on the twin's measured grid instead
+  (``--twin KIND[:SEED]``; by default the twin its reports name, ``twin``, or the
+  demo's ``demo_seed``): what the twin would have measured at every pixel, so the
+  original and the counterfactual agents are scored on the same truth.
+
+Candidates the campaign withdrew (NaN overview pixels of a recorded grid, points
+its instrument had not recorded, ``withdrawn_indices`` of the reports) are
+withdrawn in the replay at the same moments, so the original agent makes the
+same choices.
 
 With a ground truth, every run (the original included) gets its discovery
 curve: the share of the top-1 % locations found after each measurement. The
@@ -53,8 +62,9 @@ from autoscope.errors import ConfigurationError
 from autoscope.io.pfm import piezoresponse
 from autoscope.io.xarray_view import to_xarray
 from autoscope.live.drawing import add_scale_bar, grid_extent
+from autoscope.plans.campaign import overview_filled
 from autoscope.studies.benchmark import top_set
-from autoscope.studies.groundtruth import load_recorded, scalar_map
+from autoscope.studies.groundtruth import load_recorded, scalar_map, twin_dataset
 
 __all__ = [
     "Campaign",
@@ -93,6 +103,8 @@ class Campaign:
     observations: list[tuple[int, float]]
     report_uids: list[str]
     assumed: dict = field(default_factory=dict)
+    frame: dict = field(default_factory=dict)
+    withdrawn: list[int] = field(default_factory=list)
 
     @property
     def order(self) -> list[int]:
@@ -171,12 +183,10 @@ def load_campaign(client, campaign: str, overview_channel: str | None = None) ->
     image, channel = _overview_image(
         client[overview_uid], ostart, overview_channel or settings.get("overview_channel"), assumed
     )
-    if not np.isfinite(image).all():
-        raise ConfigurationError(f"overview run {overview_uid} is incomplete (lines missing)")
     frame = ostart["frame"]
     pixel = float(frame["width"]) / int(frame["pixels"])
     candidates = CandidateSet.from_image(
-        image,
+        overview_filled(image),  # NaN pixels: a recorded grid's points never measured
         patch_size=settings.get("patch_size"),
         pixel_size=pixel,
         origin=(
@@ -190,8 +200,10 @@ def load_campaign(client, campaign: str, overview_channel: str | None = None) ->
             f"{settings['candidates_shape']}"
         )
     observations: list[tuple[int, float]] = []
+    withdrawn: list[int] = np.flatnonzero(~np.isfinite(image).ravel()).tolist()
     for ruid in reports:
         observations += read_reports(client, ruid)["observations"]
+        withdrawn += [i for i in starts[ruid].get("withdrawn_indices", []) if i not in withdrawn]
     if settings.get("acquisition") == "topq" and settings.get("quantile") is None:
         assumed["quantile"] = 0.99
     return Campaign(
@@ -204,6 +216,8 @@ def load_campaign(client, campaign: str, overview_channel: str | None = None) ->
         observations=observations,
         report_uids=reports,
         assumed=assumed,
+        frame=dict(frame),
+        withdrawn=withdrawn,
     )
 
 
@@ -271,6 +285,7 @@ def replay_campaign(
     dataset=None,
     writer=None,
     overview_channel: str | None = None,
+    twin: str | None = None,
 ) -> dict:
     """Replay a campaign with its own agent (default) or others; returns the comparison.
 
@@ -283,6 +298,10 @@ def replay_campaign(
         counterfactual agent is scored on (needed for an agent other than the original)
     writer : callable ``(name, doc)``; where the replay's report runs go (None: not written)
     overview_channel : override the overview channel
+    twin : ``"KIND"`` or ``"KIND:SEED"``: the ground truth is that twin's measured grid
+        (:func:`autoscope.studies.groundtruth.twin_dataset`); default, when no
+        ``dataset`` is given, the twin the campaign's reports name (``twin``) or
+        the demo's (``demo_seed``: the PFM twin of that seed)
 
     Returns
     -------
@@ -291,13 +310,13 @@ def replay_campaign(
         agent with ``agent``, ``order``, ``reproduced`` (same choices as the original, for
         the original agent), ``diverged_at`` (first differing step or None), ``curve``
         (with a ground truth), ``report_uid``, ``replay_campaign``; ``assumed``,
-        ``image``, ``candidates_shape``.
+        ``image``, ``candidates_shape``, ``truth_source`` (the dataset or twin, or None).
 
     Raises
     ------
     ConfigurationError
-        For an unknown agent, another agent without ``dataset``, or a dataset whose
-        grid differs from the campaign's candidates.
+        For an unknown agent, another agent without a ground truth, both a dataset
+        and a twin, or a truth whose grid differs from the campaign's candidates.
     """
     c = load_campaign(client, campaign, overview_channel)
     original_kind = c.settings.get("agent")
@@ -307,12 +326,20 @@ def replay_campaign(
             raise ConfigurationError(f"unknown agent {kind!r}; known: {', '.join(AGENT_KINDS)}")
     scalarizer = c.settings.get("scalarizer")
     truth_values = measured_mask = top = None
+    if dataset is not None and twin is not None:
+        raise ConfigurationError("give one ground truth: --dataset or --twin, not both")
+    if dataset is None and twin is None:
+        twin = _recorded_twin(c.settings)
+    truth = None
     if dataset is not None:
         truth = load_recorded(dataset)
+    elif twin is not None:
+        truth = _twin_truth(twin, c)
+    if truth is not None:
         if truth.image.shape != tuple(c.candidates.shape):
             raise ConfigurationError(
-                f"dataset {dataset} is {truth.image.shape}, the campaign's candidates are "
-                f"{tuple(c.candidates.shape)}"
+                f"ground truth {truth.source} is {truth.image.shape}, the campaign's "
+                f"candidates are {tuple(c.candidates.shape)}"
             )
         truth_values = scalar_map(truth, scalarizer).ravel()
         measured_mask = truth.measured_mask.ravel()
@@ -320,7 +347,7 @@ def replay_campaign(
     elif any(k != original_kind for k in agents):
         raise ConfigurationError(
             "a counterfactual agent needs the ground truth of the grid: give --dataset FILE.h5 "
-            "(autoscope export of the recorded grid)"
+            "(autoscope export of the recorded grid) or --twin KIND:SEED (the twin it ran on)"
         )
     recorded = dict(c.observations)
     experiment = SpectraExperiment(scalarizer, channel=c.settings.get("channel") or "dIdV")
@@ -339,12 +366,17 @@ def replay_campaign(
         "position_units": c.candidates.units,
         "overview_uid": c.overview_uid,
         "overview_channel": c.overview_channel,
+        "truth_source": None if truth is None else truth.source,
+        "withdrawn": list(c.withdrawn),
     }
+    gone_before = set(c.withdrawn)
     for kind in agents:
         options = _agent_options(c, kind)
         agent = make_agent(kind, c.candidates, **options)
         if measured_mask is not None:
             agent.measured |= ~measured_mask  # never-measured points are not candidates
+        finite = np.isfinite(c.image).ravel()
+        agent.measured |= ~finite  # NaN overview pixels: withdrawn before the first step, too
         budget = options["budget"]
         replay_id = str(uuid.uuid4())
         md = {
@@ -360,16 +392,27 @@ def replay_campaign(
         stopped = ""
         step = 0
         while agent.n_measured < budget:
-            n = min(agent.batch_size, budget - agent.n_measured)
+            n = min(agent.batch_size, budget - agent.n_measured, int((~agent.measured).sum()))
+            if n == 0:
+                stopped = "every candidate measured or withdrawn"
+                break
             try:
                 idx = np.asarray(agent.suggest_indices(n), dtype=int)
             except Exception as exc:  # noqa: BLE001 - as the campaign plan: explore instead
                 log.warning("agent %s failed at step %d (%s); exploring", kind, step, exc)
                 idx = np.asarray(agent.fallback_indices(n), dtype=int)
+            # as the campaign: a point its instrument had not recorded is withdrawn, the
+            # points before it in the step are measured, those after it stay free
+            cut = next((j for j, i in enumerate(idx.tolist()) if i in gone_before), None)
+            if cut is not None:
+                agent.measured[idx[cut]] = True
+                idx = idx[:cut]
             if kind == original_kind and diverged_at is None:
                 if idx.tolist() != c.order[len(order) : len(order) + len(idx)]:
                     diverged_at = step
-            if truth_values is not None:
+            if not len(idx):
+                values = np.zeros(0)
+            elif truth_values is not None:
                 values = truth_values[idx]
             elif all(int(i) in recorded for i in idx):
                 values = np.array([recorded[int(i)] for i in idx])
@@ -378,7 +421,7 @@ def replay_campaign(
                 break
             agent.ingest_indices(idx, values)
             order += idx.tolist()
-            if report is not None:
+            if report is not None and len(idx):
                 report.step(agent, list(zip(idx.tolist(), np.asarray(values, float).tolist())))
             step += 1
         if report is not None:
@@ -399,6 +442,37 @@ def replay_campaign(
     if writer is not None and hasattr(writer, "flush"):
         writer.flush()
     return out
+
+
+def _recorded_twin(settings: dict) -> str | None:
+    """The twin a campaign's reports name (``twin``: ``{"kind", "seed"}``), or the
+    demo's PFM twin (``demo_seed``), as ``"KIND:SEED"``; None for another campaign."""
+    t = settings.get("twin")
+    if isinstance(t, dict) and t.get("kind"):
+        return f"{t['kind']}:{int(t.get('seed', 0))}"
+    if settings.get("purpose") == "autoscope demo" and settings.get("demo_seed") is not None:
+        return f"pfm:{int(settings['demo_seed'])}"
+    return None
+
+
+def _twin_truth(twin: str, c: Campaign):
+    """The twin's measured grid on the campaign's candidates, checked against its frame."""
+    kind, _, seed = str(twin).partition(":")
+    try:
+        seed_value = int(seed) if seed else int(c.settings.get("seed") or 0)
+    except ValueError:
+        raise ConfigurationError(f"twin {twin!r} must be KIND or KIND:SEED") from None
+    if kind not in ("pfm", "stm"):
+        raise ConfigurationError(f"twin kind must be 'pfm' or 'stm', got {kind!r}")
+    h, w = c.candidates.shape
+    truth = twin_dataset(kind, w, seed_value)
+    width = float(c.frame.get("width", truth.pixel_size * w))
+    if abs(truth.pixel_size * w - width) > 0.01 * width:
+        raise ConfigurationError(
+            f"the {kind} twin's grid is {truth.pixel_size * w:g} nm wide, the campaign's "
+            f"overview {width:g} nm: not the grid the campaign ran on"
+        )
+    return truth
 
 
 def plot_replay(result: dict, path) -> Path:
@@ -461,6 +535,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="recorded-dataset file of the same grid: the ground truth of a counterfactual",
     )
+    parser.add_argument(
+        "--twin",
+        metavar="KIND[:SEED]",
+        default=None,
+        help="the ground truth is this twin's measured grid (default: the twin the "
+        "campaign's reports name, if any)",
+    )
     parser.add_argument("--overview-channel", default=None)
     parser.add_argument("--out", default="autoscope-replay", help="folder for replay.png")
     parser.add_argument("--no-write", action="store_true", help="do not write the replay runs")
@@ -476,7 +557,13 @@ def main(args: argparse.Namespace) -> int:
     writer = None if args.no_write else make_writer(client, data_dir=folder)
     try:
         result = replay_campaign(
-            client, args.campaign, args.agent, args.dataset, writer, args.overview_channel
+            client,
+            args.campaign,
+            args.agent,
+            args.dataset,
+            writer,
+            args.overview_channel,
+            args.twin,
         )
     finally:
         if writer is not None:
@@ -484,6 +571,10 @@ def main(args: argparse.Namespace) -> int:
     for key, value in result["assumed"].items():
         print(f"not recorded, assumed: {key} = {value}")
     orig = result["original"]
+    if result["truth_source"]:
+        print(f"ground truth: {result['truth_source']}")
+    if result["withdrawn"]:
+        print(f"{len(result['withdrawn'])} candidates withdrawn by the campaign (not recorded)")
     print(f"original {orig['agent']}: {len(orig['order'])} measurements")
     for r in result["replays"]:
         line = f"replay {r['agent']}: {len(r['order'])} measurements"
