@@ -37,9 +37,8 @@ def build_tree(folder: Path):
 
     (folder / paths.ARRAY_DIR).mkdir(exist_ok=True)
     db = folder / paths.CATALOG_DB
-    # Creating the catalog runs `tiled catalog init` in a subprocess (seconds);
-    # an existing catalog skips it.
-    new = not db.exists() or db.stat().st_size == 0
+    if not db.exists() or db.stat().st_size == 0:
+        _create_catalog_db(db)
     return from_uri(
         f"sqlite:///{db}",
         specs=ROOT_SPECS,
@@ -47,9 +46,56 @@ def build_tree(folder: Path):
             str(folder / paths.ARRAY_DIR),
             f"duckdb:///{folder / paths.TABLES_DB}",
         ],
-        init_if_not_exists=new,
         cache_config=StreamingCacheConfig(uri="memory").model_dump(),
     )
+
+
+def _create_catalog_db(db: Path) -> None:
+    """Create an empty, initialized catalog database at ``db``.
+
+    Tiled initializes a catalog by running ``tiled catalog init`` in a
+    subprocess (the alembic stamp must run synchronously), which costs a
+    Python start and tiled's imports, seconds on a loaded 2-core machine, for
+    every new data folder. The empty database it makes holds no path and no
+    key, only the schema, its alembic stamp and the root node, so it is made
+    once per tiled version in the user cache (``catalog-template/``) and
+    copied; the copy is owner-only, as the rest of the folder.
+
+    Raises
+    ------
+    CatalogError
+        Tiled could not initialize the template (its last line of stderr).
+    """
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    import platformdirs
+    import tiled
+
+    from autoscope.errors import CatalogError
+
+    cache = Path(platformdirs.user_cache_dir("autoscope")) / "catalog-template"
+    template = cache / f"tiled-{tiled.__version__}.sqlite"
+    if not template.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        partial = cache / f".{template.name}.{os.getpid()}"
+        partial.unlink(missing_ok=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "tiled", "catalog", "init", f"sqlite:///{partial}"],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            partial.unlink(missing_ok=True)
+            last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+            raise CatalogError(f"tiled could not initialize a catalog database: {last}")
+        os.replace(partial, template)  # atomic: parallel processes each see a whole file
+    partial = db.with_name(f".{db.name}.{os.getpid()}")
+    shutil.copyfile(template, partial)
+    partial.chmod(0o600)
+    os.replace(partial, db)
 
 
 def serialization_registry():
