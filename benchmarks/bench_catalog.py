@@ -17,6 +17,9 @@ Figures per scenario (medians over ``--repeat`` repetitions):
   written to Tiled (readable by any client);
 - events/s and MB/s: events flat out, from the first event until the run
   is complete (the catalog's stop waits for every write);
+- server CPU s (catalog sinks): CPU time the catalog server process spent on
+  the scenario, per run (spectra) or per line: what bounds a campaign of short
+  runs, and less sensitive to the machine's load than wall time;
 - the ratios catalog/h5py (and routes/h5py).
 
 Sinks: ``catalog`` is autoscope's writer as the profile makes it: each run's
@@ -47,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -61,6 +65,7 @@ import numpy as np
 from bluesky import RunEngine
 
 from autoscope.catalog import connect, ensure_server, make_writer, stop_server
+from autoscope.catalog.paths import read_server_file
 
 CHANNELS = {"topo": "nm", "current": "pA"}
 KINDS = ("lines", "lines2", "frames", "paced", "paced_fast", "raster128", "spectra")
@@ -254,6 +259,15 @@ def timed(callback, costs: list[float], stops: list[float] | None = None):
     return wrapper
 
 
+def server_cpu_s(pid: int | None) -> float:
+    """CPU seconds (user + system) the process ``pid`` has used so far (nan if unknown)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError, TypeError):
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values, q) -> float:
     return float(np.percentile(values, q)) if len(values) else float("nan")
 
@@ -287,6 +301,7 @@ def run_once(kind: str, sink: str, args, client, workdir: Path, rep: int) -> dic
         if kind == "spectra":
             h5 = _per_run_h5(workdir, f"{kind}-{rep}")
         RE.subscribe(timed(h5, costs, stops))
+    cpu0 = server_cpu_s(args.server_pid)
     t0 = time.perf_counter()
     error = None
     try:
@@ -313,6 +328,9 @@ def run_once(kind: str, sink: str, args, client, workdir: Path, rep: int) -> dic
         out["events_per_s"] = n / wall
         out["MB_per_s"] = n * nbytes / wall / 1e6
     if writer is not None:
+        writer.flush(timeout=600)
+        out["server_cpu_s"] = server_cpu_s(args.server_pid) - cpu0
+        out["server_cpu_per_event_s"] = out["server_cpu_s"] / n
         durable = writer.latencies()
         out["durable_p50_ms"] = pct(durable, 50) * 1e3
         out["durable_p95_ms"] = pct(durable, 95) * 1e3
@@ -373,6 +391,8 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         info = ensure_server(args.data_dir, timeout=args.server_timeout)
         startup = time.perf_counter() - t0
+        rec = read_server_file(Path(args.data_dir))
+        args.server_pid = rec["pid"] if rec else None
         try:
             client = connect(info.uri, info.api_key)
             results = {}
@@ -389,7 +409,7 @@ def main(argv=None) -> int:
     print(f"server start {startup:.1f} s; medians of {args.repeat} repetitions")
     header = (f"{'scenario':<20}{'events/s':>10}{'MB/s':>9}{'cb p50':>9}{'cb p95':>9}"
               f"{'durable p50':>13}{'durable p95':>13}{'lag p95 lines':>15}{'end wait s':>12}"
-              "  (ms)")  # fmt: skip
+              f"{'srv cpu/ev s':>14}  (ms)")  # fmt: skip
     print(header)
     for name, res in results.items():
         m = res["median"]
@@ -399,6 +419,7 @@ def main(argv=None) -> int:
             f"{m['callback_p50_ms']:>9.2f}{m['callback_p95_ms']:>9.2f}"
             f"{m.get('durable_p50_ms', nan):>13.1f}{m.get('durable_p95_ms', nan):>13.1f}"
             f"{m.get('lag_p95_lines', nan):>15.2f}{m['stop_wait_max_s']:>12.2f}"
+            f"{m.get('server_cpu_per_event_s', nan):>14.3f}"
         )
     ratios = {}
     for sink in ("catalog", "routes"):
