@@ -13,7 +13,8 @@ Submodules (import them directly; this package stays light and imports no torch)
 - :mod:`~autoscope.agents.tip.rules`     rules that hold on any surface (jumps, steps, noise, ...)
 - :mod:`~autoscope.agents.tip.ood`       out-of-distribution score (verdict unknown)
 - :mod:`~autoscope.agents.tip.watch`     the watched plan's per-line decision (rules, CNN, OOD)
+- :mod:`~autoscope.agents.tip.imprint`   the tip's shape from an image of its imprint
 - :mod:`~autoscope.agents.tip.spots`     choosing where to condition the tip
 - :mod:`~autoscope.agents.tip.policy`    rule-based and Thompson-sampling policies
-- :mod:`~autoscope.studies.tip.commands`  ``autoscope tip train``
+- :mod:`~autoscope.studies.tip.commands`  ``autoscope tip train`` and ``autoscope tip classify``
 """

@@ -17,7 +17,9 @@ their OOD scores, summarized as the plan summarizes a check image
 frame fed line by line through the plan's :class:`~autoscope.agents.tip.watch.LineWatcher`
 (surface rules, classifier, OOD gate, detector), listing every alarm it would
 raise and the rule that raised it (the watcher starting over after each, as
-after a recovery). An imprint is judged by :mod:`autoscope.agents.tip.imprint`.
+after a recovery). An imprint is judged by :mod:`autoscope.agents.tip.imprint`
+(verdict ``good``, ``multi``, ``blunt`` or ``unknown``; its record's ``p_bad``
+is null and its ``ood`` the rule's own, above 1 meaning unknown).
 
 The verdict is ``good``, ``unknown`` (outside what the classifier knows: a
 pixel size outside its training range, or one not stated, is unknown) or the

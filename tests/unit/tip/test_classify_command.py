@@ -156,3 +156,18 @@ def test_the_real_tise2_frame_as_the_benchmark_judges_it(tmp_path, capsys):
     assert _run([path, "--bin", "8", "--lines", "--json", out], capsys)[0] == 0
     (rec,) = json.loads(out.read_text())
     assert rec["alarms"] == [] and rec["verdict"] == "good"
+
+
+def test_imprints_are_read_by_the_imprint_rule(tmp_path, capsys):
+    from autoscope.studies.tip.imprints import render_imprint
+
+    trace, _, px, _ = render_imprint("multi", 24)
+    path = tmp_path / "imprint.npy"
+    np.save(path, trace * 1e-9)
+    out = tmp_path / "o.json"
+    code, text, _ = _run([path, "--kind", "imprint", "--pixel-size", px, "--json", out], capsys)
+    assert code == 0 and "lobes" in text
+    (rec,) = json.loads(out.read_text())
+    assert rec["verdict"] == "multi" and rec["p_bad"] is None and rec["alarms"] == []
+    code, _, err = _run([path, "--kind", "imprint"], capsys)
+    assert code == 1 and "an imprint needs its pixel size; give --pixel-size" in err
