@@ -166,6 +166,7 @@ class TwinSTEM:
         self._render = None
         self._version = 0
         self._contam_rendered = None
+        self._dose_rendered = None
         self._contam_change = 0.0
         self._dose_fts: dict = {}
         self._xs_key = None
@@ -230,6 +231,7 @@ class TwinSTEM:
             )
             self._render_key = key
             self._contam_rendered = contam
+            self._dose_rendered = self.dose.copy()
             self._contam_change = 0.0
         return grid, self._render
 
@@ -275,9 +277,10 @@ class TwinSTEM:
         for k in range(n_lines):
             t0[k] = self.clock.now()
             self.clock.advance(frame.flyback_us * 1e-6 + n_pix * dwell)
-        t = t0[:, None] + frame.flyback_us * 1e-6 + (np.arange(n_pix) + 0.5) * dwell
+        since = frame.flyback_us * 1e-6 + (np.arange(n_pix) + 0.5) * dwell
+        t = t0[:, None] + since
         cx, cy = frame.commanded_lines(np.arange(i0, i1))
-        dx, dy = self.scan.offsets_lines(t, t0)
+        dx, dy = self.scan.offsets_lines(t, t0, since)
         x, y = cx + dx, cy + dy
         n_e = self.electrons_per_second * dwell
         lam = np.empty((n_lines, len(detectors), n_pix))
@@ -286,9 +289,10 @@ class TwinSTEM:
         counts = self.rng.poisson(lam).astype(float)
         signals = {d: counts[:, j] for j, d in enumerate(detectors)}
         self._hit_list.append((x.ravel(), y.ravel(), np.full(x.size, n_e)))
+        mx, my = dx.mean(1), dy.mean(1)
         for k in range(n_lines):
             self.truth.electrons += n_e * n_pix
-            self.truth.line_offsets.append((float(t0[k]), float(dx[k].mean()), float(dy[k].mean())))
+            self.truth.line_offsets.append((float(t0[k]), float(mx[k]), float(my[k])))
         self._pending += n_lines
         if self._pending >= self.damage_block or i1 == frame.pixels:
             self.flush_dose()
@@ -385,10 +389,10 @@ class TwinSTEM:
     def flush_dose(self) -> None:
         """Spread pending beam electrons by the probe, add to the dose, draw damage.
 
-        The spread is an FFT convolution on the part of the dose grid (each side a power of
-        two, >= 64 cells, or the whole side) that holds the pending beam positions plus a
-        16 Å margin: the dose path's probe lives in a 12.8 Å box (:meth:`Probe.ft_intensity`
-        defaults), so nothing of it reaches beyond the margin."""
+        The spread is an FFT convolution on the part of the dose grid (each side a fast FFT
+        length 2^a 3^b 5^c >= 64 cells, or the whole side) that holds the pending beam
+        positions plus a 16 Å margin: the dose path's probe lives in a 12.8 Å box
+        (:meth:`Probe.ft_intensity` defaults), so nothing of it reaches beyond the margin."""
         self._pending = 0
         if not self._hit_list:
             return
@@ -408,14 +412,24 @@ class TwinSTEM:
         total = hits.sum()
         if total <= 0:
             return
-        inc = np.fft.irfft2(np.fft.rfft2(hits) * self._dose_ft(ny, nx), s=hits.shape)
+        # float32 transforms: the dose is kept in float64, each increment good to ~1e-7
+        inc = np.fft.irfft2(
+            np.fft.rfft2(hits.astype(np.float32)) * self._dose_ft(ny, nx), s=hits.shape
+        ).astype(float)
         inc = inc.clip(0.0, None)
         # the band-limited spread rings slightly below zero; after clipping, rescale so that
         # every electron is counted once
         inc *= total / max(inc.sum(), 1e-300) / g.sampling**2
         box = (slice(r0, r0 + ny), slice(c0, c0 + nx))
         self.dose[box] += inc
-        if self._contam_rendered is not None:
+        # the contamination c(D) is concave with slope <= c_max / d_c, so its change since the
+        # render is at most c_max / d_c times the dose added since: computed exactly only when
+        # that bound passes the threshold (the same decision, without an exp per cell)
+        if (
+            self._contam_rendered is not None
+            and self.c_max / self.d_c * float(np.max(self.dose[box] - self._dose_rendered[box]))
+            > 1e-3
+        ):
             contam = self.c_max * (1.0 - np.exp(-self.dose[box] / self.d_c))
             change = float(np.max(np.abs(contam - self._contam_rendered[box])))
             self._contam_change = max(self._contam_change, change)
@@ -430,7 +444,7 @@ class TwinSTEM:
                 self._dose_fts.clear()
             h = self.dose_grid.sampling
             ft = self.probe.ft_intensity(np.fft.rfftfreq(nx, h), np.fft.fftfreq(ny, h)).real
-            self._dose_fts[key] = ft
+            self._dose_fts[key] = ft.astype(np.float32)
         return self._dose_fts[key]
 
     def cross_sections(self) -> dict[str, np.ndarray]:
@@ -468,8 +482,14 @@ class TwinSTEM:
         d[m] = grid.sample(inc, a.x[m], a.y[m])
         xs = self.cross_sections()
         t = self.clock.now()
-        p = {k: 1.0 - np.exp(-v * dmg.BARN * d * a.n) for k, v in xs.items()}
-        hit = {k: np.flatnonzero(self.rng.random(len(a)) < v) for k, v in p.items()}
+        # one draw of 3 x atoms: the same numbers, in the same order, as one draw per kind;
+        # the probabilities only where the dose landed (elsewhere 0: never hit)
+        u = self.rng.random((len(xs), len(a)))
+        dm = np.flatnonzero(d > 0)
+        hit = {}
+        for row, (k, v) in zip(u, xs.items(), strict=True):
+            p = -np.expm1(-v[dm] * dmg.BARN * d[dm] * a.n[dm])
+            hit[k] = dm[row[dm] < p]
         if not any(h.size for h in hit.values()):
             return
         for k in hit["hop"]:
@@ -504,12 +524,28 @@ class TwinSTEM:
 
 
 def _span(c: np.ndarray, margin: int, n: int) -> tuple[int, int]:
-    """First cell and size (a power of two >= 64, or ``n``) of a window of ``0..n-1`` holding
-    cells ``c`` with ``margin`` on each side."""
-    size = max(64, int(2 ** math.ceil(math.log2(np.ptp(c) + 2 * margin + 2))))
+    """First cell and size (a fast FFT length ``2^a 3^b 5^c >= 64``, or ``n``) of a window of
+    ``0..n-1`` holding cells ``c`` with ``margin`` on each side."""
+    size = _good_size(max(64, int(math.ceil(np.ptp(c))) + 2 * margin + 2))
     if size >= n:
         return 0, n
     return min(max(int(math.floor(c.min())) - margin, 0), n - size), size
+
+
+def _good_size(n: int) -> int:
+    """The smallest ``2^a 3^b 5^c >= n`` (a fast FFT length)."""
+    best = 2 ** math.ceil(math.log2(n))
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            p = p35
+            while p < n:
+                p *= 2
+            best = min(best, p)
+            p35 *= 3
+        p5 *= 5
+    return best
 
 
 def _detectors(detectors) -> tuple[str, ...]:
