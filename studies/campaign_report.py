@@ -18,7 +18,8 @@ from what the catalog holds. Its figure has two rows:
   curves carry the instrument time the reports record as a second x axis.
 
 The ground truth is a recorded-dataset file of the same grid (``--dataset``),
-the twin's measured grid (``--twin pfm:SEED``), or, from Python, any map
+the twin's measured grid (``--twin pfm:SEED``; by default the twin the
+campaign's reports name, as ``autoscope replay`` takes it), or, from Python, any map
 (``truth=``, as the demo gives the twin's hidden loop-area map). Where none is
 known the report says so instead of drawing one.
 
@@ -622,25 +623,26 @@ def _measured_spectra(client, c, picks, truth=None) -> tuple[list, str]:
 
 
 def _truth_of(c, dataset, twin, truth):
-    """``(truth map, measurable mask, GroundTruth or None, source)`` of what was given."""
-    from autoscope.studies.groundtruth import load_recorded, scalar_map, twin_dataset
+    """``(truth map, measurable mask, GroundTruth or None, source)`` of what was given.
+
+    With nothing given, a campaign whose reports name the twin it ran on (the
+    demo's included) is scored on that twin's measured grid, as ``autoscope
+    replay`` scores it (the same helpers, so both draw on the same truth).
+    """
+    from autoscope.studies.groundtruth import load_recorded, scalar_map
+    from autoscope.studies.replay import _recorded_twin, _twin_truth
 
     shape = tuple(c.candidates.shape)
     given = [x is not None for x in (dataset, twin, truth)]
     if sum(given) > 1:
         raise ConfigurationError("give one ground truth: a dataset, a twin or a map")
+    if not any(given):
+        twin = _recorded_twin(c.settings)
     gt = None
     if dataset is not None:
         gt, source = load_recorded(dataset), str(dataset)
     elif twin is not None:
-        kind, _, seed = str(twin).partition(":")
-        try:
-            seed_value = int(seed or 0)
-        except ValueError:
-            raise ConfigurationError(f"twin {twin!r} must be KIND or KIND:SEED") from None
-        if shape[0] != shape[1]:
-            raise ConfigurationError(f"a twin ground truth is square; the campaign is {shape}")
-        gt = twin_dataset(kind, shape[0], seed_value)
+        gt = _twin_truth(twin, c)
         source = gt.source
     elif truth is not None:
         t = np.asarray(truth, dtype=float)
@@ -676,7 +678,8 @@ def campaign_report(
     campaign : the campaign id
     out_dir : folder for ``campaign_report.png``, ``.html``, ``summary.json``
     dataset : recorded-dataset file of the same grid: the ground truth
-    twin : ``"pfm:SEED"`` or ``"stm:SEED"``: the twin's measured grid as the ground truth
+    twin : ``"KIND"`` or ``"KIND:SEED"`` (pfm, stm): the twin's measured grid as the ground
+        truth; by default, with no other truth given, the twin the campaign's reports name
     truth : ``(H, W)`` map of the true scalar (e.g. the twin's hidden map); ``truth_source``
         names it
     extra : more rows for the summary (the demo's instrument hours ...)
@@ -792,7 +795,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--twin",
         metavar="KIND:SEED",
         default=None,
-        help="ground truth: the twin's grid (pfm or stm) of that seed, for a twin campaign",
+        help="ground truth: this twin's measured grid (pfm or stm; default: the twin the "
+        "campaign's reports name, if any)",
     )
     parser.add_argument("--out", default="autoscope-report", help="output folder")
     add_data_dir_argument(parser)

@@ -16,16 +16,20 @@ from matplotlib.contour import ContourSet
 from scipy.stats import hypergeom
 
 import autoscope.studies.benchmark  # noqa: F401 - imported at collection, not in a timed test
+import autoscope.studies.replay  # noqa: F401 - the same
+from autoscope.errors import ConfigurationError
 from autoscope.studies.campaign_report import (
     PANELS,
     ReportData,
     Spectrum,
+    _truth_of,
     discovery_curve,
     random_discovery,
     report_figure,
     typical_spectra,
     write_report,
 )
+from autoscope.studies.groundtruth import scalar_map, twin_dataset
 
 SIZE = 256
 
@@ -186,3 +190,24 @@ def test_typical_spectra_best_median_worst():
     ]
     assert typical_spectra([1.0]) == [("best", 0)]
     assert typical_spectra([np.nan]) == []
+
+
+def test_ground_truth_of_a_twin_campaign_by_default():
+    """A campaign whose reports name its twin is scored on that twin's grid, as replay does."""
+    from types import SimpleNamespace
+
+    grid = twin_dataset("stm", 8, 1)
+    c = SimpleNamespace(
+        candidates=SimpleNamespace(shape=(8, 8)),
+        frame={"width": grid.pixel_size * 8},
+        settings={"twin": {"kind": "stm", "seed": 1}, "scalarizer": "band_integral:-0.5:-0.2"},
+    )
+    truth, measurable, gt, source = _truth_of(c, None, None, None)
+    assert source == "twin:stm:8:seed1" and measurable.all()
+    np.testing.assert_array_equal(truth, scalar_map(grid, "band_integral:-0.5:-0.2"))
+    with pytest.raises(ConfigurationError, match="give one ground truth"):
+        _truth_of(c, "grid.h5", "stm:1", None)
+    with pytest.raises(ConfigurationError, match=r"map is \(4, 4\)"):
+        _truth_of(c, None, None, np.zeros((4, 4)))
+    c.settings = {"scalarizer": "loop_area"}
+    assert _truth_of(c, None, None, None) == (None, None, None, None)
