@@ -96,6 +96,21 @@ class Grid:
         bottom = flat[k + dr] + fc * (flat[k + dr + dc] - flat[k + dr])
         return top + fr * (bottom - top)
 
+    def sample_axes(self, image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """:meth:`sample` at every ``(x[j], y[i])`` (shape ``(len(y), len(x))``): the same
+        bilinear values (to rounding), done separably, first along y then along x."""
+        ny, nx = image.shape
+
+        def axis(v, origin, n):
+            c = np.clip((np.asarray(v, float) - origin) / self.sampling, 0.0, n - 1)
+            c0 = np.minimum(c.astype(np.intp), max(n - 2, 0))
+            return c0, np.minimum(c0 + 1, n - 1), c - c0
+
+        r0, r1, fr = axis(y, self.y0, ny)
+        c0, c1, fc = axis(x, self.x0, nx)
+        rows = image[r0] + fr[:, None] * (image[r1] - image[r0])
+        return rows[:, c0] + fc[None, :] * (rows[:, c1] - rows[:, c0])
+
 
 def grid_for(xmin: float, xmax: float, ymin: float, ymax: float, pixel: float) -> Grid:
     """A render grid covering the box with sampling ``min(pixel / 2, 0.25 Å)``, at most

@@ -192,13 +192,20 @@ class Probe:
         """
         p = self.intensity(n, sampling)
         r = (np.arange(n) - n // 2) * sampling
-        ex = np.exp(-2j * np.pi * np.outer(np.asarray(qx, float), r))  # (nx, n)
-        ey = np.exp(-2j * np.pi * np.outer(np.asarray(qy, float), r))  # (ny, n)
+        qx = np.asarray(qx, float)
+        qy = np.asarray(qy, float)
         # the intensity is band-limited to twice the aperture; beyond that the sampled
-        # transform only repeats itself (period 1/sampling), so it is cut there
+        # transform only repeats itself (period 1/sampling), so it is cut there: only the
+        # rows and columns that reach into the band are transformed
         k_max = self.convergence_mrad * 1e-3 / self.wavelength
-        band = np.hypot(*np.meshgrid(qx, qy)) <= 2.0 * k_max
-        return (ey @ p @ ex.T) * band
+        ix = np.flatnonzero(np.abs(qx) <= 2.0 * k_max)
+        iy = np.flatnonzero(np.abs(qy) <= 2.0 * k_max)
+        out = np.zeros((qy.size, qx.size), complex)
+        ex = np.exp(-2j * np.pi * np.outer(qx[ix], r))  # (nx', n)
+        ey = np.exp(-2j * np.pi * np.outer(qy[iy], r))  # (ny', n)
+        band = np.hypot(*np.meshgrid(qx[ix], qy[iy])) <= 2.0 * k_max
+        out[np.ix_(iy, ix)] = (ey @ p @ ex.T) * band
+        return out
 
 
 def _grid_args(n, sampling) -> tuple[int, float]:

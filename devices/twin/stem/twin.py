@@ -223,9 +223,7 @@ class TwinSTEM:
             contam = self.contamination()
             extra = None
             if contam.any():
-                gx, gy = grid.coords()
-                gxx, gyy = np.meshgrid(gx, gy)
-                extra = self.dose_grid.sample(contam, gxx.ravel(), gyy.ravel()).reshape(gxx.shape)
+                extra = self.dose_grid.sample_axes(contam, *grid.coords())
             self._render = self._renderer.render(
                 self.sample, self.sample.atoms, self.probe, grid, detectors, extra
             )
