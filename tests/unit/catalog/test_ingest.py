@@ -121,7 +121,7 @@ def test_a_run_through_the_endpoint_is_the_run_tiled_routes_write(
     # the reference: the same documents through Tiled's own routes
     ref = CatalogWriter(module_catalog, spool_dir=tmp_path / "spool", direct=False)
     RE.subscribe(ref)
-    uid, docs = record(RE, lines_plan(line_source, Stage(), 4))
+    uid, docs = record(RE, lines_plan(line_source, Stage(), 2))
     ref.close()
     before = snapshot(module_catalog[uid])
     assert set(before) >= {"primary", "primary/spm_topo_trace", "primary/internal"}
@@ -130,7 +130,6 @@ def test_a_run_through_the_endpoint_is_the_run_tiled_routes_write(
     run = module_catalog[uid]
     after = snapshot(run)
     assert_same(before, after)
-    assert dict(run.metadata) == {k: v for k, v in module_catalog[uid].metadata.items()}
     assert run.metadata["start"]["sample"] == {"name": "Au(111)", "T_K": 4.2}
     assert run.metadata["stop"]["exit_status"] == "success"
     # what databroker users read
@@ -139,22 +138,21 @@ def test_a_run_through_the_endpoint_is_the_run_tiled_routes_write(
     np.testing.assert_array_equal(
         ds["spm_topo_trace"].values, np.stack([ln["spm_topo_trace"] for ln in line_source.lines])
     )
-    assert list(ds["stage_x"].values) == [0.5, 1.0, 1.5, 2.0]
+    assert list(ds["stage_x"].values) == [0.5, 1.0]
 
 
 def test_resending_documents_never_duplicates_them(RE, module_catalog, line_source):
-    uid, docs = record(RE, lines_plan(line_source, Stage(), 6))
-    # a raster's batches, the second re-sending what the first applied
+    uid, docs = record(RE, lines_plan(line_source, Stage(), 4))
+    # a raster's batches (start, descriptor, 4 lines, stop), the second re-sending
+    # what the first applied
     post_documents(module_catalog, uid, 0, docs[:4])
-    post_documents(module_catalog, uid, 2, docs[2:6])
-    post_documents(module_catalog, uid, 6, docs[6:])
+    post_documents(module_catalog, uid, 2, docs[2:])
     # and the whole run again from the first (a lost response, a replay)
     post_documents(module_catalog, uid, 0, docs)
-    post_documents(module_catalog, uid, 0, docs)
     primary = module_catalog[uid]["primary"]
-    assert list(primary["seq_num"].read()) == [1, 2, 3, 4, 5, 6]
-    assert primary["spm_topo_trace"].read().shape == (6, 64)
-    assert module_catalog[uid].metadata["stop"]["num_events"] == {"primary": 6}
+    assert list(primary["seq_num"].read()) == [1, 2, 3, 4]
+    assert primary["spm_topo_trace"].read().shape == (4, 64)
+    assert module_catalog[uid].metadata["stop"]["num_events"] == {"primary": 4}
 
 
 def test_a_batch_of_a_run_the_server_does_not_hold_is_sent_back(RE, module_catalog, line_source):
