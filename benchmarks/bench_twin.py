@@ -19,6 +19,11 @@ writes the numbers.
 Usage::
 
     python benchmarks/bench_twin.py [--repeats 3] [--size 512] [--grid 64] [--json out.json]
+
+``--stem``: the STEM twin instead (issue 16 §6: a 512 x 512 HAADF frame, a 64 x 64 spectrum
+image), with the options of ``benchmarks/bench_stem_twin.py``::
+
+    python benchmarks/bench_twin.py --stem [--pixels 64] [--haadf 512] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -115,6 +120,12 @@ def _measure(fn, repeats: int) -> dict:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--stem" in argv:  # the STEM twin's cases (issue 16 §6) live in bench_stem_twin.py
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import bench_stem_twin
+
+        return bench_stem_twin.main([a for a in argv if a != "--stem"])
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--size", type=int, default=512, help="frame pixels and lines")
