@@ -318,6 +318,8 @@ def replay_campaign(
         For an unknown agent, another agent without a ground truth, both a dataset
         and a twin, or a truth whose grid differs from the campaign's candidates.
     """
+    if dataset is not None and twin is not None:
+        raise ConfigurationError("give one ground truth: --dataset or --twin, not both")
     c = load_campaign(client, campaign, overview_channel)
     original_kind = c.settings.get("agent")
     agents = list(agents or [original_kind])
@@ -326,8 +328,6 @@ def replay_campaign(
             raise ConfigurationError(f"unknown agent {kind!r}; known: {', '.join(AGENT_KINDS)}")
     scalarizer = c.settings.get("scalarizer")
     truth_values = measured_mask = top = None
-    if dataset is not None and twin is not None:
-        raise ConfigurationError("give one ground truth: --dataset or --twin, not both")
     if dataset is None and twin is None:
         twin = _recorded_twin(c.settings)
     truth = None

@@ -79,5 +79,3 @@ def test_replay_of_a_twin_campaign_scores_on_the_twins_truth(twin_campaign):
     assert other["curve"][-1] == pytest.approx(float(any(found)))
     with pytest.raises(ConfigurationError, match="not both"):
         replay_campaign(client, campaign, ["raster"], dataset="x.h5", twin="pfm:3")
-    with pytest.raises(ConfigurationError, match="16 nm wide, the campaign.s overview 2000 nm"):
-        replay_campaign(client, campaign, ["raster"], twin="stm:3")
