@@ -209,7 +209,7 @@ def run_campaign_demo(
             SPECTROSCOPY,
             report_every=report_every,
             progress=progress,
-            md=md,
+            md={**md, "overview_uid": overview_uid, "overview_channel": "piezoresponse"},
         )
         state["summary"] = summary
         return summary
