@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.fft
 
 from autoscope.devices.twin.clock import InstrumentClock
 from autoscope.devices.twin.stem import damage as dmg
@@ -411,8 +412,8 @@ class TwinSTEM:
         if total <= 0:
             return
         # float32 transforms: the dose is kept in float64, each increment good to ~1e-7
-        inc = np.fft.irfft2(
-            np.fft.rfft2(hits.astype(np.float32)) * self._dose_ft(ny, nx), s=hits.shape
+        inc = scipy.fft.irfft2(
+            scipy.fft.rfft2(hits.astype(np.float32)) * self._dose_ft(ny, nx), s=hits.shape
         ).astype(float)
         inc = inc.clip(0.0, None)
         # the band-limited spread rings slightly below zero; after clipping, rescale so that
