@@ -407,7 +407,7 @@ class TwinSTEM:
         c0, nx = _span(c[on], m, g.n)
         r0, ny = _span(r[on], m, g.n)
         sub = Grid(g.x0 + c0 * g.sampling, g.y0 + r0 * g.sampling, g.sampling, nx, ny)
-        hits = splat(sub, x, y, w)
+        hits = splat(sub, x[on], y[on], w[on])
         total = hits.sum()
         if total <= 0:
             return
