@@ -5,17 +5,15 @@
 against that real controller too, with the lab's channel names and timeout from
 its ``spm.toml`` (``autoscope.profile.spm_backend_options``). ``catalog``, ``RE``
 and ``make`` run plans through the Nanonis backend: a real RunEngine writing to an
-in-process Tiled catalog, and SPM devices on the fake. ``tiny_weights`` is a tip classifier
-trained in seconds on the twin (as in tests/unit/tip/conftest.py).
+in-process Tiled catalog, and SPM devices on the fake. ``tiny_weights`` (tests/conftest.py)
+is a tip classifier trained once per test session on the twin.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 
 import pytest
-import torch
 from bluesky import RunEngine
 from bluesky_tiled_plugins import TiledWriter
 
@@ -25,7 +23,6 @@ from autoscope.devices.nanonis.backend import NanonisSPM
 from autoscope.devices.nanonis.fake import FakeNanonis
 from autoscope.devices.twin import TwinSPM
 from autoscope.profile import spm_backend_options
-from autoscope.studies.tip import commands
 
 QUIET = {"drift": 0.0, "creep": 0.0, "hysteresis": 0.0, "tip_change_rate": 0.0}
 LIMITS = SafetyLimits(bias=5.0, scan_range=400.0, pulse_voltage=8.0, pulse_width=0.5)
@@ -103,15 +100,3 @@ def make(fake):
     yield _make
     for spm in made:
         spm.backend.close()
-
-
-@pytest.fixture(scope="session")
-def tiny_weights(tmp_path_factory):
-    """Path of a tiny classifier trained by ``autoscope tip train --tiny`` (seconds)."""
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("tipweights") / "tiny.weights.pt"
-    parser = argparse.ArgumentParser()
-    commands.add_arguments(parser)
-    args = parser.parse_args(["train", "--tiny", "--out", str(out)])
-    assert commands.main(args) == 0
-    return out
