@@ -478,7 +478,8 @@ class Sessions:
             with self._mutex:
                 self._open.pop(uid, None)  # the catalog's copy is uncertain now
             raise
-        session.applied = first + len(docs)
+        # a batch wholly applied before (first + len(docs) <= applied) changes nothing
+        session.applied = max(session.applied, first + len(docs))
         if finished:
             with self._mutex:
                 self._open.pop(uid, None)

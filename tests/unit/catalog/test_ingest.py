@@ -146,6 +146,7 @@ def test_resending_documents_never_duplicates_them(RE, module_catalog, line_sour
     # a raster's batches (start, descriptor, 4 lines, stop), the second re-sending
     # what the first applied
     post_documents(module_catalog, uid, 0, docs[:4])
+    post_documents(module_catalog, uid, 1, docs[1:3])  # applied already: changes nothing
     post_documents(module_catalog, uid, 2, docs[2:])
     # and the whole run again from the first (a lost response, a replay)
     post_documents(module_catalog, uid, 0, docs)
