@@ -68,8 +68,9 @@ test: test-venv services realdata lint
 	$(BIN)/python -m pytest -m "not facility and not long" $(PYTEST_ARGS)
 
 # The long tests: the facility on loopback (tests/integration/test_facility.py: PostgreSQL,
-# Redis, Tiled, the RE Manager and agent runners killed and restarted, about 5 min) and the
-# replay of a campaign through a real catalog (about 2.5 min). CI runs them after
+# Redis, Tiled, the RE Manager and agent runners killed and restarted, about 5 min; the
+# deploy/ configurations in tests/integration/test_deploy.py), the replay of a campaign
+# through a real catalog (about 2.5 min) and small agent studies. CI runs them after
 # `make test` (.ci/run), so `make test` stays under 12 min on 2 cores.
 test-long: test-venv services realdata
 	$(BIN)/python -m pytest -m "facility or long" -n 2 --dist loadfile

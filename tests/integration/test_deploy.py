@@ -1,7 +1,9 @@
 """The deploy/ configurations run: the RE Manager from its YAML, Tiled on PostgreSQL.
 
 Each service is started from the committed file, filled from environment
-variables exactly as the systemd units do, on 127.0.0.1 with free ports.
+variables exactly as the systemd units do, on 127.0.0.1 with free ports. They
+belong with the facility tests (`make test-long`): each starts PostgreSQL or a
+RE Manager with Redis, 20-60 s of a 2-core machine.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.facility]
 
 REPO = Path(__file__).resolve().parents[2]
 STARTUP_DIR = REPO / "profile_collection" / "startup"

@@ -26,7 +26,7 @@ def small_twin():
     return data["image"], values.ravel()
 
 
-@pytest.mark.slow
+@pytest.mark.long  # a small study (4 campaigns of 58 steps), run by `make test-long`
 def test_dkl_finds_more_top_locations_than_random(small_twin):
     image, values = small_twin
     top = top_set(values, 0.03)  # 18 of 576 locations
