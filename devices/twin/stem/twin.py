@@ -165,6 +165,7 @@ class TwinSTEM:
         self._renderer = Renderer()
         self._render_key = None
         self._render = None
+        self._grids: dict = {}
         self._version = 0
         self._contam_rendered = None
         self._dose_rendered = None
@@ -210,15 +211,24 @@ class TwinSTEM:
         """Detector maps on a render grid covering ``frame``; rendered again only when the
         grid, probe or detectors change, an atom moved, or the contamination changed by more
         than 1e-3 atoms/Å² anywhere since the last render."""
-        xs, ys = [], []
-        for line in (0, frame.pixels - 1):
-            x, y = frame.commanded(line)
-            xs += [x[0], x[-1]]
-            ys += [y[0], y[-1]]
-        margin = 15.0 + 4 * frame.pixel_size
-        grid = grid_for(
-            min(xs) - margin, max(xs) + margin, min(ys) - margin, max(ys) + margin, frame.pixel_size
-        )
+        grid = self._grids.get(frame)
+        if grid is None:  # the frame's corners, once per frame (frames are frozen)
+            xs, ys = [], []
+            for line in (0, frame.pixels - 1):
+                x, y = frame.commanded(line)
+                xs += [x[0], x[-1]]
+                ys += [y[0], y[-1]]
+            margin = 15.0 + 4 * frame.pixel_size
+            grid = grid_for(
+                min(xs) - margin,
+                max(xs) + margin,
+                min(ys) - margin,
+                max(ys) + margin,
+                frame.pixel_size,
+            )
+            if len(self._grids) > 64:
+                self._grids.clear()
+            self._grids[frame] = grid
         key = (grid, self.probe, detectors, self._version)
         if key != self._render_key or self._contam_change > 1e-3:
             contam = self.contamination()
