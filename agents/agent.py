@@ -193,7 +193,7 @@ class ActiveLearningAgent:
         Default number of points per :meth:`suggest`.
     n_seed : int or None
         Seed points before the model is used (default: 5 % of ``budget``,
-        between 4 and 20; 10 without a budget).
+        between :attr:`min_seed` and 20; 10 without a budget).
     seed_design : ``"spatial"``, ``"image"`` or None
         Where the seed points go. ``"spatial"``: one random pixel per cell of
         a coarse grid. ``"image"``: half of them so, the other half at the
@@ -222,6 +222,8 @@ class ActiveLearningAgent:
     kind: ClassVar[str] = ""
     """The name of the agent in :data:`AGENTS` (reports and metadata carry it)."""
     default_seed_design: ClassVar[str] = "spatial"
+    min_seed: ClassVar[int] = 4
+    """Fewest seed points of the default ``n_seed`` (small budgets)."""
 
     def __new__(cls, *args, **kwargs):
         target = cls
@@ -265,7 +267,7 @@ class ActiveLearningAgent:
         self.batch_size = int(batch_size)
         self.budget = budget
         if n_seed is None:
-            n_seed = int(np.clip(round(0.05 * budget), 4, 20)) if budget else 10
+            n_seed = int(np.clip(round(0.05 * budget), self.min_seed, 20)) if budget else 10
         self.n_seed = int(n_seed)
         self.seed_design = seed_design
         self.seed = int(seed)
@@ -290,6 +292,7 @@ class ActiveLearningAgent:
         self._last_acq: np.ndarray | None = None
         self._last_mean: np.ndarray | None = None
         self._last_std: np.ndarray | None = None
+        self._posterior = None
 
     def _setup(self, model_options: dict) -> None:
         """What a kind prepares once, after the common state (model, seed or raster order)."""
@@ -393,6 +396,28 @@ class ActiveLearningAgent:
 
     # ------------------------------------------------------------------ state
 
+    report_exact_below: ClassVar[float] = 4e8
+    """A report makes a lazy posterior's variances exact when ``N n^2`` is below this."""
+
+    def _exact_std_for_report(self) -> None:
+        """Make the last step's standard deviation map exact, if it is only bounded and cheap.
+
+        A lazy posterior's variances are exact where the choice looked and
+        upper bounds elsewhere; a report's map should show the model's own
+        uncertainty. Done once per step, when a report asks, for single-point
+        steps (a batch's believer updates are part of its variances), and
+        when ``N n^2`` is below :attr:`report_exact_below`; above it the map
+        holds the bounds.
+        """
+        post = self._posterior
+        if post is None or post.exact is None or post.exact.all():
+            return
+        n_obs = len(self.observations()[0])
+        if float(len(self.candidates)) * n_obs * n_obs > self.report_exact_below:
+            return
+        post.refine(np.flatnonzero(~post.exact))
+        self._last_std = post.std.copy()
+
     def max_uncertainty(self) -> float:
         """Largest posterior standard deviation over unmeasured candidates (NaN before a fit)."""
         if self._last_std is None:
@@ -416,6 +441,8 @@ class ActiveLearningAgent:
         nan_map = np.full((h, w), np.nan)
         last = self.steps[-1] if self.steps else None
         has_model = last is not None and last.source == "model" and self._last_mean is not None
+        if has_model:
+            self._exact_std_for_report()
         idx, val = self.observations()
         best = int(idx[np.argmax(val)]) if len(val) else None
         chosen = [] if last is None else last.chosen
@@ -541,9 +568,11 @@ class ModelAgent(ActiveLearningAgent):
             observed=val,
         )
         self._last_acq = acq
+        self._posterior = None
         if posterior.exact is not None and n == 1:
             # a lazy posterior's variances became exact where the choice looked
             self._last_std = posterior.std.copy()
+            self._posterior = posterior  # report() may make the rest exact
         return chosen
 
     def _seeds(self, n: int) -> np.ndarray:
@@ -580,6 +609,10 @@ class EvidenceAgent(ModelAgent):
 
     kind = "bma"
     default_seed_design = "image"
+    min_seed = 10
+    """At least 10 seed points: with 4 (5 % of a 32 x 32 grid's 51 measurements) the
+    coordinate GP learned length scales of 1-3 px from them and the campaign stayed
+    next to its first good point (issue 15 item 6; docs/benchmarks.md)."""
 
     def _setup(self, model_options: dict) -> None:
         self.model = ModelAverage(self.candidates, seed=self.seed, **model_options)

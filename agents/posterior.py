@@ -34,13 +34,15 @@ import math
 import gpytorch
 import numpy as np
 import torch
-from scipy.signal import fftconvolve
+from scipy import fft as sp_fft
 
 __all__ = [
     "DiscretePosterior",
+    "GridConvolution",
     "LazyPosterior",
     "MixturePosterior",
     "cross_covariance",
+    "on_coordinates",
     "pivoted_subset",
 ]
 
@@ -240,6 +242,10 @@ class LazyPosterior:
         coord_dims: tuple[int, int] | None = None,
         subset: int = 128,
         chunk: int = 2048,
+        k_train: torch.Tensor | None = None,
+        bound: np.ndarray | None = None,
+        rows: torch.Tensor | None = None,
+        conv: GridConvolution | None = None,
     ):
         self._z = z
         self._ztr = z_train
@@ -254,56 +260,73 @@ class LazyPosterior:
             if isinstance(kernel, gpytorch.kernels.AdditiveKernel)
             else [kernel]
         )
-        self._grid_parts: list = []
+        self._conv = None
         self._direct_parts = parts
         self._grid = None
         if grid is not None and train_index is not None and coord_dims is not None:
             self._grid = (int(grid[0]), int(grid[1]), np.asarray(train_index, dtype=int))
-            on_grid = [_on_coords(k, coord_dims, z.shape[1]) for k in parts]
-            self._grid_parts = [
-                _kernel_image(k, grid, coord_dims, z.shape[1]) for k, g in zip(parts, on_grid) if g
-            ]
+            on_grid = [on_coordinates(k, coord_dims, z.shape[1]) for k in parts]
+            if any(on_grid):
+                grid_parts = [k for k, g in zip(parts, on_grid) if g]
+                self._conv = conv or GridConvolution(grid_parts, grid, coord_dims, z.shape[1])
             self._direct_parts = [k for k, g in zip(parts, on_grid) if not g]
+        self._rows = rows if self._direct_parts else None
         with torch.no_grad():
-            k_tr = cross_covariance(kernel, z_train, z_train)
-            k_tr.diagonal().add_(noise + 1e-8)
-            piv = pivoted_subset(k_tr, subset)
-            chol_s = torch.linalg.cholesky(k_tr[piv][:, piv])
-            z_piv = z_train[piv]
             zero = torch.zeros(1, z.shape[1], dtype=DTYPE)
             if _is_stationary(kernel):
                 prior0 = float(cross_covariance(kernel, zero, zero)[0, 0])
                 self._prior = torch.full((n_all,), prior0, dtype=DTYPE)
             else:
                 self._prior = kernel(z, diag=True).to(DTYPE)
-            bound = torch.empty(n_all, dtype=DTYPE)
-            for s in range(0, n_all, self._chunk):
-                zc = z[s : s + self._chunk]
-                w = torch.linalg.solve_triangular(
-                    chol_s, cross_covariance(kernel, zc, z_piv).T, upper=False
-                )
-                bound[s : s + len(zc)] = (self._prior[s : s + len(zc)] - (w * w).sum(0)).clamp_min_(
-                    1e-12
-                )
+            if bound is None:
+                bound = self._subset_bound(z_train, k_train, noise, subset)
             mean = constant + self._apply(alpha)
+        # standardised variances without believer updates: exact where refined, bounds elsewhere
+        self.bare = np.array(bound, dtype=float)
         self.mean = (mean * scale + y_mean).numpy()
-        self.var = (bound * scale**2).numpy()
+        self.var = self.bare * scale**2
         self.exact = np.zeros(n_all, dtype=bool)
         self._updates: list[np.ndarray] = []
         self.refined = 0
 
+    def _subset_bound(self, z_train, k_train, noise, subset) -> np.ndarray:
+        """The variance given only a pivoted-Cholesky subset of the observations (a bound)."""
+        kernel, z = self._kernel, self._z
+        if k_train is None:
+            k_train = cross_covariance(kernel, z_train, z_train)
+            k_train.diagonal().add_(noise + 1e-8)
+        piv = pivoted_subset(k_train, subset)
+        chol_s = torch.linalg.cholesky(k_train[piv][:, piv])
+        z_piv = z_train[piv]
+        n_all = z.shape[0]
+        bound = torch.empty(n_all, dtype=DTYPE)
+        for s in range(0, n_all, self._chunk):
+            zc = z[s : s + self._chunk]
+            w = torch.linalg.solve_triangular(
+                chol_s, cross_covariance(kernel, zc, z_piv).T, upper=False
+            )
+            bound[s : s + len(zc)] = (self._prior[s : s + len(zc)] - (w * w).sum(0)).clamp_min_(
+                1e-12
+            )
+        return bound.numpy()
+
     def _apply(self, vec: torch.Tensor) -> torch.Tensor:
-        """``K(Z, X) @ vec`` ``(N,)``: grid parts by FFT convolution, the others in row chunks."""
+        """``K(Z, X) @ vec`` ``(N,)``: grid parts by FFT convolution, the others in row chunks.
+
+        With ``rows`` (the other parts' ``K(X, Z)``, kept by the model while its
+        hyperparameters stay), those are one matrix-vector product.
+        """
         n_all = self._z.shape[0]
         out = torch.zeros(n_all, dtype=DTYPE)
-        if self._grid_parts:
+        if self._conv is not None:
             h, w, train_index = self._grid
             spikes = np.zeros((h, w))
             np.add.at(spikes, np.divmod(train_index, w), vec.numpy())
-            for image in self._grid_parts:
-                full = fftconvolve(spikes, image, mode="full")
-                out += torch.as_tensor(full[h - 1 : 2 * h - 1, w - 1 : 2 * w - 1].ravel())
+            out += torch.as_tensor(self._conv.apply(spikes).ravel())
         if self._direct_parts:
+            if self._rows is not None:
+                out += (vec.to(self._rows.dtype) @ self._rows).to(DTYPE)
+                return out
             for s in range(0, n_all, self._chunk):
                 zc = self._z[s : s + self._chunk]
                 for k in self._direct_parts:
@@ -326,8 +349,9 @@ class LazyPosterior:
                 t = torch.as_tensor(part)
                 kx = cross_covariance(self._kernel, self._z[t], self._ztr)
                 w = torch.linalg.solve_triangular(self._chol, kx.T, upper=False)
-                var = (self._prior[t] - (w * w).sum(0)).clamp_min_(1e-12) * self._scale**2
-                v = var.numpy()
+                bare = (self._prior[t] - (w * w).sum(0)).clamp_min_(1e-12).numpy()
+                self.bare[part] = bare
+                v = bare * self._scale**2
                 for u in self._updates:
                     v = v - u[part] ** 2
                 self.var[part] = v
@@ -380,7 +404,32 @@ class LazyPosterior:
         self.var = self.var - u**2
 
 
-def _on_coords(kernel, coord_dims, width: int) -> bool:
+class GridConvolution:
+    """``K(Z, X) @ v`` for coordinate kernels on a pixel grid, by FFT (exact to rounding).
+
+    The sum of the ``parts``' values at every pixel offset
+    (:func:`_kernel_image`, ``(2H - 1) x (2W - 1)``) is transformed once; each
+    product then costs one forward and one inverse real FFT of the
+    observations' weights placed on the grid. A circular convolution of
+    length ``2H - 1`` (and ``2W - 1``) does not wrap into the ``H x W`` window
+    that is kept, so no more padding is needed.
+    """
+
+    def __init__(self, parts, grid, coord_dims, width: int):
+        h, w = int(grid[0]), int(grid[1])
+        image = sum(_kernel_image(k, (h, w), coord_dims, width) for k in parts)
+        self.grid = (h, w)
+        self.shape = (sp_fft.next_fast_len(2 * h - 1, True), sp_fft.next_fast_len(2 * w - 1, True))
+        self.spectrum = sp_fft.rfft2(image, s=self.shape)
+
+    def apply(self, spikes: np.ndarray) -> np.ndarray:
+        """The convolution of ``spikes`` ``(H, W)`` with the kernel, ``(H, W)``."""
+        h, w = self.grid
+        full = sp_fft.irfft2(sp_fft.rfft2(spikes, s=self.shape) * self.spectrum, s=self.shape)
+        return full[h - 1 : 2 * h - 1, w - 1 : 2 * w - 1]
+
+
+def on_coordinates(kernel, coord_dims, width: int) -> bool:
     """Whether ``kernel`` is a stationary kernel that reads only the grid coordinates."""
     if not _is_stationary(kernel) or isinstance(kernel, gpytorch.kernels.AdditiveKernel):
         return False

@@ -1,13 +1,18 @@
 """How an agent step scales with the candidates (overview pixels) and the observations.
 
 One step is what a campaign pays between two measurements: the model update
-(warm-started training on at most ``train_max`` observations, the posterior
-over every candidate) and the acquisition's choice among all of them. For
+(the posterior over every candidate, and every ``max(1, n // refit_scale)``
+observations a warm-started training of the hyperparameters on at most
+``train_max`` of them) and the acquisition's choice among all of them. For
 each overview size and number of observations this times a few steps of an
 agent's model (``bma``: both models and their mixture; or ``dkl``, ``gp``)
 after a first fit, and reports the median wall and CPU seconds, the peak
 resident memory of the process, and for the lazy posterior how many
-candidates' variances had to be made exact. The overview is smoothed
+candidates' variances had to be made exact. The steps a campaign pays at
+that size are of two kinds, timed apart: those between trainings (``step``,
+the median of a campaign once ``n > 2 refit_scale``) and one that trains
+both models (``training_step``); ``refit_every`` and ``step_mean_cpu_s``
+give the campaign's mean, ``((k - 1) step + training_step) / k``. The overview is smoothed
 Gaussian noise and the observations a smooth map plus noise, at random
 pixels (seeded); the step's cost does not depend on what the image shows.
 
@@ -56,10 +61,15 @@ def _rss_mb() -> float:
     return pages * resource.getpagesize() / 2**20
 
 
-def _model(kind: str, candidates: CandidateSet, seed: int):
+def _model(kind: str, candidates: CandidateSet, seed: int, options: dict | None = None):
+    options = dict(options or {})
     if kind == "bma":
-        return ModelAverage(candidates, seed=seed)
-    return make_model(kind, candidates, seed=seed)
+        return ModelAverage(candidates, seed=seed, dkl=options, gp=options)
+    return make_model(kind, candidates, seed=seed, **options)
+
+
+def _submodels(model) -> list:
+    return list(model.models.values()) if hasattr(model, "models") else [model]
 
 
 def time_steps(
@@ -71,6 +81,7 @@ def time_steps(
     botorch: bool = False,
     botorch_max: float = 3e9,
     threads: int = 1,
+    options: dict | None = None,
 ) -> dict:
     """Median step time of ``kind`` on a ``size x size`` overview with ``n_obs`` observations."""
     rng = np.random.default_rng(seed)
@@ -84,7 +95,7 @@ def time_steps(
     y = np.sin(6 * pos[:, 0]) * np.cos(4 * pos[:, 1]) + 0.1 * rng.standard_normal(len(order))
     measured = np.zeros(n, dtype=bool)
     measured[order[: n_obs - 1]] = True
-    model = _model(kind, cands, seed)
+    model = _model(kind, cands, seed, options)
     with torch_threads(threads):
         model.fit(order[: n_obs - 1], y[: n_obs - 1])  # the first (long) fit
         wall, cpu, refined, chosen = [], [], [], []
@@ -99,6 +110,19 @@ def time_steps(
             exact = getattr(post, "exact", None)
             refined.append(n if exact is None else int(exact.sum()))
             chosen.append(int(pick[0]))
+        # one step that trains both models again (forced: as if k observations had come)
+        m = n_obs + steps
+        measured[order[m - 1]] = True
+        for sub in _submodels(model):
+            sub._n_at_training = -(10**9) if sub.refit_scale is not None else 0
+        w0, c0 = time.perf_counter(), time.process_time()
+        post = model.fit(order[:m], y[:m])
+        select("topq", post, measured=measured, observed=y[:m])
+        train_wall, train_cpu = time.perf_counter() - w0, time.process_time() - c0
+        trained = all(sub.last_trained for sub in _submodels(model))
+        scale = _submodels(model)[0].refit_scale
+        every = 1 if scale is None else max(1, n_obs // scale)
+        fast = float(np.median(cpu))
         row = {
             "candidates": n,
             "observations": n_obs,
@@ -107,12 +131,16 @@ def time_steps(
             "step_wall_s": {"median": float(np.median(wall)), "all": wall},
             "step_cpu_s": {"median": float(np.median(cpu)), "all": cpu},
             "exact_variances": {"median": float(np.median(refined)), "all": refined},
+            "training_step_wall_s": train_wall,
+            "training_step_cpu_s": train_cpu,
+            "training_step_trained": trained,
+            "refit_every": every,
+            "step_mean_cpu_s": fast if every == 1 else ((every - 1) * fast + train_cpu) / every,
             "candidate_setup_s": setup,
             "rss_mb": _rss_mb(),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         }
         if botorch and float(n) * n_obs * n_obs <= botorch_max:
-            m = n_obs + steps - 1
             post = model.fit(order[:m], y[:m])
             w0 = time.perf_counter()
             hand, _ = select("topq", post, measured=measured, observed=y[:m])
@@ -138,15 +166,22 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--botorch", action="store_true", help="time botorch's choice side by side")
     p.add_argument("--botorch-max", type=float, default=3e9, help="largest N n^2 for --botorch")
+    p.add_argument(
+        "--refit-scale",
+        default="25",
+        help="models train every max(1, n // this) observations; 'none': every step",
+    )
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    refit_scale = None if args.refit_scale.lower() == "none" else int(args.refit_scale)
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
         for n_obs in (int(o) for o in args.observations.split(",")):
             row = time_steps(
                 size, n_obs, args.agent, args.steps, botorch=args.botorch,
                 botorch_max=args.botorch_max, threads=args.threads,
+                options={"refit_scale": refit_scale},
             )  # fmt: skip
             rows.append(row)
             bo = row.get("botorch")
@@ -159,7 +194,9 @@ def main(argv=None) -> int:
             print(
                 f"{args.agent} {size}x{size} ({row['candidates']}) n={n_obs}: step "
                 f"{row['step_wall_s']['median']:.3f} s wall, {row['step_cpu_s']['median']:.3f} s "
-                f"CPU; exact variances {row['exact_variances']['median']:.0f}; "
+                f"CPU; training step {row['training_step_cpu_s']:.3f} s CPU every "
+                f"{row['refit_every']}, mean {row['step_mean_cpu_s']:.3f} s CPU; "
+                f"exact variances {row['exact_variances']['median']:.0f}; "
                 f"peak RSS {row['peak_rss_mb']:.0f} MB{extra}",
                 flush=True,
             )

@@ -2,8 +2,11 @@
 
 On a decoy (the property is a smooth map of position that the image knows
 nothing of) the image-feature share must go toward zero; where the property
-is read off the image itself it should go toward one, which on a small grid
-it does not yet (a strict xfail records that).
+is made from image structure alone (bright blobs wherever they are) it must
+go toward one. Where the property is the pixel value of a nearly white noise
+image, DKL does not predict the next value better than the GP's prior at
+<= 50 observations, and the weight rightly stays with the GP (a strict xfail
+records it).
 """
 
 import json
@@ -45,11 +48,42 @@ def test_the_decoy_drives_the_image_feature_weight_toward_zero(decoy):
     assert last["feature_share"] < 0.05
 
 
+def _blobs(seed: int, n: int = 24, count: int = 10, width: float = 1.5):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:n, 0:n]
+    img = np.zeros((n, n))
+    for _ in range(count):
+        cx, cy = rng.uniform(0, n, 2)
+        img += np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * width**2))
+    return img, rng
+
+
+@pytest.mark.long
+def test_a_target_made_of_image_structure_drives_the_feature_weight_toward_one():
+    """Bright blobs anywhere carry the property: the image explains it, positions do not.
+
+    Seed 0 of five tried: the DKL weight ended above 0.999 on seeds 0-3 and at 0 on seed 4
+    (docs/benchmarks.md), so this is a typical case, not every case.
+    """
+    prop, rng = _blobs(0)
+    cands = CandidateSet.from_image(prop + 0.05 * rng.standard_normal(prop.shape), patch_size=5)
+    values = ((prop - prop.mean()) / prop.std()).ravel() + 0.05 * rng.standard_normal(prop.size)
+    order = rng.permutation(prop.size)[:50]  # a random design: no acquisition in the way
+    avg = ModelAverage(cands, seed=0)
+    for m in range(10, len(order)):
+        avg.fit(order[:m], values[order[:m]])
+        avg.expect(order[m : m + 1])
+        avg.score(order[m : m + 1], values[order[m : m + 1]])
+    assert avg.weights()[0] > 0.9
+    assert avg.feature_share() > 0.5
+
+
 @pytest.mark.xfail(
     strict=True,
-    reason="known weakness (issue 15 item 7, docs/benchmarks.md): on a 20 x 20 grid with "
-    "10-50 observations DKL's held-out predictions of an image-only target score worse "
-    "than the coordinate GP's, though its error is smaller late on; the weight goes to the GP",
+    reason="not a fault of the weighting (issue 15 item 7, docs/benchmarks.md): the target is "
+    "the pixel value of smoothed white noise (sigma 0.7 px); over observations 30-49 DKL's "
+    "held-out error on the next point is about the GP's prior-level error (RMSE about 0.9 "
+    "vs 0.95) with error bars that swing 50x, so the evidence rightly favours the GP",
 )
 def test_a_target_read_off_the_image_drives_the_feature_weight_toward_one():
     rng = np.random.default_rng(0)
