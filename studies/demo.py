@@ -83,12 +83,12 @@ def main(args: argparse.Namespace) -> int:
     if args.stem:
         from autoscope.studies.stem_demo import run_stem_demo
 
-        kwargs = {"seed": args.seed, "writer": _writer_for(client)}
+        kwargs = {"seed": args.seed, "writer": _writer_for(client, folder)}
         if args.size:
             kwargs["size"] = args.size
         _print_summary(run_stem_demo(Path(args.out), **kwargs))
     elif not args.chain:
-        kwargs = {"seed": args.seed, "catalog": client}
+        kwargs = {"seed": args.seed, "catalog": client, "data_dir": folder}
         if args.size:
             kwargs["size"] = args.size
         summary = run_campaign_demo(Path(args.out), **kwargs)
@@ -112,11 +112,12 @@ def _print_summary(summary: dict) -> None:
         print(f"  {key}: {value}")
 
 
-def _writer_for(catalog):
+def _writer_for(catalog, folder=None):
+    """The writer of ``catalog``; a Tiled client's spools under ``folder`` (its data folder)."""
     if catalog is None:
         return None
     if hasattr(catalog, "context"):  # a tiled client
-        return make_writer(catalog)
+        return make_writer(catalog, data_dir=folder)
     if callable(catalog):
         return catalog
     raise ConfigurationError(
@@ -134,6 +135,7 @@ def run_campaign_demo(
     batch_size: int = 1,
     report_every: int = 5,
     progress: bool = True,
+    data_dir=None,
 ) -> dict:
     """Run an autonomous campaign on the PFM twin and write its report.
 
@@ -150,6 +152,8 @@ def run_campaign_demo(
     batch_size : points per agent step
     report_every : write the agent's report to the catalog every this many steps
     progress : show a progress bar
+    data_dir : the catalog's data folder, where the writer keeps its durable spool
+        (default: the default data folder)
 
     Returns
     -------
@@ -186,7 +190,7 @@ def run_campaign_demo(
         tip_change_rate=0.0,
     )
     RE = RunEngine({}, call_returns_result=True)
-    writer = _writer_for(catalog)
+    writer = _writer_for(catalog, data_dir)
     if writer is not None:
         RE.subscribe(writer)
     experiment = SpectraExperiment("loop_area", channel="piezoresponse", device=spm.name)

@@ -15,11 +15,20 @@ def test_demo_campaign_writes_report_and_runs(tmp_path):
 
     with inprocess_catalog(tmp_path / "catalog") as client:
         summary = run_campaign_demo(
-            tmp_path / "out", seed=1, size=12, budget=10, catalog=client, agent="gp", progress=False
+            tmp_path / "out",
+            seed=1,
+            size=12,
+            budget=10,
+            catalog=client,
+            agent="gp",
+            progress=False,
+            data_dir=tmp_path / "catalog",
         )
         runs = client.search(Key("campaign") == summary["campaign"])
         names = [r.metadata["start"]["plan_name"] for r in runs.values()]
     assert summary["measured"] == 10
+    # the writer keeps its durable spool in the catalog's own folder, not the default one
+    assert (tmp_path / "catalog" / "spool").is_dir()
     assert 0.0 <= summary["top1_found_fraction"] <= 1.0
     assert summary["top1_locations"] >= 1
     assert summary["instrument_hours_full_grid"] > summary["instrument_hours_campaign"] > 0
