@@ -630,19 +630,19 @@ def _truth_of(c, dataset, twin, truth):
     replay`` scores it (the same helpers, so both draw on the same truth).
     """
     from autoscope.studies.groundtruth import load_recorded, scalar_map
-    from autoscope.studies.replay import _recorded_twin, _twin_truth
+    from autoscope.studies.replay import recorded_twin, twin_truth
 
     shape = tuple(c.candidates.shape)
     given = [x is not None for x in (dataset, twin, truth)]
     if sum(given) > 1:
         raise ConfigurationError("give one ground truth: a dataset, a twin or a map")
     if not any(given):
-        twin = _recorded_twin(c.settings)
+        twin = recorded_twin(c.settings)
     gt = None
     if dataset is not None:
         gt, source = load_recorded(dataset), str(dataset)
     elif twin is not None:
-        gt = _twin_truth(twin, c)
+        gt = twin_truth(twin, c)
         source = gt.source
     elif truth is not None:
         t = np.asarray(truth, dtype=float)

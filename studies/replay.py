@@ -329,12 +329,12 @@ def replay_campaign(
     scalarizer = c.settings.get("scalarizer")
     truth_values = measured_mask = top = None
     if dataset is None and twin is None:
-        twin = _recorded_twin(c.settings)
+        twin = recorded_twin(c.settings)
     truth = None
     if dataset is not None:
         truth = load_recorded(dataset)
     elif twin is not None:
-        truth = _twin_truth(twin, c)
+        truth = twin_truth(twin, c)
     if truth is not None:
         if truth.image.shape != tuple(c.candidates.shape):
             raise ConfigurationError(
@@ -444,7 +444,7 @@ def replay_campaign(
     return out
 
 
-def _recorded_twin(settings: dict) -> str | None:
+def recorded_twin(settings: dict) -> str | None:
     """The twin a campaign's reports name (``twin``: ``{"kind", "seed"}``), or the
     demo's PFM twin (``demo_seed``), as ``"KIND:SEED"``; None for another campaign."""
     t = settings.get("twin")
@@ -455,7 +455,7 @@ def _recorded_twin(settings: dict) -> str | None:
     return None
 
 
-def _twin_truth(twin: str, c: Campaign):
+def twin_truth(twin: str, c: Campaign):
     """The twin's measured grid on the campaign's candidates, checked against its frame."""
     kind, _, seed = str(twin).partition(":")
     try:
