@@ -129,3 +129,31 @@ class NotRecorded(InstrumentFault):
     As an :class:`InstrumentFault`, a plan that meets it closes its run with the
     message as the reason.
     """
+
+
+class CatalogRequestError(AutoscopeError):
+    """A batch of documents the catalog server does not apply, with the HTTP status it answers.
+
+    Raised inside the server's document endpoint (``autoscope.catalog.ingest``)
+    and answered there as that status with ``detail`` as the body.
+    """
+
+    def __init__(self, status: int, detail: str):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+class CatalogResend(CatalogError):
+    """The catalog server does not hold a run's earlier documents (409).
+
+    The writer re-sends the run whole from its spool (the server restarted, or
+    a batch is missing).
+    """
+
+
+class CatalogRoutesOnly(AutoscopeError):
+    """The server's document endpoint cannot build this run (501).
+
+    The writer sends the run through Tiled's own routes instead.
+    """

@@ -43,6 +43,7 @@ from dataclasses import asdict
 import numpy as np
 
 from autoscope.catalog import spool
+from autoscope.errors import CatalogRequestError
 
 #: Path of the endpoint under the server's ``/api/v1``.
 ROUTE = "/autoscope/documents"
@@ -96,15 +97,6 @@ def feed(router, rw, name: str, doc: dict) -> None:
     if name == "stop":
         flush_rows(rw)
     router(name, doc)
-
-
-class RequestError(Exception):
-    """A batch the server does not apply, with the HTTP status it answers."""
-
-    def __init__(self, status: int, detail: str):
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
 
 
 # ---- the adapter tree seen as the Tiled client that _RunWriter expects ----------
@@ -455,13 +447,13 @@ class Sessions:
                 while len(self._open) > self.max_open:
                     self._open.popitem(last=False)
         elif session is None:
-            raise RequestError(
+            raise CatalogRequestError(
                 409,
                 f"run {uid}: this server is not writing it (restarted?); "
                 "send its documents from the first (first=0)",
             )
         elif first > session.applied:
-            raise RequestError(
+            raise CatalogRequestError(
                 409,
                 f"run {uid}: documents {session.applied}..{first - 1} are missing; "
                 "send its documents from the first (first=0)",
@@ -488,18 +480,18 @@ class Sessions:
 
 def _parse(msg) -> tuple[str, int, list]:
     if not isinstance(msg, dict):
-        raise RequestError(400, "the body must be a msgpack map {uid, first, docs}")
+        raise CatalogRequestError(400, "the body must be a msgpack map {uid, first, docs}")
     uid, first, docs = msg.get("uid"), msg.get("first"), msg.get("docs")
     if not isinstance(uid, str) or not uid or "/" in uid:
-        raise RequestError(400, f"'uid' must be a run uid, not {uid!r}")
+        raise CatalogRequestError(400, f"'uid' must be a run uid, not {uid!r}")
     if not isinstance(first, int) or first < 0:
-        raise RequestError(400, f"'first' must be an index >= 0, not {first!r}")
+        raise CatalogRequestError(400, f"'first' must be an index >= 0, not {first!r}")
     if not isinstance(docs, list) or not all(
         isinstance(d, (list, tuple)) and len(d) == 2 and isinstance(d[1], dict) for d in docs
     ):
-        raise RequestError(400, "'docs' must be a list of [name, document] pairs")
+        raise CatalogRequestError(400, "'docs' must be a list of [name, document] pairs")
     if first == 0 and (not docs or docs[0][0] != "start" or docs[0][1].get("uid") != uid):
-        raise RequestError(400, f"run {uid}: the first document must be its start document")
+        raise CatalogRequestError(400, f"run {uid}: the first document must be its start document")
     return uid, first, [(str(n), d) for n, d in docs]
 
 
@@ -542,7 +534,7 @@ def make_router():
         try:
             async with sessions.lock(str(uid)):
                 result = await anyio.to_thread.run_sync(sessions.apply, tree, msg)
-        except RequestError as exc:
+        except CatalogRequestError as exc:
             raise HTTPException(exc.status, exc.detail) from None
         except HTTPException:
             raise

@@ -66,7 +66,7 @@ import numpy as np
 
 from autoscope.catalog import ingest, paths, spool
 from autoscope.catalog.client import connect, open_client
-from autoscope.errors import CatalogError
+from autoscope.errors import CatalogError, CatalogResend, CatalogRoutesOnly
 
 logger = logging.getLogger(__name__)
 
@@ -77,14 +77,6 @@ _REPLAY_ATTEMPTS = 3
 # one request of the endpoint carries at most this many bytes of arrays (a long
 # run's replay goes in several)
 _MAX_REQUEST_BYTES = 32 * 2**20
-
-
-class _Resend(Exception):
-    """The server does not hold the run's earlier documents (409): re-send it whole."""
-
-
-class _NotDirect(Exception):
-    """The endpoint cannot build this run (501): write it through Tiled's routes."""
 
 
 def _snapshot(name: str, doc: dict) -> dict:
@@ -106,7 +98,7 @@ def _transient(exc: BaseException) -> bool:
     """True for failures of the catalog (unreachable, 5xx), False for refused documents."""
     import httpx
 
-    if isinstance(exc, (CatalogError, _Resend)):  # nobody answers / server restarted
+    if isinstance(exc, (CatalogError, CatalogResend)):  # nobody answers / server restarted
         return True
     if isinstance(exc, httpx.HTTPStatusError):
         code = exc.response.status_code if exc.response is not None else 500
@@ -590,12 +582,12 @@ class CatalogWriter:
                 for run, (first, docs) in groups.items():
                     current = run
                     self._post(run.uid, first, docs)
-        except _NotDirect as exc:
+        except CatalogRoutesOnly as exc:
             current.direct = False  # this run goes through Tiled's routes, from its spool
             self._later(items, touched, reason=exc)
             return self._recover(items)
         except Exception as exc:  # noqa: BLE001 - sorted by _transient below
-            if isinstance(exc, _Resend):
+            if isinstance(exc, CatalogResend):
                 # the server lost the run's earlier documents (restarted): re-send it whole
                 self._later(items, touched, reason=exc)
                 return self._recover(items)
@@ -755,7 +747,7 @@ class CatalogWriter:
             try:
                 self._post(uid, 0, docs)
                 return True
-            except _NotDirect:
+            except CatalogRoutesOnly:
                 pass
         delete_run(self._client, uid)
         run = _Run(uid)
@@ -911,9 +903,9 @@ def post_documents(client, uid: str, first: int, docs: list, max_array_size: int
         )
         response = http.post(url, content=body, headers={"Content-Type": ingest.MSGPACK})
         if response.status_code == 409:
-            raise _Resend(_detail(response))
+            raise CatalogResend(_detail(response))
         if response.status_code == 501:
-            raise _NotDirect(_detail(response))
+            raise CatalogRoutesOnly(_detail(response))
         if response.is_error:
             response.raise_for_status()
 
@@ -966,7 +958,7 @@ def replay_file(client, path) -> str:
         try:
             post_documents(client, uid, 0, docs)  # first=0: any copy is replaced
             return uid
-        except _NotDirect:
+        except CatalogRoutesOnly:
             pass
     delete_run(client, uid)
     rw = _RunWriter(client, batch_size=_NO_AUTO_BATCH, max_array_size=0)

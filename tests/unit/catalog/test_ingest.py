@@ -18,12 +18,12 @@ import pytest
 from autoscope.catalog import ingest, spool
 from autoscope.catalog.writer import (
     CatalogWriter,
-    _Resend,
     endpoint_url,
     has_endpoint,
     post_documents,
     replay_file,
 )
+from autoscope.errors import CatalogResend
 
 
 class Stage:
@@ -159,10 +159,10 @@ def test_resending_documents_never_duplicates_them(RE, module_catalog, line_sour
 def test_a_batch_of_a_run_the_server_does_not_hold_is_sent_back(RE, module_catalog, line_source):
     uid, docs = record(RE, lines_plan(line_source, Stage(), 3))
     # no start yet (a restarted server): the writer must re-send the run whole
-    with pytest.raises(_Resend, match="send its documents from the first"):
+    with pytest.raises(CatalogResend, match="send its documents from the first"):
         post_documents(module_catalog, uid, 2, docs[2:])
     post_documents(module_catalog, uid, 0, docs[:3])
-    with pytest.raises(_Resend, match="are missing"):
+    with pytest.raises(CatalogResend, match="are missing"):
         post_documents(module_catalog, uid, 4, docs[4:])
     assert uid not in module_catalog or "stop" not in module_catalog[uid].metadata
 
