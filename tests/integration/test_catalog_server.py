@@ -183,6 +183,7 @@ def _serve_twice(folder: Path):
     serve(folder)
 
 
+@pytest.mark.long  # 20-40 s on 2 cores: make test-long
 def test_bad_input_of_a_real_server(folder, tmp_path):
     info = ensure_server(folder)
     # wrong API key, through the command line in its own process

@@ -300,7 +300,7 @@ def _run_session(env, code):
     return json.loads(lines[-1][len("RESULT ") :]), proc
 
 
-@pytest.mark.slow
+@pytest.mark.long  # 20-40 s on 2 cores: make test-long
 def test_autoscope_ipython_loads_the_profile_and_runs_a_plan(served_catalog, tmp_path):
     uri, api_key = served_catalog
     env = dict(os.environ)

@@ -66,6 +66,7 @@ def test_campaign_spends_the_budget_and_writes_spectra_and_reports(RE, spm, cata
     assert np.isfinite(stream["agent_mean"].read()[0]).all()
 
 
+@pytest.mark.long  # 20-40 s on 2 cores: make test-long
 def test_pause_and_resume_finish_the_campaign(RE, spm):
     import bluesky.plan_stubs as bps
     import bluesky.preprocessors as bpp
@@ -112,6 +113,7 @@ def test_pause_and_resume_finish_the_campaign(RE, spm):
     assert len(positions) == 6
 
 
+@pytest.mark.long  # 20-40 s on 2 cores: make test-long
 def test_agent_failure_falls_back_and_the_campaign_goes_on(RE, spm):
     def plan():
         candidates, _image, _ = yield from overview_candidates(
@@ -133,6 +135,7 @@ def test_agent_failure_falls_back_and_the_campaign_goes_on(RE, spm):
     assert summary["instrument_seconds"] > 0
 
 
+@pytest.mark.long  # 20-40 s on 2 cores: make test-long
 def test_stop_rule_ends_early(RE, spm, catalog):
     summary = RE(_loop_with_stop(spm)).plan_result
     assert summary["stopped_by"] == "uncertainty"

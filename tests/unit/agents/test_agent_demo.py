@@ -7,7 +7,7 @@ import pytest
 from autoscope.studies.demo import run_campaign_demo
 
 
-@pytest.mark.slow
+@pytest.mark.long  # 20-40 s on 2 cores: make test-long
 def test_demo_campaign_writes_report_and_runs(tmp_path):
     from tiled.queries import Key
 

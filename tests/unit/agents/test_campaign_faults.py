@@ -85,6 +85,7 @@ def test_a_raising_agent_and_its_fallback_point_reach_the_catalog(RE, spm, catal
     assert len({tuple(r.metadata["start"]["positions_requested"][0]) for r in spectra}) == 3
 
 
+@pytest.mark.long  # 20-40 s on 2 cores: make test-long
 def test_a_campaign_resumed_with_its_id_numbers_on_and_measures_nothing_twice(RE, spm, catalog):
     experiment = SpectraExperiment("loop_area", channel="piezoresponse")
 

@@ -263,6 +263,7 @@ def fast_failing_client(monkeypatch):
     monkeypatch.setattr(tiled.client.utils, "TILED_RETRY_ATTEMPTS", 1)
 
 
+@pytest.mark.long  # 20-40 s on 2 cores: make test-long
 def test_catalog_stopped_mid_run_and_back_on_another_port_has_every_event_once(
     RE, tmp_path, line_source, fast_failing_client
 ):

@@ -128,6 +128,7 @@ def _marked(view, ax, grid, points):
     return mask
 
 
+@pytest.mark.long  # 20-40 s on 2 cores: make test-long
 def test_discovery_curve_counts_the_true_top_locations_measured(pfm, tmp_path):
     truth = make_dataset("pfm", size=8, seed=0, extent=400.0)["truth"]["loop_area"]
     view = LiveCampaign(truth=truth, top_fraction=0.05)

@@ -154,6 +154,7 @@ def test_the_poll_alone_follows_a_run(engine, catalog, tmp_path):
     assert view.measured.all()
 
 
+@pytest.mark.long  # 20-40 s on 2 cores: make test-long
 def test_a_campaign_is_followed_across_its_runs(engine, catalog, pfm, tmp_path):
     """Overview, spectra and reports: the points and the maps are those of the catalog."""
     view = LiveCampaign()
