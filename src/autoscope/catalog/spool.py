@@ -23,6 +23,7 @@ import errno
 import fcntl
 import json
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -68,6 +69,31 @@ def _ext_hook(code: int, data: bytes):
     return msgpack.ExtType(code, data)
 
 
+def _created_locked(path: Path) -> int | None:
+    """A new spool file at ``path``, already locked when its name appears; None if it exists.
+
+    The file is made and locked under a private name, then linked to ``path``:
+    a writer's recovery scan (:func:`is_orphan`, which probes the lock) never
+    sees a new run's file unlocked, so it can neither take it for a dead
+    writer's file nor make the owner's own lock fail.
+    """
+    private = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.new")
+    fd = os.open(private, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        try:
+            os.link(private, path)
+        except FileExistsError:
+            os.close(fd)
+            return None
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+    finally:
+        private.unlink(missing_ok=True)
+
+
 class SpoolFile:
     """One run's spool file, opened for appending and locked by this process.
 
@@ -87,12 +113,14 @@ class SpoolFile:
 
         self.path = Path(path)
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise
+        fd = _created_locked(self.path)
+        if fd is None:  # the file exists: take it over if nobody holds it
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                raise
         self._f = os.fdopen(fd, "ab", buffering=0)
         self._packer = msgpack.Packer(default=_default, use_bin_type=True)
         self.records = 0
