@@ -96,7 +96,7 @@ def folder(tmp_path):
         wait_for(lambda: pid_gone(info["pid"]), timeout=15, what="server process gone")
 
 
-@pytest.mark.slow
+@pytest.mark.long  # 20-40 s on 2 cores: make test-long
 def test_runs_survive_a_restart_with_their_dtypes(folder):
     info = ensure_server(folder)
     assert info.uri.startswith("http://127.0.0.1:")

@@ -97,6 +97,7 @@ def test_grid_is_a_cube_with_bias_coordinate_and_positions(RE, catalog, spm):
     assert bool(ds["measured"].all())
 
 
+@pytest.mark.long  # 20-40 s on 2 cores: make test-long
 def test_campaign_spectra_have_axis_positions_and_campaign(RE, catalog, pfm):
     campaign = RE(
         autonomous_campaign(pfm, agent="random", budget=4, batch_size=2, **SMALL_CAMPAIGN)

@@ -315,6 +315,7 @@ def test_a_check_image_in_doubt_does_not_pass_the_tip():
     assert _check_state(summary(0.3, 0.1, 0.6), 0.4) == "blunt"
 
 
+@pytest.mark.long  # 20-40 s on 2 cores: make test-long
 def test_lost_contact_during_a_check_image_reengages_the_feedback(RE, catalog, tiny_weights):
     # the frame's alarm comes within ~20 lines; the fault fires 25 lines on, inside the
     # first check image of the recovery, and leaves the feedback off
