@@ -128,29 +128,9 @@ def _settings(points=K):
 def test_campaign_runs_on_a_recording_and_measures_recorded_spectra():
     ds = _dataset()
     spm = make_spm("recorded", dataset=ds)
-    f = spm.backend.frame
     RE = RunEngine({}, call_returns_result=True)
     docs = _collect(RE)
-    result = RE(
-        autonomous_campaign(
-            spm,
-            agent="random",
-            scalarizer="band_integral:0.2:0.4",
-            channel="dIdV",
-            overview_channel="topography",
-            budget=6,
-            pixels=W,
-            center_x=f["center_x"],
-            center_y=f["center_y"],
-            width=f["width"],
-            height=f["height"],
-            line_time=0.01,
-            start=-1.0,
-            stop=1.0,
-            n_points=K,
-            progress=False,
-        )
-    )
+    result = RE(_campaign(spm, budget=6))
     assert result.exit_status == "success"
     spectra = [d["data"] for n, d in docs if n == "event" and "spm_spectrum_dIdV" in d["data"]]
     assert len(spectra) == 6
