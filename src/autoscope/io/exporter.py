@@ -59,6 +59,16 @@ def _is_spectrum_image(start: dict) -> bool:
     return start.get("plan_name") == "spectrum_image" and "spectra_key" in start
 
 
+def _overview_start(client, overview_uid: str, named_by: str) -> dict:
+    """The start document of the overview run that ``named_by`` names; one line if absent."""
+    try:
+        return dict(client[overview_uid].metadata["start"])
+    except KeyError:
+        raise ConfigurationError(
+            f"{named_by} names overview {overview_uid}, which is not in the catalog"
+        ) from None
+
+
 def _default_channel(names, preferred) -> str:
     for p in preferred:
         if p in names:
@@ -193,12 +203,7 @@ def recorded_from_runs(
 
     overview_uid = images[0] if images else gstart.get("overview_uid")
     if overview_uid is not None:
-        try:
-            ostart = dict(client[overview_uid].metadata["start"])
-        except KeyError:
-            raise ConfigurationError(
-                f"grid run {grid_uid} names overview {overview_uid}, which is not in the catalog"
-            ) from None
+        ostart = _overview_start(client, overview_uid, f"grid run {grid_uid}")
         ov_names = list(ostart["image_keys"])
         ov_channel = overview_channel or _default_channel(
             ov_names, (ostart.get("overview_channel"), "topography", "Z")
@@ -334,12 +339,7 @@ def _spectrum_image_dataset(client, uids, starts, overview_channel, line):
         )
     overview_uid = images[0] if images else start.get("overview_uid")
     if overview_uid is not None:
-        try:
-            ostart = dict(client[overview_uid].metadata["start"])
-        except KeyError:
-            raise ConfigurationError(
-                f"run {si_uid} names overview {overview_uid}, which is not in the catalog"
-            ) from None
+        ostart = _overview_start(client, overview_uid, f"run {si_uid}")
         names = list(ostart["image_keys"])
         ov_channel = overview_channel or _default_channel(names, ("haadf", "HAADF"))
         if ov_channel not in names:
