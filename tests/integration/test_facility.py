@@ -341,15 +341,29 @@ def test_a_failed_run_is_not_data_and_two_runners_do_not_share_a_campaign(facili
     code, log = facility.finish_runner(bad, timeout=120)
     assert code == 1 and "API key rejected" in log, log
 
-    first = facility.start_runner(config, "first")
-    facility.tools.wait_for(lambda: facility.seqs(campaign)["queued"] | facility.seqs(campaign)[
-        "running"] | facility.seqs(campaign)["done"], timeout=DEADLINE, what="first runner queues",
-        proc=first)  # fmt: skip
-    second = facility.start_runner(config, "second")
-    code, log = facility.finish_runner(second, timeout=120)
-    assert code == 1 and "is already run by" in log and f"pid {first.pid}" in log, log
-
-    code, log = facility.finish_runner(first)
+    # The first runner leaves the queue to its operators (manage_queue = false), so its step 1
+    # waits in the stopped queue and it holds the lease for as long as the test needs: a
+    # second runner is started while the lease is held, whatever the machine's speed.
+    (tmp_path / "held").mkdir()
+    held = write_config(tmp_path / "held", campaign, budget, manage_queue=False)
+    api = facility.manager.api
+    if not api.status().get("worker_environment_exists"):  # as the operator would
+        api.environment_open()
+        api.wait_for_idle(timeout=DEADLINE)
+    first = facility.start_runner(held, "first")
+    try:
+        facility.tools.wait_for(lambda: facility.seqs(campaign)["queued"], timeout=DEADLINE,
+                                what="first runner queues its step", proc=first)  # fmt: skip
+        second = facility.start_runner(config, "second")
+        code, log = facility.finish_runner(second, timeout=120)
+        assert code == 1 and "is already run by" in log and f"pid {first.pid}" in log, log
+        # now the operator lets the queue run: every item the first runner adds starts by itself
+        api.queue_autostart(True)
+        code, log = facility.finish_runner(first)
+    finally:
+        if first.poll() is None:
+            facility.kill_runner(first)
+        api.queue_autostart(False)
     assert code == 0, log
     summary = json.loads(log.strip().splitlines()[-1])
     assert failed_uid not in summary["runs"].values()
