@@ -31,6 +31,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.fft
 
 from autoscope.devices.twin.stem.probe import Probe, wavelength
 from autoscope.devices.twin.stem.samples.base import Atoms, STEMSample
@@ -84,17 +85,36 @@ class Grid:
         grid take the nearest edge value (``scipy.ndimage.map_coordinates(order=1,
         mode="nearest")``, written out: a third of its time)."""
         ny, nx = image.shape
-        c = np.clip((np.asarray(x, float) - self.x0) / self.sampling, 0.0, nx - 1)
-        r = np.clip((np.asarray(y, float) - self.y0) / self.sampling, 0.0, ny - 1)
+        c = np.subtract(x, self.x0, dtype=float)
+        c /= self.sampling
+        np.clip(c, 0.0, nx - 1, out=c)
+        r = np.subtract(y, self.y0, dtype=float)
+        r /= self.sampling
+        np.clip(r, 0.0, ny - 1, out=r)
         c0 = np.minimum(c.astype(np.intp), max(nx - 2, 0))
         r0 = np.minimum(r.astype(np.intp), max(ny - 2, 0))
-        fc, fr = c - c0, r - r0
+        c -= c0  # the fractions, in place
+        r -= r0
         flat = image.ravel()
-        k = r0 * nx + c0
+        k = r0
+        k *= nx
+        k += c0
         dc, dr = min(1, nx - 1), min(1, ny - 1) * nx
-        top = flat[k] + fc * (flat[k + dc] - flat[k])
-        bottom = flat[k + dr] + fc * (flat[k + dr + dc] - flat[k + dr])
-        return top + fr * (bottom - top)
+        f00 = flat[k]
+        top = flat[k + dc]
+        top -= f00
+        top *= c
+        top += f00
+        k += dr
+        f10 = flat[k]
+        bottom = flat[k + dc]
+        bottom -= f10
+        bottom *= c
+        bottom += f10
+        bottom -= top
+        bottom *= r
+        bottom += top
+        return bottom
 
     def sample_axes(self, image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """:meth:`sample` at every ``(x[j], y[i])`` (shape ``(len(y), len(x))``): the same
@@ -111,6 +131,31 @@ class Grid:
         rows = image[r0] + fr[:, None] * (image[r1] - image[r0])
         return rows[:, c0] + fc[None, :] * (rows[:, c1] - rows[:, c0])
 
+    def sample_axes_sparse(self, image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """:meth:`sample_axes` for an ``image`` that is zero outside a small box (the
+        contamination of a few scans): the same values, computed only at the positions
+        whose bilinear cells reach a nonzero cell (zero elsewhere)."""
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        out = np.zeros((y.size, x.size))
+        rows = np.flatnonzero(image.any(1))
+        if not rows.size:
+            return out
+        cols = np.flatnonzero(image.any(0))
+
+        def reach(v, origin, lo, hi, n):
+            # positions (ascending) whose cells floor(c), floor(c) + 1 (c clipped to the
+            # image, as sample_axes does) can include a cell in lo..hi: c in (lo - 1, hi + 1)
+            c = np.clip((v - origin) / self.sampling, 0.0, n - 1)
+            i = np.flatnonzero((c > lo - 1) & (c < hi + 1))
+            return slice(int(i[0]), int(i[-1]) + 1) if i.size else slice(0, 0)
+
+        ny, nx = image.shape
+        sy = reach(y, self.y0, rows[0], rows[-1], ny)
+        sx = reach(x, self.x0, cols[0], cols[-1], nx)
+        if sy.stop > sy.start and sx.stop > sx.start:
+            out[sy, sx] = self.sample_axes(image, x[sx], y[sy])
+        return out
+
 
 def grid_for(xmin: float, xmax: float, ymin: float, ymax: float, pixel: float) -> Grid:
     """A render grid covering the box with sampling ``min(pixel / 2, 0.25 Å)``, at most
@@ -126,24 +171,38 @@ def grid_for(xmin: float, xmax: float, ymin: float, ymax: float, pixel: float) -
 
 
 def splat(grid: Grid, x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Deposit weights ``w`` at ``x, y`` Å onto the grid (bilinear), shape ``grid.shape``."""
-    c = (x - grid.x0) / grid.sampling
-    r = (y - grid.y0) / grid.sampling
-    c0 = np.floor(c).astype(int)
-    r0 = np.floor(r).astype(int)
-    fc, fr = c - c0, r - r0
+    """Deposit weights ``w`` at ``x, y`` Å onto the grid (bilinear), shape ``grid.shape``.
+
+    The four corners of every hit go into one ``bincount`` on the grid padded by a cell on
+    each side (a corner off the grid lands in the padding, which is cut away), so no corner
+    needs a mask; hits with no corner on the grid are dropped first."""
+    c = np.subtract(x, grid.x0, dtype=float)
+    c /= grid.sampling
+    r = np.subtract(y, grid.y0, dtype=float)
+    r /= grid.sampling
+    c0 = np.floor(c).astype(np.intp)
+    r0 = np.floor(r).astype(np.intp)
+    c -= c0  # the fractions, in place
+    r -= r0
+    w = np.asarray(w, float)
     ny, nx = grid.shape
-    out = np.zeros(ny * nx)
-    for dr, dc, ww in (
-        (0, 0, (1 - fr) * (1 - fc)),
-        (0, 1, (1 - fr) * fc),
-        (1, 0, fr * (1 - fc)),
-        (1, 1, fr * fc),
+    if c0.size and not (
+        c0.min() >= -1 and c0.max() <= nx - 1 and r0.min() >= -1 and r0.max() <= ny - 1
     ):
-        rr, cc = r0 + dr, c0 + dc
-        ok = (rr >= 0) & (rr < ny) & (cc >= 0) & (cc < nx)
-        out += np.bincount(rr[ok] * nx + cc[ok], w[ok] * ww[ok], ny * nx)
-    return out.reshape(ny, nx)
+        m = (c0 >= -1) & (c0 <= nx - 1) & (r0 >= -1) & (r0 <= ny - 1)
+        c0, r0, c, r, w = c0[m], r0[m], c[m], r[m], w[m]
+    wide = nx + 2
+    k = r0 + 1
+    k *= wide
+    k += c0 + 1
+    right = w * c
+    left = w - right
+    out = np.bincount(
+        np.concatenate((k, k + 1, k + wide, k + wide + 1)),
+        np.concatenate((left - left * r, right - right * r, left * r, right * r)),
+        (ny + 2) * wide,
+    )
+    return out.reshape(ny + 2, wide)[1:-1, 1:-1]  # a view: no caller writes into it
 
 
 class Renderer:
@@ -171,7 +230,11 @@ class Renderer:
             q = np.fft.fftfreq(grid.n, grid.sampling)
             box = 25.6 if probe.convergence_mrad >= 15 else 51.2
             ns = 256 if box == 25.6 else 512
-            self._ft = probe.ft_intensity(q, q, n=ns, sampling=box / ns).real
+            # the real part on the half plane numpy.fft.rfft2 uses (its last column is the
+            # full transform's Nyquist column, as before)
+            self._ft = probe.ft_intensity(
+                q[: grid.n // 2 + 1], q, n=ns, sampling=box / ns, real=True
+            )
             self._ft_key = key
         return self._ft
 
@@ -196,14 +259,18 @@ class Renderer:
             carbon = carbon + extra_carbon
         # P̂ is taken real (even in q), so the half-plane transform of numpy.fft.rfft2 holds
         # all of it (its Nyquist column equals the full transform's)
-        ft = self.probe_ft(probe, grid)[:, : grid.n // 2 + 1] / grid.sampling**2
+        ft = (self.probe_ft(probe, grid) / grid.sampling**2).astype(np.float32)
         out = {}
         for det in detectors:
             w = an * cross_section(det, az, probe.kv)
             rho = (
                 splat(grid, ax, ay, w) + carbon * cross_section(det, 6, probe.kv) * grid.sampling**2
             )
-            f = np.fft.irfft2(np.fft.rfft2(rho) * ft, s=rho.shape).clip(0.0, None)
+            # float32 transforms (pocketfft): the map to ~1e-7 of its largest value
+            f = scipy.fft.irfft2(scipy.fft.rfft2(rho.astype(np.float32)) * ft, s=rho.shape).astype(
+                float
+            )
+            np.maximum(f, 0.0, out=f)
             if sample.saturating:
                 f = -np.expm1(-f)
             out[det] = np.clip(1.0 - f, 0.0, 1.0) if det == "bf" else f

@@ -234,7 +234,7 @@ class TwinSTEM:
             contam = self.contamination()
             extra = None
             if contam.any():
-                extra = self.dose_grid.sample_axes(contam, *grid.coords())
+                extra = self.dose_grid.sample_axes_sparse(contam, *grid.coords())
             self._render = self._renderer.render(
                 self.sample, self.sample.atoms, self.probe, grid, detectors, extra
             )
@@ -410,24 +410,27 @@ class TwinSTEM:
         g = self.dose_grid
         c = (x - g.x0) / g.sampling
         r = (y - g.y0) / g.sampling
-        on = (c > -1) & (c < g.n) & (r > -1) & (r < g.n)
-        if not on.any():
-            return
+        if not (c.min() > -1 and c.max() < g.n and r.min() > -1 and r.max() < g.n):
+            on = (c > -1) & (c < g.n) & (r > -1) & (r < g.n)
+            if not on.any():
+                return
+            x, y, w, c, r = x[on], y[on], w[on], c[on], r[on]
         m = int(math.ceil(16.0 / g.sampling))
-        c0, nx = _span(c[on], m, g.n)
-        r0, ny = _span(r[on], m, g.n)
+        c0, nx = _span(c, m, g.n)
+        r0, ny = _span(r, m, g.n)
         sub = Grid(g.x0 + c0 * g.sampling, g.y0 + r0 * g.sampling, g.sampling, nx, ny)
-        hits = splat(sub, x[on], y[on], w[on])
+        hits = splat(sub, x, y, w)
         total = hits.sum()
         if total <= 0:
             return
         # float32 transforms: the dose is kept in float64, each increment good to ~1e-7
         inc = scipy.fft.irfft2(
             scipy.fft.rfft2(hits.astype(np.float32)) * self._dose_ft(ny, nx), s=hits.shape
-        ).astype(float)
-        inc = inc.clip(0.0, None)
+        )
+        np.maximum(inc, 0.0, out=inc)
         # the band-limited spread rings slightly below zero; after clipping, rescale so that
-        # every electron is counted once
+        # every electron is counted once (the sum in float64)
+        inc = inc.astype(float)
         inc *= total / max(inc.sum(), 1e-300) / g.sampling**2
         box = (slice(r0, r0 + ny), slice(c0, c0 + nx))
         self.dose[box] += inc
@@ -452,7 +455,7 @@ class TwinSTEM:
             if len(self._dose_fts) > 8:
                 self._dose_fts.clear()
             h = self.dose_grid.sampling
-            ft = self.probe.ft_intensity(np.fft.rfftfreq(nx, h), np.fft.fftfreq(ny, h)).real
+            ft = self.probe.ft_intensity(np.fft.rfftfreq(nx, h), np.fft.fftfreq(ny, h), real=True)
             self._dose_fts[key] = ft.astype(np.float32)
         return self._dose_fts[key]
 
@@ -535,10 +538,11 @@ class TwinSTEM:
 def _span(c: np.ndarray, margin: int, n: int) -> tuple[int, int]:
     """First cell and size (a fast FFT length ``2^a 3^b 5^c >= 64``, or ``n``) of a window of
     ``0..n-1`` holding cells ``c`` with ``margin`` on each side."""
-    size = _good_size(max(64, int(math.ceil(np.ptp(c))) + 2 * margin + 2))
+    lo, hi = float(c.min()), float(c.max())
+    size = _good_size(max(64, int(math.ceil(hi - lo)) + 2 * margin + 2))
     if size >= n:
         return 0, n
-    return min(max(int(math.floor(c.min())) - margin, 0), n - size), size
+    return min(max(int(math.floor(lo)) - margin, 0), n - size), size
 
 
 def _good_size(n: int) -> int:

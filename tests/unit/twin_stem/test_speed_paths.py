@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from autoscope.devices.twin.stem.imaging import Grid
+from autoscope.devices.twin.stem.imaging import Grid, splat
 from autoscope.devices.twin.stem.probe import Probe
 from autoscope.devices.twin.stem.scan import ScanErrors, ScanModel
 from autoscope.devices.twin.stem.twin import _good_size
@@ -50,6 +50,54 @@ def test_probe_transform_on_the_band_equals_the_full_matrix_transform():
     assert abs(ft[0, 0] - 1.0) < 1e-12
 
 
+def test_probe_transform_real_part_by_cosine_and_sine_equals_the_complex_transform():
+    probe = Probe(60.0, 30.0).with_aberrations(C21=40.0, C23=30.0, C12=5.0)  # not symmetric
+    qx = np.fft.rfftfreq(96, 0.2)
+    qy = np.fft.fftfreq(80, 0.2)
+    full = probe.ft_intensity(qx, qy, n=64, sampling=0.1)
+    real = probe.ft_intensity(qx, qy, n=64, sampling=0.1, real=True)
+    assert real.dtype == np.float64 and np.abs(full.imag).max() > 1e-3
+    np.testing.assert_allclose(real, full.real, rtol=0, atol=1e-13)
+
+
+def test_padded_splat_equals_the_corner_by_corner_splat():
+    rng = np.random.default_rng(1)
+    g = Grid(-3.0, -2.0, 0.5, 40, 30)
+    for lo, hi in ((-1.0, 15.0), (-9.0, 25.0)):  # all hits on the grid; many off it
+        x, y = rng.uniform(lo, hi, 4000), rng.uniform(lo, hi, 4000)
+        w = rng.random(4000)
+        c, r = (x - g.x0) / g.sampling, (y - g.y0) / g.sampling
+        c0, r0 = np.floor(c).astype(int), np.floor(r).astype(int)
+        fc, fr = c - c0, r - r0
+        ref = np.zeros(g.shape)
+        for dr, dc, f in (
+            (0, 0, (1 - fr) * (1 - fc)),
+            (0, 1, (1 - fr) * fc),
+            (1, 0, fr * (1 - fc)),
+            (1, 1, fr * fc),
+        ):
+            rr, cc = r0 + dr, c0 + dc
+            ok = (rr >= 0) & (rr < g.rows) & (cc >= 0) & (cc < g.n)
+            np.add.at(ref, (rr[ok], cc[ok]), (w * f)[ok])
+        np.testing.assert_allclose(splat(g, x, y, w), ref, rtol=0, atol=1e-12)
+
+
+def test_sparse_grid_sampling_equals_the_full_separable_sampling():
+    rng = np.random.default_rng(2)
+    g = Grid(-3.0, -2.0, 0.5, 40, 30)
+    x = np.linspace(-8.0, 24.0, 91)
+    y = np.linspace(-6.0, 17.0, 67)
+    for box in (
+        (slice(10, 14), slice(5, 9)),
+        (slice(0, 3), slice(36, 40)),
+        (slice(29, 30), slice(0, 1)),
+    ):
+        image = np.zeros(g.shape)
+        image[box] = rng.random(image[box].shape) + 0.1  # a patch, inside or at an edge
+        np.testing.assert_array_equal(g.sample_axes_sparse(image, x, y), g.sample_axes(image, x, y))
+    assert not g.sample_axes_sparse(np.zeros(g.shape), x, y).any()
+
+
 def test_fast_fft_lengths_are_the_smallest_5_smooth_numbers():
     smooth = [n for n in range(1, 1200) if _is_5_smooth(n)]
     for n in range(64, 600):
@@ -61,3 +109,15 @@ def _is_5_smooth(n: int) -> bool:
         while n % p == 0:
             n //= p
     return n == 1
+
+
+def test_k0_series_equals_scipy_k0_over_the_couplings_range():
+    from scipy.special import k0
+
+    from autoscope.devices.twin.stem.samples.nanoparticles import k0_of_squared
+
+    rng = np.random.default_rng(3)
+    for q in (1e-4, 1e-3, 2e-3, 5e-3):  # 5e-3 at 1000 Å: past the series, scipy's k0
+        rho2 = rng.uniform(25.0, 1e6, (16, 300))
+        ref = k0(q * np.sqrt(rho2))
+        np.testing.assert_allclose(k0_of_squared(rho2.copy(), q), ref, rtol=1e-13, atol=0)
