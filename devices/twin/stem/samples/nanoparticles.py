@@ -363,8 +363,47 @@ def coupling(mode: Mode, x: np.ndarray, y: np.ndarray, kv: float) -> np.ndarray:
         d2 = (xf[s : s + step, None] - mode.x[None]) ** 2 + (
             yf[s : s + step, None] - mode.y[None]
         ) ** 2
-        out[s : s + step] = k0(q * np.sqrt(d2 + DELTA**2)) @ mode.q
+        d2 += DELTA**2
+        out[s : s + step] = k0_of_squared(d2, q) @ mode.q
     return out.reshape(x.shape)
+
+
+_EULER = 0.5772156649015329
+
+
+def k0_of_squared(rho2: np.ndarray, q: float) -> np.ndarray:
+    """``K0(q ρ)`` from ``ρ²`` (overwrites ``rho2``).
+
+    Where every ``q ρ <= 2`` (a beam within ~1 µm of the charges at these losses): the
+    ascending series ``K0(x) = -(ln(x/2) + γ) I0(x) + Σ_k H_k t^k / (k!)²``, ``t = x²/4``
+    (``H_k`` the harmonic numbers), summed by Horner until its next term is below 1e-17:
+    equal to ``scipy.special.k0`` to ~1e-14 relative (test), at a third of its cost; else
+    ``scipy.special.k0``."""
+    t = rho2
+    t *= q * q / 4.0
+    t_max = float(t.max()) if t.size else 0.0
+    if t_max > 1.0:
+        return k0(2.0 * np.sqrt(t))
+    n = 1
+    term = t_max
+    while term * 3.0 > 1e-17:  # t^n / (n!)^2 times H_n < 3
+        n += 1
+        term *= t_max / n**2
+    a = [1.0 / math.factorial(k) ** 2 for k in range(n + 1)]
+    b = [sum(1.0 / j for j in range(1, k + 1)) * a[k] for k in range(n + 1)]
+    i0 = np.full_like(t, a[n])
+    rest = np.full_like(t, b[n])
+    for k in range(n - 1, -1, -1):
+        i0 *= t
+        i0 += a[k]
+        rest *= t
+        rest += b[k]
+    log_half_x = np.log(t)  # ln(x/2) = ln(t) / 2
+    log_half_x *= 0.5
+    log_half_x += _EULER
+    i0 *= log_half_x
+    rest -= i0
+    return rest
 
 
 class Nanoparticles(STEMSample):
