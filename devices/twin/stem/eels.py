@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import erf
 
-from autoscope.devices.twin.stem.samples.base import LocalSpectrum
+from autoscope.devices.twin.stem.samples.base import LocalSpectra, LocalSpectrum
 from autoscope.errors import ConfigurationError
 
 _E = 1.602176634e-19
@@ -267,10 +267,11 @@ def lattice_step(spec: Spectrometer) -> float:
 
 
 def fraction_many(
-    locals_: list[LocalSpectrum], spec: Spectrometer, zlp_energies: np.ndarray
+    locals_: list[LocalSpectrum] | LocalSpectra, spec: Spectrometer, zlp_energies: np.ndarray
 ) -> np.ndarray:
     """:func:`fraction` averaged over each channel's four sub-samples (as :func:`acquire`
-    takes it) for many local spectra, each with its own zero-loss energy; ``(n, channels)``.
+    takes it) for many local spectra (a list, or a :class:`LocalSpectra` table), each with
+    its own zero-loss energy; ``(n, channels)``.
 
     Equal to :func:`acquire`'s channel fractions spectrum by spectrum to the interpolation's
     ``~1e-7`` of the zero-loss peak (test), at a share of the cost.
@@ -279,9 +280,79 @@ def fraction_many(
     n = len(locals_)
     if z.shape != (n,):
         raise ConfigurationError(f"{n} local spectra need {n} zero-loss energies, got {z.shape}")
-    out = np.zeros((n, spec.channels))
     if n == 0:
-        return out
+        return np.zeros((n, spec.channels))
+    if isinstance(locals_, LocalSpectra):
+        keys, coef, own = _table_terms(locals_, spec.zlp_fwhm)
+    else:
+        keys, coef, own = _list_terms(locals_, spec.zlp_fwhm)
+    return _fraction(keys, coef, own, spec, z)
+
+
+def _list_terms(locals_, zlp_fwhm):
+    """``(shared keys, coefficients (n, keys), own [(j, key, c)])`` of a list of local
+    spectra: a key two or more spectra use is shared (from the lattice), keys in order of
+    first use; a shape only one spectrum has is its own (evaluated for it alone, exactly)."""
+    terms = [_terms(local, zlp_fwhm) for local in locals_]
+    uses: dict = {}
+    for t in terms:
+        for k, _ in t:
+            uses[k] = uses.get(k, 0) + 1
+    keys = [k for k, c in uses.items() if c > 1]
+    index = {k: i for i, k in enumerate(keys)}
+    coef = np.zeros((len(locals_), len(keys)))
+    own = []
+    for j, t in enumerate(terms):
+        for k, c in t:
+            if k in index:
+                coef[j, index[k]] += c
+            else:
+                own.append((j, k, c))
+    return keys, coef, own
+
+
+def _table_terms(table: LocalSpectra, zlp_fwhm):
+    """:func:`_list_terms` of a :class:`LocalSpectra` table, by column: a term is used by
+    the spectra where its coefficient is nonzero (a peak of strength <= 0 is left out, as
+    :func:`_terms` does); the same keys in the same order and the same coefficients."""
+    t = np.maximum(np.asarray(table.thickness_mfp, float), 0.0)
+    cols = [(("zlp",), np.exp(-t))]
+    for p, s in table.peaks:
+        s = np.asarray(s, float)
+        cols.append((("peak", p.energy, math.hypot(p.width, zlp_fwhm)), np.where(s > 0, s, 0.0)))
+    cols.append((("bg",), 0.02 * np.maximum(t, 0.003)))
+    for e, s in table.edges:
+        s = np.asarray(s, float)
+        cols.append((("edge", e.onset, e.shape, e.split, e.crystal_field), s))
+        if e.prepeak_height:
+            cols.append((("pre", e.onset, e.prepeak), s * e.prepeak_height))
+    n = len(table)
+    # per key: its summed coefficients, its uses (nonzero entries of its terms, as the list
+    # path counts them) and where it is first used (spectrum, then term position)
+    merged: dict = {}
+    uses: dict = {}
+    first: dict = {}
+    for pos, (k, c) in enumerate(cols):
+        nz = np.flatnonzero(c)
+        merged[k] = merged[k] + c if k in merged else c
+        uses[k] = uses.get(k, 0) + nz.size
+        if nz.size:
+            first[k] = min(first.get(k, (n, pos)), (int(nz[0]), pos))
+    keys = sorted((k for k in merged if uses[k] > 1), key=first.__getitem__)
+    coef = np.zeros((n, len(keys)))
+    for i, k in enumerate(keys):
+        coef[:, i] = merged[k]
+    own = [
+        (first[k][0], k, float(merged[k][first[k][0]]))
+        for k in sorted((k for k in merged if uses[k] == 1), key=first.__getitem__)
+    ]
+    return keys, coef, own
+
+
+def _fraction(keys, coef, own, spec: Spectrometer, z: np.ndarray) -> np.ndarray:
+    """The channel fractions from shared keys (lattice) and own terms (exact)."""
+    n = z.size
+    out = np.zeros((n, spec.channels))
     e = spec.axis()
     ee = (e[:, None] + _SUB[None, :] * spec.dispersion).ravel()
     h = lattice_step(spec)
@@ -289,21 +360,6 @@ def fraction_many(
     u = z / h - m0
     w = np.stack([u * (u - 1) / 2, 1 - u * u, u * (u + 1) / 2], 1)  # nodes m0 - 1, m0, m0 + 1
     cut = int(np.median(m0))  # every thresholded shape is cut at threshold + cut * h
-    terms = [_terms(local, spec.zlp_fwhm) for local in locals_]
-    uses: dict = {}
-    for t in terms:
-        for k, _ in t:
-            uses[k] = uses.get(k, 0) + 1
-    keys = [k for k, c in uses.items() if c > 1]  # shared: from the lattice
-    index = {k: i for i, k in enumerate(keys)}
-    coef = np.zeros((n, len(keys)))
-    own = []  # a shape only one spectrum has: evaluated for it alone, exactly
-    for j, t in enumerate(terms):
-        for k, c in t:
-            if k in index:
-                coef[j, index[k]] += c
-            else:
-                own.append((j, k, c))
     if keys:
         for g in np.unique(m0):
             rows = np.flatnonzero(m0 == g)
@@ -345,7 +401,7 @@ def _correct_cuts(out, keys, coef, ee, z, z_cut, spec) -> None:
 
 
 def acquire_many(
-    locals_: list[LocalSpectrum],
+    locals_: list[LocalSpectrum] | LocalSpectra,
     spec: Spectrometer,
     current_pa: float,
     zlp_energies: np.ndarray,

@@ -365,9 +365,9 @@ class TwinSTEM:
         dx, dy = self.scan.drift(tc)
         bx, by = self.scan.creep_before(tc, before)  # where the spectrum is taken
         ax, ay = self.scan.creep_before(tc, after)  # where the dose lands (eels_at's _park)
-        local = self.sample.local_spectra(
-            x_nm * 10.0 + dx + bx, y_nm * 10.0 + dy + by, self.probe.kv
-        )
+        # a sample that computes its spectra by column hands over the table
+        spectra = getattr(self.sample, "local_spectra_table", self.sample.local_spectra)
+        local = spectra(x_nm * 10.0 + dx + bx, y_nm * 10.0 + dy + by, self.probe.kv)
         zlp = spec.energy_drift * t + 0.03 * np.sin(2 * np.pi * t / 60.0)
         counts, _ = acquire_many(local, spec, self.current_pa, zlp, self.rng)
         n_e = self.electrons_per_second * spec.exposure

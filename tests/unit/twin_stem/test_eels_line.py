@@ -99,3 +99,30 @@ def test_the_line_path_is_deterministic_and_refuses_mismatched_energies():
     np.testing.assert_array_equal(a, b)
     with pytest.raises(ConfigurationError, match="2 local spectra need 2 zero-loss energies"):
         fraction_many([LocalSpectrum(0.1)] * 2, spec, [0.0])
+
+
+def test_a_table_of_local_spectra_gives_the_list_s_fractions_bit_for_bit():
+    # positions on particles, on carbon and off the film (no C K edge there), a single
+    # spectrum and a duplicated key (two peaks of one energy and width in each spectrum)
+    from autoscope.devices.twin.stem.samples import make_sample
+    from autoscope.devices.twin.stem.samples.base import LocalSpectra
+
+    sample = make_sample("nanoparticles", seed=1)
+    spec = Spectrometer(channels=512, dispersion=0.1, offset=-2.0)
+    rng = np.random.default_rng(4)
+    x, y = rng.uniform(-400, 400, 24), rng.uniform(-400, 400, 24)
+    z = rng.normal(0.0, 0.02, 24)
+    for n in (24, 1):
+        table = sample.local_spectra_table(x[:n], y[:n], 300.0)
+        assert isinstance(table, LocalSpectra) and len(table) == n
+        listed = [table.spectrum(j) for j in range(n)]
+        np.testing.assert_array_equal(
+            fraction_many(table, spec, z[:n]), fraction_many(listed, spec, z[:n])
+        )
+    peak = Peak("lsp", 2.0, 0.3, 0.0)
+    s = np.array([1e-3, 0.0, 2e-3])
+    table = LocalSpectra(np.array([0.3, 0.2, 0.1]), [(peak, s), (peak, s[::-1].copy())])
+    listed = [table.spectrum(j) for j in range(3)]
+    np.testing.assert_array_equal(
+        fraction_many(table, spec, z[:3]), fraction_many(listed, spec, z[:3])
+    )

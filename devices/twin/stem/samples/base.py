@@ -100,6 +100,43 @@ class LocalSpectrum:
     edges: list[Edge] = field(default_factory=list)
 
 
+@dataclass
+class LocalSpectra:
+    """Local spectra of many probe positions by column: the same peaks and edges at every
+    position, each with its strength per position (``(positions,)`` arrays; a peak's or
+    edge's own ``strength`` is unused). A sample that computes its spectra together hands
+    this to :func:`~autoscope.devices.twin.stem.eels.acquire_many` without making a
+    :class:`LocalSpectrum` per position; :meth:`spectrum` is that position's
+    :class:`LocalSpectrum` (every peak; the edges of nonzero strength)."""
+
+    thickness_mfp: np.ndarray
+    peaks: list[tuple[Peak, np.ndarray]] = field(default_factory=list)
+    edges: list[tuple[Edge, np.ndarray]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(np.size(self.thickness_mfp))
+
+    def spectrum(self, j: int) -> LocalSpectrum:
+        return LocalSpectrum(
+            thickness_mfp=float(self.thickness_mfp[j]),
+            peaks=[Peak(p.kind, p.energy, p.width, float(s[j])) for p, s in self.peaks],
+            edges=[
+                Edge(
+                    e.element,
+                    e.onset,
+                    float(s[j]),
+                    e.shape,
+                    e.split,
+                    e.prepeak,
+                    e.prepeak_height,
+                    e.crystal_field,
+                )
+                for e, s in self.edges
+                if s[j]
+            ],
+        )
+
+
 class STEMSample(ABC):
     """Base class: atoms, an amorphous background, local spectra, hidden maps.
 

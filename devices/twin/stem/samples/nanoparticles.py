@@ -56,6 +56,7 @@ from autoscope.devices.twin.stem.samples.base import (
     AMORPHOUS_MFP,
     Atoms,
     Edge,
+    LocalSpectra,
     LocalSpectrum,
     Peak,
     STEMSample,
@@ -599,24 +600,25 @@ class Nanoparticles(STEMSample):
     def local_spectra(self, x, y, kv: float | None = None) -> list[LocalSpectrum]:
         """:meth:`local_spectrum` at many positions ``x, y`` (Å), the plasmon couplings, metal
         and carbon of all of them computed together."""
+        table = self.local_spectra_table(x, y, kv)
+        return [table.spectrum(j) for j in range(len(table))]
+
+    def local_spectra_table(self, x, y, kv: float | None = None) -> LocalSpectra:
+        """:meth:`local_spectra` by column (:class:`LocalSpectra`): every mode's LSP peak,
+        the metal's bulk loss, the carbon plasmon and the C K edge (its strength 0 where
+        there is no carbon)."""
         x, y = np.asarray(x, float).ravel(), np.asarray(y, float).ravel()
         g = self.lsp(x, y, kv)
         t_metal = self.metal_thickness(x, y)
-        amorph = self.amorphous_density(x, y)
+        amorph = np.asarray(self.amorphous_density(x, y), float)
         e_b, w_b = self.metal.bulk
-        out = []
-        for j in range(x.size):
-            a, tm = float(amorph[j]), float(t_metal[j])
-            t_c = a / AMORPHOUS_C_DENSITY
-            peaks = [Peak("lsp", m.energy, m.width, float(s)) for m, s in zip(self.modes, g[:, j])]
-            peaks.append(Peak("bulk", e_b, w_b, tm / self.metal.mfp))
-            peaks.append(Peak("bulk", 24.0, 10.0, t_c / AMORPHOUS_MFP))
-            edges = [Edge("C", 284.0, a, "K", prepeak=1.5, prepeak_height=0.3)] if a else []
-            out.append(
-                LocalSpectrum(
-                    thickness_mfp=tm / self.metal.mfp + t_c / AMORPHOUS_MFP,
-                    peaks=peaks,
-                    edges=edges,
-                )
-            )
-        return out
+        t_c = amorph / AMORPHOUS_C_DENSITY
+        peaks = [(Peak("lsp", m.energy, m.width, 0.0), g[i]) for i, m in enumerate(self.modes)]
+        peaks.append((Peak("bulk", e_b, w_b, 0.0), t_metal / self.metal.mfp))
+        peaks.append((Peak("bulk", 24.0, 10.0, 0.0), t_c / AMORPHOUS_MFP))
+        edge = Edge("C", 284.0, 0.0, "K", prepeak=1.5, prepeak_height=0.3)
+        return LocalSpectra(
+            thickness_mfp=t_metal / self.metal.mfp + t_c / AMORPHOUS_MFP,
+            peaks=peaks,
+            edges=[(edge, amorph)],
+        )
