@@ -92,9 +92,19 @@ def edge_shape(e: np.ndarray, edge, width: float) -> np.ndarray:
     """Fraction of the beam per eV of one edge (without its strength)."""
     s = max(width, 0.2) / (2 * math.sqrt(2 * math.log(2)))
     e0 = edge.onset
-    step = 0.5 * (1 + erf((e - e0) / (math.sqrt(2) * s)))
-    ratio = np.clip(e / e0, 1e-3, None)
-    out = step * ratio**-2.5
+    e = np.asarray(e, float)
+    arg = (e - e0) / (math.sqrt(2) * s)
+    # erf is exactly -1 or 1 in float64 for |arg| >= 6 (test): the step is 0 below and 1
+    # above that window, so erf and the power law are evaluated only where the step is not
+    # 0, erf only inside the window (the same values as over every energy)
+    out = np.zeros(e.shape)
+    on = arg > -6.0
+    step = np.ones(np.count_nonzero(on))
+    a = arg[on]
+    inside = a < 6.0
+    step[inside] = 0.5 * (1 + erf(a[inside]))
+    ratio = np.clip(e[on] / e0, 1e-3, None)
+    out[on] = step * ratio**-2.5
     if edge.shape == "L23" and edge.crystal_field > 0:
         cf, so = edge.crystal_field, edge.split
         out = (
@@ -419,7 +429,9 @@ def acquire_many(
     expected = expected_e * spec.gain
     if rng is None:
         return expected, expected
-    counts = rng.poisson(expected_e) * spec.gain
+    counts = rng.poisson(expected_e).astype(float)
+    if spec.gain != 1.0:
+        counts *= spec.gain
     if spec.read_noise:
-        counts = counts + rng.normal(0.0, spec.read_noise, expected_e.shape)
+        counts += rng.normal(0.0, spec.read_noise, expected_e.shape)
     return counts, expected

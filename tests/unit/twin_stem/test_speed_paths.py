@@ -121,3 +121,51 @@ def test_k0_series_equals_scipy_k0_over_the_couplings_range():
         rho2 = rng.uniform(25.0, 1e6, (16, 300))
         ref = k0(q * np.sqrt(rho2))
         np.testing.assert_allclose(k0_of_squared(rho2.copy(), q), ref, rtol=1e-13, atol=0)
+
+
+def _edge_shape_everywhere(e, edge, width):
+    """The edge shape with erf and the power law evaluated at every energy (as before)."""
+    import math
+
+    from scipy.special import erf
+
+    from autoscope.devices.twin.stem.eels import _gauss, _lorentz
+
+    s = max(width, 0.2) / (2 * math.sqrt(2 * math.log(2)))
+    e0 = edge.onset
+    out = 0.5 * (1 + erf((e - e0) / (math.sqrt(2) * s))) * np.clip(e / e0, 1e-3, None) ** -2.5
+    if edge.shape == "L23" and edge.crystal_field > 0:
+        cf, so = edge.crystal_field, edge.split
+        out = (
+            out
+            + 1.0 * _lorentz(e, e0 + 1.0, 0.6)
+            + 1.3 * _lorentz(e, e0 + 1.0 + cf, 1.0)
+            + 0.9 * _lorentz(e, e0 + 1.0 + so, 0.8)
+            + 1.2 * _lorentz(e, e0 + 1.0 + so + cf, 1.2)
+        )
+    elif edge.shape == "L23":
+        out = out + 2.0 * _lorentz(e, e0 + 1.0, 1.0) + 1.0 * _lorentz(e, e0 + 1.0 + edge.split, 1.2)
+    if edge.prepeak_height:
+        out = out + edge.prepeak_height * 2.0 * _gauss(e, e0 + edge.prepeak, max(width, 0.8))
+    return out * 3e-6 * (284.0 / e0) ** 1.5
+
+
+def test_edge_shape_with_erf_only_near_the_onset_equals_it_everywhere_bit_for_bit():
+    from scipy.special import erf
+
+    from autoscope.devices.twin.stem.eels import edge_shape
+    from autoscope.devices.twin.stem.samples.base import Edge
+
+    x = np.linspace(6.0, 60.0, 10001)
+    assert (erf(x) == 1.0).all() and (erf(-x) == -1.0).all()  # the window's premise
+    e = np.linspace(-12.0, 900.0, 36481)
+    for edge in (
+        Edge("C", 284.37, 1.0, "K", prepeak=1.5, prepeak_height=0.6),
+        Edge("Ti", 455.2, 1.0, "L23", split=5.6, crystal_field=1.7),
+        Edge("Si", 99.5, 1.0, "L23", split=0.6),
+        Edge("O", 532.0, 1.0, "K"),
+    ):
+        for width in (0.1, 0.35, 1.2):
+            np.testing.assert_array_equal(
+                edge_shape(e, edge, width), _edge_shape_everywhere(e, edge, width)
+            )
