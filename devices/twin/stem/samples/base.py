@@ -215,11 +215,16 @@ class STEMSample(ABC):
         """Atoms per Å² of each Z within a Gaussian footprint of ``radius`` Å at ``(x, y)``."""
         a = self.atoms
         d2 = (a.x - x) ** 2 + (a.y - y) ** 2
-        m = d2 < (4 * radius) ** 2
+        m = np.flatnonzero(d2 < (4 * radius) ** 2)
+        if not m.size:
+            return {}
         w = a.n[m] * np.exp(-d2[m] / (2 * radius**2)) / (2 * np.pi * radius**2)
+        zm = a.Z[m]
+        if (zm == zm[0]).all():  # one element under the footprint (the usual case)
+            return {int(zm[0]): float(w.sum())}
         out: dict[int, float] = {}
-        for z in np.unique(a.Z[m]):
-            out[int(z)] = float(w[a.Z[m] == z].sum())
+        for z in np.unique(zm):
+            out[int(z)] = float(w[zm == z].sum())
         return out
 
 

@@ -161,14 +161,11 @@ class Graphene(STEMSample):
         si_w = self._si_weights(x, y, 1.0)
         for coord, w in si_w.items():
             edges.append(Edge("Si", SI_ONSET[coord], w, "L23", split=0.6))
-        return LocalSpectrum(thickness_mfp=self.thickness_mfp(x, y), peaks=peaks, edges=edges)
+        return LocalSpectrum(thickness_mfp=_thickness(wide, amorph), peaks=peaks, edges=edges)
 
     def thickness_mfp(self, x: float, y: float) -> float:
         """t/λ: a sheet is 0.003 of a mean free path, amorphous carbon 1 per 1,500 Å."""
-        wide = self.local_density(x, y, 6.0)
-        sheet = sum(wide.values()) / 0.38
-        amorph = float(self.amorphous_density(x, y)) / AMORPHOUS_C_DENSITY
-        return 0.003 * sheet + amorph / AMORPHOUS_MFP
+        return _thickness(self.local_density(x, y, 6.0), float(self.amorphous_density(x, y)))
 
     def _si_weights(self, x: float, y: float, radius: float) -> dict[int, float]:
         a = self.atoms
@@ -191,3 +188,9 @@ class Graphene(STEMSample):
             near = (x - a.x[k]) ** 2 + (y - a.y[k]) ** 2 < 1.0
             coord[near] = self.si_coordination.get(int(a.id[k]), 3)
         return {"c_k_shift": self.c_k_shift(x, y), "si_coordination": coord}
+
+
+def _thickness(wide: dict[int, float], amorph: float) -> float:
+    """t/λ from the atoms per Å² in a 6 Å footprint and the amorphous C atoms per Å²."""
+    sheet = sum(wide.values()) / 0.38
+    return 0.003 * sheet + amorph / AMORPHOUS_C_DENSITY / AMORPHOUS_MFP
