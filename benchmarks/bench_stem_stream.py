@@ -20,10 +20,16 @@ for both and their ratio; the longest time a line held the RunEngine beyond the 
 own time (trigger to next trigger minus the line's instrument time, which the backend
 does not sleep), the median, and the longest callback time of the writer per document.
 
+``--floor`` adds two bounds: the plan, device and HDF5 stream with no catalog writer (the
+acquisition side alone), and Tiled's least work for the same arrays (the lines already in
+one HDF5 file; one run with a single StreamResource and a single StreamDatum for all of
+them registered by ``TiledWriter``, then read back): no catalog path can be faster than
+that, so it says whether "within 2x of h5py" can be reached at all.
+
 Usage::
 
     python benchmarks/bench_stem_stream.py [--pixels 64] [--channels 2048]
-        [--repeats 3] [--json out.json]
+        [--repeats 3] [--floor] [--json out.json]
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ from autoscope.catalog.testing import inprocess_catalog
 from autoscope.catalog.writer import make_writer
 from autoscope.devices.stem.backend import STEMLineData, STEMRanges
 from autoscope.devices.stem.device import STEM
-from autoscope.io.stream_hdf5 import StreamHDF5Writer
+from autoscope.io.stream_hdf5 import MIMETYPE, StreamHDF5Writer
 from autoscope.plans.stem import spectrum_image
 
 
@@ -199,6 +205,75 @@ def bench_catalog(lines: np.ndarray, folder: Path, client, exposure: float, how:
     }
 
 
+def bench_plan_alone(lines: np.ndarray, folder: Path, exposure: float) -> float:
+    """The same plan, device and HDF5 stream with no catalog writer (documents dropped):
+    what the acquisition side costs before any catalog work."""
+    n, pixels, channels = lines.shape
+    stem = STEM(ReplaySTEM(lines), name="stem")
+    stem.stream_to(StreamHDF5Writer(folder / f"alone-{time.perf_counter_ns()}"))
+    RE = RunEngine({}, call_returns_result=False)
+    t0 = time.perf_counter()
+    RE(
+        spectrum_image(
+            stem, fov_nm=50.0, pixels=pixels, exposure=exposure, channels=channels, md={}
+        )
+    )
+    return time.perf_counter() - t0
+
+
+def bench_tiled_floor(lines: np.ndarray, folder: Path, client) -> dict:
+    """Tiled's own least work for the same data: the lines already in one HDF5 file (not
+    timed), then one run registered with a single StreamResource and a single StreamDatum
+    for all the lines (start, descriptor, resource, datum, stop: what registering once
+    costs) by ``TiledWriter``, and the array read back through the catalog. Times the
+    registration and the read-back apart."""
+    import h5py
+    from bluesky_tiled_plugins import TiledWriter
+    from event_model import compose_run
+
+    n, pixels, channels = lines.shape
+    key = "stem_si_line_spectra"
+    path = Path(stream_dir(folder)) / f"floor-{time.perf_counter_ns()}.h5"  # readable storage
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w", libver="latest") as f:
+        f.create_dataset(key, data=lines, chunks=(1, pixels, channels))
+    run = compose_run()
+    desc = run.compose_descriptor(
+        name="primary",
+        data_keys={
+            key: {
+                "source": "bench",
+                "dtype": "array",
+                "dtype_numpy": "<f4",
+                "shape": [pixels, channels],
+                "external": "STREAM:",
+            }
+        },
+    )
+    sres = run.compose_stream_resource(
+        mimetype=MIMETYPE,
+        uri=path.absolute().as_uri().replace("file:///", "file://localhost/", 1),
+        data_key=key,
+        parameters={"dataset": f"/{key}", "chunk_shape": [1, pixels, channels], "swmr": False},
+    )
+    datum = sres.compose_stream_datum(
+        indices={"start": 0, "stop": n}, seq_nums={"start": 1, "stop": n + 1}
+    )
+    datum["descriptor"] = desc.descriptor_doc["uid"]
+    writer = TiledWriter(client)
+    t0 = time.perf_counter()
+    writer("start", run.start_doc)
+    writer("descriptor", desc.descriptor_doc)
+    writer("stream_resource", sres.stream_resource_doc)
+    writer("stream_datum", datum)
+    writer("stop", run.compose_stop())
+    t1 = time.perf_counter()
+    back = client[run.start_doc["uid"]]["primary"][key].read()
+    t2 = time.perf_counter()
+    assert np.array_equal(np.asarray(back), lines)
+    return {"register_s": t1 - t0, "read_back_s": t2 - t1, "seconds": t2 - t0}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pixels", type=int, default=64)
@@ -211,20 +286,31 @@ def main(argv=None) -> int:
         default="catalogwriter",
         help="autoscope's background CatalogWriter (default) or TiledWriter called in line",
     )
+    ap.add_argument(
+        "--floor",
+        action="store_true",
+        help="also the bounds: the plan with no catalog writer, and Tiled's least work "
+        "(one StreamResource and one StreamDatum for all lines, then the read-back)",
+    )
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     lines = make_lines(args.pixels, args.pixels, args.channels)
-    h5, cat = [], []
+    h5, cat, alone, floor = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         with inprocess_catalog(folder / "catalog") as client:
             warm = make_lines(4, 4, args.channels)
             bench_catalog(warm, folder / "catalog", client, 1.0 / args.rate, args.writer)
+            if args.floor:
+                bench_tiled_floor(warm, folder / "catalog", client)
             for _ in range(args.repeats):
                 h5.append(bench_h5py(lines, folder))
                 cat.append(
                     bench_catalog(lines, folder / "catalog", client, 1.0 / args.rate, args.writer)
                 )
+                if args.floor:
+                    alone.append(bench_plan_alone(lines, folder, 1.0 / args.rate))
+                    floor.append(bench_tiled_floor(lines, folder / "catalog", client))
     out = {
         "benchmark": "stem_stream",
         "command": " ".join(["python", "benchmarks/bench_stem_stream.py", *sys.argv[1:]]),
@@ -237,10 +323,17 @@ def main(argv=None) -> int:
         "line_gap_max_s": max(c["line_gap_max_s"] for c in cat),
         "line_gap_median_s": statistics.median(c["line_gap_median_s"] for c in cat),
         "callback_max_s": max(c["callback_max_s"] for c in cat),
-        "runs": {"h5py": h5, "catalog": cat},
+        "runs": {"h5py": h5, "catalog": cat, "plan_alone": alone, "tiled_floor": floor},
         "platform": platform.platform(),
     }
     out["ratio_catalog_over_h5py"] = out["catalog_seconds_median"] / out["h5py_seconds_median"]
+    if floor:
+        out["plan_alone_seconds_median"] = statistics.median(alone)
+        for k in ("register_s", "read_back_s", "seconds"):
+            out[f"tiled_floor_{k}_median"] = statistics.median(f[k] for f in floor)
+        out["ratio_tiled_floor_over_h5py"] = (
+            out["tiled_floor_seconds_median"] / out["h5py_seconds_median"]
+        )
     print(json.dumps({k: v for k, v in out.items() if k not in ("runs", "platform")}, indent=1))
     if args.json:
         with open(args.json, "w") as f:

@@ -8,6 +8,9 @@ Measures (median of ``--repeats`` runs, each on a fresh twin after one warm-up l
   draw, dose and damage once per line), on each ``--samples`` sample;
 - ``si_per_spectrum`` (baseline, ``--baseline``): the same lines one :meth:`TwinSTEM.eels_at`
   at a time, as the backend did before (a few lines only: it is slow);
+- ``noise_bound``: the counting noise alone (numpy's exact Poisson draw and the read
+  noise's normal draw of the same number of spectra, at the sample's expected counts): the
+  most any spectrum image with that noise can reach;
 - ``haadf``: a 512 x 512 HAADF frame at 2 µs dwell (issue 16 §6: ≤ 50 ms, ≥ 10x real time),
   the first at its size (maps and probe transform rendered); ``haadf_repeat``: the same frame
   scanned again with the probe unchanged (a live view).
@@ -35,8 +38,11 @@ import statistics
 import sys
 import time
 
+import numpy as np
+
 from autoscope.devices.stem.backend import EELSSettings, STEMScan
 from autoscope.devices.stem.twin_backend import TwinSTEMBackend
+from autoscope.devices.twin.stem.eels import Spectrometer, acquire_many
 from autoscope.devices.twin.stem.twin import STEMFrame, TwinSTEM
 
 log = logging.getLogger("bench_stem_twin")
@@ -66,6 +72,28 @@ def _si(sample: str, pixels: int, channels: int, exposure: float, per_spectrum: 
         time.process_time() - c0,
         backend.time() - t_inst,
         len(lines) * pixels,
+    )
+
+
+def _noise(sample: str, pixels: int, channels: int, exposure: float):
+    """The bound the counting noise sets: the exact Poisson draw and the read noise's normal
+    draw of a spectrum-image line (the expected counts of the sample's first line, taken
+    once), ``pixels`` lines, nothing else: ``(wall s, CPU s, instrument s, spectra)``."""
+    twin = TwinSTEM(sample, seed=0)
+    spec = Spectrometer(channels=channels, dispersion=0.25, offset=-10.0, exposure=exposure)
+    x = (np.arange(pixels) + 0.5) / pixels * 20.0 - 10.0
+    local = twin.sample.local_spectra(x * 10.0, np.zeros(pixels), twin.probe.kv)
+    lam = acquire_many(local, spec, twin.current_pa, np.zeros(pixels), None)[1] / spec.gain
+    rng = np.random.default_rng(0)
+    t0, c0 = time.perf_counter(), time.process_time()
+    for _ in range(pixels):
+        counts = rng.poisson(lam).astype(float)
+        counts += rng.normal(0.0, spec.read_noise, lam.shape)
+    return (
+        time.perf_counter() - t0,
+        time.process_time() - c0,
+        pixels * pixels * (exposure + READOUT),
+        pixels * pixels,
     )
 
 
@@ -129,6 +157,15 @@ def main(argv=None) -> int:
                     "real_time_spectra_per_s": 1 / (args.exposure + READOUT),
                 }
             )
+        runs = [
+            _noise(sample, args.pixels, args.channels, args.exposure) for _ in range(args.repeats)
+        ]
+        rows.append(
+            {
+                **_row(f"noise_bound:{sample}", runs),
+                "real_time_spectra_per_s": 1 / (args.exposure + READOUT),
+            }
+        )
     if args.haadf:
         rows.append(_row(f"haadf:{args.haadf}", [_haadf(args.haadf) for _ in range(args.repeats)]))
         rows.append(
