@@ -410,6 +410,58 @@ def _correct_cuts(out, keys, coef, ee, z, z_cut, spec) -> None:
         np.add.at(out, (j, i // _SUB.size), sign * v / _SUB.size)
 
 
+#: spectra per chunk of the chunked counting noise (fixed: the draws do not depend on the
+#: number of threads)
+NOISE_CHUNK = 16
+_POOLS: dict = {}
+
+
+def counting_noise(
+    expected_e: np.ndarray, spec: Spectrometer, rng: np.random.Generator, threads: int = 0
+) -> np.ndarray:
+    """Counts of spectra with ``expected_e`` electrons per channel (``(n, channels)``):
+    Poisson counting noise times the gain, plus the normal read noise.
+
+    ``threads=0``: one Poisson and one normal draw from ``rng`` for all spectra. ``threads
+    >= 1``: one integer drawn from ``rng`` seeds a :class:`numpy.random.SeedSequence` whose
+    children seed a generator per chunk of :data:`NOISE_CHUNK` spectra, the chunks drawn on
+    ``threads`` threads (numpy draws without the GIL): the counts depend on ``rng`` only,
+    the same for any ``threads >= 1`` (test), and differ from ``threads=0``'s draws."""
+    if threads <= 0:
+        counts = rng.poisson(expected_e).astype(float)
+        if spec.gain != 1.0:
+            counts *= spec.gain
+        if spec.read_noise:
+            counts += rng.normal(0.0, spec.read_noise, expected_e.shape)
+        return counts
+    n = expected_e.shape[0]
+    starts = range(0, n, NOISE_CHUNK)
+    seeds = np.random.SeedSequence(int(rng.integers(2**63))).spawn(len(starts))
+    counts = np.empty(expected_e.shape)
+
+    def chunk(k: int) -> None:
+        g = np.random.Generator(np.random.PCG64(seeds[k]))
+        rows = slice(starts[k], starts[k] + NOISE_CHUNK)
+        c = counts[rows]
+        c[...] = g.poisson(expected_e[rows])
+        if spec.gain != 1.0:
+            c *= spec.gain
+        if spec.read_noise:
+            c += g.normal(0.0, spec.read_noise, c.shape)
+
+    if threads == 1 or len(starts) == 1:
+        for k in range(len(starts)):
+            chunk(k)
+    else:
+        pool = _POOLS.get(threads)
+        if pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            pool = _POOLS[threads] = ThreadPoolExecutor(threads, "stem-noise")
+        list(pool.map(chunk, range(len(starts))))
+    return counts
+
+
 def acquire_many(
     locals_: list[LocalSpectrum] | LocalSpectra,
     spec: Spectrometer,
@@ -417,11 +469,13 @@ def acquire_many(
     zlp_energies: np.ndarray,
     rng: np.random.Generator | None,
     efficiency: float = 0.9,
+    noise_threads: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`acquire` of many spectra: ``(counts, expected)``, each ``(n, channels)``.
 
-    The expected counts are :func:`acquire`'s (:func:`fraction_many`); the noise is drawn
-    in one Poisson and one normal call for all of them (``rng=None``: no noise).
+    The expected counts are :func:`acquire`'s (:func:`fraction_many`); the noise is
+    :func:`counting_noise` (``noise_threads``), for all of them at once (``rng=None``: no
+    noise).
     """
     n_e = current_pa * 1e-12 * spec.exposure / _E
     expected_e = fraction_many(locals_, spec, zlp_energies)
@@ -429,9 +483,4 @@ def acquire_many(
     expected = expected_e * spec.gain
     if rng is None:
         return expected, expected
-    counts = rng.poisson(expected_e).astype(float)
-    if spec.gain != 1.0:
-        counts *= spec.gain
-    if spec.read_noise:
-        counts += rng.normal(0.0, spec.read_noise, expected_e.shape)
-    return counts, expected
+    return counting_noise(expected_e, spec, rng, noise_threads), expected

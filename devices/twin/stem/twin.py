@@ -122,6 +122,10 @@ class TwinSTEM:
         local dose ``D`` (e/Å²).
     damage_block : int
         Lines scanned between two damage draws (damage shows from the next block on).
+    noise_threads : int
+        Counting noise of spectrum-image lines (:func:`~autoscope.devices.twin.stem.eels.
+        counting_noise`): 0, one draw from the twin's generator; ``n >= 1``, fixed chunks
+        with generators seeded from it, on ``n`` threads (the same counts for any ``n``).
     """
 
     def __init__(
@@ -139,6 +143,7 @@ class TwinSTEM:
         temperature: float = 300.0,
         contamination: tuple[float, float] = (1.0, 5e7),
         damage_block: int = 16,
+        noise_threads: int = 0,
     ) -> None:
         self.seed = int(seed)
         self.sample = make_sample(sample, seed=self.seed) if isinstance(sample, str) else sample
@@ -154,6 +159,13 @@ class TwinSTEM:
         if isinstance(damage_block, bool) or not isinstance(damage_block, int) or damage_block < 1:
             raise ConfigurationError(f"damage_block {damage_block!r} must be an integer >= 1")
         self.damage_block = damage_block
+        if (
+            isinstance(noise_threads, bool)
+            or not isinstance(noise_threads, int)
+            or not 0 <= noise_threads <= 64
+        ):
+            raise ConfigurationError(f"noise_threads {noise_threads!r} must be an integer 0..64")
+        self.noise_threads = noise_threads
         cell = _positive("dose cell (Å)", dose_cell)
         m = 20.0
         w, h = self.sample.width + 2 * m, self.sample.height + 2 * m
@@ -369,7 +381,9 @@ class TwinSTEM:
         spectra = getattr(self.sample, "local_spectra_table", self.sample.local_spectra)
         local = spectra(x_nm * 10.0 + dx + bx, y_nm * 10.0 + dy + by, self.probe.kv)
         zlp = spec.energy_drift * t + 0.03 * np.sin(2 * np.pi * t / 60.0)
-        counts, _ = acquire_many(local, spec, self.current_pa, zlp, self.rng)
+        counts, _ = acquire_many(
+            local, spec, self.current_pa, zlp, self.rng, noise_threads=self.noise_threads
+        )
         n_e = self.electrons_per_second * spec.exposure
         self._hit_list.append((x_nm * 10.0 + dx + ax, y_nm * 10.0 + dy + ay, np.full(n, n_e)))
         for _ in range(n):

@@ -126,3 +126,23 @@ def test_a_table_of_local_spectra_gives_the_list_s_fractions_bit_for_bit():
     np.testing.assert_array_equal(
         fraction_many(table, spec, z[:3]), fraction_many(listed, spec, z[:3])
     )
+
+
+def test_chunked_counting_noise_depends_on_the_seed_not_on_the_threads():
+    from autoscope.devices.twin.stem.eels import NOISE_CHUNK, counting_noise
+
+    spec = Spectrometer(channels=256, read_noise=1.0)
+    lam = np.linspace(0.05, 400.0, 3 * NOISE_CHUNK * 256).reshape(-1, 256)  # 3 chunks
+    drawn = [counting_noise(lam, spec, np.random.default_rng(7), t) for t in (1, 2, 3)]
+    np.testing.assert_array_equal(drawn[0], drawn[1])
+    np.testing.assert_array_equal(drawn[0], drawn[2])
+    single = counting_noise(lam, spec, np.random.default_rng(7), 0)
+    assert not np.array_equal(single, drawn[0])
+    # the counting statistics: (counts - λ) has mean 0 and variance λ + read noise²
+    z = (drawn[0] - lam) / np.sqrt(lam + 1.0)
+    assert abs(z.mean()) < 5 / np.sqrt(z.size) and abs(z.var() - 1.0) < 0.05
+    a = TwinSTEM("nanoparticles", seed=3, noise_threads=1).eels_line([0.0, 0.5], [0.0, 0.0])
+    b = TwinSTEM("nanoparticles", seed=3, noise_threads=2).eels_line([0.0, 0.5], [0.0, 0.0])
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(ConfigurationError, match="noise_threads -1 must be an integer"):
+        TwinSTEM("nanoparticles", noise_threads=-1)
