@@ -21,6 +21,16 @@ start document. :func:`to_xarray` puts them together:
   with its units, ``x``/``y``/``x_sample``/``y_sample`` as for an image (nodes
   at pixel centres), the reported positions as ``(y, x)`` variables, NaN
   where no spectrum was measured.
+- **spectrum image** (``spectrum_image``: a STEM spectrum image, measured or
+  imported; one event per line): the spectra as one variable ``spectra``
+  ``(y, x, energy)`` (float32, units of the data key, e.g. counts), the energy
+  axis a coordinate (its units and its name from the start document's
+  ``spectral_axis``, e.g. ``"energy loss"``, as ``long_name``), ``x``/``y`` the
+  pixel centres along the scan's own axes and ``x_sample``/``y_sample`` where
+  each pixel is on the sample (``scan``: centre, field of view, rotation; the
+  ``pixel_units`` of an uncalibrated file), NaN on lines not measured; the
+  per-line readings (requested and reported ends, times, dose) are variables
+  along ``y`` and ``line_measured`` marks the lines measured.
 - **spectra at positions** (``point_spectrum``, ``spectra_at``, a campaign's
   spectra): ``(spectrum, bias)``, positions asked for and reported along
   ``spectrum``.
@@ -150,6 +160,12 @@ def dataset_from_columns(start: dict, data_keys: dict, columns: dict, stream: st
 
     if stream == "primary" and "frame" in start and "image_keys" in start:
         ds = _image(start, data_keys, columns)
+    elif (
+        stream == "primary"
+        and start.get("plan_name") == "spectrum_image"
+        and ("spectra_key" in start)
+    ):
+        ds = _spectrum_image(start, data_keys, columns)
     elif stream == "primary" and "spectral_axis" in start and "grid" in start:
         ds = _grid(start, data_keys, columns)
     elif stream == "primary" and "spectral_axis" in start:
@@ -310,4 +326,85 @@ def _grid(start: dict, data_keys: dict, columns: dict):
     measured[iy, ix] = True
     ds["measured"] = (("y", "x"), measured)
     ds.attrs.update({f"grid_{k}": float(grid[k]) for k in _FRAME_FIELDS})
+    return ds
+
+
+def _scan_frame(start: dict) -> tuple[dict, int, int, str]:
+    """A STEM run's raster as a ``frame`` of :func:`frame_coordinates`; lines, pixels, units."""
+    scan = start.get("scan") or {}
+    shape = start.get("image_shape")
+    if not shape or "fov_nm" not in scan:
+        raise DataFormatError(
+            f"run {start.get('uid', '?')}: a spectrum image needs 'image_shape' and "
+            f"'scan.fov_nm' in its start document; it has {sorted(start)}"
+        )
+    lines, pixels = (int(v) for v in shape)
+    center = scan.get("center_nm") or (0.0, 0.0)
+    width = float(scan["fov_nm"])
+    # an imported raster of lines != pixels states its height; a plan's raster is square
+    height = float(scan.get("fov_y_nm", width * lines / pixels))
+    frame = {
+        "center_x": float(center[0]),
+        "center_y": float(center[1]),
+        "width": width,
+        "height": height,
+        "angle": float(scan.get("rotation", 0.0)),
+    }
+    return frame, lines, pixels, str(start.get("pixel_units") or "nm")
+
+
+def _energy_axis(start: dict) -> np.ndarray:
+    info = start["spectral_axis"]
+    if "values" in info:
+        return np.asarray(info["values"], dtype=float)
+    return np.linspace(float(info["start"]), float(info["stop"]), int(info["points"]))
+
+
+def _spectrum_image(start: dict, data_keys: dict, columns: dict):
+    import xarray as xr
+
+    frame, lines, pixels, units = _scan_frame(start)
+    coords = frame_coordinates(frame, pixels, lines)
+    info = start["spectral_axis"]
+    key, line_key = start["spectra_key"], start.get("line_key", "")
+    axis = _energy_axis(start)
+    name = (data_keys.get(key, {}).get("dims") or ["x", "energy"])[-1]
+    n_events = len(next(iter(columns.values()))) if columns else 0
+    rows = _rows(columns.get(line_key, np.arange(n_events)), lines, "line")
+    axis_attrs = {"units": info.get("units", ""), "long_name": info.get("name", name)}
+    ds = xr.Dataset(
+        coords={
+            "y": ("y", coords["y"], {"units": units, "long_name": "slow-scan axis"}),
+            "x": ("x", coords["x"], {"units": units, "long_name": "fast-scan axis"}),
+            name: (name, axis, axis_attrs),
+            "x_sample": (("y", "x"), coords["x_sample"], {"units": units}),
+            "y_sample": (("y", "x"), coords["y_sample"], {"units": units}),
+        }
+    )
+    cube = np.full((lines, pixels, len(axis)), np.nan, dtype=np.float32)
+    if key in columns and len(rows):
+        values = np.asarray(columns[key], dtype=np.float32)
+        if values.shape[1:] != (pixels, len(axis)):
+            raise DataFormatError(
+                f"run {start.get('uid', '?')}: spectra of shape {values.shape[1:]} per line, "
+                f"the start document says {(pixels, len(axis))} (pixels, channels)"
+            )
+        # a line repeated after a pause: the last measurement of it stands
+        cube[rows] = values
+    ds["spectra"] = (("y", "x", name), cube)
+    _set_units(ds["spectra"], data_keys.get(key, {}).get("units"))
+    for field in (*_LINE_SCALARS, "dose"):
+        k = _prefix(line_key, field)
+        if k in columns:
+            values = np.full(lines, np.nan)
+            values[rows] = columns[k]
+            ds[field] = ("y", values)
+            _set_units(ds[field], data_keys.get(k, {}).get("units"))
+    measured = np.zeros(lines, dtype=bool)
+    measured[rows] = True
+    ds["line_measured"] = ("y", measured)
+    ds.attrs.update({f"frame_{k}": float(frame[k]) for k in _FRAME_FIELDS})
+    for k in ("signal_type", "scan_order", "instrument", "source_file"):
+        if start.get(k) is not None:
+            ds.attrs[k] = start[k]
     return ds
