@@ -11,10 +11,17 @@ Data keys are taken from the run's start document (``spectral_axis.key``,
 ``spectrum_keys``) when present, else built from the device name
 (``<device>_spectrum_bias``, ``<device>_spectrum_<channel>``,
 ``<device>_spectrum_x_reported`` ...).
+
+Counting spectra (EDS, EELS: the channel's data key is in ``counts``, or the start
+document says ``spectra_kind: "counts"``) are not checked for flat runs, as the
+benchmark's ground truth does not check them (:func:`autoscope.studies.groundtruth.scalar_map`):
+a run of zero counts at a spectrum's minimum is what a counter measures, not a
+clipped channel. NaN and inf are flagged in every spectrum.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -62,13 +69,19 @@ class SpectraExperiment:
     position : ``"reported"`` or ``"requested"``
         Which position the agent is told (the reported one is where the
         instrument says it measured, after drift and creep).
+    counts : bool, optional
+        The spectra are counts (no flat-run check); default: decided per run
+        from the channel's units (``"counts"``) or the start document's
+        ``spectra_kind``.
     """
 
     scalarizer: str | Scalarizer = "loop_area"
     channel: str = "piezoresponse"
     device: str = "spm"
     position: str = "reported"
+    counts: bool | None = None
     _scalarizer: Scalarizer = field(init=False, repr=False)
+    _counting: Scalarizer = field(init=False, repr=False)
 
     def __post_init__(self):
         if self.position not in ("reported", "requested"):
@@ -76,6 +89,14 @@ class SpectraExperiment:
                 f"position must be 'reported' or 'requested', got {self.position!r}"
             )
         self._scalarizer = get_scalarizer(self.scalarizer)
+        self._counting = dataclasses.replace(self._scalarizer, flat_run=0, last_reasons={})
+
+    def is_counting(self, start: dict | None = None, units: str | None = None) -> bool:
+        """Whether a run's spectra are counts (see ``counts``); ``units``: the channel's."""
+        if self.counts is not None:
+            return bool(self.counts)
+        kind = str((start or {}).get("spectra_kind", ""))
+        return kind == "counts" or str(units or "").strip().lower() == "counts"
 
     def keys(self, start: dict | None = None) -> dict[str, str]:
         """Data keys of axis, channel, and positions for a run with start document ``start``."""
@@ -96,8 +117,11 @@ class SpectraExperiment:
             "y_requested": f"{prefix}y_requested",
         }
 
-    def unpack_arrays(self, data: dict, uid: str = "", start: dict | None = None) -> Measurements:
-        """Measurements from ``{data key: array with one row per spectrum}``."""
+    def unpack_arrays(
+        self, data: dict, uid: str = "", start: dict | None = None, units: str | None = None
+    ) -> Measurements:
+        """Measurements from ``{data key: array with one row per spectrum}``; ``units``:
+        the channel's data-key units, when known (counts are not checked for flat runs)."""
         keys = self.keys(start)
         missing = [k for k in keys.values() if k not in data]
         if missing:
@@ -114,7 +138,8 @@ class SpectraExperiment:
         requested = np.column_stack(
             [np.ravel(data[keys["x_requested"]]), np.ravel(data[keys["y_requested"]])]
         ).astype(float)
-        values = self._scalarizer.apply(spectra, axis) if len(spectra) else np.zeros(0)
+        scalarizer = self._counting if self.is_counting(start, units) else self._scalarizer
+        values = scalarizer.apply(spectra, axis) if len(spectra) else np.zeros(0)
         return Measurements(
             positions=reported if self.position == "reported" else requested,
             requested=requested,
@@ -130,6 +155,15 @@ class SpectraExperiment:
         primary = {
             d["uid"] for n, d in documents if n == "descriptor" and d.get("name") == "primary"
         }
+        channel = self.keys(start)["channel"]
+        units = next(
+            (
+                d.get("data_keys", {}).get(channel, {}).get("units")
+                for n, d in documents
+                if n == "descriptor" and d["uid"] in primary
+            ),
+            None,
+        )
         rows: dict[str, list] = {}
         for name, doc in documents:
             if name == "event" and doc["descriptor"] in primary:
@@ -139,7 +173,7 @@ class SpectraExperiment:
                 for k, v in doc["data"].items():
                     rows.setdefault(k, []).extend(list(v))
         data = {k: np.asarray(v) for k, v in rows.items()}
-        return self.unpack_arrays(data, uid=start.get("uid", ""), start=start)
+        return self.unpack_arrays(data, uid=start.get("uid", ""), start=start, units=units)
 
     def unpack_run(self, run) -> Measurements:
         """Measurements from a Tiled ``BlueskyRun`` client node (stream ``"primary"``)."""
@@ -156,4 +190,6 @@ class SpectraExperiment:
                 data[key] = np.asarray(stream[key].read())
             except KeyError:
                 continue
-        return self.unpack_arrays(data, uid=uid, start=start)
+        data_keys = dict(stream.metadata.get("data_keys") or {})
+        units = data_keys.get(keys["channel"], {}).get("units")
+        return self.unpack_arrays(data, uid=uid, start=start, units=units)
