@@ -29,7 +29,7 @@ that, so it says whether "within 2x of h5py" can be reached at all.
 Usage::
 
     python benchmarks/bench_stem_stream.py [--pixels 64] [--channels 2048]
-        [--repeats 3] [--floor] [--json out.json]
+        [--repeats 3] [--floor] [--floor-chunk-lines 1] [--json out.json]
 """
 
 from __future__ import annotations
@@ -221,7 +221,7 @@ def bench_plan_alone(lines: np.ndarray, folder: Path, exposure: float) -> float:
     return time.perf_counter() - t0
 
 
-def bench_tiled_floor(lines: np.ndarray, folder: Path, client) -> dict:
+def bench_tiled_floor(lines: np.ndarray, folder: Path, client, chunk_lines: int = 1) -> dict:
     """Tiled's own least work for the same data: the lines already in one HDF5 file (not
     timed), then one run registered with a single StreamResource and a single StreamDatum
     for all the lines (start, descriptor, resource, datum, stop: what registering once
@@ -236,7 +236,7 @@ def bench_tiled_floor(lines: np.ndarray, folder: Path, client) -> dict:
     path = Path(stream_dir(folder)) / f"floor-{time.perf_counter_ns()}.h5"  # readable storage
     path.parent.mkdir(parents=True, exist_ok=True)
     with h5py.File(path, "w", libver="latest") as f:
-        f.create_dataset(key, data=lines, chunks=(1, pixels, channels))
+        f.create_dataset(key, data=lines, chunks=(chunk_lines, pixels, channels))
     run = compose_run()
     desc = run.compose_descriptor(
         name="primary",
@@ -254,7 +254,11 @@ def bench_tiled_floor(lines: np.ndarray, folder: Path, client) -> dict:
         mimetype=MIMETYPE,
         uri=path.absolute().as_uri().replace("file:///", "file://localhost/", 1),
         data_key=key,
-        parameters={"dataset": f"/{key}", "chunk_shape": [1, pixels, channels], "swmr": False},
+        parameters={
+            "dataset": f"/{key}",
+            "chunk_shape": [chunk_lines, pixels, channels],
+            "swmr": False,
+        },
     )
     datum = sres.compose_stream_datum(
         indices={"start": 0, "stop": n}, seq_nums={"start": 1, "stop": n + 1}
@@ -292,6 +296,12 @@ def main(argv=None) -> int:
         help="also the bounds: the plan with no catalog writer, and Tiled's least work "
         "(one StreamResource and one StreamDatum for all lines, then the read-back)",
     )
+    ap.add_argument(
+        "--floor-chunk-lines",
+        type=int,
+        default=1,
+        help="HDF5 chunk (lines) of the floor's file: does the read-back depend on it?",
+    )
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     lines = make_lines(args.pixels, args.pixels, args.channels)
@@ -310,7 +320,9 @@ def main(argv=None) -> int:
                 )
                 if args.floor:
                     alone.append(bench_plan_alone(lines, folder, 1.0 / args.rate))
-                    floor.append(bench_tiled_floor(lines, folder / "catalog", client))
+                    floor.append(
+                        bench_tiled_floor(lines, folder / "catalog", client, args.floor_chunk_lines)
+                    )
     out = {
         "benchmark": "stem_stream",
         "command": " ".join(["python", "benchmarks/bench_stem_stream.py", *sys.argv[1:]]),

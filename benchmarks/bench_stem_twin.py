@@ -43,6 +43,7 @@ import numpy as np
 
 from autoscope.devices.stem.backend import EELSSettings, STEMScan
 from autoscope.devices.stem.twin_backend import TwinSTEMBackend
+from autoscope.devices.twin.stem import probe as probe_module
 from autoscope.devices.twin.stem.eels import Spectrometer, acquire_many
 from autoscope.devices.twin.stem.twin import STEMFrame, TwinSTEM
 
@@ -110,6 +111,7 @@ def _haadf(size: int, repeat: bool = False):
     frame renders its maps and the probe transform first); ``repeat``: the frame scanned a
     second time with the probe unchanged (a live view: the maps are rendered again only when
     an atom moved or the contamination grew)."""
+    probe_module._INTENSITIES.clear()  # a cold start: no probe intensity kept from before
     twin = TwinSTEM("graphene", seed=0)
     frame = STEMFrame(fov_nm=20.0, pixels=size, dwell_us=2.0)
     twin.scan_frame(STEMFrame(fov_nm=20.0, pixels=16, dwell_us=2.0))  # warm-up
