@@ -1,7 +1,7 @@
 """Scalarizers: turn a spectrum into the one number a campaign optimises.
 
 A scalarizer is chosen by name (``"loop_area"``, ``"band_integral:-0.5:0.5"``,
-``"peak_prominence"``, ``"peak_position"``) or given as any callable
+``"peak_prominence"``, ``"peak_position"``, ``"adhesion"``) or given as any callable
 ``f(spectrum (K,), axis (K,)) -> float``. :func:`get_scalarizer` turns either
 into a :class:`Scalarizer`, whose :meth:`Scalarizer.apply` works on any stack of
 spectra ``(..., K)``.
@@ -28,6 +28,7 @@ __all__ = [
     "SCALARIZERS",
     "InvalidSpectrumWarning",
     "Scalarizer",
+    "adhesion",
     "band_integral",
     "check_spectra",
     "get_scalarizer",
@@ -178,6 +179,24 @@ def peak_position(
     return float(v[k])
 
 
+def adhesion(spectrum: np.ndarray, axis: np.ndarray, baseline: float = 0.2) -> float:
+    """Adhesion of an AFM retract curve: how far its force dips below the free baseline.
+
+    ``spectrum`` is the retract force against ``axis``, the tip's (or the piezo's)
+    height above the surface, growing away from it (as
+    :func:`autoscope.io.forcemap.read_force_map` gives it). The baseline is the
+    median force of the samples at the largest ``baseline`` share of the axis
+    (the tip free of the surface); the adhesion is the baseline minus the minimum
+    force, in force units (0 when the curve never dips below its baseline).
+    """
+    v = np.asarray(axis, dtype=float)
+    r = np.asarray(spectrum, dtype=float)
+    if not 0.0 < baseline < 1.0:
+        raise ConfigurationError(f"adhesion baseline share {baseline:g} must be in (0, 1)")
+    far = v >= np.quantile(v, 1.0 - baseline)
+    return float(max(np.median(r[far]) - np.min(r), 0.0))
+
+
 # ------------------------------------------------------------------------- registry
 
 ScalarFunction = Callable[[np.ndarray, np.ndarray], float]
@@ -187,6 +206,7 @@ SCALARIZERS: dict[str, Callable[..., float]] = {
     "band_integral": band_integral,
     "peak_prominence": peak_prominence,
     "peak_position": peak_position,
+    "adhesion": adhesion,
 }
 
 _ARGS_REQUIRED = {"band_integral": 2}

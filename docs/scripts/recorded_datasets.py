@@ -16,6 +16,11 @@ command of each.
   STM twin's 32 x 32 grid is written as a ``.3ds`` by autoscope's writer, once
   complete and once stopped after 30 % of its points, as an early-stopped
   grid is.
+- AFM force maps (JPK) from the afmformats 0.18.7 sdist's tests
+  (:data:`autoscope.io.realdata.FORCE_MAP_FILES`, read through the optional
+  ``afm`` extra; the sdist is fetched into the user cache by ``make realdata``):
+  each is a grid from which 3 or 4 curves were extracted, so only those are
+  candidates; the property is the adhesion of each retract curve.
 
 Usage::
 
@@ -37,6 +42,9 @@ from autoscope.io import realdata
 from autoscope.io.exporter import export_recorded
 from autoscope.io.grid3ds import write_3ds
 from autoscope.io.importer import import_files
+
+#: keys of realdata.FORCE_MAP_FILES
+FORCE_MAP_JOBS = ("jpk_force_map_2x2", "jpk_force_map_refpoints", "jpk_qi_map")
 
 #: (key of realdata.STEM_FILES, bin, element line): lines with the most counts and the
 #: most structure beyond counting noise in each file
@@ -105,6 +113,18 @@ def main() -> None:
                 print(
                     f"{target}: {info['n_measured']} measured, {info['n_missing']} missing; "
                     f"autoscope benchmark --dataset {target} --scalarizer peak_prominence"
+                )
+            for key in FORCE_MAP_JOBS:
+                path = realdata.fetch_to(realdata.known_file(key), out / "files" / key)
+                (r,) = import_files([path], client, writer, again=True)
+                writer.flush()
+                grid = next(x["uid"] for x in r["runs"] if x["role"] == "grid")
+                target = out / f"{key}.h5"
+                info = export_recorded(client, [grid], target)
+                print(
+                    f"{target}: {info['n_measured']} measured, {info['n_missing']} missing "
+                    f"(channel {info['channel']}); autoscope benchmark --dataset {target} "
+                    "--scalarizer adhesion"
                 )
         finally:
             writer.close()

@@ -28,6 +28,12 @@ STEM files     ``.emd``, ``.bcf``, ``.dm3``/``.dm4``, ``.ASW``/``.pts``, read th
                in ``spectral_axis``), whose start document names the image run of
                the same raster (``overview_uid``). Line 0 is at the bottom of the
                frame, as the plans write it; ``bin`` sums ``bin x bin`` pixels.
+AFM force      ``.jpk-force-map``, ``.jpk-qi-data``, read through afmformats (the
+maps           optional ``afm`` extra; see :mod:`autoscope.io.forcemap`): two runs as
+               for a ``.3ds``: the overview (the height at each curve's turnaround)
+               and a ``grid_spectroscopy``-shaped run of the force curves (retract
+               and approach, nN, against the piezo height above the turnaround, nm);
+               nodes without a curve are missing, as in a stopped grid.
 =============  ====================================================================
 
 Every start document carries ``imported: True``, ``source_file`` (the name),
@@ -65,6 +71,7 @@ import numpy as np
 from autoscope.catalog.paths import add_data_dir_argument
 from autoscope.errors import ConfigurationError, DataFormatError, IncompleteGridWarning
 from autoscope.io.dat import NanonisSpectrum, read_dat
+from autoscope.io.forcemap import FORCE_MAP_FORMATS, OVERVIEW, read_force_map, suffix_of
 from autoscope.io.grid3ds import Grid3ds, read_3ds
 from autoscope.io.stem_files import STEM_FORMATS, StemRecording, read_stem
 from autoscope.io.sxm import SxmImage, read_sxm
@@ -113,6 +120,10 @@ FORMATS = {
     **{
         suffix: (fmt, "STEM image(s) + spectrum image(s), through rosettasciio (rsciio extra)")
         for suffix, (fmt, _, _) in STEM_FORMATS.items()
+    },
+    **{
+        suffix: (fmt, "overview image + grid of force curves, through afmformats (afm extra)")
+        for suffix, (fmt, _) in FORCE_MAP_FORMATS.items()
     },
 }
 _KNOWN_ELSEWHERE = {
@@ -412,8 +423,17 @@ def _grid_overview(g: Grid3ds) -> tuple[np.ndarray, str, str, str]:
     return image, name, g.units[name], f"mean of channel {name!r} over the sweep, float64"
 
 
-def _grid_runs(g: Grid3ds, path: Path, digest: str) -> list[ImportedRun]:
-    fmts = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M")
+def _grid_runs(
+    g: Grid3ds,
+    path: Path,
+    digest: str,
+    fmt: str = "nanonis-3ds",
+    instrument: str = "Nanonis (3ds grid)",
+    overview: tuple[str, str, str] | None = None,
+) -> list[ImportedRun]:
+    """The overview and grid runs of a grid; ``overview``: the parameter that forms the
+    overview image, its unit and how it was formed (default: :func:`_grid_overview`)."""
+    fmts = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S")
     recorded = _parse_time(g.header.get("Start time"), fmts)
     ended = _parse_time(g.header.get("End time"), fmts)
     t0 = recorded if recorded is not None else os.path.getmtime(path)
@@ -424,10 +444,10 @@ def _grid_runs(g: Grid3ds, path: Path, digest: str) -> list[ImportedRun]:
         "height": float(g.size[1]),
         "angle": float(g.angle),
     }
-    source = _source_md(path, digest, "nanonis-3ds", recorded)
+    source = _source_md(path, digest, fmt, recorded)
     common = {
         **source,
-        "instrument": "Nanonis (3ds grid)",
+        "instrument": instrument,
         "bias": _finite_or_none(
             g.header.get("Bias>Bias (V)") if g.header.get("Bias>Bias (V)") else None
         ),
@@ -437,7 +457,11 @@ def _grid_runs(g: Grid3ds, path: Path, digest: str) -> list[ImportedRun]:
         "comment": g.header.get("Comment", ""),
         "file_header": _json_header(g.header),
     }
-    image, ov_name, ov_units, formed = _grid_overview(g)
+    if overview is not None:
+        ov_name, ov_units, formed = overview
+        image = g.parameters[ov_name].astype(np.float64)
+    else:
+        image, ov_name, ov_units, formed = _grid_overview(g)
     overview = _raster_run(
         images={ov_name: (image, None)},
         units={ov_name: ov_units},
@@ -554,8 +578,8 @@ def _grid_runs(g: Grid3ds, path: Path, digest: str) -> list[ImportedRun]:
     reason = (
         ""
         if not missing
-        else f"grid stopped early: the file holds {g.n_measured} of {g.n_points} points; "
-        f"{missing} never measured"
+        else f"{'grid stopped early: ' if fmt == 'nanonis-3ds' else ''}the file holds "
+        f"{g.n_measured} of {g.n_points} points; {missing} never measured"
     )
     dt = per_point if math.isfinite(per_point) else 0.0
     grid = _compose(start, data_keys, rows, status, reason, t0, dt, "grid", f"{DEVICE}_spectrum")
@@ -787,7 +811,7 @@ def compose_file(path: str | os.PathLike, bin: int = 1) -> ImportedFile:
         raise ConfigurationError(f"{p}: bin {bin!r} applies to STEM files only")
     if not p.is_file():
         raise ConfigurationError(f"file {str(p)!r} does not exist")
-    suffix = p.suffix.lower()
+    suffix = suffix_of(p) or p.suffix.lower()
     if suffix not in FORMATS:
         other = _KNOWN_ELSEWHERE.get(suffix)
         known = ", ".join(FORMATS)
@@ -808,6 +832,15 @@ def compose_file(path: str | os.PathLike, bin: int = 1) -> ImportedFile:
                 grid = read_3ds(p)
             out.notes += [str(w.message) for w in caught if w.category is IncompleteGridWarning]
             out.runs = _grid_runs(grid, p, digest)
+        elif suffix in FORCE_MAP_FORMATS:
+            grid = read_force_map(p)
+            if grid.n_measured < grid.n_points:
+                out.notes.append(
+                    f"{p}: the force map holds curves at {grid.n_measured} of its "
+                    f"{grid.n_points} grid nodes; {grid.n_points - grid.n_measured} missing"
+                )
+            instrument = grid.header.get("Instrument") or FORCE_MAP_FORMATS[suffix][1]
+            out.runs = _grid_runs(grid, p, digest, fmt, instrument, OVERVIEW)
         elif suffix in STEM_FORMATS:
             rec = read_stem(p, bin)
             out.runs = _stem_runs(rec, p, digest)

@@ -19,6 +19,11 @@ image from the IO test data of the hyperspy 1.7.6 wheel, read through the option
 ``rsciio`` extra (:mod:`autoscope.io.stem_files`). Some lie in a zip inside the
 wheel (``inner``), and a JEOL ``.ASW`` needs the folder of files it names
 (``tree``); :func:`fetch_to` writes a file, and its folder, where a reader can open it.
+
+:data:`FORCE_MAP_FILES` are real AFM force maps (JPK) from the afmformats 0.18.7 sdist's
+tests, read through the optional ``afm`` extra (:mod:`autoscope.io.forcemap`). They are
+maps from which a few curves were extracted (3 or 4 of 100 to 16 384 nodes): the rest
+of each grid is missing.
 """
 
 from __future__ import annotations
@@ -58,8 +63,9 @@ class RealFile:
         Path inside the distribution (for an sdist, below its top folder).
     kind : str
         ``"sxm"``, ``"dat"``, ``"raw"`` (shape-prefixed float64, see
-        :mod:`autoscope.io.rawimage`) or ``"stem"`` (read by
-        :func:`autoscope.io.stem_files.read_stem`).
+        :mod:`autoscope.io.rawimage`), ``"stem"`` (read by
+        :func:`autoscope.io.stem_files.read_stem`) or ``"forcemap"`` (read by
+        :func:`autoscope.io.forcemap.read_force_map`).
     sdist_only : bool
         The file is in the source distribution, not in the wheel.
     description : str
@@ -242,6 +248,44 @@ STEM_FILES: tuple[RealFile, ...] = (
 )
 
 
+_AFM = "tests/data"
+
+#: Real AFM force maps in the afmformats 0.18.7 sdist's tests (two JPK instruments;
+#: grid and curve counts as afmformats reads them)
+FORCE_MAP_FILES: tuple[RealFile, ...] = (
+    RealFile(
+        "jpk_force_map_2x2",
+        "afmformats",
+        f"{_AFM}/fmt-jpk-fd_map2x2_extracted.jpk-force-map",
+        "forcemap",
+        "JPK CellHesion force map, 10 x 10 nodes over 600 um, 2013: the 4 corner curves "
+        "extracted (contact mode, 2 nN setpoint)",
+        sdist_only=True,
+        version="0.18.7",
+    ),
+    RealFile(
+        "jpk_force_map_refpoints",
+        "afmformats",
+        f"{_AFM}/fmt-jpk-fd_map-data-reference-points.jpk-force-map",
+        "forcemap",
+        "JPK CellHesion force map, 25 x 25 nodes over 500 um, 2015: 3 curves extracted "
+        "(4 nN setpoint)",
+        sdist_only=True,
+        version="0.18.7",
+    ),
+    RealFile(
+        "jpk_qi_map",
+        "afmformats",
+        f"{_AFM}/fmt-jpk-fd_2020.02.07-16.29.05.036.jpk-qi-data",
+        "forcemap",
+        "JPK QI map, 128 x 128 nodes over 10 um, 2020: 4 curves of the first line "
+        "extracted (0.1 nN setpoint)",
+        sdist_only=True,
+        version="0.18.7",
+    ),
+)
+
+
 def default_archive_dir() -> Path:
     """Folder for downloaded archives: ``$AUTOSCOPE_REALDATA_DIR`` or the user cache.
 
@@ -257,10 +301,10 @@ def default_archive_dir() -> Path:
 
 def known_file(key: str) -> RealFile:
     """The :class:`RealFile` with ``key``; a clear error lists the keys otherwise."""
-    for f in (*KNOWN_FILES, *STEM_FILES):
+    for f in (*KNOWN_FILES, *STEM_FILES, *FORCE_MAP_FILES):
         if f.key == key:
             return f
-    known = [f.key for f in (*KNOWN_FILES, *STEM_FILES)]
+    known = [f.key for f in (*KNOWN_FILES, *STEM_FILES, *FORCE_MAP_FILES)]
     raise ConfigurationError(f"no known real file {key!r}; known: {known}")
 
 
@@ -409,6 +453,11 @@ def load(real: RealFile, archive_dirs: Iterable[str | os.PathLike] = ()):
             f"{real.key}: a STEM file is read from a folder; use fetch_to(real, folder) and "
             "autoscope.io.stem_files.read_stem"
         )
+    if real.kind == "forcemap":
+        raise ConfigurationError(
+            f"{real.key}: a force map is read from a file; use fetch_to(real, folder) and "
+            "autoscope.io.forcemap.read_force_map"
+        )
     raise ConfigurationError(f"{real.key}: unknown kind {real.kind!r}")
 
 
@@ -457,7 +506,7 @@ def download(dest: str | os.PathLike, packages: Iterable[str] | None = None) -> 
     """
     d = Path(dest)
     d.mkdir(parents=True, exist_ok=True)
-    every = (*KNOWN_FILES, *STEM_FILES)
+    every = (*KNOWN_FILES, *STEM_FILES, *FORCE_MAP_FILES)
     wanted = set(packages) if packages is not None else {f.package for f in every}
     sdist = {f.package for f in every if f.sdist_only}
     pinned = {f.package: f.requirement for f in every}
