@@ -19,12 +19,13 @@ The drift-corrected image series is :func:`autoscope.plans.stem_drift.drift_corr
 # No "from __future__ import annotations": the queue server reads the annotations as
 # objects to describe and validate plan parameters.
 
+import uuid
 from typing import Any, Optional
 
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 from bluesky.protocols import Readable
-from bluesky.utils import MsgGenerator
+from bluesky.utils import Msg, MsgGenerator
 
 from autoscope.devices.stem.backend import EELSSettings, STEMScan
 from autoscope.devices.stem.device import STEM
@@ -195,12 +196,37 @@ def scan_metadata(scan: STEMScan) -> dict:
 
 def scan_lines(stem: STEM, readout, n_lines: int, stream: str = "primary") -> MsgGenerator[list]:
     """Plan stub: trigger and read ``readout`` for lines ``0 .. n_lines - 1``; returns the
-    readings. A pause takes effect between lines; resuming repeats the interrupted line."""
+    readings. A pause takes effect between lines; resuming repeats the interrupted line.
+
+    Each line is the messages of ``bps.checkpoint``, ``bps.mv(readout.index, i)`` and
+    ``bps.trigger_and_read([readout])``, yielded here directly: bluesky's plan stubs each
+    format the whole Python stack when called (to warn about a plan never iterated), ~40 % of
+    a spectrum image's RunEngine CPU (docs/benchmarks.md). A readout that says whether it may
+    be rewound (a ``rewindable`` signal) goes through the stubs."""
+    if hasattr(readout, "rewindable"):
+        readings = []
+        for i in range(n_lines):
+            yield from bps.checkpoint()
+            yield from bps.mv(readout.index, i)
+            readings.append((yield from bps.trigger_and_read([readout], name=stream)))
+        return readings
     readings = []
     for i in range(n_lines):
-        yield from bps.checkpoint()
-        yield from bps.mv(readout.index, i)
-        readings.append((yield from bps.trigger_and_read([readout], name=stream)))
+        yield Msg("checkpoint")
+        group = str(uuid.uuid4())
+        yield Msg("set", readout.index, i, group=group)
+        yield Msg("wait", None, group=group, timeout=None)
+        group = f"trigger-{uuid.uuid4().hex[:6]}"
+        yield Msg("trigger", readout, group=group)
+        yield Msg("wait", None, group=group, error_on_timeout=True, timeout=None, watch=())
+        yield Msg("create", None, name=stream)
+        try:
+            reading = yield Msg("read", readout)
+        except Exception:  # as trigger_and_read: the event is dropped, the error goes on
+            yield Msg("drop")
+            raise
+        yield Msg("save")
+        readings.append({} if reading is None else dict(reading))
     return readings
 
 
