@@ -29,6 +29,9 @@ class AugmentConfig:
         Pixels per line after cropping and resampling.
     max_zoom : float
         Largest crop width as a multiple of ``out_width`` (resampled down).
+    min_zoom : float
+        Smallest crop width as a multiple of ``out_width`` (below 1: resampled
+        up, finer pixels); with ``max_zoom`` it spreads the pixel sizes.
     p_hflip, p_vflip : float
         Probability of mirroring the fast axis (swaps trace and retrace) and
         of reversing the line order.
@@ -46,6 +49,7 @@ class AugmentConfig:
 
     out_width: int = 64
     max_zoom: float = 1.5
+    min_zoom: float = 1.0
     p_hflip: float = 0.5
     p_vflip: float = 0.5
     max_drift: float = 0.3
@@ -84,7 +88,8 @@ def augment_image(
     line_order : ndarray of int, shape ``(H,)``
         For each output line, the input line it came from (labels follow it).
     zoom : float
-        Output pixel size over input pixel size (>= 1: the crop was resampled down).
+        Output pixel size over input pixel size (> 1: the crop was resampled down,
+        < 1: up).
     """
     t = np.array(trace, dtype=np.float64)
     r = np.array(retrace, dtype=np.float64)
@@ -93,9 +98,15 @@ def augment_image(
             f"trace and retrace must be 2-D of equal shape; got {t.shape}, {r.shape}"
         )
     h, w = t.shape
-    if w < config.out_width:
+    if not 0 < config.min_zoom <= config.max_zoom:
+        raise ConfigurationError(
+            f"min_zoom {config.min_zoom} must be > 0 and <= max_zoom {config.max_zoom}"
+        )
+    smallest = max(2, int(np.ceil(min(config.min_zoom, 1.0) * config.out_width)))
+    if w < smallest:
         raise ConfigurationError(
             f"image width {w} px is below the output width {config.out_width} px"
+            + (f" times min_zoom {config.min_zoom}" if config.min_zoom < 1 else "")
         )
     order = np.arange(h)
 
@@ -107,7 +118,7 @@ def augment_image(
     spread = float(np.std(t)) or 1.0
 
     # crop (with zoom) and lateral drift, as one resampling per line
-    crop = int(rng.integers(config.out_width, int(min(w, config.max_zoom * config.out_width)) + 1))
+    crop = int(rng.integers(smallest, int(min(w, config.max_zoom * config.out_width)) + 1))
     drift = rng.uniform(-config.max_drift, config.max_drift) * np.arange(h)
     drift -= drift.mean()
     start = rng.uniform(0, w - crop)

@@ -13,6 +13,17 @@ import numpy as np
 from autoscope.devices.twin.instrument import NoiseSource, low_pass, pi_gains, pi_track
 from autoscope.devices.twin.spectroscopy import kappa
 from autoscope.devices.twin.tip import TipState
+from autoscope.errors import ConfigurationError
+
+DEFAULT_NOISE_SLOPE = -1.0
+"""Slope of the STM twin's gap-noise power spectrum by default: 1/f, as before the parameter
+existed. docs/twin_vs_real.md compares both: with 1/f a 5 nm, 512 px twin frame's radially
+averaged PSD slope is -2.3 (Au(111)) / -2.7 (Si(100)-H), with ``noise_slope=-2`` -3.0 / -3.2,
+against -3.7 to -5.3 for real Z channels. Steeper gap noise does not steepen the image
+further (its slow wander becomes line offsets, which flatten the radial average); the white
+floors and the surfaces' own structure set the rest. The tip classifier's training frames
+draw the slope from -3 to -1 (studies/tip/pipeline.py)."""
+NOISE_SLOPE_RANGE = (-3.0, 0.0)
 
 STM_KAPPA = float(kappa(4.5))  # nm^-1, current decay constant of a 4.5 eV barrier
 PFM_KAPPA = 2.0  # nm^-1, sharpness of the soft maximum for a contact tip
@@ -66,6 +77,19 @@ def pfm_height_and_response(sample, x, y, tip: TipState) -> tuple[np.ndarray, np
     return h, r
 
 
+def noise_exponent(noise_slope: float) -> float:
+    """Exponent ``alpha`` of :class:`NoiseSource` (``S(f) ~ f**-alpha``) for a spectrum slope.
+
+    Raises ConfigurationError naming the value when it is outside
+    :data:`NOISE_SLOPE_RANGE`.
+    """
+    lo, hi = NOISE_SLOPE_RANGE
+    s = float(noise_slope)
+    if not lo <= s <= hi:
+        raise ConfigurationError(f"noise_slope={noise_slope!r} must be in [{lo}, {hi}]")
+    return -s
+
+
 def telegraph(
     rng: np.random.Generator, tip: TipState, t0: float, dt: float, n: int, state0: int
 ) -> tuple[np.ndarray, int]:
@@ -94,6 +118,12 @@ class LineSynth:
         Closed-loop time constant of the z feedback, s.
     mains_frequency : float
         Mains frequency, Hz.
+    noise_slope : float
+        STM: log-log slope of the gap noise's power spectrum, ``S(f) ~ f **
+        noise_slope`` (-3 to 0; what a line of a noise-only image shows along
+        the fast axis). The default (:data:`DEFAULT_NOISE_SLOPE`) is -1, 1/f;
+        -2 puts more of the power at low frequencies (drift- and creep-like
+        wander) and brings the images closer to real Z channels.
     """
 
     def __init__(
@@ -104,6 +134,7 @@ class LineSynth:
         feedback_tau: float = 0.004,
         mains_frequency: float = 50.0,
         lockin_tau: float = 0.002,
+        noise_slope: float = DEFAULT_NOISE_SLOPE,
     ) -> None:
         self.mode = mode
         self.rng = rng
@@ -125,6 +156,7 @@ class LineSynth:
                 flicker=0.0005 * n,
                 mains=0.0004 * n,
                 mains_frequency=mains_frequency,
+                exponent=noise_exponent(noise_slope),
             )
             self.adc = 0.0001 * n  # nm, read-out of the z output
         else:

@@ -236,6 +236,14 @@ class NoiseSource:
         Amplitude of the mains pick-up (fundamental; third harmonic a third of it).
     mains_frequency : float
         50 or 60 Hz.
+    exponent : float
+        ``alpha`` of the correlated part's power spectrum ``S(f) ~ f**-alpha``
+        between 1/(2 pi 1000 s) and 1/(2 pi 1 ms), 0 to 4 (default 1: 1/f).
+        The process of time constant ``tau`` has standard deviation
+        ``flicker * (tau / 1 s) ** ((alpha - 1) / 2)``, so the spectrum near
+        1 Hz keeps its level whatever ``alpha``; above 2 each process is two
+        Ornstein-Uhlenbeck filters in series (a spectrum falling as ``f**-4``
+        above its corner), which a single one (``f**-2``) could not give.
     """
 
     TAUS = np.logspace(-3, 3, 7)
@@ -247,14 +255,22 @@ class NoiseSource:
         flicker: float = 0.0,
         mains: float = 0.0,
         mains_frequency: float = 50.0,
+        exponent: float = 1.0,
     ) -> None:
+        if not 0.0 <= float(exponent) <= 4.0:
+            raise ConfigurationError(f"noise exponent {exponent!r} must be in [0, 4]")
         self.rng = rng
         self.white = float(white)
         self.flicker = float(flicker)
         self.mains = float(mains)
         self.f_mains = float(mains_frequency)
+        self.exponent = float(exponent)
+        self._sigmas = self.flicker * self.TAUS ** ((self.exponent - 1.0) / 2.0)
+        self._two_pole = self.exponent > 2.0
         self._phase = rng.uniform(0, 2 * np.pi, 2)
-        self._state = self.flicker * rng.standard_normal(len(self.TAUS))
+        self._state = self._sigmas * rng.standard_normal(len(self.TAUS))
+        # second pole of each process (used when exponent > 2), unit-variance inner state
+        self._inner = rng.standard_normal(len(self.TAUS)) if self._two_pole else None
         self._t_last = 0.0
 
     def sample(self, t0: float, dt: float, n: int) -> np.ndarray:
@@ -263,15 +279,18 @@ class NoiseSource:
         out = np.zeros(n)
         if self.white:
             out += self.white * self.rng.standard_normal(n)
-        if self.flicker:
+        if self.flicker and self._two_pole:
+            out += self._two_pole_sample(t, dt, n)
+        elif self.flicker:
             gap = max(t[0] - self._t_last, 0.0)
             for j, tau in enumerate(self.TAUS):
+                sig = self._sigmas[j]
                 a0 = np.exp(-gap / tau)
-                first = a0 * self._state[j] + np.sqrt(1 - a0 * a0) * self.flicker * (
+                first = a0 * self._state[j] + np.sqrt(1 - a0 * a0) * sig * (
                     self.rng.standard_normal()
                 )
                 a = np.exp(-dt / tau)
-                e = self.rng.standard_normal(n - 1) * np.sqrt(1 - a * a) * self.flicker
+                e = self.rng.standard_normal(n - 1) * np.sqrt(1 - a * a) * sig
                 rest, _ = lfilter([1.0], [1.0, -a], e, zi=np.array([a * first]))
                 out[0] += first
                 out[1:] += rest
@@ -281,4 +300,32 @@ class NoiseSource:
             w = 2 * np.pi * self.f_mains
             out += self.mains * np.sin(w * t + self._phase[0])
             out += self.mains / 3 * np.sin(3 * w * t + self._phase[1])
+        return out
+
+    def _two_pole_sample(self, t: np.ndarray, dt: float, n: int) -> np.ndarray:
+        """The correlated part for ``exponent > 2``: per time constant, white noise through
+        two equal first-order filters, scaled to the process's standard deviation.
+
+        Over a gap since the last call both stages relax towards fresh draws of
+        their stationary law (variance kept, correlation across the gap shortened).
+        """
+        gap = max(t[0] - self._t_last, 0.0)
+        out = np.zeros(n)
+        for j, tau in enumerate(self.TAUS):
+            a0 = np.exp(-gap / tau)
+            c0 = np.sqrt(1 - a0 * a0)
+            u0 = a0 * self._inner[j] + c0 * self.rng.standard_normal()
+            w0 = a0 * self._state[j] / self._sigmas[j] + c0 * self.rng.standard_normal()
+            a = np.exp(-dt / tau)
+            c = (1 - a * a) / np.sqrt(1 + a * a)  # unit variance out for unit-variance AR(1) in
+            u, w = np.empty(n), np.empty(n)
+            u[0], w[0] = u0, w0
+            if n > 1:
+                e = self.rng.standard_normal(n - 1) * np.sqrt(1 - a * a)
+                u[1:], _ = lfilter([1.0], [1.0, -a], e, zi=np.array([a * u0]))
+                w[1:], _ = lfilter([c], [1.0, -a], u[1:], zi=np.array([a * w0]))
+            out += self._sigmas[j] * w
+            self._inner[j] = u[-1]
+            self._state[j] = self._sigmas[j] * w[-1]
+        self._t_last = t[-1]
         return out

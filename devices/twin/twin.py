@@ -20,7 +20,7 @@ from autoscope.devices.backend import LineData, ScanFrame, SpectroscopySettings,
 from autoscope.devices.twin.clock import InstrumentClock
 from autoscope.devices.twin.config import CHANNELS, PFM_PHASE_REFERENCE, RANGES, Timing
 from autoscope.devices.twin.faults import FaultInjector, FaultPlan
-from autoscope.devices.twin.imaging import LineSynth
+from autoscope.devices.twin.imaging import DEFAULT_NOISE_SLOPE, LineSynth
 from autoscope.devices.twin.imprint import MarkedSurface
 from autoscope.devices.twin.instrument import Creep, Drift, hysteresis_xy
 from autoscope.devices.twin.samples import Sample, make_sample
@@ -65,6 +65,10 @@ class TwinSPM:
         Closed-loop time constant of the z feedback, s.
     noise : float
         Scale of every noise source (0: noise-free).
+    noise_slope : float
+        STM: slope of the gap noise's power spectrum, ``S(f) ~ f**noise_slope``,
+        -3 to 0 (:class:`~autoscope.devices.twin.imaging.LineSynth`; default -1,
+        1/f; -2 is closer to real Z channels).
     tip_change_rate : float
         Spontaneous tip changes per instrument second.
     temperature : float
@@ -100,6 +104,7 @@ class TwinSPM:
         hysteresis: float = 0.02,
         feedback_tau: float = 0.002,
         noise: float = 1.0,
+        noise_slope: float = DEFAULT_NOISE_SLOPE,
         tip_change_rate: float = 1 / 1200,
         temperature: float = 4.5,
         mains_frequency: float = 50.0,
@@ -156,6 +161,7 @@ class TwinSPM:
             noise=noise,
             feedback_tau=feedback_tau,
             mains_frequency=mains_frequency,
+            noise_slope=noise_slope,
         )
         self._spectra = SpectraEngine(self, np.random.default_rng((self.seed, 3)), noise=noise)
         self._faults = FaultInjector()

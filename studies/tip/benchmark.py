@@ -90,6 +90,8 @@ def bench_accuracy(
     }
     for sample in dataset.STM_SAMPLES:
         sel = [im for im in images if im.spec.sample == sample]
+        if not sel:
+            continue
         out[sample] = evaluate_frames(
             clf,
             dataset.full_width_windows(sel, clf.n_lines, 4, clf.scale_channel, clf.detail_channel),

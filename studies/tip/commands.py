@@ -1,6 +1,6 @@
 """``autoscope tip train``: regenerate the tip-state classifier's weights from the twin.
 
-    autoscope tip train                 full model (about 50 min on one thread)
+    autoscope tip train                 full model (about 50 min on one thread at 3200 frames)
     autoscope tip train --tiny          seconds; for tests and smoke checks
     autoscope tip train --out PATH      write elsewhere than the user data dir
     autoscope tip classify FILE...      judge recorded images (:mod:`.classify`)
@@ -57,9 +57,13 @@ TINY = {
     "scale_channel": False,
     "contrast_sigma": 0.5,
     "train_seeds": (0, 40),
+    "pixel_size": (0.04, 0.16),
+    "survey_share": 0.0,
+    "noise_slopes": None,
+    "min_zoom": 1.0,
 }
-"""``--tiny``: Si(100)-H only, frames starting sharp, blunt or unstable (changes may lead to
-any kind), no scale plane; enough to test the machinery, not for use."""
+"""``--tiny``: Si(100)-H only at atomic scale, frames starting sharp, blunt or unstable
+(changes may lead to any kind), no scale plane; enough to test the machinery, not for use."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -92,6 +96,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--n-lines", type=int, default=None, help=f"lines per window (default {d.n_lines})"
     )
+    p.add_argument("--lr", type=float, default=None, help=f"peak learning rate (default {d.lr})")
+    p.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="start from these weights (fine-tune each member) instead of random weights",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of everything (default 0)")
     p.add_argument(
         "--threads",
@@ -123,6 +134,14 @@ def main(args: argparse.Namespace) -> int:
             if value < 1:
                 raise ConfigurationError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
             options[name] = value
+    if args.lr is not None:
+        if not args.lr > 0:
+            raise ConfigurationError(f"--lr must be > 0, got {args.lr}")
+        options["lr"] = args.lr
+    if args.init is not None:
+        if not args.init.is_file():
+            raise ConfigurationError(f"--init {args.init}: no such weights file")
+        options["init"] = str(args.init)
     options["seed"] = args.seed
     config = PipelineConfig(**options)  # raises ConfigurationError naming a bad value
     torch.set_num_threads(args.threads)
@@ -157,8 +176,8 @@ def command_line(args: argparse.Namespace, out: Path) -> str:
     words = ["autoscope", "tip", "train"]
     if args.tiny:
         words.append("--tiny")
-    for name in ("frames", "test_frames", "members", "epochs", "n_lines"):
-        value = getattr(args, name)
+    for name in ("frames", "test_frames", "members", "epochs", "n_lines", "lr", "init"):
+        value = getattr(args, name, None)
         if value is not None:
             words += [f"--{name.replace('_', '-')}", str(value)]
     words += ["--seed", str(args.seed), "--threads", str(args.threads), "--out", out.name]
@@ -196,6 +215,7 @@ def provenance(clf, report: dict, out: Path, command: str) -> dict:
             "platform": sys.platform,
         },
         "torch_threads": report.get("torch_threads"),
+        "init": report.get("init"),
         "config": report["config"],
         "training": {
             "windows": report["train_windows"],
@@ -213,6 +233,10 @@ def provenance(clf, report: dict, out: Path, command: str) -> dict:
             "by_sample": {
                 k: {m: v.get(m) for m in ("accuracy", "good_bad_accuracy", "good_bad_auc", "n")}
                 for k, v in report.get("held_out_by_sample", {}).items()
+            },
+            "by_scale": {
+                k: {m: v.get(m) for m in ("accuracy", "good_bad_accuracy", "good_bad_auc", "n")}
+                for k, v in report.get("held_out_by_scale", {}).items()
             },
         },
     }

@@ -17,6 +17,12 @@ Labels of a window of ``N`` lines:
   (at least 3 pixels per period, :data:`FINEST_PERIOD`) and ``good_rows``
   otherwise.
 
+Surfaces: Si(100)-H, Au(111), Cu(111), Ag(111), graphite, TiSe2 and TaS2
+(:data:`STM_SAMPLES`); frames are atomic-scale or, a chosen share of them,
+survey frames (0.2-2 nm pixels: steps, islands, adsorbates, no atoms). A
+window is labelled by what its pixel size lets it show (:func:`visible_class`):
+a blunt or multiple tip that marks nothing at survey pixels is a good image.
+
 The twin's ``adsorbate`` tip differs from a sharp one only in the contrast of
 point defects (it matters for spectroscopy, not for imaging), so it counts as
 a good imaging tip here; see docs/decisions/0008-tip.md.
@@ -25,7 +31,7 @@ a good imaging tip here; see docs/decisions/0008-tip.md.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -34,17 +40,43 @@ from autoscope.agents.tip.classes import class_index
 from autoscope.agents.tip.windows import windows_from_image
 from autoscope.devices.backend import ScanFrame
 from autoscope.devices.twin import TwinSPM
+from autoscope.devices.twin.imaging import DEFAULT_NOISE_SLOPE
 from autoscope.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
 
-FINEST_PERIOD: dict[str, float | None] = {"si100_h": 0.384, "au111": 0.25}
+FINEST_PERIOD: dict[str, float | None] = {
+    "si100_h": 0.384,
+    "au111": 0.25,
+    "cu111": 0.221,
+    "ag111": 0.250,
+    "graphite": 0.213,
+    "tise2": 0.307,
+    "tas2": 0.291,
+}
 """Finest period (nm) a sharp tip shows on each STM sample.
 
-Si(100)-H: the dimers along a row (0.384 nm). Au(111): the rows of atoms of
-the hexagonal lattice (sqrt(3)/2 x 0.2884 nm), which the twin's sharp tip
-resolves with ~15 pm peak to peak; a blunter tip loses them. ``None`` would
-mean a sample whose finest detail no tip resolves (always ``good_rows``).
+Si(100)-H: the dimers along a row (0.384 nm). The hexagonal lattices (Au,
+Cu, Ag(111), graphite's bright sublattice, the top chalcogen layer of TiSe2
+and TaS2): the rows of atoms, sqrt(3)/2 times the lattice constant, which the
+twin's sharp tip resolves and a blunter tip loses. ``None`` would mean a
+sample whose finest detail no tip resolves (always ``good_rows``).
+"""
+
+BASE_SAMPLES = ("si100_h", "au111")
+"""The two surfaces of the first classifiers (and of their held-out figures)."""
+
+SURVEY_PIXEL_SIZE = (0.2, 2.0)
+"""Pixel sizes (nm) of survey frames: steps, islands and adsorbates, no atoms."""
+
+VISIBLE_UP_TO: dict[str, float] = {"blunt": 0.3, "multi": 0.6}
+"""Largest pixel size (nm) at which a bad tip kind still marks the image.
+
+A blunt tip images with a 0.4-1 nm radius and a multiple tip's second apex
+stands 0.5-2 nm from the first: at coarser pixels both image like a sharp
+tip (step edges are a pixel wide either way), so a survey frame taken with
+them is labelled by what it shows, a good image. An unstable tip's telegraph
+jumps show at any pixel size.
 """
 
 KIND_CLASS: dict[str, str] = {
@@ -58,6 +90,14 @@ KIND_CLASS: dict[str, str] = {
 
 TIP_KINDS = tuple(KIND_CLASS)
 STM_SAMPLES = tuple(FINEST_PERIOD)
+
+
+def visible_class(kind: str, pixel_size: float) -> str:
+    """:data:`KIND_CLASS` of ``kind`` as an image at ``pixel_size`` nm shows it."""
+    c = KIND_CLASS[kind]
+    if c != "good" and pixel_size > VISIBLE_UP_TO.get(kind, np.inf):
+        return "good"
+    return c
 
 
 @dataclass(frozen=True)
@@ -78,6 +118,7 @@ class FrameSpec:
     drift: float
     feedback_tau: float
     change_rate: float
+    noise_slope: float = DEFAULT_NOISE_SLOPE
 
 
 @dataclass
@@ -112,20 +153,28 @@ def random_specs(
     n: int,
     seeds: range | list[int],
     rng: np.random.Generator,
-    samples: tuple[str, ...] = STM_SAMPLES,
+    samples: tuple[str, ...] = BASE_SAMPLES,
     lines: int = 48,
     pixels: tuple[int, ...] = (96, 128, 160),
     pixel_size: tuple[float, float] = (0.04, 0.16),
     changes_per_frame: float = 0.6,
     tips: tuple[str, ...] = TIP_KINDS,
+    survey_share: float = 0.0,
+    survey_pixel_size: tuple[float, float] = SURVEY_PIXEL_SIZE,
+    noise_slopes: tuple[float, float] | None = None,
 ) -> list[FrameSpec]:
     """``n`` random frame specifications on ``samples``, with sample/twin seeds from ``seeds``.
 
     Tip kinds cycle through ``tips`` so that each is equally common at the
     start of a frame; spontaneous changes happen at ``changes_per_frame``
     per frame on average. Pixel sizes (nm) are log-uniform in ``pixel_size``:
-    the range of atomic-scale imaging, where a tip's state shows in the image
-    (at coarser pixels a blunt and a sharp tip image alike).
+    the range of atomic-scale imaging, where a tip's state shows in the image;
+    a share ``survey_share`` of the frames are survey frames instead, with
+    pixel sizes log-uniform in ``survey_pixel_size`` (labelled by what they
+    show, :func:`visible_class`). With ``noise_slopes`` each frame's twin has
+    a gap-noise slope drawn uniformly from that range (else the twin's
+    default). With the defaults (no survey frames, no slope range) the draws
+    are those of the first classifiers, frame for frame.
     """
     if n < 1:
         raise ConfigurationError(f"n must be >= 1; got {n}")
@@ -136,30 +185,36 @@ def random_specs(
     unknown = [s for s in samples if s not in FINEST_PERIOD]
     if unknown:
         raise ConfigurationError(f"unknown STM samples {unknown}; known: {list(FINEST_PERIOD)}")
+    if not 0.0 <= survey_share <= 1.0:
+        raise ConfigurationError(f"survey_share must be in [0, 1]; got {survey_share}")
     specs = []
     for i in range(n):
         sample = samples[int(rng.integers(len(samples)))]
         line_time = float(rng.uniform(0.3, 2.0))
-        px = float(np.exp(rng.uniform(np.log(pixel_size[0]), np.log(pixel_size[1]))))
+        survey = survey_share > 0 and rng.random() < survey_share
+        lo, hi = survey_pixel_size if survey else pixel_size
+        px = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
         n_px = int(rng.choice(pixels))
-        specs.append(
-            FrameSpec(
-                sample=sample,
-                seed=int(seeds[int(rng.integers(len(seeds)))]),
-                tip=tips[i % len(tips)],
-                width=px * n_px,
-                pixels=n_px,
-                lines=lines,
-                line_time=line_time,
-                angle=float(rng.uniform(0, 360)),
-                center_x=float(rng.uniform(-300, 300)),
-                center_y=float(rng.uniform(-300, 300)),
-                noise=float(np.exp(rng.uniform(np.log(0.5), np.log(2.5)))),
-                drift=float(rng.uniform(0.0, 0.04)),
-                feedback_tau=float(np.exp(rng.uniform(np.log(0.002), np.log(0.012)))),
-                change_rate=float(rng.uniform(0, 2 * changes_per_frame) / (2 * lines * line_time)),
-            )
+        spec = FrameSpec(
+            sample=sample,
+            seed=int(seeds[int(rng.integers(len(seeds)))]),
+            tip=tips[i % len(tips)],
+            width=px * n_px,
+            pixels=n_px,
+            lines=lines,
+            line_time=line_time,
+            angle=float(rng.uniform(0, 360)),
+            center_x=float(rng.uniform(-300, 300)),
+            center_y=float(rng.uniform(-300, 300)),
+            noise=float(np.exp(rng.uniform(np.log(0.5), np.log(2.5)))),
+            drift=float(rng.uniform(0.0, 0.04)),
+            feedback_tau=float(np.exp(rng.uniform(np.log(0.002), np.log(0.012)))),
+            change_rate=float(rng.uniform(0, 2 * changes_per_frame) / (2 * lines * line_time)),
         )
+        specs.append(spec)
+    if noise_slopes is not None:  # drawn after the frames, so that the frames stay the same
+        slopes = rng.uniform(*noise_slopes, size=n)
+        specs = [replace(s, noise_slope=float(v)) for s, v in zip(specs, slopes)]
     return specs
 
 
@@ -174,6 +229,7 @@ def scan(spec: FrameSpec) -> LabelledImage:
         drift=spec.drift,
         feedback_tau=spec.feedback_tau,
         tip_change_rate=spec.change_rate,
+        noise_slope=spec.noise_slope,
     )
     height = spec.width * spec.lines / spec.pixels
     frame = ScanFrame(
@@ -206,7 +262,7 @@ def good_class(sample: str, pixel_size: float) -> str:
 
 
 def _kind_class(kind: str, sample: str, pixel_size: float) -> str:
-    c = KIND_CLASS[kind]
+    c = visible_class(kind, pixel_size)
     return good_class(sample, pixel_size) if c == "good" else c
 
 
@@ -225,8 +281,8 @@ def window_labels(
         classes = set()
         visible_change = False
         for i in src:
-            a = KIND_CLASS[image.kinds[i]]
-            b = KIND_CLASS[image.kinds_end[i]]
+            a = visible_class(image.kinds[i], pixel_size)
+            b = visible_class(image.kinds_end[i], pixel_size)
             classes.add(a)
             classes.add(b)
             visible_change |= bool(image.changed[i]) and a != b

@@ -5,7 +5,8 @@
 writes ``W.input-range.json`` beside the weights (see
 :mod:`autoscope.agents.tip.ood`). The frames are drawn as training draws them
 (:func:`~autoscope.studies.tip.dataset.random_specs` on the training seeds
-0-159, 48 lines, 96-160 pixels, 0.04-0.16 nm pixels), unaugmented, and cut
+0-159, 48 lines, 96-160 pixels, with the surfaces, pixel sizes, survey share and
+noise slopes of the classifier's training configuration), unaugmented, and cut
 into full-width windows every 4 lines; the range of each statistic is its
 0.5 %-99.5 % quantile range over those windows, and the neighbour level the
 distance that 99.5 % of them stay below.
@@ -54,8 +55,23 @@ def build_input_range(
     seeds: range = TRAIN_SEEDS,
     quantile: float = 0.995,
 ) -> InputRange:
-    """The input range of ``clf`` over ``frames`` twin frames drawn like its training data."""
-    specs = dataset.random_specs(frames, seeds, np.random.default_rng((seed, 31)))
+    """The input range of ``clf`` over ``frames`` twin frames drawn like its training data.
+
+    The draw follows the training configuration in the classifier's metadata
+    (surfaces, pixel sizes, survey share, noise slopes); a classifier without
+    those keys was trained on Si(100)-H and Au(111) at 0.04-0.16 nm pixels.
+    """
+    cfg = (clf.metadata or {}).get("config", {})
+    slopes = cfg.get("noise_slopes")
+    specs = dataset.random_specs(
+        frames,
+        seeds,
+        np.random.default_rng((seed, 31)),
+        samples=tuple(cfg.get("samples", dataset.BASE_SAMPLES)),
+        pixel_size=tuple(cfg.get("pixel_size", (0.04, 0.16))),
+        survey_share=float(cfg.get("survey_share", 0.0)),
+        noise_slopes=tuple(slopes) if slopes else None,
+    )
     rows = []
     for k, spec in enumerate(specs):
         im = dataset.scan(spec)

@@ -13,13 +13,14 @@ import logging
 import os
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from autoscope.agents.tip.augment import AugmentConfig
 from autoscope.agents.tip.classes import CLASSES
-from autoscope.agents.tip.weights import TipClassifier
+from autoscope.agents.tip.weights import TipClassifier, file_digest
 from autoscope.errors import ConfigurationError
 from autoscope.studies.tip import dataset
 from autoscope.studies.tip.train import TrainConfig, evaluate_frames, train_ensemble
@@ -86,7 +87,24 @@ class PipelineConfig:
         Extra pooling stages of each network (larger receptive field).
     contrast_sigma : float
         Std of the log contrast factor of the augmentation (a z-calibration
-        error when the scale plane is used; larger without it).
+        error when the scale plane is used; larger without it): the height-scale
+        augmentation.
+    pixel_size : (float, float)
+        Pixel sizes (nm) of the atomic-scale frames, log-uniform.
+    survey_share : float
+        Share of survey frames (pixel sizes in ``dataset.SURVEY_PIXEL_SIZE``,
+        0.2-2 nm: steps, islands, adsorbates, no atoms).
+    noise_slopes : (float, float) or None
+        Range of the twin's gap-noise PSD slope, one draw per frame (None: the
+        twin's default).
+    min_zoom, max_zoom : float
+        Crop widths of the augmentation as multiples of ``tile`` (resampled
+        to ``tile`` pixels): the pixel-size augmentation.
+    lr : float
+        Peak learning rate of the one-cycle schedule.
+    init : str or None
+        Weights file to start from (a warm start: each member fine-tuned from
+        the file's member of the same index); None trains from random weights.
     """
 
     frames: int = 3200
@@ -106,9 +124,16 @@ class PipelineConfig:
     epochs: int = 12
     batch_size: int = 64
     scale_channel: bool = True
-    contrast_sigma: float = 0.15
+    contrast_sigma: float = 0.3
     detail_channel: bool = False
     extra: int = 1
+    pixel_size: tuple[float, float] = (0.02, 0.16)
+    survey_share: float = 0.25
+    noise_slopes: tuple[float, float] | None = (-3.0, -1.0)
+    min_zoom: float = 0.75
+    max_zoom: float = 1.5
+    lr: float = 3e-3
+    init: str | None = None
 
     def __post_init__(self) -> None:
         a, b = self.train_seeds
@@ -130,7 +155,15 @@ def make_split(config: PipelineConfig, test: bool) -> list[dataset.LabelledImage
     seeds = range(*(config.test_seeds if test else config.train_seeds))
     rng = np.random.default_rng((config.seed, 1 if test else 0))
     specs = dataset.random_specs(
-        n, seeds, rng, samples=config.samples, lines=config.lines, tips=config.tips
+        n,
+        seeds,
+        rng,
+        samples=config.samples,
+        lines=config.lines,
+        tips=config.tips,
+        pixel_size=config.pixel_size,
+        survey_share=config.survey_share,
+        noise_slopes=config.noise_slopes,
     )
     return [dataset.scan(s) for s in specs]
 
@@ -157,13 +190,28 @@ def run_pipeline(config: PipelineConfig = PipelineConfig()) -> tuple[TipClassifi
         rng,
         copies=config.copies,
         stride=config.stride,
-        config=AugmentConfig(out_width=config.tile, contrast_sigma=config.contrast_sigma),
+        config=AugmentConfig(
+            out_width=config.tile,
+            contrast_sigma=config.contrast_sigma,
+            min_zoom=config.min_zoom,
+            max_zoom=config.max_zoom,
+        ),
         scale_channel=config.scale_channel,
         detail_channel=config.detail_channel,
     )
     counts = np.bincount(y, minlength=len(CLASSES))
     logger.info("training on %d windows, per class %s", len(y), counts)
     t1 = time.perf_counter()
+    init = None
+    if config.init is not None:
+        start = TipClassifier.load(config.init)
+        if start.scale_channel != config.scale_channel or start.n_lines != config.n_lines:
+            raise ConfigurationError(
+                f"warm-start weights {config.init} use scale_channel={start.scale_channel}, "
+                f"n_lines={start.n_lines}; the configuration {config.scale_channel}, "
+                f"{config.n_lines}"
+            )
+        init = start.ensemble
     ens = train_ensemble(
         x,
         y,
@@ -174,7 +222,9 @@ def run_pipeline(config: PipelineConfig = PipelineConfig()) -> tuple[TipClassifi
             batch_size=config.batch_size,
             seed=config.seed,
             extra=config.extra,
+            lr=config.lr,
         ),
+        init=init,
     )
     t_train = time.perf_counter() - t1
     clf = TipClassifier(
@@ -200,6 +250,26 @@ def run_pipeline(config: PipelineConfig = PipelineConfig()) -> tuple[TipClassifi
                     imgs, config.n_lines, config.stride, config.scale_channel, config.detail_channel
                 ),
             )
+    by_scale = {}
+    for name, keep in (
+        ("atomic", lambda im: im.pixel_size < dataset.SURVEY_PIXEL_SIZE[0]),
+        ("survey", lambda im: im.pixel_size >= dataset.SURVEY_PIXEL_SIZE[0]),
+        (
+            "base",  # the first classifiers' held-out kind: Si(100)-H and Au(111), atomic scale
+            lambda im: (
+                im.spec.sample in dataset.BASE_SAMPLES
+                and im.pixel_size < dataset.SURVEY_PIXEL_SIZE[0]
+            ),
+        ),
+    ):
+        imgs = [im for im in test_images if keep(im)]
+        if imgs:
+            by_scale[name] = evaluate_frames(
+                clf,
+                dataset.full_width_windows(
+                    imgs, config.n_lines, config.stride, config.scale_channel, config.detail_channel
+                ),
+            )
     report = {
         "config": asdict(config),
         "train_windows": int(len(y)),
@@ -208,11 +278,15 @@ def run_pipeline(config: PipelineConfig = PipelineConfig()) -> tuple[TipClassifi
         "test_data": dataset.describe_specs([im.spec for im in test_images]),
         "held_out": held,
         "held_out_by_sample": by_sample,
+        "held_out_by_scale": by_scale,
         "seconds": {"scan": t_scan, "train": t_train, "total": time.perf_counter() - t0},
         "torch_threads": torch.get_num_threads(),
+        "init": (
+            {"file": config.init, "sha256": file_digest(Path(config.init))} if config.init else None
+        ),
         "created": created_stamp(),
     }
-    clf.metadata = {k: report[k] for k in ("config", "train_data", "created")}
+    clf.metadata = {k: report[k] for k in ("config", "train_data", "created", "init")}
     clf.metadata["held_out"] = {
         k: held[k] for k in ("accuracy", "good_bad_accuracy", "good_bad_auc")
     }

@@ -49,12 +49,26 @@ def _check_xy(x: np.ndarray, y: np.ndarray) -> None:
         )
 
 
-def train_member(x: np.ndarray, y: np.ndarray, config: TrainConfig, seed: int) -> TipNet:
-    """Train one network on windows ``x`` (``B x 3 x N x P``) with labels ``y`` (``B``)."""
+def train_member(
+    x: np.ndarray, y: np.ndarray, config: TrainConfig, seed: int, init: TipNet | None = None
+) -> TipNet:
+    """Train one network on windows ``x`` (``B x 3 x N x P``) with labels ``y`` (``B``).
+
+    With ``init`` the network starts from a copy of ``init``'s weights (a warm
+    start: fine-tuning an earlier member on new data) instead of random ones.
+    """
     _check_xy(x, y)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = TipNet(width=config.width, in_channels=x.shape[1], extra=config.extra)
+    if init is not None:
+        try:
+            net.load_state_dict(init.state_dict())
+        except RuntimeError as exc:
+            raise ConfigurationError(
+                f"the warm-start member does not fit width {config.width}, "
+                f"{x.shape[1]} input planes, extra {config.extra}: {exc}"
+            ) from None
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     counts = np.bincount(y, minlength=N_CLASSES).astype(float)
     weight = np.where(counts[y] > 0, 1.0 / np.maximum(counts[y], 1), 0.0)
@@ -88,15 +102,30 @@ def train_member(x: np.ndarray, y: np.ndarray, config: TrainConfig, seed: int) -
 
 
 def train_ensemble(
-    x: np.ndarray, y: np.ndarray, config: TrainConfig = TrainConfig()
+    x: np.ndarray,
+    y: np.ndarray,
+    config: TrainConfig = TrainConfig(),
+    init: TipEnsemble | None = None,
 ) -> TipEnsemble:
-    """Train ``config.members`` networks, each on a bootstrap resample, seeds ``seed + i``."""
+    """Train ``config.members`` networks, each on a bootstrap resample, seeds ``seed + i``.
+
+    With ``init`` (an ensemble of as many members) member ``i`` starts from
+    ``init``'s member ``i``.
+    """
     _check_xy(x, y)
+    if init is not None and len(init.members) != config.members:
+        raise ConfigurationError(
+            f"the warm-start ensemble has {len(init.members)} members; "
+            f"the configuration asks for {config.members}"
+        )
     rng = np.random.default_rng(config.seed)
     members = []
     for i in range(config.members):
         boot = rng.integers(0, len(y), size=len(y))
-        members.append(train_member(x[boot], y[boot], config, seed=config.seed + 1000 * (i + 1)))
+        start = init.members[i] if init is not None else None
+        members.append(
+            train_member(x[boot], y[boot], config, seed=config.seed + 1000 * (i + 1), init=start)
+        )
     ens = TipEnsemble(members)
     ens.eval()
     return ens

@@ -1,7 +1,8 @@
 """Samples of the SPM twin: pure, seeded functions of position.
 
-``make_sample(name, seed)`` builds one by name (``"si100_h"``, ``"au111"``,
-``"pfm_film"``).
+``make_sample(name, seed)`` builds one by name: STM ``"si100_h"``, ``"au111"``,
+``"cu111"``, ``"ag111"``, ``"graphite"`` (HOPG), ``"tise2"``, ``"tas2"`` (layered
+charge-density-wave materials); PFM ``"pfm_film"``.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from autoscope.devices.twin.samples.base import Sample
 from autoscope.errors import ConfigurationError
 
-SAMPLE_NAMES = ("si100_h", "au111", "pfm_film")
+SAMPLE_NAMES = ("si100_h", "au111", "cu111", "ag111", "graphite", "tise2", "tas2", "pfm_film")
 
 
 def make_sample(name: str, seed: int = 0, **options) -> Sample:
@@ -22,6 +23,18 @@ def make_sample(name: str, seed: int = 0, **options) -> Sample:
         from autoscope.devices.twin.samples.au111 import Au111
 
         return Au111(seed=seed, **options)
+    if name in ("cu111", "ag111"):
+        from autoscope.devices.twin.samples.metal111 import Metal111
+
+        return Metal111(seed=seed, metal=name, **options)
+    if name == "graphite":
+        from autoscope.devices.twin.samples.graphite import Graphite
+
+        return Graphite(seed=seed, **options)
+    if name in ("tise2", "tas2"):
+        from autoscope.devices.twin.samples.cdw import LayeredCDW
+
+        return LayeredCDW(seed=seed, material=name, **options)
     if name == "pfm_film":
         from autoscope.devices.twin.samples.pfm_film import PFMFilm
 
