@@ -628,12 +628,12 @@ class CatalogWriter:
 
     def _feed(self, run: _Run, name: str, doc: dict) -> None:
         if run.router is None:
-            from bluesky_tiled_plugins.writing.tiled_writer import RunNormalizer, _RunWriter
+            from bluesky_tiled_plugins.writing.tiled_writer import _RunWriter
 
             run.run_writer = _RunWriter(
                 self._client, batch_size=_NO_AUTO_BATCH, max_array_size=self._max_array_size
             )
-            run.router = RunNormalizer(
+            run.router = ingest.normalizer(
                 patches=self._patches, spec_to_mimetype=self._spec_to_mimetype
             )
             run.router.subscribe(run.run_writer)
@@ -947,7 +947,7 @@ def replay_file(client, path) -> str:
     file twice leaves one copy. A run without a stop document is closed with
     ``exit_status="abort"``. Returns the run's uid.
     """
-    from bluesky_tiled_plugins.writing.tiled_writer import RunNormalizer, _RunWriter
+    from bluesky_tiled_plugins.writing.tiled_writer import _RunWriter
 
     docs = list(spool.iter_records(spool.read(path)))
     if not docs or docs[0][0] != "start":
@@ -962,7 +962,7 @@ def replay_file(client, path) -> str:
             pass
     delete_run(client, uid)
     rw = _RunWriter(client, batch_size=_NO_AUTO_BATCH, max_array_size=0)
-    router = RunNormalizer()
+    router = ingest.normalizer()
     router.subscribe(rw)
     for name, doc in docs:
         ingest.feed(router, rw, name, doc)

@@ -220,3 +220,69 @@ def test_spool_replay_goes_through_the_endpoint_once(
     run = module_catalog[uid]
     assert list(run["primary"]["seq_num"].read()) == [1, 2, 3]
     assert run.metadata["stop"]["exit_status"] == spool.RECOVERED_STATUS
+
+
+class _Unprintable(np.ndarray):
+    """An array that fails the test if anything prints it."""
+
+    def __repr__(self):
+        raise AssertionError("the event's array was printed")
+
+    __str__ = __repr__
+
+
+def _fed(router, docs):
+    seen = []
+    router.subscribe(lambda name, doc: seen.append((name, doc)))
+    for name, doc in docs:
+        router(name, doc)
+    return seen
+
+
+def test_events_are_validated_without_printing_their_arrays(RE, line_source):
+    # jsonschema's unevaluatedProperties check formats each value it probes: the
+    # plain RunNormalizer printed every array of every event (most of a line's cost)
+    _, docs = record(RE, lines_plan(line_source, Stage(), 2))
+    docs = [
+        (
+            name,
+            {**doc, "data": {k: np.asarray(v).view(_Unprintable) for k, v in doc["data"].items()}},
+        )
+        if name == "event"
+        else (name, doc)
+        for name, doc in docs
+    ]
+    seen = _fed(ingest.normalizer(), docs)
+    events = [doc for name, doc in seen if name == "event"]
+    assert [e["seq_num"] for e in events] == [1, 2]
+    sent = [doc for name, doc in docs if name == "event"]
+    for got, want in zip(events, sent):
+        assert set(got["data"]) == set(want["data"])
+        for key, value in want["data"].items():
+            np.testing.assert_array_equal(np.asarray(got["data"][key]), np.asarray(value))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda e: {k: v for k, v in e.items() if k != "seq_num"}, id="no seq_num"),
+        pytest.param(lambda e: {**e, "extra": 1}, id="unknown field"),
+        pytest.param(lambda e: {**e, "time": "noon"}, id="time not a number"),
+        pytest.param(lambda e: {**e, "data": [1, 2]}, id="data not a mapping"),
+        pytest.param(lambda e: {**e, "timestamps": {"x": "late"}}, id="timestamps any"),
+    ],
+)
+def test_an_event_is_refused_or_taken_as_upstream_does(RE, line_source, change):
+    from bluesky_tiled_plugins.writing.tiled_writer import RunNormalizer
+
+    _, docs = record(RE, lines_plan(line_source, Stage(), 1))
+    docs = [(n, change(d) if n == "event" else d) for n, d in docs[:3]]
+    outcomes = []
+    for router in (RunNormalizer(), ingest.normalizer()):
+        try:
+            seen = _fed(router, docs)
+        except Exception as exc:  # noqa: BLE001 - compared below
+            outcomes.append((type(exc), getattr(exc, "message", str(exc))))
+        else:
+            outcomes.append([name for name, _ in seen])
+    assert outcomes[0] == outcomes[1]
