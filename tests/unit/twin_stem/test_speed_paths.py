@@ -169,3 +169,19 @@ def test_edge_shape_with_erf_only_near_the_onset_equals_it_everywhere_bit_for_bi
             np.testing.assert_array_equal(
                 edge_shape(e, edge, width), _edge_shape_everywhere(e, edge, width)
             )
+
+
+def test_line_footprints_and_oxide_spectra_equal_the_per_position_ones():
+    from autoscope.devices.twin.stem.samples import make_sample
+    from autoscope.devices.twin.stem.samples.base import local_densities
+
+    rng = np.random.default_rng(5)
+    for name, radius in (("oxide", 1.5), ("graphene", 6.0)):
+        sample = make_sample(name, seed=0)
+        x, y = rng.uniform(-160, 160, 40), rng.uniform(-160, 160, 40)
+        got = local_densities(sample, x, y, radius)
+        assert got == [sample.local_density(float(p), float(q), radius) for p, q in zip(x, y)]
+    oxide = make_sample("oxide", seed=0)
+    assert oxide.local_spectra(x, y) == [
+        oxide.local_spectrum(float(p), float(q)) for p, q in zip(x, y)
+    ]

@@ -32,7 +32,14 @@ from __future__ import annotations
 import numpy as np
 
 from autoscope.devices.twin.fields import SmoothField
-from autoscope.devices.twin.stem.samples.base import Atoms, Edge, LocalSpectrum, Peak, STEMSample
+from autoscope.devices.twin.stem.samples.base import (
+    Atoms,
+    Edge,
+    LocalSpectrum,
+    Peak,
+    STEMSample,
+    local_densities,
+)
 from autoscope.errors import ConfigurationError
 
 A_STO = 3.905  # Å
@@ -151,8 +158,19 @@ class Oxide(STEMSample):
     def local_spectrum(self, x: float, y: float, kv: float | None = None) -> LocalSpectrum:
         """Edges of the atoms within a 1.5 Å footprint; the fine structure follows the local
         ``δ`` (``kv`` unused: the model's edges do not depend on it)."""
-        dens = self.local_density(x, y, 1.5)
-        frac = float(self.ti3_fraction(x, y))
+        return self._spectrum(x, y, self.local_density(x, y, 1.5), float(self.ti3_fraction(x, y)))
+
+    def local_spectra(self, x, y, kv: float | None = None) -> list[LocalSpectrum]:
+        """:meth:`local_spectrum` at many positions: the footprints' densities and the Ti³⁺
+        shares of all of them computed together (the same spectra, test)."""
+        x, y = np.asarray(x, float).ravel(), np.asarray(y, float).ravel()
+        dens = local_densities(self, x, y, 1.5)
+        frac = self.ti3_fraction(x, y)
+        return [
+            self._spectrum(float(x[j]), float(y[j]), dens[j], float(frac[j])) for j in range(x.size)
+        ]
+
+    def _spectrum(self, x: float, y: float, dens: dict, frac: float) -> LocalSpectrum:
         ti, al = dens.get(Z["Ti"], 0.0), dens.get(Z["Al"], 0.0)
         edges = []
         if dens.get(Z["Sr"], 0.0):
