@@ -23,6 +23,7 @@ from event_model import compose_run
 from autoscope.agents.experiment import Measurements, SpectraExperiment
 from autoscope.agents.protocol import Agent
 from autoscope.agents.reporting import REPORT_STREAM, data_keys, report_metadata, report_values
+from autoscope.errors import ConfigurationError
 
 __all__ = ["TiledAdapter", "read_reports"]
 
@@ -120,27 +121,51 @@ class TiledAdapter:
         self._bundle = None
 
 
-def read_reports(client, report_uid: str) -> dict:
+def read_reports(client, report_uid: str, keys=None) -> dict:
     """Read an ``agent_report`` run back.
+
+    Parameters
+    ----------
+    client : tiled client of the catalog root
+    report_uid : the report run
+    keys : data keys to read (see :func:`autoscope.agents.reporting.data_keys`), or None
+        for all of them. Each key is one request and the maps are ``H x W`` per
+        event, so a reader that needs only the observations passes
+        ``("agent_observed",)``; ``agent_observed`` is always read.
 
     Returns
     -------
     dict with ``metadata`` (the start document), ``steps`` (list of dicts, one
-    per report event, JSON fields decoded) and ``observations``
+    per report event, the keys read, JSON fields decoded) and ``observations``
     (``[(index, value), ...]`` in the order ingested, for replay).
+
+    Raises
+    ------
+    ConfigurationError
+        If ``keys`` names a key that report runs do not have.
     """
     run = client[report_uid]
     start = dict(run.metadata["start"])
     stream = run[REPORT_STREAM]
-    keys = list(data_keys(tuple(start["candidates_shape"]), start.get("batch_size", 1)))
-    cols = {k: stream[k].read() for k in keys}
-    n = len(cols["agent_step"])
+    known = list(data_keys(tuple(start["candidates_shape"]), start.get("batch_size", 1)))
+    if keys is None:
+        wanted = known
+    else:
+        unknown = [k for k in keys if k not in known]
+        if unknown:
+            raise ConfigurationError(
+                f"report runs have no key {unknown[0]!r}; known: {', '.join(known)}"
+            )
+        wanted = [k for k in known if k in keys or k == "agent_observed"]
+    cols = {k: stream[k].read() for k in wanted}
+    n = len(cols["agent_observed"])
     steps = []
     observations: list[tuple[int, float]] = []
     for i in range(n):
         row = {k: (v[i] if not hasattr(v, "iloc") else v.iloc[i]) for k, v in cols.items()}
         for k in ("agent_model", "agent_observed"):
-            row[k] = json.loads(row[k])
+            if k in row:
+                row[k] = json.loads(row[k])
         observations += [
             (int(a), float("nan") if b is None else float(b)) for a, b in row["agent_observed"]
         ]

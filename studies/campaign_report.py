@@ -27,7 +27,9 @@ Writes ``campaign_report.png``, ``campaign_report.html`` and ``summary.json``
 into the output folder. :func:`campaign_report` reads the catalog into a
 :class:`ReportData`; :func:`write_report` draws and writes any
 :class:`ReportData`, so a report can be tested, or made from a campaign held in
-memory, without a catalog.
+memory (:func:`agent_report_data`), without a catalog. ``autoscope demo`` draws
+its report here too: with :func:`campaign_report` from its catalog (the twin's
+hidden map as the truth), from memory when it runs without one.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ __all__ = [
     "ReportData",
     "Spectrum",
     "add_arguments",
+    "agent_report_data",
     "campaign_report",
     "discovery_curve",
     "main",
@@ -480,6 +483,64 @@ def write_report(data: ReportData, out_dir, figure=None) -> dict:
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     summary["report"] = str(out / "campaign_report.html")
     return summary
+
+
+# ------------------------------------------------------------ from memory
+
+
+def agent_report_data(
+    agent,
+    image,
+    campaign: str = "",
+    image_label: str = "",
+    scalar_label: str = "",
+    scalarizer: str | None = None,
+    truth=None,
+    truth_source: str | None = None,
+    instrument_seconds: float | None = None,
+    summary: dict | None = None,
+    notes=(),
+) -> ReportData:
+    """A :class:`ReportData` of a campaign held in memory by ``agent``, for :func:`write_report`.
+
+    What a campaign's catalog gives :func:`campaign_report`, taken from the
+    agent itself (an :class:`~autoscope.agents.agent.ActiveLearningAgent`): the
+    measurements in order, the last step's maps, every model step's summary
+    (the weights of ``bma``). The spectra are not held by an agent, so the
+    spectra panels say so. ``instrument_seconds``: the campaign's instrument
+    time, drawn as a time axis spread evenly over the measurements.
+    """
+    rep = agent.report()
+    order = np.asarray(agent.obs_index, dtype=int)
+    values = np.asarray(agent.obs_value, dtype=float)
+    model_steps, n = [], 0
+    for step in agent.steps:
+        n += len(step.chosen)
+        if step.model:
+            model_steps.append((n, dict(step.model)))
+    time = None
+    if instrument_seconds is not None and len(order):
+        time = (np.array([len(order)]), np.array([float(instrument_seconds)]))
+    return ReportData(
+        campaign=campaign,
+        image=np.asarray(image, dtype=float),
+        image_label=image_label,
+        positions=np.asarray(agent.candidates.positions, dtype=float),
+        position_units=agent.candidates.units,
+        order=order,
+        values=values,
+        scalar_label=scalar_label,
+        scalarizer=scalarizer,
+        mean=np.asarray(rep["mean"], dtype=float),
+        std=np.asarray(rep["std"], dtype=float),
+        truth=None if truth is None else np.asarray(truth, dtype=float),
+        truth_source=truth_source,
+        model_steps=model_steps,
+        time=time,
+        agent=getattr(agent, "kind", None),
+        summary=dict(summary or {}),
+        notes=list(notes),
+    )
 
 
 # ------------------------------------------------------------ from the catalog

@@ -1,4 +1,4 @@
-"""``autoscope demo``: an autonomous DKL campaign on the PFM twin, scored against the twin's truth.
+"""``autoscope demo``: an autonomous campaign on the PFM twin, scored against the twin's truth.
 
 ``autoscope demo --chain`` runs the shorter image-and-spectra chain instead
 (:mod:`autoscope.studies.chain`), ``autoscope demo --stem`` the dose-aware campaign on the
@@ -8,15 +8,16 @@ STEM twin (:mod:`autoscope.studies.stem_demo`).
 stubs with a real RunEngine on a PFM twin (writing every run to the catalog
 when one is given), then compares what the agent found with the twin's
 ground-truth loop-area map (read from the twin, never shown to the agent),
-and writes a report: ``campaign_report.png`` (overview, chosen points in
-order, predicted mean, uncertainty, ground truth) and ``campaign_report.html``
-(the figure and the summary), plus ``summary.json``.
+and writes the report of ``autoscope report CAMPAIGN_UID``
+(:func:`autoscope.studies.campaign_report.campaign_report`, drawn from the
+catalog, with the twin's hidden map as the truth; from the agent in memory when
+no catalog is given): ``campaign_report.png``, ``campaign_report.html`` and
+``summary.json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 from pathlib import Path
@@ -31,13 +32,12 @@ from autoscope.devices import make_spm
 from autoscope.devices.twin.datasets import make_dataset
 from autoscope.errors import ConfigurationError
 from autoscope.live.campaign import scalar_units
-from autoscope.live.drawing import add_scale_bar, grid_extent
 from autoscope.plans.campaign import campaign_loop, overview_candidates
 from autoscope.studies.benchmark import top_set
+from autoscope.studies.campaign_report import agent_report_data, campaign_report, write_report
 from autoscope.studies.chain import run_chain
-from autoscope.studies.summary_page import write_html
 
-__all__ = ["add_arguments", "main", "run_campaign_demo", "write_report"]
+__all__ = ["add_arguments", "main", "run_campaign_demo"]
 
 log = logging.getLogger(__name__)
 
@@ -256,56 +256,26 @@ def run_campaign_demo(
         "report_uids": summary_loop["report_uids"][-3:],
         "wall_seconds": time.perf_counter() - t_wall,
     }
-    report = write_report(out, state["image"], decision, truth, summary)
-    summary["report"] = str(report)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
-
-
-def write_report(out: Path, image: np.ndarray, agent, truth: np.ndarray, summary: dict) -> Path:
-    """Write ``campaign_report.png`` and ``.html`` into ``out``; returns the HTML path."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
-    rep = agent.report()
-    # nm axes: candidate (row, col) sits at the pixel centre of the overview frame
-    xy = np.asarray(agent.candidates.positions, dtype=float)
-    extent = grid_extent(xy, agent.candidates.shape)
-    px, py = xy[agent.obs_index, 0], xy[agent.obs_index, 1]
     area = scalar_units("loop_area", "a.u.", "V")  # piezoresponse (a.u.) x bias (V)
-    fig = Figure(figsize=(17, 4.2), layout="constrained")
-    axes = fig.subplots(1, 5)
-    panels = [
-        ("overview (the agent's input)", image, "gray", "piezoresponse (a.u.)"),
-        ("chosen points, in order", image, "gray", "piezoresponse (a.u.)"),
-        ("predicted loop area", rep["mean"], "viridis", f"loop area ({area})"),
-        ("uncertainty (std)", rep["std"], "magma", f"std of loop area ({area})"),
-        ("ground truth loop area", truth, "viridis", f"loop area ({area})"),
-    ]
-    for ax, (title, data, cmap, label) in zip(axes, panels):
-        im = ax.imshow(data, origin="lower", cmap=cmap, extent=extent)
-        ax.set_title(title, fontsize=10, loc="left", pad=16)  # above the scale bar
-        ax.set_xlabel("x (nm)", fontsize=8)
-        ax.set_ylabel("y (nm)", fontsize=8)
-        ax.tick_params(labelsize=7)
-        add_scale_bar(ax, extent[1] - extent[0], 0.012 * (extent[3] - extent[2]))
-        bar = fig.colorbar(im, ax=ax, shrink=0.8)
-        bar.set_label(label, fontsize=8)
-    sc = axes[1].scatter(px, py, c=np.arange(1, len(px) + 1), cmap="plasma", s=10)
-    fig.colorbar(sc, ax=axes[1], shrink=0.8, location="bottom").set_label(
-        "order (spectrum number)", fontsize=8
-    )
-    top = truth >= np.sort(truth.ravel())[::-1][max(summary["top1_locations"] - 1, 0)]
-    axes[4].contour(top, levels=[0.5], colors="w", linewidths=0.8, extent=extent, origin="lower")
-    axes[4].scatter(px, py, s=4, c="r")
-    png = out / "campaign_report.png"
-    fig.savefig(png, dpi=90)
-    return write_html(
-        out,
-        png,
-        "autoscope campaign on the PFM twin",
-        summary,
-        "The white contour marks the true top-1 % locations, red dots the measured points.",
-    )
+    source = f"the PFM twin's loop-area map (seed {seed}, never shown to the agent)"
+    if hasattr(catalog, "context"):  # a tiled client: the report of `autoscope report`
+        full = campaign_report(
+            catalog, summary["campaign"], out, truth=truth, truth_source=source, extra=summary
+        )
+    else:
+        data = agent_report_data(
+            decision,
+            state["image"],
+            campaign=summary["campaign"],
+            image_label="piezoresponse (a.u.)",
+            scalar_label=f"loop_area ({area})",
+            scalarizer="loop_area",
+            truth=truth,
+            truth_source=source,
+            instrument_seconds=summary_loop["instrument_seconds"],
+            summary={**summary, "ground_truth": source},
+            notes=["Run without a catalog: the spectra were not kept, so none is drawn."],
+        )
+        full = write_report(data, out)
+    summary["report"] = full["report"]
+    return summary

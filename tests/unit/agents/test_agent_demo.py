@@ -36,4 +36,53 @@ def test_demo_campaign_writes_report_and_runs(tmp_path):
     assert (tmp_path / "out" / "campaign_report.png").stat().st_size > 10_000
     html = (tmp_path / "out" / "campaign_report.html").read_text()
     assert "campaign_report.png" in html and "top1_found_fraction" in html
-    assert json.loads((tmp_path / "out" / "summary.json").read_text())["measured"] == 10
+    saved = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert saved["measured"] == 10
+    # the report of `autoscope report CAMPAIGN_UID`: read back from the catalog, spectra too
+    assert saved["campaign"] == summary["campaign"] and saved["report_runs"] >= 2
+    assert saved["spectra_from"] == "the campaign's spectra runs"
+    assert saved["top1_found_fraction"] == summary["top1_found_fraction"]
+    assert "<b>model weights</b>" in html
+
+
+def test_a_campaign_held_in_memory_gets_the_report_of_autoscope_report():
+    """The demo without a catalog: the agent's own record, drawn by the report's code."""
+    import numpy as np
+
+    from autoscope.agents.agent import ActiveLearningAgent
+    from autoscope.agents.candidates import CandidateSet
+    from autoscope.studies.campaign_report import (
+        PANELS,
+        agent_report_data,
+        discovery_curve,
+        report_figure,
+    )
+
+    rows, cols = np.mgrid[0:12, 0:12]
+    truth = np.sin(cols / 3.0) + np.cos(rows / 4.0)
+    candidates = CandidateSet.from_image(truth + 0.1 * np.sin(rows * cols), pixel_size=2.0)
+    short = {"dkl": {"iterations_first": 10}, "gp": {"iterations_first": 10}}
+    agent = ActiveLearningAgent(
+        candidates, kind="bma", budget=12, n_seed=10, seed=0, model_options=short
+    )
+    while agent.n_measured < 12:
+        idx = agent.suggest_indices(1)
+        agent.ingest_indices(idx, truth.ravel()[idx])
+    data = agent_report_data(
+        agent, candidates.image, campaign="memory", scalar_label="s (a.u.)", truth=truth,
+        instrument_seconds=24.0, summary={"measured": 12},
+    )  # fmt: skip
+    # what the catalog would give: the order measured, the last maps, the weights per model step
+    assert data.order.tolist() == agent.obs_index and data.agent == "bma"
+    assert data.mean.shape == (12, 12) and np.isfinite(data.std).all()
+    assert [m for m, _ in data.model_steps] == [11, 12]
+    assert all(set(s["weights"]) == {"dkl", "gp"} for _, s in data.model_steps)
+    fig = report_figure(data)
+    axes = {a.get_title(loc="left").split(":")[0]: a for a in fig.get_axes()}
+    assert set(PANELS) <= set(axes)
+    np.testing.assert_allclose(
+        axes["discovery"].get_lines()[-1].get_ydata(), discovery_curve(data.order, data.top)
+    )
+    assert len(axes["model weights"].get_lines()) == 3  # two weights and the feature share
+    (top,) = axes["discovery"].child_axes  # the campaign's instrument time
+    assert top.get_xlabel() == "instrument time (s)"
