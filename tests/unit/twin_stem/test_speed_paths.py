@@ -181,7 +181,8 @@ def test_line_footprints_and_oxide_spectra_equal_the_per_position_ones():
         x, y = rng.uniform(-160, 160, 40), rng.uniform(-160, 160, 40)
         got = local_densities(sample, x, y, radius)
         assert got == [sample.local_density(float(p), float(q), radius) for p, q in zip(x, y)]
-    oxide = make_sample("oxide", seed=0)
-    assert oxide.local_spectra(x, y) == [
-        oxide.local_spectrum(float(p), float(q)) for p, q in zip(x, y)
-    ]
+    for name in ("oxide", "graphene"):
+        sample = make_sample(name, seed=3)
+        assert sample.local_spectra(x, y) == [
+            sample.local_spectrum(float(p), float(q)) for p, q in zip(x, y)
+        ]

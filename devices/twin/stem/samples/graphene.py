@@ -19,6 +19,7 @@ from autoscope.devices.twin.stem.samples.base import (
     LocalSpectrum,
     Peak,
     STEMSample,
+    local_densities,
 )
 
 CC_BOND = 1.42  # Å
@@ -141,10 +142,37 @@ class Graphene(STEMSample):
     def local_spectrum(self, x: float, y: float, kv: float | None = None) -> LocalSpectrum:
         """Graphene π (4.7 eV) and π+σ (14.6 eV) plasmons, C K with its π* pre-peak and the
         hidden shift, N K, Si L2,3 at the hidden coordination's onset (``kv`` unused)."""
-        dens = self.local_density(x, y, 1.0)
-        wide = self.local_density(x, y, 6.0)  # low-loss is delocalised
+        return self._spectrum(
+            x,
+            y,
+            self.local_density(x, y, 1.0),
+            self.local_density(x, y, 6.0),  # low-loss is delocalised
+            float(self.amorphous_density(x, y)),
+            lambda: float(self.c_k_shift(x, y)),
+        )
+
+    def local_spectra(self, x, y, kv: float | None = None) -> list[LocalSpectrum]:
+        """:meth:`local_spectrum` at many positions: the footprints' densities, the carbon
+        film and the C K shifts of all of them computed together (the same spectra, test)."""
+        x, y = np.asarray(x, float).ravel(), np.asarray(y, float).ravel()
+        dens = local_densities(self, x, y, 1.0)
+        wide = local_densities(self, x, y, 6.0)
+        amorph = np.asarray(self.amorphous_density(x, y), float)
+        shift = np.asarray(self.c_k_shift(x, y), float)
+        return [
+            self._spectrum(
+                float(x[j]),
+                float(y[j]),
+                dens[j],
+                wide[j],
+                float(amorph[j]),
+                lambda j=j: float(shift[j]),
+            )
+            for j in range(x.size)
+        ]
+
+    def _spectrum(self, x, y, dens, wide, amorph, shift) -> LocalSpectrum:
         c_wide = wide.get(6, 0.0) + wide.get(7, 0.0) + wide.get(14, 0.0)
-        amorph = float(self.amorphous_density(x, y))
         sheet = c_wide / 0.38  # 0.38 atoms/Å² in a full sheet
         peaks = [
             Peak("pi", 4.7, 1.5, 0.012 * sheet),
@@ -154,8 +182,7 @@ class Graphene(STEMSample):
         edges = []
         c = dens.get(6, 0.0) + amorph
         if c > 0:
-            shift = float(self.c_k_shift(x, y))
-            edges.append(Edge("C", 284.0 + shift, c, "K", prepeak=1.5, prepeak_height=0.6))
+            edges.append(Edge("C", 284.0 + shift(), c, "K", prepeak=1.5, prepeak_height=0.6))
         if dens.get(7, 0.0) > 0:
             edges.append(Edge("N", 401.0, dens[7], "K", prepeak=-2.0, prepeak_height=0.5))
         si_w = self._si_weights(x, y, 1.0)
