@@ -18,6 +18,7 @@ import numpy as np
 
 from autoscope.devices import geometry
 from autoscope.devices.backend import HardwareRanges, ScanFrame, SpectroscopySettings
+from autoscope.devices.limits import check_range
 from autoscope.errors import ConfigurationError, SafetyLimitError
 
 __all__ = ["SafetyLimits", "check_real", "check_int", "frame_corners"]
@@ -34,30 +35,19 @@ def check_real(
         naming the argument and the value when it is not a finite number, or
         lies outside ``[low, high]`` (``(low, high]`` if not ``low_inclusive``).
     """
-    u = f" {units}" if units else ""
     if isinstance(value, bool) or not isinstance(value, Real):
         raise ConfigurationError(f"{name} must be a number, got {value!r}")
     v = float(value)
     if not math.isfinite(v):
         raise ConfigurationError(f"{name} must be finite, got {v!r}")
-    if low is not None and (v < low or (v == low and not low_inclusive)):
-        rel = ">=" if low_inclusive else ">"
-        raise ConfigurationError(f"{name} {v}{u} must be {rel} {low}{u}")
-    if high is not None and v > high:
-        raise ConfigurationError(f"{name} {v}{u} must be <= {high}{u}")
-    return v
+    return check_range(name, v, low=low, high=high, units=units, low_inclusive=low_inclusive)
 
 
 def check_int(name: str, value, *, low=None, high=None) -> int:
     """Return ``value`` as int after checking it is an integer (not a bool) in range."""
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise ConfigurationError(f"{name} must be an integer, got {value!r}")
-    v = int(value)
-    if low is not None and v < low:
-        raise ConfigurationError(f"{name} {v} must be >= {low}")
-    if high is not None and v > high:
-        raise ConfigurationError(f"{name} {v} must be <= {high}")
-    return v
+    return check_range(name, int(value), low=low, high=high)
 
 
 def frame_corners(frame: ScanFrame) -> np.ndarray:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
+from autoscope.devices.limits import check_range
 from autoscope.devices.stem.backend import ABERRATIONS, EELSSettings, STEMRanges, STEMScan
 from autoscope.devices.stem.dose import DoseLedger, Increment
 from autoscope.errors import ConfigurationError, SafetyLimitError
@@ -28,12 +29,15 @@ from autoscope.errors import ConfigurationError, SafetyLimitError
 __all__ = ["STEMLimits", "check_int", "check_real"]
 
 
+def _g(v) -> str:
+    return f"{v:g}"
+
+
 def check_real(
     name: str, value, *, low=None, high=None, units: str = "", low_inclusive: bool = True
 ) -> float:
     """``value`` as a finite float in ``[low, high]`` (``(low, high]`` unless
     ``low_inclusive``); raises :class:`ConfigurationError` naming it otherwise."""
-    u = f" {units}" if units else ""
     if isinstance(value, bool):
         raise ConfigurationError(f"{name} must be a number, got {value!r}")
     try:
@@ -42,24 +46,16 @@ def check_real(
         raise ConfigurationError(f"{name} must be a number, got {value!r}") from None
     if not math.isfinite(v):
         raise ConfigurationError(f"{name} must be finite, got {v!r}")
-    if low is not None and (v < low or (v == low and not low_inclusive)):
-        rel = ">=" if low_inclusive else ">"
-        raise ConfigurationError(f"{name} {v:g}{u} must be {rel} {low:g}{u}")
-    if high is not None and v > high:
-        raise ConfigurationError(f"{name} {v:g}{u} must be <= {high:g}{u}")
-    return v
+    return check_range(
+        name, v, low=low, high=high, units=units, low_inclusive=low_inclusive, fmt=_g
+    )
 
 
 def check_int(name: str, value, *, low=None, high=None) -> int:
     """``value`` as an int (not a bool) in ``[low, high]``."""
     if isinstance(value, bool) or not isinstance(value, int) and not hasattr(value, "__index__"):
         raise ConfigurationError(f"{name} must be an integer, got {value!r}")
-    v = int(value)
-    if low is not None and v < low:
-        raise ConfigurationError(f"{name} {v} must be >= {low}")
-    if high is not None and v > high:
-        raise ConfigurationError(f"{name} {v} must be <= {high}")
-    return v
+    return check_range(name, int(value), low=low, high=high)
 
 
 @dataclass(frozen=True)
