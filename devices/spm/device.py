@@ -34,10 +34,10 @@ from ophyd import Component as Cpt
 from ophyd import Device
 
 from autoscope.devices.backend import ScanFrame, SPMBackend
+from autoscope.devices.parts import InstrumentClock, PositionPairCheck, setting
 from autoscope.devices.signals import (
     BackendSignal,
     ReadoutSignal,
-    SettingSignal,
     _SPMSignalBase,
     finished_status,
     owner_spm,
@@ -51,18 +51,6 @@ __all__ = ["SPM", "ScanFrameSettings", "ProbePosition", "TipActions", "SafetyLim
 _DEFAULT_FRAME = ScanFrame()
 
 
-def _setting(validator, value, units="", dtype_numpy="<f8", kind="config", **kw):
-    return Cpt(
-        SettingSignal,
-        validator=validator,
-        value=value,
-        units=units,
-        dtype_numpy=dtype_numpy,
-        kind=kind,
-        **kw,
-    )
-
-
 class ScanFrameSettings(Device):
     """The raster frame: settings only, used by ``spm.line`` when it is triggered.
 
@@ -72,34 +60,34 @@ class ScanFrameSettings(Device):
     the whole frame is checked again at every line).
     """
 
-    center_x = _setting(
+    center_x = setting(
         partial(check_real, "frame center_x", units="nm"), _DEFAULT_FRAME.center_x, "nm"
     )
-    center_y = _setting(
+    center_y = setting(
         partial(check_real, "frame center_y", units="nm"), _DEFAULT_FRAME.center_y, "nm"
     )
-    width = _setting(
+    width = setting(
         partial(check_real, "frame width", low=0.0, low_inclusive=False, units="nm"),
         _DEFAULT_FRAME.width,
         "nm",
     )
-    height = _setting(
+    height = setting(
         partial(check_real, "frame height", low=0.0, low_inclusive=False, units="nm"),
         _DEFAULT_FRAME.height,
         "nm",
     )
-    angle = _setting(
+    angle = setting(
         partial(check_real, "frame angle", low=-360.0, high=360.0, units="deg"),
         _DEFAULT_FRAME.angle,
         "deg",
     )
-    pixels = _setting(
+    pixels = setting(
         partial(check_int, "frame pixels", low=1), _DEFAULT_FRAME.pixels, dtype_numpy="<i8"
     )
-    lines = _setting(
+    lines = setting(
         partial(check_int, "frame lines", low=1), _DEFAULT_FRAME.lines, dtype_numpy="<i8"
     )
-    line_time = _setting(
+    line_time = setting(
         partial(check_real, "frame line_time", low=0.0, low_inclusive=False, units="s"),
         _DEFAULT_FRAME.line_time,
         "s",
@@ -174,7 +162,7 @@ class _ReportedCoordinate(_SPMSignalBase):
         self.put(value)
 
 
-class ProbePosition(Device):
+class ProbePosition(PositionPairCheck, Device):
     """Probe position in nm. ``set((x, y))`` moves the probe (backend.move_to).
 
     Reads ``x``/``y`` (reported by the instrument) and ``x_requested``/
@@ -195,19 +183,6 @@ class ProbePosition(Device):
         self.y_requested.update(y, now)
         spm.backend.move_to(x, y)
         return finished_status(self)
-
-    def check_value(self, value, **kwargs):
-        """Raise (naming the value) unless ``value`` is an (x, y) inside the scan range."""
-        self._checked(value)
-
-    def _checked(self, value) -> tuple[float, float]:
-        try:
-            x, y = value
-        except (TypeError, ValueError):
-            raise ConfigurationError(
-                f"probe position must be a pair (x, y) in nm, got {value!r}"
-            ) from None
-        return owner_spm(self).limits.check_position(x, y, what="probe position")
 
     @property
     def position(self) -> tuple[float, float]:
@@ -252,16 +227,16 @@ class TipActions(Device):
     action and its instrument start/end time.
     """
 
-    pulse_voltage = _setting(
+    pulse_voltage = setting(
         partial(check_real, "pulse voltage", units="V"), 3.0, "V", check="check_pulse_voltage"
     )
-    pulse_width = _setting(
+    pulse_width = setting(
         partial(check_real, "pulse width", low=0.0, low_inclusive=False, units="s"),
         0.05,
         "s",
         check="check_pulse_width",
     )
-    dip_depth = _setting(
+    dip_depth = setting(
         partial(check_real, "dip depth", low=0.0, low_inclusive=False, units="nm"),
         0.5,
         "nm",
@@ -272,19 +247,8 @@ class TipActions(Device):
     t_end = Cpt(ReadoutSignal, units="s", kind="normal")
 
 
-class _InstrumentTime(_SPMSignalBase):
+class _InstrumentTime(InstrumentClock):
     """Read-only: the backend's clock in instrument seconds."""
-
-    def __init__(self, **kwargs):
-        super().__init__(value=float("nan"), units="s", **kwargs)
-
-    def get(self, **kwargs):
-        value = float(owner_spm(self).backend.time())
-        self._readback = value
-        return value
-
-    def put(self, value, **kwargs):
-        raise ConfigurationError(f"{self.name} is the instrument clock and cannot be set")
 
     def set(self, value, **kwargs):
         self.put(value)

@@ -31,12 +31,8 @@ from ophyd import Component as Cpt
 from ophyd import Device
 
 from autoscope.devices.backend import LineData, SpectroscopySettings, SpectrumData
-from autoscope.devices.signals import (
-    ReadoutSignal,
-    SettingSignal,
-    finished_status,
-    owner_spm,
-)
+from autoscope.devices.parts import StateConfig, array_key, readout, setting
+from autoscope.devices.signals import SettingSignal, finished_status, owner_spm
 from autoscope.devices.spm.limits import check_int, check_real
 from autoscope.errors import AutoscopeError
 
@@ -49,43 +45,10 @@ LINE_DIM = "x"
 SPECTRUM_DIM = "bias"
 
 
-def _array_key(source: str, shape: int, units: str, dtype_numpy: str, dim: str) -> dict:
-    key = {
-        "source": source,
-        "dtype": "array",
-        "shape": [int(shape)],
-        "dtype_numpy": dtype_numpy,
-        "dims": [dim],
-    }
-    if units:
-        key["units"] = units
-    return key
-
-
-def _readout(units: str = "", dtype_numpy: str = "<f8", **kw):
-    return Cpt(ReadoutSignal, units=units, dtype_numpy=dtype_numpy, kind="normal", **kw)
-
-
-class _StateConfigMixin:
+class _StateConfigMixin(StateConfig):
     """Adds the SPM's operating state (siblings) to a readout's configuration."""
 
     _state_attrs: tuple = ("bias", "setpoint", "feedback")
-
-    def _state_objects(self):
-        spm = owner_spm(self)
-        return [getattr(spm, a) for a in self._state_attrs]
-
-    def read_configuration(self):
-        out = OrderedDict(super().read_configuration())
-        for obj in self._state_objects():
-            out.update(obj.read_configuration())
-        return out
-
-    def describe_configuration(self):
-        out = OrderedDict(super().describe_configuration())
-        for obj in self._state_objects():
-            out.update(obj.describe_configuration())
-        return out
 
 
 class LineReadout(_StateConfigMixin, Device):
@@ -105,16 +68,16 @@ class LineReadout(_StateConfigMixin, Device):
         dtype_numpy="<i8",
         kind="hinted",
     )
-    x_start_requested = _readout("nm")
-    y_start_requested = _readout("nm")
-    x_end_requested = _readout("nm")
-    y_end_requested = _readout("nm")
-    x_start_reported = _readout("nm")
-    y_start_reported = _readout("nm")
-    x_end_reported = _readout("nm")
-    y_end_reported = _readout("nm")
-    t_start = _readout("s")
-    t_end = _readout("s")
+    x_start_requested = readout("nm")
+    y_start_requested = readout("nm")
+    x_end_requested = readout("nm")
+    y_end_requested = readout("nm")
+    x_start_reported = readout("nm")
+    y_start_reported = readout("nm")
+    x_end_reported = readout("nm")
+    y_end_reported = readout("nm")
+    t_start = readout("s")
+    t_end = readout("s")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -222,11 +185,11 @@ class LineReadout(_StateConfigMixin, Device):
         pixels = spm.frame.pixels.get()
         for ch, (kt, kr) in self.channel_keys().items():
             units = spm.backend.image_channels[ch]
-            out[kt] = _array_key(
-                f"SPM:{self.dotted_name}.{ch}.trace", pixels, units, "<f4", LINE_DIM
+            out[kt] = array_key(
+                f"SPM:{self.dotted_name}.{ch}.trace", [pixels], units, "<f4", [LINE_DIM]
             )
-            out[kr] = _array_key(
-                f"SPM:{self.dotted_name}.{ch}.retrace", pixels, units, "<f4", LINE_DIM
+            out[kr] = array_key(
+                f"SPM:{self.dotted_name}.{ch}.retrace", [pixels], units, "<f4", [LINE_DIM]
             )
         return out
 
@@ -235,18 +198,6 @@ class LineReadout(_StateConfigMixin, Device):
         keys = self.channel_keys()
         first = next(iter(keys.values()), None)
         return {"fields": [self.index.name] + ([first[0]] if first else [])}
-
-
-def _setting(validator, value, units="", dtype_numpy="<f8", **kw):
-    return Cpt(
-        SettingSignal,
-        validator=validator,
-        value=value,
-        units=units,
-        dtype_numpy=dtype_numpy,
-        kind="config",
-        **kw,
-    )
 
 
 _DEFAULT_SPECTRUM = SpectroscopySettings()
@@ -259,42 +210,42 @@ class SpectrumReadout(_StateConfigMixin, Device):
     then calls ``backend.spectrum``. The spectral axis is the bias (V).
     """
 
-    sweep_start = _setting(
+    sweep_start = setting(
         partial(check_real, "sweep start", units="V"),
         _DEFAULT_SPECTRUM.start,
         "V",
         check="check_bias",
         check_name="sweep start",
     )
-    sweep_stop = _setting(
+    sweep_stop = setting(
         partial(check_real, "sweep stop", units="V"),
         _DEFAULT_SPECTRUM.stop,
         "V",
         check="check_bias",
         check_name="sweep stop",
     )
-    points = _setting(
+    points = setting(
         partial(check_int, "spectrum points", low=2), _DEFAULT_SPECTRUM.points, dtype_numpy="<i8"
     )
-    settle = _setting(
+    settle = setting(
         partial(check_real, "settle", low=0.0, units="s"), _DEFAULT_SPECTRUM.settle, "s"
     )
-    integration = _setting(
+    integration = setting(
         partial(check_real, "integration", low=0.0, low_inclusive=False, units="s"),
         _DEFAULT_SPECTRUM.integration,
         "s",
     )
-    lockin_amplitude = _setting(
+    lockin_amplitude = setting(
         partial(check_real, "lock-in amplitude", low=0.0, units="V"),
         _DEFAULT_SPECTRUM.lockin_amplitude,
         "V",
     )
-    lockin_frequency = _setting(
+    lockin_frequency = setting(
         partial(check_real, "lock-in frequency", low=0.0, low_inclusive=False, units="Hz"),
         _DEFAULT_SPECTRUM.lockin_frequency,
         "Hz",
     )
-    sweeps = _setting(
+    sweeps = setting(
         partial(check_int, "sweeps", low=1), _DEFAULT_SPECTRUM.sweeps, dtype_numpy="<i8"
     )
 
@@ -323,10 +274,10 @@ class SpectrumReadout(_StateConfigMixin, Device):
         check_name="spectrum y",
         kind="normal",
     )
-    x_reported = _readout("nm")
-    y_reported = _readout("nm")
-    t_start = _readout("s")
-    t_end = _readout("s")
+    x_reported = readout("nm")
+    y_reported = readout("nm")
+    t_start = readout("s")
+    t_end = readout("s")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -426,16 +377,16 @@ class SpectrumReadout(_StateConfigMixin, Device):
         out = OrderedDict(super().describe())
         spm = owner_spm(self)
         points = self.points.get()
-        out[self.axis_key] = _array_key(
-            f"SPM:{self.dotted_name}.axis", points, "V", "<f8", SPECTRUM_DIM
+        out[self.axis_key] = array_key(
+            f"SPM:{self.dotted_name}.axis", [points], "V", "<f8", [SPECTRUM_DIM]
         )
         for ch, key in self.channel_keys().items():
-            out[key] = _array_key(
+            out[key] = array_key(
                 f"SPM:{self.dotted_name}.{ch}",
-                points,
+                [points],
                 spm.backend.spectrum_channels[ch],
                 "<f4",
-                SPECTRUM_DIM,
+                [SPECTRUM_DIM],
             )
         return out
 
