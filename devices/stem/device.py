@@ -38,6 +38,7 @@ from functools import partial
 from ophyd import Component as Cpt
 from ophyd import Device
 
+from autoscope.devices.parts import InstrumentClock, PositionPairCheck
 from autoscope.devices.signals import (
     BackendSignal,
     _SPMSignalBase,
@@ -53,7 +54,6 @@ from autoscope.devices.stem.readout import (
     SpectrumImageLine,
     STEMLineReadout,
     StemReadout,
-    StemSetting,
     _EELSSettings,
     _StemSource,
     setting,
@@ -105,28 +105,14 @@ def _check_bool(name, value) -> bool:
 class _Position(Device):
     """A position (nm), checked against the device's field on every put."""
 
-    x = Cpt(
-        StemSetting,
-        validator=partial(check_real, "x", units="nm"),
-        value=0.0,
-        units="nm",
-        check="check_position_x",
-        kind="config",
-    )
-    y = Cpt(
-        StemSetting,
-        validator=partial(check_real, "y", units="nm"),
-        value=0.0,
-        units="nm",
-        check="check_position_y",
-        kind="config",
-    )
+    x = setting(partial(check_real, "x", units="nm"), 0.0, "nm", check="check_position_x")
+    y = setting(partial(check_real, "y", units="nm"), 0.0, "nm", check="check_position_y")
 
     def get_xy(self) -> tuple[float, float]:
         return (self.x.get(), self.y.get())
 
 
-class ProbePosition(Device):
+class ProbePosition(PositionPairCheck, Device):
     """Where the (blanked) probe is held, nm: ``set((x, y))`` moves it; reads the position
     the scan generator reports and the one last asked for."""
 
@@ -145,18 +131,6 @@ class ProbePosition(Device):
         self.x.update(float(rx), now)
         self.y.update(float(ry), now)
         return finished_status(self)
-
-    def check_value(self, value, **kwargs):
-        self._checked(value)
-
-    def _checked(self, value) -> tuple[float, float]:
-        try:
-            x, y = value
-        except (TypeError, ValueError):
-            raise ConfigurationError(
-                f"probe position must be a pair (x, y) in nm, got {value!r}"
-            ) from None
-        return owner_spm(self).limits.check_position(x, y, what="probe position")
 
 
 class Detector(Device):
@@ -182,17 +156,8 @@ class _DoseSignal(_StemSource, _SPMSignalBase):
         raise ConfigurationError(f"{self.name} is counted by the device and cannot be set")
 
 
-class _InstrumentTime(_StemSource, _SPMSignalBase):
-    def __init__(self, **kwargs):
-        super().__init__(value=float("nan"), units="s", **kwargs)
-
-    def get(self, **kwargs):
-        value = float(owner_spm(self).backend.time())
-        self._readback = value
-        return value
-
-    def put(self, value, **kwargs):
-        raise ConfigurationError(f"{self.name} is the instrument clock and cannot be set")
+class _InstrumentTime(_StemSource, InstrumentClock):
+    pass
 
 
 class STEM(Device):

@@ -33,6 +33,8 @@ import numpy as np
 from ophyd import Component as Cpt
 from ophyd import Device
 
+from autoscope.devices import parts
+from autoscope.devices.parts import StateConfig, array_key
 from autoscope.devices.signals import ReadoutSignal, SettingSignal, finished_status, owner_spm
 from autoscope.devices.stem.backend import EELSData, EELSSettings, STEMLineData
 from autoscope.devices.stem.dose import point_increment, raster_increment
@@ -60,55 +62,15 @@ class StemReadout(_StemSource, ReadoutSignal):
     pass
 
 
-def setting(validator, value, units="", dtype_numpy="<f8", kind="config", **kw):
-    return Cpt(
-        StemSetting,
-        validator=validator,
-        value=value,
-        units=units,
-        dtype_numpy=dtype_numpy,
-        kind=kind,
-        **kw,
-    )
+#: a setting / readout component of the STEM (``parts.setting`` / ``parts.readout``)
+setting = partial(parts.setting, signal=StemSetting)
+readout = partial(parts.readout, signal=StemReadout)
 
 
-def readout(units: str = "", dtype_numpy: str = "<f8", **kw):
-    return Cpt(StemReadout, units=units, dtype_numpy=dtype_numpy, kind="normal", **kw)
-
-
-def _array_key(source: str, shape, units: str, dtype_numpy: str, dims) -> dict:
-    key = {
-        "source": source,
-        "dtype": "array",
-        "shape": [int(s) for s in shape],
-        "dtype_numpy": dtype_numpy,
-        "dims": list(dims),
-    }
-    if units:
-        key["units"] = units
-    return key
-
-
-class _ColumnConfig:
+class _ColumnConfig(StateConfig):
     """Adds the column's state (EHT, current, aberrations, scan) to a readout's configuration."""
 
     _state_attrs: tuple = ("EHT", "BeamCurrent")
-
-    def _state_objects(self):
-        stem = owner_spm(self)
-        return [getattr(stem, a) for a in self._state_attrs]
-
-    def read_configuration(self):
-        out = OrderedDict(super().read_configuration())
-        for obj in self._state_objects():
-            out.update(obj.read_configuration())
-        return out
-
-    def describe_configuration(self):
-        out = OrderedDict(super().describe_configuration())
-        for obj in self._state_objects():
-            out.update(obj.describe_configuration())
-        return out
 
 
 _SCAN_STATE = (
@@ -238,7 +200,7 @@ class STEMLineReadout(_LineBase):
         stem = owner_spm(self)
         pixels = stem.pixels.get()
         for d, key in self.detector_keys().items():
-            out[key] = _array_key(
+            out[key] = array_key(
                 f"STEM:{self.dotted_name}.{d}", [pixels], stem.backend.detectors[d], "<f4", ["x"]
             )
         return out
@@ -284,12 +246,8 @@ class EELSReadout(_ColumnConfig, Device):
         dtype_numpy="<i8",
         kind="hinted",
     )
-    x_requested = Cpt(
-        StemSetting, validator=partial(check_real, "x", units="nm"), value=0.0, units="nm"
-    )
-    y_requested = Cpt(
-        StemSetting, validator=partial(check_real, "y", units="nm"), value=0.0, units="nm"
-    )
+    x_requested = setting(partial(check_real, "x", units="nm"), 0.0, "nm", kind="normal")
+    y_requested = setting(partial(check_real, "y", units="nm"), 0.0, "nm", kind="normal")
     x_reported = readout("nm")
     y_reported = readout("nm")
     t_start = readout("s")
@@ -367,10 +325,10 @@ class EELSReadout(_ColumnConfig, Device):
     def describe(self):
         out = OrderedDict(super().describe())
         k = owner_spm(self).spectrometer.channels.get()
-        out[self.axis_key] = _array_key(
+        out[self.axis_key] = array_key(
             f"STEM:{self.dotted_name}.energy", [k], "eV", "<f8", ["energy"]
         )
-        out[self.counts_key] = _array_key(
+        out[self.counts_key] = array_key(
             f"STEM:{self.dotted_name}.counts", [k], "counts", "<f4", ["energy"]
         )
         return out
@@ -446,9 +404,7 @@ class SpectrumImageLine(_LineBase):
         out = OrderedDict(super().describe())
         stem = owner_spm(self)
         shape = self._shape()
-        key = _array_key(
-            f"STEM:{self.dotted_name}.spectra", shape, "counts", "<f4", ["x", "energy"]
-        )
+        key = array_key(f"STEM:{self.dotted_name}.spectra", shape, "counts", "<f4", ["x", "energy"])
         if stem.stream_writer is not None:
             key["external"] = "STREAM:"
         out[self.spectra_key] = key
@@ -482,12 +438,8 @@ class SpectrumImageLine(_LineBase):
 class ParkAction(_ColumnConfig, Device):
     """Hold the beam at (``x_requested``, ``y_requested``) nm for ``seconds``: trigger."""
 
-    x_requested = Cpt(
-        StemSetting, validator=partial(check_real, "x", units="nm"), value=0.0, units="nm"
-    )
-    y_requested = Cpt(
-        StemSetting, validator=partial(check_real, "y", units="nm"), value=0.0, units="nm"
-    )
+    x_requested = setting(partial(check_real, "x", units="nm"), 0.0, "nm", kind="normal")
+    y_requested = setting(partial(check_real, "y", units="nm"), 0.0, "nm", kind="normal")
     seconds = Cpt(
         StemSetting,
         validator=partial(check_real, "park time", low=0.0, low_inclusive=False, units="s"),
