@@ -609,10 +609,9 @@ class EvidenceAgent(ModelAgent):
 
     kind = "bma"
     default_seed_design = "image"
-    min_seed = 10
-    """At least 10 seed points: with 4 (5 % of a 32 x 32 grid's 51 measurements) the
-    coordinate GP learned length scales of 1-3 px from them and the campaign stayed
-    next to its first good point (issue 15 item 6; docs/benchmarks.md)."""
+    # min_seed stays the shared 4: the 10 of 805aead (tuned on PFM seeds 0-2) left bma with
+    # 10 of its 20 measurements as seed points at 2 % of a 32 x 32 grid and did worse on the
+    # held-out seeds 300-302 of all three twin families (issue 15 item 6; docs/benchmarks.md)
 
     def _setup(self, model_options: dict) -> None:
         self.model = ModelAverage(self.candidates, seed=self.seed, **model_options)

@@ -82,6 +82,16 @@ class ModelAverage:
         their spread) mixed into each model's predictive density when it is
         scored, so one overconfident miss costs a bounded amount
         (about ``-log(outlier)`` nats) rather than ending the model's say.
+    min_lengthscale_px : float or None
+        If set, both models' coordinate kernels keep their lengthscales above
+        this many pixels of the grid (``dkl`` or ``gp`` options may set their
+        own); None (default): no floor. Below a pixel a Matern kernel on the
+        grid is white noise: with few observations of a target the
+        coordinates cannot predict (the STM twin's dangling bonds at 32 x 32)
+        the coordinate GP's lengthscale fell to 0.2-0.3 px and its picks
+        crawled from neighbour to neighbour. A floor of 1 px did not do
+        better on held-out seeds (issue 15 item 6; docs/benchmarks.md), so it
+        is not the default.
     """
 
     kind = "bma"
@@ -97,6 +107,7 @@ class ModelAverage:
         threads: int | None = 1,
         forgetting: float = 0.95,
         outlier: float = 0.01,
+        min_lengthscale_px: float | None = None,
     ):
         if not 0.0 < float(prior) < 1.0:
             raise ConfigurationError(f"prior weight of DKL must be in (0, 1), got {prior!r}")
@@ -110,9 +121,10 @@ class ModelAverage:
         self.outlier = float(outlier)
         self._spread = (0.0, 1.0)
         self.threads = threads
+        floor = {"min_lengthscale_px": min_lengthscale_px}
         self.models: dict[str, SurrogateModel] = {
-            "dkl": make_model("dkl", candidates, seed=seed, threads=threads, **(dkl or {})),
-            "gp": make_model("gp", candidates, seed=seed, threads=threads, **(gp or {})),
+            "dkl": make_model("dkl", candidates, seed=seed, threads=threads, **floor | (dkl or {})),
+            "gp": make_model("gp", candidates, seed=seed, threads=threads, **floor | (gp or {})),
         }
         self.log_prior = np.log([float(prior), 1.0 - float(prior)])
         self.log_score = np.zeros(2)

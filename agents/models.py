@@ -61,6 +61,28 @@ def torch_threads(n: int | None):
             torch.set_num_threads(old)
 
 
+def _coordinate_matern(
+    ard: int, active_dims=None, min_lengthscale=None, start: float = 0.1
+) -> gpytorch.kernels.MaternKernel:
+    """Matern-5/2 kernel on scaled coordinates, its lengthscales held above ``min_lengthscale``.
+
+    ``min_lengthscale``: None, a number, or one per dimension (unit-square
+    units); the start value is ``start`` or 1.5 times the floor, whichever is larger.
+    """
+    constraint = None
+    if min_lengthscale is not None:
+        floor = torch.as_tensor(min_lengthscale, dtype=DTYPE).reshape(-1)
+        if (floor <= 0).any() or not torch.isfinite(floor).all():
+            raise ConfigurationError(f"minimum lengthscale must be positive, got {floor.tolist()}")
+        constraint = gpytorch.constraints.GreaterThan(floor.expand(ard).clone())
+        start = torch.clamp(floor.expand(ard) * 1.5, min=start)
+    kernel = gpytorch.kernels.MaternKernel(
+        nu=2.5, ard_num_dims=ard, active_dims=active_dims, lengthscale_constraint=constraint
+    )
+    kernel.lengthscale = start  # set before the model's float64: as it always was without a floor
+    return kernel
+
+
 class _FeatureMLP(torch.nn.Module):
     """``n x D -> n x d`` MLP with tanh-bounded outputs."""
 
@@ -533,6 +555,7 @@ class DKLModel(SurrogateModel):
         spatial: bool = True,
         spatial_weight: float = 0.3,
         feature_weight: float | None = None,
+        min_lengthscale=None,
         seed: int = 0,
         **kwargs,
     ):
@@ -559,11 +582,8 @@ class DKLModel(SurrogateModel):
                 raise ConfigurationError("a spatial DKL model needs the candidate positions")
             inputs = np.hstack([flat, np.asarray(positions, dtype=float)])
             coords = gpytorch.kernels.ScaleKernel(
-                gpytorch.kernels.MaternKernel(
-                    nu=2.5, ard_num_dims=2, active_dims=[int(latent), int(latent) + 1]
-                )
+                _coordinate_matern(2, [int(latent), int(latent) + 1], min_lengthscale)
             )
-            coords.base_kernel.lengthscale = 0.1
             coords.outputscale = float(spatial_weight)
             kernel = kernel + coords
         self.spatial = bool(spatial)
@@ -577,17 +597,26 @@ class CoordinateGP(SurrogateModel):
     kind = "gp"
     coord_dims = (0, 1)
 
-    def __init__(self, positions: np.ndarray, seed: int = 0, **kwargs):
+    def __init__(self, positions: np.ndarray, seed: int = 0, min_lengthscale=None, **kwargs):
         kwargs.setdefault("iterations_first", 100)
         kwargs.setdefault("iterations_step", 20)
         kwargs.setdefault("lr", 0.05)
-        kernel = gpytorch.kernels.ScaleKernel(gpytorch.kernels.MaternKernel(nu=2.5, ard_num_dims=2))
-        kernel.base_kernel.lengthscale = 0.1
+        kernel = gpytorch.kernels.ScaleKernel(_coordinate_matern(2, None, min_lengthscale))
         super().__init__(np.asarray(positions, dtype=float), None, kernel, seed=seed, **kwargs)
 
 
-def make_model(kind: str, candidates, seed: int = 0, **options) -> SurrogateModel:
-    """A model of ``kind`` (``"dkl"`` or ``"gp"``) over a :class:`CandidateSet`."""
+def make_model(
+    kind: str, candidates, seed: int = 0, min_lengthscale_px: float | None = None, **options
+) -> SurrogateModel:
+    """A model of ``kind`` (``"dkl"`` or ``"gp"``) over a :class:`CandidateSet`.
+
+    ``min_lengthscale_px``: the coordinate kernel's lengthscales are held above
+    this many pixels of the grid (None: no floor).
+    """
+    if min_lengthscale_px is not None:
+        h, w = candidates.shape
+        pitch = [1.0 / max(w - 1, 1), 1.0 / max(h - 1, 1)]  # (x, y) in the unit square
+        options["min_lengthscale"] = [float(min_lengthscale_px) * p for p in pitch]
     if kind == "dkl":
         model = DKLModel(
             candidates.patches, candidates.normalized_positions(), seed=seed, **options

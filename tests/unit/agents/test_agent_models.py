@@ -123,3 +123,31 @@ def test_default_patch_fits_small_grids(size):
     cands = CandidateSet.from_image(np.random.default_rng(0).random((size, size)))
     assert len(cands) == size * size
     assert cands.patch_size % 2 == 1 and cands.patch_size < size
+
+
+def test_the_lengthscale_floor_holds_a_coordinate_gp_above_a_pixel():
+    """A target the coordinates cannot predict (white noise at each pixel) and a few points.
+
+    Without a floor the marginal likelihood takes the lengthscales below a pixel
+    (the kernel tends to white noise and predicts nothing between points, issue 15
+    item 6); with ``min_lengthscale_px=1`` they stay at or above one pixel, in both
+    models of the evidence-weighted agent when it is given the floor.
+    """
+    from autoscope.agents.averaging import ModelAverage
+    from autoscope.agents.models import make_model
+
+    rng = np.random.default_rng(3)
+    cands = CandidateSet.from_image(rng.standard_normal((16, 16)))
+    idx = rng.choice(16 * 16, 20, replace=False)
+    y = rng.standard_normal(20)
+    pixel = 1.0 / 15  # the grid's pitch in the unit square
+    bare = make_model("gp", cands, seed=0)
+    bare.fit(idx, y)
+    floored = make_model("gp", cands, seed=0, min_lengthscale_px=1.0)
+    floored.fit(idx, y)
+    assert bare.model.covar_module.base_kernel.lengthscale.max() < pixel
+    assert floored.model.covar_module.base_kernel.lengthscale.min() >= pixel * (1 - 1e-9)
+    avg = ModelAverage(cands, min_lengthscale_px=1.0)
+    coords = avg.models["dkl"].model.covar_module.kernels[1].base_kernel
+    for kernel in (avg.models["gp"].model.covar_module.base_kernel, coords):
+        assert kernel.raw_lengthscale_constraint.lower_bound.min() == pytest.approx(pixel)
