@@ -414,7 +414,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--scalarizer",
         default="loop_area",
         metavar="NAME[:ARGS]",
-        help="loop_area, band_integral:LO:HI, peak_prominence, peak_position (default loop_area)",
+        help="loop_area, band_integral:LO:HI, peak_prominence, peak_position, adhesion "
+        "(default loop_area)",
     )
     parser.add_argument("--agent", choices=AGENT_KINDS, default="bma")
     parser.add_argument(

@@ -202,7 +202,7 @@ def load_campaign(client, campaign: str, overview_channel: str | None = None) ->
     observations: list[tuple[int, float]] = []
     withdrawn: list[int] = np.flatnonzero(~np.isfinite(image).ravel()).tolist()
     for ruid in reports:
-        observations += read_reports(client, ruid)["observations"]
+        observations += read_reports(client, ruid, keys=("agent_observed",))["observations"]
         withdrawn += [i for i in starts[ruid].get("withdrawn_indices", []) if i not in withdrawn]
     if settings.get("acquisition") == "topq" and settings.get("quantile") is None:
         assumed["quantile"] = 0.99
