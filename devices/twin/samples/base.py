@@ -85,6 +85,21 @@ def smooth_floor(s, width) -> np.ndarray:
     return n - 0.5 * (1 - erf((s - n) / w)) + 0.5 * (1 + erf((s - n - 1) / w))
 
 
+def defect_distance(defects, x, y, reach: float = 20.0) -> np.ndarray:
+    """Distance (nm) from each point to the nearest of ``defects`` (a ``CellScatter``).
+
+    Points with no defect within ``reach`` nm get ``inf``.
+    """
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    d = defects.near(x, y, reach)
+    if len(d["x"]):
+        r = np.hypot(x.reshape(-1, 1) - d["x"], y.reshape(-1, 1) - d["y"]).min(1)
+    else:
+        r = np.full(x.size, np.inf)
+    return r.reshape(x.shape)
+
+
 def check_positive(name: str, value: float) -> float:
     """Return ``float(value)`` or raise ConfigurationError naming it when it is not > 0."""
     v = float(value)

@@ -22,6 +22,7 @@ from autoscope.devices.twin.samples.base import (
     Sample,
     attenuation,
     check_positive,
+    defect_distance,
     gaussian_features,
     smooth_floor,
 )
@@ -131,11 +132,4 @@ class Graphite(Sample):
 
     def truth_maps(self, x, y) -> dict[str, np.ndarray]:
         """Ground truth: distance (nm) to the nearest point defect."""
-        x = np.asarray(x, float)
-        y = np.asarray(y, float)
-        d = self._defects.near(x, y, 20.0)
-        if len(d["x"]):
-            r = np.hypot(x.reshape(-1, 1) - d["x"], y.reshape(-1, 1) - d["y"]).min(1)
-        else:
-            r = np.full(x.size, np.inf)
-        return {"defect_distance": r.reshape(x.shape)}
+        return {"defect_distance": defect_distance(self._defects, x, y)}

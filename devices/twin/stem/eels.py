@@ -105,6 +105,18 @@ def edge_shape(e: np.ndarray, edge, width: float) -> np.ndarray:
     step[inside] = 0.5 * (1 + erf(a[inside]))
     ratio = np.clip(e[on] / e0, 1e-3, None)
     out[on] = step * ratio**-2.5
+    return with_fine_structure(out, e, edge, width)
+
+
+def with_fine_structure(step: np.ndarray, e: np.ndarray, edge, width: float) -> np.ndarray:
+    """An edge's step plus its white lines and pre-peak, scaled (the edge shape).
+
+    ``step`` is the edge's onset step times its power-law tail at energies ``e``; the
+    white lines (L2,3, split by spin-orbit and the crystal field) and the pre-peak are
+    added to it in this order.
+    """
+    e0 = edge.onset
+    out = step
     if edge.shape == "L23" and edge.crystal_field > 0:
         cf, so = edge.crystal_field, edge.split
         out = (

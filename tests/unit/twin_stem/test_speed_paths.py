@@ -129,25 +129,13 @@ def _edge_shape_everywhere(e, edge, width):
 
     from scipy.special import erf
 
-    from autoscope.devices.twin.stem.eels import _gauss, _lorentz
+    from autoscope.devices.twin.stem.eels import with_fine_structure
 
     s = max(width, 0.2) / (2 * math.sqrt(2 * math.log(2)))
     e0 = edge.onset
     out = 0.5 * (1 + erf((e - e0) / (math.sqrt(2) * s))) * np.clip(e / e0, 1e-3, None) ** -2.5
-    if edge.shape == "L23" and edge.crystal_field > 0:
-        cf, so = edge.crystal_field, edge.split
-        out = (
-            out
-            + 1.0 * _lorentz(e, e0 + 1.0, 0.6)
-            + 1.3 * _lorentz(e, e0 + 1.0 + cf, 1.0)
-            + 0.9 * _lorentz(e, e0 + 1.0 + so, 0.8)
-            + 1.2 * _lorentz(e, e0 + 1.0 + so + cf, 1.2)
-        )
-    elif edge.shape == "L23":
-        out = out + 2.0 * _lorentz(e, e0 + 1.0, 1.0) + 1.0 * _lorentz(e, e0 + 1.0 + edge.split, 1.2)
-    if edge.prepeak_height:
-        out = out + edge.prepeak_height * 2.0 * _gauss(e, e0 + edge.prepeak, max(width, 0.8))
-    return out * 3e-6 * (284.0 / e0) ** 1.5
+    # the white lines and pre-peak did not change: the step and power law are what is tested
+    return with_fine_structure(out, e, edge, width)
 
 
 def test_edge_shape_with_erf_only_near_the_onset_equals_it_everywhere_bit_for_bit():
