@@ -207,6 +207,24 @@ def _rows(index: np.ndarray, n: int, what: str) -> np.ndarray:
     return index
 
 
+def _add_line_readings(ds, fields, line_key, columns, rows, lines, data_keys) -> None:
+    """Per-line readings of a raster (NaN on lines not measured) and ``line_measured``.
+
+    ``rows`` are the line numbers of the events, in event order: a line repeated after a
+    pause takes its last reading.
+    """
+    for field in fields:
+        key = _prefix(line_key, field)
+        if key in columns:
+            values = np.full(lines, np.nan)
+            values[rows] = columns[key]
+            ds[field] = ("y", values)
+            _set_units(ds[field], data_keys.get(key, {}).get("units"))
+    measured = np.zeros(lines, dtype=bool)
+    measured[rows] = True
+    ds["line_measured"] = ("y", measured)
+
+
 def _image(start: dict, data_keys: dict, columns: dict):
     import xarray as xr
 
@@ -233,16 +251,7 @@ def _image(start: dict, data_keys: dict, columns: dict):
                 image[d, rows] = columns[key]
         ds[channel] = (("direction", "y", "x"), image)
         _set_units(ds[channel], data_keys.get(keys[0], {}).get("units"))
-    for name in _LINE_SCALARS:
-        key = _prefix(line_key, name)
-        if key in columns:
-            values = np.full(lines, np.nan)
-            values[rows] = columns[key]
-            ds[name] = ("y", values)
-            _set_units(ds[name], data_keys.get(key, {}).get("units"))
-    measured = np.zeros(lines, dtype=bool)
-    measured[rows] = True
-    ds["line_measured"] = ("y", measured)
+    _add_line_readings(ds, _LINE_SCALARS, line_key, columns, rows, lines, data_keys)
     ds.attrs.update({f"frame_{k}": float(frame[k]) for k in _FRAME_FIELDS})
     ds.attrs["scan_order"] = start.get("scan_order", "")
     return ds
@@ -393,16 +402,8 @@ def _spectrum_image(start: dict, data_keys: dict, columns: dict):
         cube[rows] = values
     ds["spectra"] = (("y", "x", name), cube)
     _set_units(ds["spectra"], data_keys.get(key, {}).get("units"))
-    for field in (*_LINE_SCALARS, "dose"):
-        k = _prefix(line_key, field)
-        if k in columns:
-            values = np.full(lines, np.nan)
-            values[rows] = columns[k]
-            ds[field] = ("y", values)
-            _set_units(ds[field], data_keys.get(k, {}).get("units"))
-    measured = np.zeros(lines, dtype=bool)
-    measured[rows] = True
-    ds["line_measured"] = ("y", measured)
+    fields = (*_LINE_SCALARS, "dose")
+    _add_line_readings(ds, fields, line_key, columns, rows, lines, data_keys)
     ds.attrs.update({f"frame_{k}": float(frame[k]) for k in _FRAME_FIELDS})
     for k in ("signal_type", "scan_order", "instrument", "source_file"):
         if start.get(k) is not None:
