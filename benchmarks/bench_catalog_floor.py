@@ -186,25 +186,12 @@ class Catalog:
         tables: str = "duckdb",
         loop: str = "asyncio",
     ):
-        from autoscope.catalog import ingest, paths
-        from autoscope.catalog.app import ROOT_SPECS, build_tree
+        from autoscope.catalog import ingest
+        from autoscope.catalog.app import build_tree
 
-        if tables == "duckdb":
-            self.root = build_tree(folder)  # the embedded server's tree
-        else:  # the same with the tables in SQLite (a variant measured against it)
-            from tiled.catalog import from_uri
-            from tiled.config import StreamingCacheConfig
-
-            build_tree(folder)  # creates the catalog database
-            self.root = from_uri(
-                f"sqlite:///{folder / paths.CATALOG_DB}",
-                specs=ROOT_SPECS,
-                writable_storage=[
-                    str(folder / paths.ARRAY_DIR),
-                    f"sqlite:///{folder / 'tables.sqlite'}",
-                ],
-                cache_config=StreamingCacheConfig(uri="memory").model_dump(),
-            )
+        # the embedded server's tree; or the same with the tables in SQLite (a variant)
+        sqlite_tables = f"sqlite:///{folder / 'tables.sqlite'}"
+        self.root = build_tree(folder, None if tables == "duckdb" else sqlite_tables)
         if loop == "uvloop":
             import uvloop
 

@@ -19,13 +19,16 @@ from autoscope.catalog import paths
 ROOT_SPECS = [{"name": "CatalogOfBlueskyRuns", "version": "3.0"}]
 
 
-def build_tree(folder: Path):
+def build_tree(folder: Path, tables_uri: str | None = None):
     """Return Tiled's catalog adapter for ``folder``, creating the catalog if needed.
 
     Parameters
     ----------
     folder : Path
         A writable data folder.
+    tables_uri : str, optional
+        Where the tables (event rows) are stored; default the folder's DuckDB file
+        (``benchmarks/bench_catalog_floor.py`` measures a SQLite variant).
 
     Returns
     -------
@@ -44,7 +47,7 @@ def build_tree(folder: Path):
         specs=ROOT_SPECS,
         writable_storage=[
             str(folder / paths.ARRAY_DIR),
-            f"duckdb:///{folder / paths.TABLES_DB}",
+            tables_uri or f"duckdb:///{folder / paths.TABLES_DB}",
         ],
         cache_config=StreamingCacheConfig(uri="memory").model_dump(),
     )
