@@ -58,6 +58,16 @@ def _blobs(seed: int, n: int = 24, count: int = 10, width: float = 1.5):
     return img, rng
 
 
+def _weigh_one_ahead(cands, values, order) -> ModelAverage:
+    """Weigh the models on a fixed design: fit on the first m points, score point m."""
+    avg = ModelAverage(cands, seed=0)
+    for m in range(10, len(order)):
+        avg.fit(order[:m], values[order[:m]])
+        avg.expect(order[m : m + 1])
+        avg.score(order[m : m + 1], values[order[m : m + 1]])
+    return avg
+
+
 @pytest.mark.long
 def test_a_target_made_of_image_structure_drives_the_feature_weight_toward_one():
     """Bright blobs anywhere carry the property: the image explains it, positions do not.
@@ -69,11 +79,7 @@ def test_a_target_made_of_image_structure_drives_the_feature_weight_toward_one()
     cands = CandidateSet.from_image(prop + 0.05 * rng.standard_normal(prop.shape), patch_size=5)
     values = ((prop - prop.mean()) / prop.std()).ravel() + 0.05 * rng.standard_normal(prop.size)
     order = rng.permutation(prop.size)[:50]  # a random design: no acquisition in the way
-    avg = ModelAverage(cands, seed=0)
-    for m in range(10, len(order)):
-        avg.fit(order[:m], values[order[:m]])
-        avg.expect(order[m : m + 1])
-        avg.score(order[m : m + 1], values[order[m : m + 1]])
+    avg = _weigh_one_ahead(cands, values, order)
     assert avg.weights()[0] > 0.9
     assert avg.feature_share() > 0.5
 
@@ -92,11 +98,7 @@ def test_a_target_read_off_the_image_drives_the_feature_weight_toward_one():
     noise = 0.05 * rng.standard_normal(image.shape)
     values = ((image - image.mean()) / image.std() + noise).ravel()
     order = rng.permutation(SIZE * SIZE)[:50]  # a random design: no acquisition in the way
-    avg = ModelAverage(cands, seed=0)
-    for m in range(10, len(order)):
-        avg.fit(order[:m], values[order[:m]])
-        avg.expect(order[m : m + 1])
-        avg.score(order[m : m + 1], values[order[m : m + 1]])
+    avg = _weigh_one_ahead(cands, values, order)
     assert avg.weights()[0] > 0.5
     assert avg.feature_share() > 0.3
 
