@@ -1,11 +1,12 @@
 """The Tiled application that serves the embedded catalog of a data folder.
 
 One function builds the catalog tree (SQLite catalog, zarr array storage,
-SQLite table storage, an in-memory streaming cache so that clients can
-subscribe to live runs) whose root carries the ``CatalogOfBlueskyRuns`` spec,
-and one wraps it in Tiled's ASGI app with a single-user API key. The same
-tree is used by the background server, ``autoscope catalog serve`` and the
-in-process catalog of :mod:`autoscope.catalog.testing`.
+DuckDB table storage lent to one thread at a time, an in-memory streaming
+cache so that clients can subscribe to live runs) whose root carries the
+``CatalogOfBlueskyRuns`` spec, and one wraps it in Tiled's ASGI app with a
+single-user API key. The same tree is used by the background server,
+``autoscope catalog serve`` and the in-process catalog of
+:mod:`autoscope.catalog.testing`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from autoscope.catalog import paths
+from autoscope.catalog.tables import serialize
 
 #: Specs of the catalog root; bluesky-tiled-plugins picks its
 #: ``CatalogOfBlueskyRuns`` client class (and databroker 2 its APIs) from it.
@@ -42,13 +44,12 @@ def build_tree(folder: Path, tables_uri: str | None = None):
     db = folder / paths.CATALOG_DB
     if not db.exists() or db.stat().st_size == 0:
         _create_catalog_db(db)
+    tables_uri = tables_uri or f"duckdb:///{folder / paths.TABLES_DB}"
+    serialize(tables_uri)  # Tiled shares one DuckDB connection among threads unguarded
     return from_uri(
         f"sqlite:///{db}",
         specs=ROOT_SPECS,
-        writable_storage=[
-            str(folder / paths.ARRAY_DIR),
-            tables_uri or f"duckdb:///{folder / paths.TABLES_DB}",
-        ],
+        writable_storage=[str(folder / paths.ARRAY_DIR), tables_uri],
         cache_config=StreamingCacheConfig(uri="memory").model_dump(),
     )
 
