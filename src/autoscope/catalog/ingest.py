@@ -38,6 +38,7 @@ import collections
 import copy
 import functools
 import json
+import logging
 import threading
 from dataclasses import asdict
 
@@ -45,6 +46,8 @@ import numpy as np
 
 from autoscope.catalog import spool
 from autoscope.errors import CatalogRequestError
+
+logger = logging.getLogger(__name__)
 
 #: Path of the endpoint under the server's ``/api/v1``.
 ROUTE = "/autoscope/documents"
@@ -586,7 +589,9 @@ def make_router():
         except Exception as exc:  # noqa: BLE001 - sorted below
             if _storage_failure(exc):
                 detail = f"run {uid}: the catalog's storage failed ({exc})"
+                logger.warning("%s", detail, exc_info=exc)
                 raise HTTPException(503, detail) from None
+            logger.error("run %s: the run writer cannot store a batch", uid, exc_info=exc)
             raise HTTPException(
                 422, f"run {uid}: the run writer cannot store it ({type(exc).__name__}: {exc})"
             ) from None

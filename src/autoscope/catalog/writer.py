@@ -907,7 +907,21 @@ def post_documents(client, uid: str, first: int, docs: list, max_array_size: int
         if response.status_code == 501:
             raise CatalogRoutesOnly(_detail(response))
         if response.is_error:
-            response.raise_for_status()
+            _raise_with_detail(response)
+
+
+def _raise_with_detail(response) -> None:
+    """``raise_for_status``, with the server's own reason in the message (it names the fault)."""
+    import httpx
+
+    try:
+        response.raise_for_status()
+    except httpx.HTTPStatusError as exc:
+        raise httpx.HTTPStatusError(
+            f"{exc.args[0].splitlines()[0]}: {_detail(response)}",
+            request=exc.request,
+            response=exc.response,
+        ) from None
 
 
 def _detail(response) -> str:

@@ -237,8 +237,11 @@ def test_refused_run_ends_the_plan_and_keeps_its_documents(
 
         return (yield from inner())
 
-    with pytest.raises(CatalogError, match="to the catalog failed"):
+    with pytest.raises(CatalogError, match="to the catalog failed") as refused:
         RE(plan())
+    # the server's reason travels with the status: what the run writer could not store
+    assert "422 Unprocessable Entity" in str(refused.value)
+    assert "the run writer cannot store it" in str(refused.value)
     (uid,) = uids
     assert lines_after == []
     writer.close()
