@@ -47,7 +47,12 @@ from autoscope.agents.reporting import report_metadata, report_values
 from autoscope.devices.stem.dose import Increment, electrons
 from autoscope.devices.stem.limits import check_int, check_real
 from autoscope.errors import ConfigurationError
-from autoscope.plans.campaign_parts import DocumentCollector, report_signals, write_report
+from autoscope.plans.campaign_parts import (
+    DocumentCollector,
+    data_signal,
+    report_signals,
+    write_report,
+)
 from autoscope.plans.stem import (
     check_stem,
     checked_current,
@@ -105,15 +110,13 @@ def overview_image(
 
 
 def _dose_run(campaign_dose, withdrawn, measured, ledger_dose, md) -> MsgGenerator[str]:
-    from ophyd import Signal
-
     values = {
         "campaign_dose": campaign_dose.astype(np.float64),
         "withdrawn": withdrawn.astype(np.uint8),
         "measured": measured.astype(np.uint8),
         "ledger_dose": ledger_dose.astype(np.float64),
     }
-    signals = [Signal(name=f"dose_{k}", value=v) for k, v in values.items()]
+    signals = [data_signal(f"dose_{k}", v) for k, v in values.items()]
 
     def inner() -> MsgGenerator[None]:
         yield from bps.trigger_and_read(signals, name="dose")

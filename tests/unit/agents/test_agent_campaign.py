@@ -64,6 +64,9 @@ def test_campaign_spends_the_budget_and_writes_spectra_and_reports(RE, spm, cata
     assert stream["agent_measured"].read()[0].sum() == 8
     assert stream["agent_source"].read()[0] == "model"
     assert np.isfinite(stream["agent_mean"].read()[0]).all()
+    # the maps are event data only: the descriptor does not repeat them as configuration
+    configuration = stream.metadata["configuration"]
+    assert "agent_mean" in configuration and not configuration["agent_mean"]["data"]
 
 
 @pytest.mark.long  # 20-40 s on 2 cores: make test-long

@@ -56,6 +56,9 @@ def test_campaign_spends_its_dose_budget_and_records_the_dose():
     measured = np.asarray(event["dose_measured"]).astype(bool)
     assert ledger[measured].min() > 100 * ledger[~measured].max()
     assert stem.blanker.get() is True
+    # reports and the dose map are event data: their descriptors do not repeat the maps
+    for desc in (d for n, d in docs if n == "descriptor" and d["name"] in ("agent", "dose")):
+        assert all(not c["data"] for c in desc["configuration"].values()), desc["name"]
 
 
 def test_damage_rule_withdraws_the_neighbours_of_each_spectrum():
