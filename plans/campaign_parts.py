@@ -15,12 +15,12 @@ same whichever microscope it came from.
 
 import functools
 
-import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 import numpy as np
 from bluesky.utils import MsgGenerator
 
 from autoscope.agents.reporting import REPORT_STREAM, data_keys
+from autoscope.plans import stubs
 
 __all__ = ["DocumentCollector", "data_signal", "report_signals", "write_report"]
 
@@ -88,6 +88,6 @@ def write_report(signals, values, md) -> MsgGenerator[str]:
     def inner() -> MsgGenerator[None]:
         for key, value in values.items():
             signals[key].put(value)
-        yield from bps.trigger_and_read(list(signals.values()), name=REPORT_STREAM)
+        yield from stubs.trigger_and_read(list(signals.values()), name=REPORT_STREAM)
 
     return (yield from bpp.run_wrapper(inner(), md=md))

@@ -6,11 +6,11 @@
 import dataclasses
 from typing import Optional
 
-import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 from bluesky.protocols import Readable
 from bluesky.utils import MsgGenerator
 
+from autoscope.plans import stubs
 from autoscope.plans.utils import (
     check_md,
     check_spm,
@@ -111,15 +111,15 @@ def raster_image(
 
     def inner() -> MsgGenerator[None]:
         if bias is not None:
-            yield from bps.mv(spm.bias, bias)
+            yield from stubs.mv(spm.bias, bias)
         if setpoint is not None:
-            yield from bps.mv(spm.setpoint, setpoint)
-        yield from bps.mv(spm.frame, frame)
+            yield from stubs.mv(spm.setpoint, setpoint)
+        yield from stubs.mv(spm.frame, frame)
         for i in range(frame.lines):
             # a pause (e.g. a tip-state watcher) takes effect between lines; resuming
             # repeats the line that was interrupted
-            yield from bps.checkpoint()
-            yield from bps.mv(line.index, i)
-            yield from bps.trigger_and_read([line])
+            yield from stubs.checkpoint()
+            yield from stubs.mv(line.index, i)
+            yield from stubs.trigger_and_read([line])
 
     return (yield from bpp.stage_wrapper(run_with_reason(inner(), metadata), [spm]))

@@ -19,18 +19,17 @@ The drift-corrected image series is :func:`autoscope.plans.stem_drift.drift_corr
 # No "from __future__ import annotations": the queue server reads the annotations as
 # objects to describe and validate plan parameters.
 
-import uuid
 from typing import Any, Optional
 
-import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 from bluesky.protocols import Readable
-from bluesky.utils import Msg, MsgGenerator
+from bluesky.utils import MsgGenerator
 
 from autoscope.devices.stem.backend import EELSSettings, STEMScan
 from autoscope.devices.stem.device import STEM
 from autoscope.devices.stem.limits import check_int, check_real
 from autoscope.errors import ConfigurationError
+from autoscope.plans import stubs
 from autoscope.plans.utils import check_md, check_positions, run_with_reason
 
 __all__ = [
@@ -129,15 +128,15 @@ def checked_detectors(stem: STEM, detectors) -> tuple:
 def set_beam(stem: STEM, beam_current: Optional[float]) -> MsgGenerator[None]:
     """Plan stub: set the beam current, when one is given."""
     if beam_current is not None:
-        yield from bps.mv(stem.BeamCurrent, beam_current)
+        yield from stubs.mv(stem.BeamCurrent, beam_current)
 
 
 def set_scan(stem: STEM, scan: STEMScan, detectors=None) -> MsgGenerator[None]:
     """Plan stub: put the raster (and which detectors record) into the device."""
     if detectors is not None:
         for d in DETECTORS:
-            yield from bps.mv(getattr(stem, d).enabled, d in detectors)
-    yield from bps.mv(
+            yield from stubs.mv(getattr(stem, d).enabled, d in detectors)
+    yield from stubs.mv(
         stem.center_nm.x,
         scan.center_nm[0],
         stem.center_nm.y,
@@ -156,7 +155,7 @@ def set_scan(stem: STEM, scan: STEMScan, detectors=None) -> MsgGenerator[None]:
 def set_spectrometer(stem: STEM, settings: EELSSettings) -> MsgGenerator[None]:
     """Plan stub: put the spectrometer settings into the device."""
     s = stem.spectrometer
-    yield from bps.mv(
+    yield from stubs.mv(
         s.channels,
         settings.channels,
         s.dispersion,
@@ -172,7 +171,7 @@ def blanked_after(plan: MsgGenerator[Any], stem: STEM) -> MsgGenerator[Any]:
     """Run ``plan``, then blank the beam, whatever happened (a failure, a stop, an abort)."""
 
     def blank() -> MsgGenerator[None]:
-        yield from bps.mv(stem.blanker, True)
+        yield from stubs.mv(stem.blanker, True)
 
     return (yield from bpp.finalize_wrapper(plan, blank()))
 
@@ -198,35 +197,15 @@ def scan_lines(stem: STEM, readout, n_lines: int, stream: str = "primary") -> Ms
     """Plan stub: trigger and read ``readout`` for lines ``0 .. n_lines - 1``; returns the
     readings. A pause takes effect between lines; resuming repeats the interrupted line.
 
-    Each line is the messages of ``bps.checkpoint``, ``bps.mv(readout.index, i)`` and
-    ``bps.trigger_and_read([readout])``, yielded here directly: bluesky's plan stubs each
-    format the whole Python stack when called (to warn about a plan never iterated), ~40 % of
-    a spectrum image's RunEngine CPU (docs/benchmarks.md). A readout that says whether it may
-    be rewound (a ``rewindable`` signal) goes through the stubs."""
-    if hasattr(readout, "rewindable"):
-        readings = []
-        for i in range(n_lines):
-            yield from bps.checkpoint()
-            yield from bps.mv(readout.index, i)
-            readings.append((yield from bps.trigger_and_read([readout], name=stream)))
-        return readings
+    Each line is ``checkpoint``, ``mv(readout.index, i)`` and ``trigger_and_read([readout])``
+    of :mod:`autoscope.plans.stubs` (bluesky's messages without its per-call stack capture,
+    ~40 % of a spectrum image's RunEngine CPU, docs/benchmarks.md)."""
     readings = []
     for i in range(n_lines):
-        yield Msg("checkpoint")
-        group = str(uuid.uuid4())
-        yield Msg("set", readout.index, i, group=group)
-        yield Msg("wait", None, group=group, timeout=None)
-        group = f"trigger-{uuid.uuid4().hex[:6]}"
-        yield Msg("trigger", readout, group=group)
-        yield Msg("wait", None, group=group, error_on_timeout=True, timeout=None, watch=())
-        yield Msg("create", None, name=stream)
-        try:
-            reading = yield Msg("read", readout)
-        except Exception:  # as trigger_and_read: the event is dropped, the error goes on
-            yield Msg("drop")
-            raise
-        yield Msg("save")
-        readings.append({} if reading is None else dict(reading))
+        yield from stubs.checkpoint()
+        yield from stubs.mv(readout.index, i)
+        reading = yield from stubs.trigger_and_read([readout], name=stream)
+        readings.append(dict(reading))
     return readings
 
 
@@ -545,9 +524,9 @@ def measure_spectra(stem: STEM, positions, stream: str = "primary") -> MsgGenera
     e = stem.eels
     readings = []
     for i, (x, y) in enumerate(positions):
-        yield from bps.checkpoint()
-        yield from bps.mv(e.x_requested, x, e.y_requested, y, e.index, i)
-        readings.append((yield from bps.trigger_and_read([e], name=stream)))
+        yield from stubs.checkpoint()
+        yield from stubs.mv(e.x_requested, x, e.y_requested, y, e.index, i)
+        readings.append((yield from stubs.trigger_and_read([e], name=stream)))
     return readings
 
 
@@ -608,7 +587,7 @@ def park_beam(
 
     def inner() -> MsgGenerator[None]:
         yield from set_beam(stem, current)
-        yield from bps.mv(p.x_requested, x, p.y_requested, y, p.seconds, seconds)
-        yield from bps.trigger_and_read([p])
+        yield from stubs.mv(p.x_requested, x, p.y_requested, y, p.seconds, seconds)
+        yield from stubs.trigger_and_read([p])
 
     return (yield from blanked_after(run_with_reason(inner(), metadata), stem))

@@ -33,7 +33,6 @@ import math
 import uuid
 from typing import Optional
 
-import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 import numpy as np
 from bluesky.protocols import Readable
@@ -47,6 +46,7 @@ from autoscope.agents.reporting import report_metadata, report_values
 from autoscope.devices.stem.dose import Increment, electrons
 from autoscope.devices.stem.limits import check_int, check_real
 from autoscope.errors import ConfigurationError
+from autoscope.plans import stubs
 from autoscope.plans.campaign_parts import (
     DocumentCollector,
     data_signal,
@@ -119,7 +119,7 @@ def _dose_run(campaign_dose, withdrawn, measured, ledger_dose, md) -> MsgGenerat
     signals = [data_signal(f"dose_{k}", v) for k, v in values.items()]
 
     def inner() -> MsgGenerator[None]:
-        yield from bps.trigger_and_read(signals, name="dose")
+        yield from stubs.trigger_and_read(signals, name="dose")
 
     return (yield from bpp.run_wrapper(inner(), md=md))
 
@@ -266,7 +266,7 @@ def dose_aware_campaign(
 
     def inner() -> MsgGenerator[None]:
         if current is not None:
-            yield from bps.mv(stem.BeamCurrent, current)
+            yield from stubs.mv(stem.BeamCurrent, current)
         image, _ = yield from overview_image(
             stem,
             center_x,

@@ -22,13 +22,13 @@ what remains is the error of the measurement, not a frame's worth of drift.
 import math
 from typing import Optional
 
-import bluesky.plan_stubs as bps
 import numpy as np
 from bluesky.protocols import Readable
 from bluesky.utils import MsgGenerator
 
 from autoscope.devices.stem.limits import check_int
 from autoscope.errors import ConfigurationError
+from autoscope.plans import stubs
 from autoscope.plans.stem import (
     blanked_after,
     check_stem,
@@ -232,7 +232,7 @@ def drift_corrected_series(
             }
             for n, v in values.items():
                 signals[n].put(v)
-            yield from bps.trigger_and_read(list(signals.values()), name=DRIFT_STREAM)
+            yield from stubs.trigger_and_read(list(signals.values()), name=DRIFT_STREAM)
             center = nxt
 
     return (yield from blanked_after(run_with_reason(inner(), metadata), stem))

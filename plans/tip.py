@@ -6,7 +6,6 @@
 import logging
 from typing import Optional
 
-import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 import numpy as np
 from bluesky.protocols import Readable
@@ -17,6 +16,7 @@ from ophyd import Device, Signal
 from autoscope.agents.tip.imprint import classify_imprint
 from autoscope.devices.spm.limits import check_int, check_real
 from autoscope.errors import ConfigurationError
+from autoscope.plans import stubs
 from autoscope.plans.utils import (
     check_md,
     check_spm,
@@ -170,13 +170,13 @@ def condition_tip(
 
     def inner() -> MsgGenerator[None]:
         if x is not None:
-            yield from bps.mv(spm.probe, (x, y))
+            yield from stubs.mv(spm.probe, (x, y))
         if action == "pulse":
-            yield from bps.mv(tip.pulse_voltage, voltage, tip.pulse_width, width)
+            yield from stubs.mv(tip.pulse_voltage, voltage, tip.pulse_width, width)
         else:
-            yield from bps.mv(tip.dip_depth, depth)
-        yield from bps.mv(tip.action, action)
-        yield from bps.trigger_and_read([tip, spm.probe])
+            yield from stubs.mv(tip.dip_depth, depth)
+        yield from stubs.mv(tip.action, action)
+        yield from stubs.trigger_and_read([tip, spm.probe])
         if frame is not None:
             yield from _verify_imprint(spm, frame)
 
@@ -191,16 +191,16 @@ def _verify_imprint(spm, frame) -> MsgGenerator[str]:
             f"the imprint check needs a 'topography' channel; this instrument has {sorted(keys)}"
         )
     kt, _ = keys["topography"]
-    yield from bps.mv(spm.frame, frame)
+    yield from stubs.mv(spm.frame, frame)
     rows = []
     for i in range(frame.lines):
-        yield from bps.mv(spm.line.index, i)
-        reading = yield from bps.trigger_and_read([spm.line], name="imprint")
+        yield from stubs.mv(spm.line.index, i)
+        reading = yield from stubs.trigger_and_read([spm.line], name="imprint")
         rows.append(np.asarray(reading[kt]["value"], dtype=np.float64))
     res = classify_imprint(np.stack(rows), frame.width / frame.pixels)
     log = _ImprintVerdict(name="imprint")
     for name in ("verdict", "lobes", "width", "elongation", "contrast", "ood", "why"):
         getattr(log, name).put(getattr(res, name))
-    yield from bps.trigger_and_read([log], name="imprint_verdict")
+    yield from stubs.trigger_and_read([log], name="imprint_verdict")
     logger.info("imprint after the dip: %s (%s)", res.verdict, res.why)
     return res.verdict

@@ -78,6 +78,7 @@ from autoscope.devices.backend import ScanFrame
 from autoscope.devices.spm.limits import check_int, check_real
 from autoscope.devices.spm.tip_logs import TipActionLog, TipVerdictLog
 from autoscope.errors import ConfigurationError, InstrumentFault, TipRecoveryFailed
+from autoscope.plans import stubs
 from autoscope.plans.utils import check_md, check_spm, checked_frame, run_metadata
 
 __all__ = ["tip_watched_image", "TipRecoveryFailed"]
@@ -140,9 +141,9 @@ def _scan_lines(ctx: _Context, frame: ScanFrame, first: int, watcher) -> MsgGene
     spm = ctx.spm
     kt, kr = _line_keys(spm)
     for i in range(first, frame.lines):
-        yield from bps.mv(spm.line.index, i)
+        yield from stubs.mv(spm.line.index, i)
         try:
-            reading = yield from bps.trigger_and_read([spm.line])
+            reading = yield from stubs.trigger_and_read([spm.line])
         except InstrumentFault as exc:
             return i, "fault", exc
         step = watcher.push(reading[kt]["value"], reading[kr]["value"], i)
@@ -155,7 +156,7 @@ def _scan_lines(ctx: _Context, frame: ScanFrame, first: int, watcher) -> MsgGene
                 verdict.agreement,
                 [verdict.proba[c] for c in CLASSES],
             )
-            yield from bps.trigger_and_read([ctx.verdict_log], name="tip_state")
+            yield from stubs.trigger_and_read([ctx.verdict_log], name="tip_state")
         if step.alarm is not None:
             return i + 1, "alarm", step.alarm
     alarm = watcher.end_alarm()
@@ -194,7 +195,7 @@ def _segment(
     uid = yield from bps.open_run(seg_md)
     ctx.uids.append(uid)
     ctx.segments += 1
-    yield from bps.mv(spm.frame, ctx.frame)
+    yield from stubs.mv(spm.frame, ctx.frame)
     try:
         nxt, outcome, info = yield from _scan_lines(ctx, ctx.frame, first, watcher)
     except Exception as exc:
@@ -233,13 +234,13 @@ def _instrument_time(spm) -> MsgGenerator[float]:
 
 def _apply(spm, action: Action) -> MsgGenerator[None]:
     if action.kind == "pulse":
-        yield from bps.mv(
+        yield from stubs.mv(
             spm.tip.pulse_voltage, action.magnitude, spm.tip.pulse_width, action.width
         )
-        yield from bps.mv(spm.tip.action, "pulse")
+        yield from stubs.mv(spm.tip.action, "pulse")
     else:
-        yield from bps.mv(spm.tip.dip_depth, action.magnitude)
-        yield from bps.mv(spm.tip.action, "dip")
+        yield from stubs.mv(spm.tip.dip_depth, action.magnitude)
+        yield from stubs.mv(spm.tip.action, "dip")
 
 
 def _check(ctx: _Context, spot: tuple[float, float]) -> MsgGenerator[tuple]:
@@ -249,15 +250,15 @@ def _check(ctx: _Context, spot: tuple[float, float]) -> MsgGenerator[tuple]:
     state of the first rule that fired, or None).
     """
     frame = dataclasses.replace(ctx.check_frame, center_x=spot[0], center_y=spot[1])
-    yield from bps.mv(ctx.spm.frame, frame)
+    yield from stubs.mv(ctx.spm.frame, frame)
     rolling = ctx.rolling(frame)
     rules = ctx.rules()
     ruled = None
     verdicts: list[LineVerdict] = []
     kt, kr = _line_keys(ctx.spm)
     for i in range(frame.lines):
-        yield from bps.mv(ctx.spm.line.index, i)
-        reading = yield from bps.trigger_and_read([ctx.spm.line], name="check")
+        yield from stubs.mv(ctx.spm.line.index, i)
+        reading = yield from stubs.trigger_and_read([ctx.spm.line], name="check")
         trace, retrace = reading[kt]["value"], reading[kr]["value"]
         if rules is not None:
             r = rules.push(trace, retrace, index=i)
@@ -320,7 +321,7 @@ def _recover(ctx: _Context, state: str, why: str, md: dict) -> MsgGenerator[bool
                 rng=ctx.rng,
             )
             ctx.spots.append(spot)
-            yield from bps.mv(spm.probe, spot)
+            yield from stubs.mv(spm.probe, spot)
             if step == 0:
                 action = None
                 reason = "the tip changed during the frame: check it before conditioning"
@@ -337,7 +338,7 @@ def _recover(ctx: _Context, state: str, why: str, md: dict) -> MsgGenerator[bool
                 # (and look blunt), so re-engage it before the next step
                 ctx.damaged.append((spot[0], spot[1], ctx.clearance))
                 after, ruled = None, None
-                yield from bps.mv(spm.feedback, True)
+                yield from stubs.mv(spm.feedback, True)
                 reason += f"; {type(exc).__name__} during the step: {exc}; feedback re-engaged"
             t1 = yield from _instrument_time(spm)
             new_state = state if after is None else _check_state(after, ctx.check_level, ruled)
@@ -372,7 +373,7 @@ def _recover(ctx: _Context, state: str, why: str, md: dict) -> MsgGenerator[bool
                 (log.reason, reason),
             ):
                 sig.put(value)
-            yield from bps.trigger_and_read([log], name="tip_actions")
+            yield from stubs.trigger_and_read([log], name="tip_actions")
             logger.info(
                 "tip recovery step %d: %s -> %s (%s)",
                 step,
@@ -603,7 +604,7 @@ def tip_watched_image(
                 faults += 1
                 if faults > max_fault_retries:
                     raise info
-                yield from bps.mv(spm.feedback, True)
+                yield from stubs.mv(spm.feedback, True)
                 first, resumes = nxt, uid
                 reason = f"resume after {type(info).__name__} at line {nxt}: {info}"
                 continue

@@ -20,6 +20,7 @@ from autoscope.devices.backend import ScanFrame, SpectroscopySettings
 from autoscope.devices.spm.device import SPM
 from autoscope.devices.spm.limits import check_int, check_real
 from autoscope.errors import ConfigurationError
+from autoscope.plans import stubs
 
 __all__ = [
     "check_spm",
@@ -168,7 +169,7 @@ def spectroscopy_metadata(spm: SPM, settings: SpectroscopySettings) -> dict:
 def configure_spectroscopy(spm: SPM, settings: SpectroscopySettings) -> MsgGenerator[None]:
     """Plan stub: put ``settings`` into ``spm.spectrum``."""
     s = spm.spectrum
-    yield from bps.mv(
+    yield from stubs.mv(
         s.sweep_start,
         settings.start,
         s.sweep_stop,
@@ -193,9 +194,9 @@ def measure_spectrum(
 ) -> MsgGenerator[dict[str, Any]]:
     """Plan stub: one spectrum at (x, y) nm as one event in ``stream``; returns the reading."""
     s = spm.spectrum
-    yield from bps.checkpoint()  # pause/resume between spectra
-    yield from bps.mv(s.x_requested, x, s.y_requested, y, s.index, index)
-    return (yield from bps.trigger_and_read([s], name=stream))
+    yield from stubs.checkpoint()  # pause/resume between spectra
+    yield from stubs.mv(s.x_requested, x, s.y_requested, y, s.index, index)
+    return (yield from stubs.trigger_and_read([s], name=stream))
 
 
 def check_positions(device: Any, positions: Any) -> list[tuple[float, float]]:

@@ -173,3 +173,22 @@ def test_renamed_keywords_refuses_a_rename_that_does_not_fit():
         renamed_keywords(count="positions")(plan)
     with pytest.raises(TypeError, match="'n_points' to 'n_points'"):
         renamed_keywords(n_points="n_points")(plan)
+
+
+def test_plans_use_the_stubs_without_stack_capture():
+    """bluesky's checkpoint/mv/trigger_and_read format the whole stack per call (docs/benchmarks.md,
+    "plan stubs"); the plans go through :mod:`autoscope.plans.stubs`, which yield the same
+    messages."""
+    import re
+    from pathlib import Path
+
+    folder = Path(plans.__file__).parent
+    slow = re.compile(r"\bbps\.(checkpoint|mv|trigger_and_read)\(")
+    found = [
+        f"{path.name}:{n}"
+        for path in sorted(folder.glob("*.py"))
+        if path.name != "stubs.py"
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if slow.search(line)
+    ]
+    assert found == []
