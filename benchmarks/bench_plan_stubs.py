@@ -24,9 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -34,6 +31,7 @@ import time
 import bluesky
 import bluesky.plan_stubs as bps
 import numpy as np
+from benchlib import machine, write_json
 from bluesky import RunEngine
 
 from autoscope.devices import make_spm, make_stem
@@ -126,18 +124,10 @@ def main(argv=None) -> int:
     out = {
         "benchmark": "plan_stubs",
         "params": vars(args) | {"json": None},
-        "machine": {
-            "python": sys.version.split()[0],
-            "bluesky": bluesky.__version__,
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "load": os.getloadavg()[0],
-        },
+        "machine": machine(bluesky=bluesky.__version__),
         "results": results,
     }
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=2)
+    write_json(args.json, out)
     return 0
 
 

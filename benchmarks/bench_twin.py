@@ -29,15 +29,14 @@ image), with the options of ``benchmarks/bench_stem_twin.py``::
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
-import platform
 import statistics
 import sys
 import time
 
 import numpy as np
+from benchlib import machine, write_json
 
 from autoscope.devices.backend import ScanFrame, SpectroscopySettings
 from autoscope.devices.twin import TwinSPM, make_dataset, make_tip
@@ -154,17 +153,10 @@ def main(argv=None) -> int:
     out = {
         "benchmark": "twin",
         "params": vars(args) | {"json": None},
-        "machine": {
-            "python": sys.version.split()[0],
-            "numpy": np.__version__,
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-        },
+        "machine": machine(numpy=np.__version__),
         "results": results,
     }
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=2)
+    write_json(args.json, out)
     return 0
 
 
